@@ -1,0 +1,39 @@
+# The verbs a newcomer types. Every target installs what it needs first (scripts/bootstrap.sh).
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo .local/tools/bin/uv)
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap test test-unit test-integration lint fmt run infra clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+bootstrap: ## install RabbitMQ, Python, uv and the locked dependencies when missing
+	@bash scripts/bootstrap.sh
+
+test: bootstrap ## run the whole suite against real servers (started locally when needed)
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test-unit: bootstrap ## only the pure, fast tests
+	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: bootstrap ## only the tests against a real RabbitMQ and MongoDB-protocol server
+	$(RUN) pytest tests/integration $(PYTEST_ARGS)
+
+lint: bootstrap ## ruff (lint + format check) and mypy (strict)
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+fmt: bootstrap ## apply ruff's fixes and formatting
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+run: infra ## start the system locally (today: the infrastructure the services will use)
+
+infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
+	$(RUN) python -m shared.local_servers --dir .local/infra
+
+clean: ## remove local data, caches and the virtualenv
+	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache

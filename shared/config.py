@@ -1,0 +1,168 @@
+"""Every setting of every service, read once from the environment (and `.env` in development).
+
+One pydantic-settings class per concern, so a service loads only what it uses; `load_settings`
+turns a validation failure into a `ConfigError` that names the environment variable and never
+echoes its value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("ingress", "sms_worker", "billing_worker", "scheduler")
+
+
+class ConfigError(Exception):
+    """Configuration is invalid; the message names each offending environment variable."""
+
+
+class _Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+
+def _require_scheme(url: str, schemes: tuple[str, ...]) -> str:
+    scheme = urlsplit(url).scheme
+    if scheme not in schemes:
+        raise ValueError(f"scheme must be one of {', '.join(schemes)}")
+    return url
+
+
+class BrokerSettings(_Settings):
+    """RabbitMQ: connection, topology names, consumer flow control and retry policy."""
+
+    model_config = SettingsConfigDict(env_prefix="RABBITMQ_")
+
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    exchange: str = Field("givecare.events", min_length=1)
+    heartbeat_seconds: int = Field(30, ge=0, le=600)
+    prefetch: int = Field(50, ge=1, le=10_000)
+    publish_timeout_seconds: float = Field(10.0, gt=0)
+    # Attempts include the first delivery: 5 means one try and four retries before parking.
+    max_attempts: int = Field(5, ge=1, le=50)
+    retry_base_delay_ms: int = Field(1_000, ge=1)
+    retry_max_delay_ms: int = Field(300_000, ge=1)
+    # Quorum-queue redeliveries (consumer crashed before ack) after which a message is parked
+    # instead of crash-looping the consumers forever.
+    delivery_limit: int = Field(20, ge=1)
+    shutdown_grace_seconds: float = Field(30.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_url(cls, value: SecretStr) -> SecretStr:
+        _require_scheme(value.get_secret_value(), ("amqp", "amqps"))
+        return value
+
+
+class MongoSettings(_Settings):
+    """MongoDB: one deployment, one database per service, inbox/outbox retention."""
+
+    model_config = SettingsConfigDict(env_prefix="MONGODB_")
+
+    url: SecretStr = SecretStr("mongodb://127.0.0.1:27017/?directConnection=true")
+    db_prefix: str = Field("givecare", min_length=1)
+    db_ingress: str | None = None
+    db_sms_worker: str | None = None
+    db_billing_worker: str | None = None
+    db_scheduler: str | None = None
+    # "auto" uses multi-document transactions when the server is a replica set member.
+    transactions: Literal["auto", "on", "off"] = "auto"
+    server_selection_timeout_ms: int = Field(5_000, ge=100)
+    inbox_retention_days: float = Field(14, gt=0)
+    outbox_retention_days: float = Field(7, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _mongo_url(cls, value: SecretStr) -> SecretStr:
+        _require_scheme(value.get_secret_value(), ("mongodb", "mongodb+srv"))
+        return value
+
+    def database_name(self, service: str) -> str:
+        """`MONGODB_DB_<SERVICE>` when set, else `<prefix>_<service>`."""
+        if service not in SERVICES:
+            raise ValueError(f"unknown service {service!r}")
+        override: str | None = getattr(self, f"db_{service}")
+        return override or f"{self.db_prefix}_{service}"
+
+
+class OutboxSettings(_Settings):
+    """How the outbox relay polls and how long a claimed row is held before another may retry."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTBOX_")
+
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    claim_lease_seconds: float = Field(30.0, gt=0)
+
+
+class LoggingSettings(_Settings):
+    """Log level and format: JSON for machines, console for people (default: by TTY)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOG_")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    format: Literal["json", "console"] | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def json(self) -> bool:
+        if self.format is None:
+            return not sys.stdout.isatty()
+        return self.format == "json"
+
+
+class TwilioSettings(_Settings):
+    """Twilio REST credentials and sender; without credentials the console transport is used."""
+
+    model_config = SettingsConfigDict(env_prefix="TWILIO_")
+
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    api_base_url: str | None = None
+    status_callback_url: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.account_sid and self.auth_token)
+
+
+class StripeSettings(_Settings):
+    """Stripe API key, webhook secrets (several during rotation) and the API base address."""
+
+    model_config = SettingsConfigDict(env_prefix="STRIPE_")
+
+    api_key: SecretStr | None = None
+    # Comma-separated, so a new secret can be added before the old one is retired.
+    webhook_secrets: str = ""
+    webhook_tolerance_seconds: int = Field(300, ge=1)
+    api_base_url: str | None = None
+
+    @property
+    def webhook_secret_list(self) -> list[str]:
+        return [s.strip() for s in self.webhook_secrets.split(",") if s.strip()]
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def load_settings(settings_class: type[_S], **overrides: Any) -> _S:
+    """Build `settings_class` from the environment, or raise `ConfigError` naming each variable."""
+    try:
+        return settings_class(**overrides)
+    except ValidationError as error:
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        problems = []
+        for item in error.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in item["loc"])
+            problems.append(f"{(prefix + field).upper()}: {item['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,50 @@
+"""The one way services open MongoDB: PyMongo's async client, one database per service.
+
+Handlers never see the client; wiring code hands them a collection or a repository. The client
+is created timezone-aware so every datetime read back compares with `Clock.now()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.config import MongoSettings
+
+Document = dict[str, Any]
+MongoClient = AsyncMongoClient[Document]
+Database = AsyncDatabase[Document]
+
+
+def create_client(settings: MongoSettings, *, app_name: str | None = None) -> MongoClient:
+    """A lazily-connecting client; the URL carries deployment options such as `retryWrites`."""
+    return AsyncMongoClient(
+        settings.url.get_secret_value(),
+        tz_aware=True,
+        appname=app_name,
+        serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+        document_class=dict,
+    )
+
+
+def service_database(client: MongoClient, settings: MongoSettings, service: str) -> Database:
+    return client.get_database(settings.database_name(service))
+
+
+async def supports_transactions(client: MongoClient, settings: MongoSettings) -> bool:
+    """Whether to run inbox + state + outbox in one transaction (`MONGODB_TRANSACTIONS`).
+
+    `auto` asks the server: transactions need a replica-set member or a mongos.
+    """
+    if settings.transactions != "auto":
+        return settings.transactions == "on"
+    hello: Mapping[str, Any] = await client.admin.command("hello")
+    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
+async def ping(client: MongoClient) -> None:
+    """Raise unless the server answers; used by readiness checks."""
+    await client.admin.command("ping")

@@ -1,0 +1,196 @@
+"""Transactional outbox: events are written beside the state change, then relayed to the broker.
+
+A handler never publishes directly; it adds events to its service's `outbox` collection in the
+same transaction (or idempotently, by event id) as its state change. The relay publishes pending
+rows with confirms and marks them sent. A relay that dies after claiming rows leaves them leased;
+when the lease runs out another relay (or the same one, restarted) publishes them. A crash between
+the broker's confirm and the "sent" mark re-publishes the same event id, which consumers' inboxes
+drop — so every event is delivered, and its effect happens once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
+
+from shared.broker.publisher import PublishFailed
+from shared.clock import Clock
+from shared.config import OutboxSettings
+from shared.events import Envelope
+from shared.mongo import Document, IndexDeclarations
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_COLLECTION = "outbox"
+PENDING = "pending"
+SENT = "sent"
+# A pending row's lease starts expired: it is claimable at once.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+OutboxCollection = AsyncCollection[Document]
+
+
+def outbox_indexes(retention_days: float) -> IndexDeclarations:
+    return {
+        OUTBOX_COLLECTION: [
+            IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="pending_by_lease"),
+            # Only sent rows have `sent_at`, so only they expire.
+            IndexModel(
+                [("sent_at", ASCENDING)],
+                name="sent_ttl",
+                expireAfterSeconds=int(retention_days * 86_400),
+            ),
+        ]
+    }
+
+
+class EventPublisher(Protocol):
+    async def publish_body(
+        self, body: bytes, *, event_type: str, message_id: str, correlation_id: str | None
+    ) -> None: ...
+
+
+def outbox_row(event: Envelope[Any], now: datetime) -> Document:
+    return {
+        "_id": str(event.id),
+        "type": event.type,
+        "correlation_id": event.correlation_id,
+        "body": event.to_json(),
+        "status": PENDING,
+        "created_at": now,
+        "lease_until": _EPOCH,
+        "attempts": 0,
+    }
+
+
+class Outbox:
+    """Where handlers put the events they emit; `add` joins the caller's transaction."""
+
+    def __init__(self, collection: OutboxCollection, clock: Clock) -> None:
+        self._collection = collection
+        self._clock = clock
+        self._added = asyncio.Event()
+
+    async def add(self, event: Envelope[Any], session: AsyncClientSession | None = None) -> None:
+        """Record `event` for publishing; adding the same event id twice is a no-op.
+
+        An upsert rather than an insert: a duplicate key error would abort the caller's
+        transaction, and a deterministic id seen twice is exactly the duplicate we want to drop.
+        """
+        row = outbox_row(event, self._clock.now())
+        await self._collection.update_one(
+            {"_id": row.pop("_id")}, {"$setOnInsert": row}, upsert=True, session=session
+        )
+        if session is None or not session.in_transaction:
+            self.notify()
+
+    def notify(self) -> None:
+        """Tell the relay in this process that new rows are committed."""
+        self._added.set()
+
+    async def wait_for_new(self, timeout: float) -> None:
+        """Wake the relay early when this process added events, else after `timeout`."""
+        try:
+            await asyncio.wait_for(self._added.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._added.clear()
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        collection: OutboxCollection,
+        publisher: EventPublisher,
+        settings: OutboxSettings,
+        clock: Clock,
+    ) -> None:
+        self._outbox = outbox
+        self._collection = collection
+        self._publisher = publisher
+        self._settings = settings
+        self._clock = clock
+
+    async def relay_once(self) -> int:
+        """Claim up to one batch of due rows, publish them, mark them sent; return how many."""
+        rows = await self._claim()
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(self._publish(row) for row in rows))
+        return sum(results)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; survives database and broker outages by polling again."""
+        while not stop.is_set():
+            try:
+                published = await self.relay_once()
+            except PyMongoError:
+                log.warning("outbox relay could not read the outbox; retrying", exc_info=True)
+                published = 0
+            if published >= self._settings.batch_size:
+                continue  # more may be waiting
+            wait_new = asyncio.ensure_future(
+                self._outbox.wait_for_new(self._settings.poll_interval_seconds)
+            )
+            wait_stop = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({wait_new, wait_stop}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (wait_new, wait_stop):
+                waiter.cancel()
+
+    async def _claim(self) -> list[Document]:
+        now = self._clock.now()
+        due = {"status": PENDING, "lease_until": {"$lte": now}}
+        candidates = [
+            row["_id"]
+            async for row in self._collection.find(due, {"_id": 1})
+            .sort("created_at", ASCENDING)
+            .limit(self._settings.batch_size)
+        ]
+        if not candidates:
+            return []
+        claim = str(uuid.uuid4())
+        lease_until = now + timedelta(seconds=self._settings.claim_lease_seconds)
+        # The conditional update makes the claim exclusive when relays race for the same rows.
+        await self._collection.update_many(
+            {**due, "_id": {"$in": candidates}},
+            {"$set": {"lease_until": lease_until, "claim": claim}, "$inc": {"attempts": 1}},
+        )
+        return [
+            row
+            async for row in self._collection.find({"claim": claim, "status": PENDING}).sort(
+                "created_at", ASCENDING
+            )
+        ]
+
+    async def _publish(self, row: Document) -> int:
+        try:
+            await self._publisher.publish_body(
+                row["body"],
+                event_type=row["type"],
+                message_id=row["_id"],
+                correlation_id=row.get("correlation_id"),
+            )
+        except PublishFailed as error:
+            log.warning(
+                "outbox event not published; will retry after its lease",
+                outbox_id=row["_id"],
+                event_type=row["type"],
+                error=str(error),
+            )
+            return 0
+        await self._collection.update_one(
+            {"_id": row["_id"], "claim": row["claim"]},
+            {"$set": {"status": SENT, "sent_at": self._clock.now()}, "$unset": {"claim": ""}},
+        )
+        return 1
