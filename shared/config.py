@@ -113,7 +113,7 @@ class LoggingSettings(_Settings):
         return value.upper() if isinstance(value, str) else value
 
     @property
-    def json(self) -> bool:
+    def as_json(self) -> bool:
         if self.format is None:
             return not sys.stdout.isatty()
         return self.format == "json"

@@ -9,6 +9,7 @@ between replays the handler, which is harmless, instead of losing the effect.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -114,7 +115,6 @@ class Inbox:
         if await self._collection.find_one({"_id": row["_id"]}, {"_id": 1}) is not None:
             raise AlreadyProcessed
         await handler(event, UnitOfWork(None, self._outbox))
-        try:
+        # A concurrent delivery may have finished first; both ran idempotent writes.
+        with contextlib.suppress(DuplicateKeyError):
             await self._collection.insert_one(row)
-        except DuplicateKeyError:
-            pass  # a concurrent delivery finished first; both ran idempotent writes

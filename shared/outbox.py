@@ -11,6 +11,7 @@ drop — so every event is delivered, and its effect happens once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -41,7 +42,9 @@ OutboxCollection = AsyncCollection[Document]
 def outbox_indexes(retention_days: float) -> IndexDeclarations:
     return {
         OUTBOX_COLLECTION: [
-            IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="pending_by_lease"),
+            IndexModel(
+                [("status", ASCENDING), ("lease_until", ASCENDING)], name="pending_by_lease"
+            ),
             # Only sent rows have `sent_at`, so only they expire.
             IndexModel(
                 [("sent_at", ASCENDING)],
@@ -98,10 +101,8 @@ class Outbox:
 
     async def wait_for_new(self, timeout: float) -> None:
         """Wake the relay early when this process added events, else after `timeout`."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._added.wait(), timeout)
-        except TimeoutError:
-            pass
         self._added.clear()
 
 

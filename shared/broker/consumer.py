@@ -34,7 +34,8 @@ from shared.broker.topology import (
 )
 from shared.config import BrokerSettings
 from shared.events import Envelope, EventRegistry, InvalidEvent, Payload, topic_matches
-from shared.logging import _mask_text as mask_text, bind_event_context
+from shared.logging import _mask_text as mask_text
+from shared.logging import bind_event_context
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +50,7 @@ P = TypeVar("P", bound=Payload)
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 
 
-class AlreadyProcessed(Exception):  # noqa: N818 - an outcome, not a failure
+class AlreadyProcessed(Exception):
     """The event's effect is already durable (the inbox has it): acknowledge and move on."""
 
 
@@ -102,7 +103,7 @@ class Consumer:
             raise ValueError(f"{binding!r} already has a handler on {self._queue_name}")
         if not issubclass(self._registry.model_for(binding), model):
             raise ValueError(f"{binding!r} is not registered with {model.__name__}")
-        self._handlers[binding] = handler  # type: ignore[assignment]
+        self._handlers[binding] = handler
 
     async def start(self) -> None:
         """Declare the topology and begin consuming."""
@@ -243,7 +244,7 @@ class Consumer:
         *,
         expiration_ms: int | None = None,
     ) -> bool:
-        """Hand the message to `queue` (confirmed), then ack it; on failure leave it for redelivery."""
+        """Hand the message to `queue` (confirmed), then ack it; on failure, leave it unacked."""
         assert self._channel is not None
         copy = aio_pika.Message(
             message.body,
@@ -258,9 +259,12 @@ class Consumer:
         )
         try:
             await self._channel.default_exchange.publish(
-                copy, routing_key=queue, mandatory=True, timeout=self._settings.publish_timeout_seconds
+                copy,
+                routing_key=queue,
+                mandatory=True,
+                timeout=self._settings.publish_timeout_seconds,
             )
-        except (aiormq.exceptions.AMQPError, asyncio.TimeoutError, ConnectionError, RuntimeError):
+        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError):
             log.exception("could not hand message over; it will be redelivered", target=queue)
             await _settle(message.nack(requeue=True))
             return False

@@ -7,7 +7,6 @@ drop.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -50,7 +49,9 @@ def event_message(
 
 
 class Publisher:
-    def __init__(self, channel: AbstractChannel, exchange: AbstractExchange, timeout: float) -> None:
+    def __init__(
+        self, channel: AbstractChannel, exchange: AbstractExchange, timeout: float
+    ) -> None:
         self._channel = channel
         self._exchange = exchange
         self._timeout = timeout
@@ -82,7 +83,7 @@ class Publisher:
             )
         except aiormq.exceptions.PublishError:
             raise UnroutableEvent(f"no queue is bound for {event_type!r}") from None
-        except (aiormq.exceptions.AMQPError, asyncio.TimeoutError, ConnectionError) as error:
+        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError) as error:
             raise PublishFailed(f"{event_type!r} not confirmed: {type(error).__name__}") from error
 
     async def close(self) -> None:

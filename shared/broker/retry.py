@@ -33,5 +33,5 @@ class RetryPolicy:
 
     def delay_ms(self, failed_attempt: int, unit_random: float) -> int:
         """Delay before attempt `failed_attempt + 1`; `unit_random` is uniform in [0, 1)."""
-        step = min(self.max_delay_ms, self.base_delay_ms * 2 ** (failed_attempt - 1))
+        step: int = min(self.max_delay_ms, self.base_delay_ms * 2 ** (failed_attempt - 1))
         return max(1, math.ceil(step * (0.5 + unit_random / 2)))

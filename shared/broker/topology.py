@@ -43,7 +43,7 @@ async def declare_consumer_queues(
     retry_tiers: int,
     delivery_limit: int,
 ) -> AbstractQueue:
-    """Declare (or confirm) the work, delay and parking queues of one consumer; return the work queue."""
+    """Declare (or confirm) one consumer's work, delay and parking queues; return the work queue."""
     parking = parking_queue_name(queue)
     await channel.declare_queue(parking, durable=True, arguments={"x-queue-type": "quorum"})
     work = await channel.declare_queue(

@@ -4,6 +4,7 @@ competing consumers and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ from shared.broker import (
     UnroutableEvent,
     parking_queue_name,
 )
+from shared.broker.parking import ParkedEvent, list_parked, replay_parked
 from shared.config import BrokerSettings
 from shared.events import Envelope, EventRegistry, Payload, new_event
 from tests.support.waiting import eventually
@@ -129,7 +131,7 @@ async def test_failing_handler_is_retried_with_growing_delays_then_parked(
 
     policy = RetryPolicy.from_settings(broker_settings)
     assert len(attempts_at) == policy.max_attempts
-    gaps = [later - earlier for earlier, later in zip(attempts_at, attempts_at[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts_at)]
     for attempt, gap in enumerate(gaps, start=1):
         # Equal jitter: each delay is at least half of its exponential step.
         assert gap >= policy.delay_ms(attempt, 0.0) / 1000 * 0.9
@@ -274,3 +276,46 @@ async def test_stop_lets_in_flight_handlers_finish_and_ack(
     await publisher.close()
     assert finished == [5]
     assert await _queue_depth(broker, "tests.graceful") == 0
+
+
+async def test_parked_events_can_be_listed_and_replayed_once_the_cause_is_fixed(
+    broker: AbstractRobustConnection, broker_settings: BrokerSettings
+) -> None:
+    broken = True
+    handled: list[int] = []
+    consumer = Consumer(broker, "tests.replay", _registry(), broker_settings)
+
+    async def on_ping(event: Envelope[Ping]) -> None:
+        if broken:
+            raise PermanentError("downstream rejected it")
+        handled.append(event.payload.n)
+
+    consumer.handle(Ping, on_ping)
+    await consumer.start()
+    publisher = await Publisher.open(broker, broker_settings)
+    sent = new_event(Ping(n=42))
+    await publisher.publish(sent)
+    channel = await broker.channel(publisher_confirms=True, on_return_raises=True)
+
+    async def parked_now() -> list[ParkedEvent]:
+        return await list_parked(channel, "tests.replay")
+
+    (parked,) = await eventually(parked_now)
+    assert parked.message_id == str(sent.id)
+    assert parked.event_type == "test.ping"
+    assert parked.error_type == "PermanentError"
+    assert parked.failed_queue == "tests.replay"
+    # Listing leaves it parked.
+    assert len(await list_parked(channel, "tests.replay")) == 1
+
+    broken = False
+    assert await replay_parked(channel, "tests.replay") == 1
+
+    async def replayed() -> bool:
+        return handled == [42]
+
+    await eventually(replayed)
+    assert await list_parked(channel, "tests.replay") == []
+    await channel.close()
+    await consumer.stop()
+    await publisher.close()

@@ -71,7 +71,9 @@ async def _collect(queue: AbstractQueue, *, settle: float = 0.5) -> list[Abstrac
     return messages
 
 
-async def _tap(connection: AbstractRobustConnection, exchange: str, routing_key: str) -> AbstractQueue:
+async def _tap(
+    connection: AbstractRobustConnection, exchange: str, routing_key: str
+) -> AbstractQueue:
     """A private queue that sees every event of `routing_key`, to count what was published."""
     channel = await connection.channel()
     exchange_obj = await declare_exchange(channel, exchange)
@@ -96,15 +98,23 @@ async def test_consumer_killed_before_ack_redelivers_and_effect_happens_once(
     clock = SystemClock()
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
     inbox = Inbox(
-        mongo_client, db[INBOX_COLLECTION], outbox, clock,
-        consumer="tests.deposits", transactions=transactions,
+        mongo_client,
+        db[INBOX_COLLECTION],
+        outbox,
+        clock,
+        consumer="tests.deposits",
+        transactions=transactions,
     )
     registry = _registry()
     recorded = await _tap(broker, broker_settings.exchange, DepositRecorded.EVENT_TYPE)
 
     handler_runs = 0
     closing: list[asyncio.Task[None]] = []
-    idempotent_record = inbox.idempotent(lambda event, uow: _record_deposit(db, event, uow))
+
+    async def record(event: Envelope[Deposit], uow: UnitOfWork) -> None:
+        await _record_deposit(db, event, uow)
+
+    idempotent_record = inbox.idempotent(record)
     doomed = await connect(broker_settings, name="doomed-worker")
 
     async def record_then_die(event: Envelope[Deposit]) -> None:

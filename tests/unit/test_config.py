@@ -1,4 +1,4 @@
-"""Settings: defaults that run locally, env vars that override, and errors that name the variable."""
+"""Settings: defaults that run locally, env vars that override, errors that name the variable."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mongo.database_name("ingress") == "givecare_ingress"
 
 
-def test_invalid_value_names_the_variable_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_value_names_the_variable_without_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("RABBITMQ_PREFETCH", "lots")
     monkeypatch.setenv("RABBITMQ_URL", "http://user:hunter2@example.invalid/")
     with pytest.raises(ConfigError) as caught:
@@ -59,7 +61,7 @@ def test_log_level_is_case_insensitive_and_format_explicit(monkeypatch: pytest.M
     monkeypatch.setenv("LOG_FORMAT", "json")
     settings = load_settings(LoggingSettings)
     assert settings.level == "DEBUG"
-    assert settings.json
+    assert settings.as_json
 
 
 def test_stripe_webhook_secrets_allow_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,7 +80,9 @@ def test_env_example_documents_every_setting() -> None:
     classes = [
         value
         for value in vars(config).values()
-        if isinstance(value, type) and issubclass(value, BaseSettings) and value.__module__ == config.__name__
+        if isinstance(value, type)
+        and issubclass(value, BaseSettings)
+        and value.__module__ == config.__name__
     ]
     missing = [
         f"{cls.model_config.get('env_prefix', '')}{name}".upper()

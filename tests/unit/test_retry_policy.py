@@ -13,7 +13,9 @@ POLICY = RetryPolicy(max_attempts=6, base_delay_ms=1_000, max_delay_ms=10_000)
     ("attempt", "low", "high"),
     [(1, 500, 1_000), (2, 1_000, 2_000), (3, 2_000, 4_000), (4, 4_000, 8_000), (5, 5_000, 10_000)],
 )
-def test_delay_is_between_half_and_all_of_the_capped_step(attempt: int, low: int, high: int) -> None:
+def test_delay_is_between_half_and_all_of_the_capped_step(
+    attempt: int, low: int, high: int
+) -> None:
     assert POLICY.delay_ms(attempt, 0.0) == low
     assert POLICY.delay_ms(attempt, 0.999999) == high
     assert low <= POLICY.delay_ms(attempt, 0.5) <= high
