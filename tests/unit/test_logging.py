@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -579,27 +578,6 @@ def test_non_text_values_are_untouched(value: object) -> None:
 # --- mask_sensitive: cost ------------------------------------------------------------------------
 
 
-def test_masking_a_typical_line_costs_microseconds() -> None:
-    event = {
-        "event": f"sms delivered to {PHONE}",
-        "event_id": "0190f3a2-1b2c-7d3e-8f40-123456789abc",
-        "event_type": "sms.delivered",
-        "correlation_id": "0190f3a2-1b2c-7d3e-8f40-123456789abd",
-        "message_sid": MESSAGE_SID,
-        "path": "/v1/webhooks/twilio/status",
-        "duration_ms": 12.5,
-        "attempt": 1,
-    }
-    rounds = 2_000
-
-    started = time.perf_counter()
-    for _ in range(rounds):
-        mask_sensitive(None, "info", dict(event))
-    per_line = (time.perf_counter() - started) / rounds
-
-    assert per_line < 0.0005  # generous: typically ~15 µs
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -613,7 +591,9 @@ def test_masking_a_typical_line_costs_microseconds() -> None:
     ],
     ids=["url", "digits", "plus", "emails", "unterminated", "jwt", "dashes"],
 )
-def test_pathological_text_is_masked_in_linear_time(text: str) -> None:
-    started = time.perf_counter()
-    _mask_one(text)
-    assert time.perf_counter() - started < 0.25
+@pytest.mark.timeout(10)
+def test_pathological_text_does_not_backtrack_catastrophically(text: str) -> None:
+    # A super-linear regex would hang here; the timeout turns that into a failure.
+    masked = _mask_one(text)
+    assert isinstance(masked, str)
+    assert len(masked) >= len(text) // 2
