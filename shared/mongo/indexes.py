@@ -29,11 +29,16 @@ async def ensure_indexes(db: Database, declarations: IndexDeclarations) -> None:
                 await collection.create_indexes([model])
             except OperationFailure as error:
                 ttl = model.document.get("expireAfterSeconds")
-                if error.code not in (_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT) or ttl is None:
+                if (
+                    error.code not in (_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT)
+                    or ttl is None
+                ):
                     raise
                 await db.command(
                     "collMod",
                     collection_name,
                     index={"name": model.document["name"], "expireAfterSeconds": ttl},
                 )
-                log.info("ttl index updated", collection=collection_name, index=model.document["name"])
+                log.info(
+                    "ttl index updated", collection=collection_name, index=model.document["name"]
+                )

@@ -1,0 +1,104 @@
+"""`make infra`: run a private RabbitMQ and MongoDB-protocol server until interrupted.
+
+Prints `RABBITMQ_URL=...` and `MONGODB_URL=...` and writes them to `<dir>/env` (shell-quoted,
+so `set -a; . <dir>/env` works); the file is removed again on a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import logging
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from shared.local_servers import LocalMongo, LocalRabbitMQ, LocalServerError
+
+log = logging.getLogger("shared.local_servers")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.local_servers",
+        description="Run a private RabbitMQ node and a SecantusDB server until SIGINT/SIGTERM.",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path(".local/infra"),
+        help="state directory: data, logs, ports.json and the env file (default: .local/infra)",
+    )
+    parser.add_argument("--rabbitmq-port", type=int, default=None, help="AMQP port (default: free)")
+    parser.add_argument("--mongodb-port", type=int, default=None, help="port (default: free)")
+    parser.add_argument(
+        "--management", action="store_true", help="enable the RabbitMQ management UI"
+    )
+    parser.add_argument("--log-level", default="INFO", help="log level of this launcher")
+    return parser.parse_args(argv)
+
+
+def _env_lines(rabbitmq: LocalRabbitMQ, mongo: LocalMongo) -> list[str]:
+    return [
+        f"RABBITMQ_URL={shlex.quote(rabbitmq.url)}",
+        f"MONGODB_URL={shlex.quote(mongo.url)}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    base: Path = args.dir.resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    env_file = base / "env"
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    rabbitmq = LocalRabbitMQ(base / "rabbitmq", port=args.rabbitmq_port, management=args.management)
+    mongo = LocalMongo(base / "mongodb", port=args.mongodb_port)
+    servers = (rabbitmq, mongo)
+    status = 0
+    try:
+        # Start both at once: the broker's ~7 s boot hides the database's.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            for started in [pool.submit(server.start) for server in servers]:
+                started.result()
+        lines = _env_lines(rabbitmq, mongo)
+        env_file.write_text("\n".join(lines) + "\n")
+        if rabbitmq.management_url:
+            lines.append(f"# management UI: {rabbitmq.management_url} (guest/guest)")
+        lines.append(f"# env file: {env_file}; logs under {base}; Ctrl-C to stop")
+        # The one place that talks to the terminal: `make infra` shows these lines.
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(1.0):
+            for server in servers:
+                if not server.is_running:
+                    log.error("%s exited unexpectedly; see %s", server.kind, server.log_file)
+                    status = 1
+                    stop.set()
+    except LocalServerError as exc:
+        log.error("%s", exc)
+        status = 1
+    finally:
+        env_file.unlink(missing_ok=True)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            for closed in [pool.submit(server.close) for server in servers]:
+                closed.result()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
