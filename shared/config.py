@@ -119,6 +119,24 @@ class LoggingSettings(_Settings):
         return self.format == "json"
 
 
+DEFAULT_OPS_PORTS = {"ingress": 8000, "sms_worker": 9101, "billing_worker": 9102, "scheduler": 9103}
+
+
+class OpsSettings(_Settings):
+    """Where a worker serves /healthz, /readyz and /metrics, and how long it waits at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="OPS_")
+
+    host: str = "127.0.0.1"
+    # Unset: the service's default port (sms_worker 9101, billing_worker 9102, scheduler 9103).
+    port: int | None = Field(None, ge=0, le=65_535)
+    # How long a starting service retries a broker or database that is not up yet.
+    startup_wait_seconds: float = Field(60.0, ge=0)
+
+    def port_for(self, service: str) -> int:
+        return self.port if self.port is not None else DEFAULT_OPS_PORTS[service]
+
+
 class TwilioSettings(_Settings):
     """Twilio REST credentials and sender; without credentials the console transport is used."""
 

@@ -26,6 +26,7 @@ from shared.broker.publisher import PublishFailed
 from shared.clock import Clock
 from shared.config import OutboxSettings
 from shared.events import Envelope
+from shared.metrics import OUTBOX_PUBLISH_FAILURES
 from shared.mongo import Document, IndexDeclarations
 
 log = structlog.get_logger(__name__)
@@ -183,6 +184,7 @@ class OutboxRelay:
                 correlation_id=row.get("correlation_id"),
             )
         except PublishFailed as error:
+            OUTBOX_PUBLISH_FAILURES.labels(row["type"]).inc()
             log.warning(
                 "outbox event not published; will retry after its lease",
                 outbox_id=row["_id"],

@@ -1,33 +1,66 @@
-"""Hosting a worker service's consumers and outbox relays in one process, stopped in order.
+"""Hosting a worker service: everything it needs opened once, and an orderly run and shutdown.
 
-On shutdown the consumers stop first (in-flight handlers finish and ack), then the relays get one
-last pass, so the events those handlers just committed leave promptly instead of waiting for the
-next start of some replica.
+`WorkerRuntime.open(service)` loads settings, configures logging, waits (bounded) for the broker
+and database, applies the inbox/outbox indexes and builds the inbox, outbox and relay; the
+service adds its own indexes, consumers and handlers and calls `run`. On SIGTERM the consumers
+stop first (in-flight handlers finish and ack), then the relay gets one last pass, so the events
+those handlers just committed leave promptly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import structlog
+from aio_pika.abc import AbstractRobustConnection
+from aiormq.exceptions import AMQPConnectionError
 from pymongo.errors import PyMongoError
 
+from shared.broker.connection import connect
 from shared.broker.consumer import Consumer
-from shared.broker.publisher import PublishFailed
-from shared.outbox import OutboxRelay
+from shared.broker.publisher import Publisher, PublishFailed
+from shared.clock import Clock, SystemClock
+from shared.config import (
+    BrokerSettings,
+    LoggingSettings,
+    MongoSettings,
+    OpsSettings,
+    OutboxSettings,
+    load_settings,
+)
+from shared.events import EventRegistry
+from shared.events.catalog import EVENTS
+from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
+from shared.lifecycle import shutdown_event
+from shared.logging import configure_logging
+from shared.mongo import (
+    Database,
+    MongoClient,
+    create_client,
+    ensure_indexes,
+    ping,
+    service_database,
+    supports_transactions,
+)
+from shared.ops import ops_app, serve_ops
+from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay, outbox_indexes
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 
 class WorkerHost:
+    """Runs consumers and outbox relays until `stop`, then stops them in order."""
+
     def __init__(self, consumers: Sequence[Consumer], relays: Sequence[OutboxRelay] = ()) -> None:
         self._consumers = consumers
         self._relays = relays
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume and relay until `stop` is set (e.g. by `shared.lifecycle.shutdown_event`)."""
         relays_stop = asyncio.Event()
         relay_tasks = [asyncio.create_task(relay.run(relays_stop)) for relay in self._relays]
         started: list[Consumer] = []
@@ -47,3 +80,148 @@ class WorkerHost:
                 with contextlib.suppress(PublishFailed, PyMongoError):
                     await relay.relay_once()
             log.info("worker stopped")
+
+
+async def wait_for(what: str, attempt: Callable[[], Awaitable[_T]], seconds: float) -> _T:
+    """Retry `attempt` for up to `seconds` while a dependency is still starting."""
+    deadline = time.monotonic() + seconds
+    delay = 0.25
+    while True:
+        try:
+            return await attempt()
+        except (AMQPConnectionError, ConnectionError, OSError, PyMongoError) as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("waiting for dependency", dependency=what, error=type(error).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class WorkerRuntime:
+    """The broker connection, database, inbox/outbox and settings of one worker service."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        broker_settings: BrokerSettings,
+        ops_settings: OpsSettings,
+        connection: AbstractRobustConnection,
+        client: MongoClient,
+        db: Database,
+        transactions: bool,
+        outbox: Outbox,
+        relay: OutboxRelay,
+        registry: EventRegistry,
+        clock: Clock,
+    ) -> None:
+        self.service = service
+        self.broker_settings = broker_settings
+        self.connection = connection
+        self.client = client
+        self.db = db
+        self.transactions = transactions
+        self.outbox = outbox
+        self.relay = relay
+        self.registry = registry
+        self.clock = clock
+        self._ops_settings = ops_settings
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        service: str,
+        *,
+        registry: EventRegistry = EVENTS,
+        clock: Clock | None = None,
+    ) -> AsyncIterator[WorkerRuntime]:
+        logging_settings = load_settings(LoggingSettings)
+        configure_logging(service, level=logging_settings.level, json=logging_settings.as_json)
+        broker_settings = load_settings(BrokerSettings)
+        mongo_settings = load_settings(MongoSettings)
+        outbox_settings = load_settings(OutboxSettings)
+        ops_settings = load_settings(OpsSettings)
+        clock = clock or SystemClock()
+        wait = ops_settings.startup_wait_seconds
+
+        client = create_client(mongo_settings, app_name=service)
+        try:
+            await wait_for("mongodb", lambda: ping(client), wait)
+            db = service_database(client, mongo_settings, service)
+            transactions = await supports_transactions(client, mongo_settings)
+            await ensure_indexes(
+                db,
+                {
+                    **inbox_indexes(mongo_settings.inbox_retention_days),
+                    **outbox_indexes(mongo_settings.outbox_retention_days),
+                },
+            )
+            connection = await wait_for(
+                "rabbitmq", lambda: connect(broker_settings, name=service), wait
+            )
+            try:
+                publisher = await Publisher.open(connection, broker_settings)
+                outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+                relay = OutboxRelay(
+                    outbox, db[OUTBOX_COLLECTION], publisher, outbox_settings, clock
+                )
+                yield cls(
+                    service,
+                    broker_settings=broker_settings,
+                    ops_settings=ops_settings,
+                    connection=connection,
+                    client=client,
+                    db=db,
+                    transactions=transactions,
+                    outbox=outbox,
+                    relay=relay,
+                    registry=registry,
+                    clock=clock,
+                )
+            finally:
+                await connection.close()
+        finally:
+            await client.close()
+
+    def consumer(self, queue: str) -> Consumer:
+        return Consumer(self.connection, queue, self.registry, self.broker_settings)
+
+    def inbox(self, consumer: str) -> Inbox:
+        """The idempotent-consumer guard for handlers of `consumer` (usually its queue name)."""
+        return Inbox(
+            self.client,
+            self.db[INBOX_COLLECTION],
+            self.outbox,
+            self.clock,
+            consumer=consumer,
+            transactions=self.transactions,
+        )
+
+    async def _broker_ready(self) -> None:
+        if self.connection.is_closed:
+            raise ConnectionError("broker connection closed")
+
+    async def _database_ready(self) -> None:
+        await ping(self.client)
+
+    async def run(
+        self,
+        consumers: Sequence[Consumer],
+        *,
+        background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Consume, relay, serve ops endpoints and run `background` loops until SIGTERM/SIGINT."""
+        stop = stop or shutdown_event()
+        app = ops_app({"broker": self._broker_ready, "database": self._database_ready})
+        port = self._ops_settings.port_for(self.service)
+        tasks = [
+            asyncio.create_task(serve_ops(app, self._ops_settings.host, port, stop)),
+            *(asyncio.create_task(loop(stop)) for loop in background),
+        ]
+        try:
+            await WorkerHost(consumers, [self.relay]).run(stop)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -34,8 +34,8 @@ from shared.broker.topology import (
 )
 from shared.config import BrokerSettings
 from shared.events import Envelope, EventRegistry, InvalidEvent, Payload, topic_matches
-from shared.logging import _mask_text as mask_text
-from shared.logging import bind_event_context
+from shared.logging import bind_event_context, mask_text
+from shared.metrics import EVENTS_CONSUMED, HANDLER_SECONDS
 
 log = structlog.get_logger(__name__)
 
@@ -163,26 +163,34 @@ class Consumer:
             handler = self._handler_for(event.type)
         except InvalidEvent as error:
             await self._park(message, attempt, error)
+            EVENTS_CONSUMED.labels(self._queue_name, "invalid", "parked").inc()
             return
         with bind_event_context(str(event.id), event.type, event.correlation_id):
             started = time.perf_counter()
             try:
                 await handler(event)
             except AlreadyProcessed:
+                outcome = "duplicate"
                 log.info("event already processed", queue=self._queue_name)
             except PermanentError as error:
+                outcome = "parked"
                 await self._park(message, attempt, error)
-                return
             except Exception as error:
-                await self._retry_or_park(message, attempt, error)
-                return
-            await _settle(message.ack())
-            log.debug(
-                "event handled",
-                queue=self._queue_name,
-                attempt=attempt,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+                outcome = await self._retry_or_park(message, attempt, error)
+            else:
+                outcome = "handled"
+            elapsed = time.perf_counter() - started
+            HANDLER_SECONDS.labels(self._queue_name, event.type).observe(elapsed)
+            EVENTS_CONSUMED.labels(self._queue_name, event.type, outcome).inc()
+            if outcome in ("handled", "duplicate"):
+                await _settle(message.ack())
+                log.debug(
+                    "event settled",
+                    queue=self._queue_name,
+                    outcome=outcome,
+                    attempt=attempt,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
 
     def _handler_for(self, event_type: str) -> Handler:
         handler = self._handlers.get(event_type)
@@ -195,10 +203,10 @@ class Consumer:
 
     async def _retry_or_park(
         self, message: AbstractIncomingMessage, attempt: int, error: Exception
-    ) -> None:
+    ) -> str:
         if not self._retry.should_retry(attempt):
             await self._park(message, attempt, error)
-            return
+            return "parked"
         delay_ms = self._retry.delay_ms(attempt, self._unit_random())
         headers = {
             **(message.headers or {}),
@@ -216,6 +224,7 @@ class Consumer:
                 error_type=type(error).__name__,
                 error=_error_text(error),
             )
+        return "retried"
 
     async def _park(self, message: AbstractIncomingMessage, attempt: int, error: Exception) -> None:
         headers = {

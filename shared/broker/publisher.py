@@ -18,6 +18,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from shared.broker.topology import declare_exchange
 from shared.config import BrokerSettings
 from shared.events import Envelope
+from shared.metrics import EVENTS_PUBLISHED
 
 
 class PublishFailed(Exception):
@@ -85,6 +86,7 @@ class Publisher:
             raise UnroutableEvent(f"no queue is bound for {event_type!r}") from None
         except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError) as error:
             raise PublishFailed(f"{event_type!r} not confirmed: {type(error).__name__}") from error
+        EVENTS_PUBLISHED.labels(event_type).inc()
 
     async def close(self) -> None:
         await self._channel.close()

@@ -1,5 +1,6 @@
-"""SIGTERM to a real worker process: it stops taking messages, finishes the handler in flight,
-acknowledges it and exits cleanly — the event is neither lost nor handled twice."""
+"""A real worker process on `WorkerRuntime`: it reports ready on its ops port, and on SIGTERM it
+stops taking messages, finishes the handler in flight, acknowledges it and exits cleanly — the
+event is neither lost nor handled twice."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import signal
 import sys
 
 import aiormq
+import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.broker import Publisher
 from shared.config import BrokerSettings
 from shared.events import new_event
+from shared.local_servers import free_port
 from shared.mongo import Database
 from tests.support.slow_worker import QUEUE, Job
 from tests.support.waiting import eventually
@@ -29,12 +32,15 @@ async def test_sigterm_finishes_in_flight_work_then_exits(
     mongo_db_name: str,
     db: Database,
 ) -> None:
+    ops_port = free_port()
     env = {
         **os.environ,
         "RABBITMQ_URL": broker_settings.url.get_secret_value(),
         "RABBITMQ_EXCHANGE": broker_settings.exchange,
         "MONGODB_URL": mongodb_url,
-        "SLOW_WORKER_DB": mongo_db_name,
+        "MONGODB_DB_SMS_WORKER": mongo_db_name,
+        "OPS_PORT": str(ops_port),
+        "LOG_FORMAT": "json",
     }
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -59,6 +65,17 @@ async def test_sigterm_finishes_in_flight_work_then_exits(
 
     try:
         await eventually(consuming, timeout=30)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_port}") as http:
+
+            async def ready() -> bool:
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready)
+            metrics = (await http.get("/metrics")).text
+            assert "givecare_events_consumed_total" in metrics
         publisher = await Publisher.open(broker, broker_settings)
         job = new_event(Job(seconds=1.0))
         await publisher.publish(job)
@@ -76,7 +93,7 @@ async def test_sigterm_finishes_in_flight_work_then_exits(
             await worker.wait()
 
     assert worker.returncode == 0, output.decode(errors="replace")
-    assert await db.progress.find_one({"_id": f"finished:{job.id}"}) is not None
+    assert await db.progress.find_one({"_id": f"finished:{job.id}"}) is not None, output.decode()
     channel = await broker.channel()
     queue = await channel.declare_queue(QUEUE, passive=True)
     assert queue.declaration_result.message_count == 0  # acked, not requeued

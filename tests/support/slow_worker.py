@@ -1,21 +1,17 @@
-"""A worker process for the graceful-shutdown test: its handler records when it starts, takes a
-second, then records that it finished. Configured by RABBITMQ_* / MONGODB_URL and
-SLOW_WORKER_DB."""
+"""A worker process for the shutdown test, built on `WorkerRuntime` like the real services: its
+handler records when it starts, takes a while, then records that it finished. Configured by the
+usual environment (RABBITMQ_*, MONGODB_*, OPS_PORT)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 
-from shared.broker import Consumer, connect
-from shared.config import BrokerSettings, MongoSettings, load_settings
 from shared.events import Envelope, EventRegistry, Payload
-from shared.lifecycle import shutdown_event
-from shared.logging import configure_logging
-from shared.mongo import create_client
-from shared.worker import WorkerHost
+from shared.inbox import UnitOfWork
+from shared.worker import WorkerRuntime
 
 QUEUE = "tests.slow_worker"
+SERVICE = "sms_worker"  # borrows a real service's settings; the test points its database away
 
 
 class Job(Payload):
@@ -24,25 +20,23 @@ class Job(Payload):
 
 
 async def main() -> None:
-    configure_logging("slow-worker", json=True)
-    broker_settings = load_settings(BrokerSettings)
-    client = create_client(load_settings(MongoSettings))
-    progress = client.get_database(os.environ["SLOW_WORKER_DB"]).progress
     registry = EventRegistry()
     registry.register(Job)
+    async with WorkerRuntime.open(SERVICE, registry=registry) as runtime:
+        progress = runtime.db.progress
 
-    async def work(event: Envelope[Job]) -> None:
-        await progress.insert_one({"_id": f"started:{event.id}"})
-        await asyncio.sleep(event.payload.seconds)
-        await progress.insert_one({"_id": f"finished:{event.id}"})
+        async def work(event: Envelope[Job], uow: UnitOfWork) -> None:
+            # Outside the transaction (so the test sees it at once) and idempotent, because a
+            # transaction that meets a write conflict runs its callback again.
+            await progress.update_one(
+                {"_id": f"started:{event.id}"}, {"$setOnInsert": {"n": 1}}, upsert=True
+            )
+            await asyncio.sleep(event.payload.seconds)
+            await progress.insert_one({"_id": f"finished:{event.id}"}, session=uow.session)
 
-    connection = await connect(broker_settings, name="slow-worker")
-    consumer = Consumer(connection, QUEUE, registry, broker_settings)
-    consumer.handle(Job, work)
-    stop = shutdown_event()
-    await WorkerHost([consumer]).run(stop)
-    await connection.close()
-    await client.close()
+        consumer = runtime.consumer(QUEUE)
+        consumer.handle(Job, runtime.inbox(QUEUE).idempotent(work))
+        await runtime.run([consumer])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,154 @@
+"""The events that cross service boundaries: the contracts between services.
+
+An event type is owned by the service that publishes it; consumers rely only on what is declared
+here. Adding an optional field is backwards compatible (envelopes and payloads ignore unknown
+fields); renaming or removing one needs a new `EVENT_VERSION`. `EVENTS` decodes all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shared.events.envelope import Payload
+from shared.events.registry import EventRegistry
+
+EVENTS = EventRegistry()
+
+E164 = Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164 phone number")
+
+
+# --- published by ingress -------------------------------------------------------------------
+
+
+class MediaItem(Payload):
+    url: str
+    content_type: str | None = None
+
+
+@EVENTS.register
+class SmsInboundReceived(Payload):
+    """An SMS/MMS a caregiver sent us, as Twilio posted it (sender not yet normalised)."""
+
+    EVENT_TYPE = "sms.inbound.received"
+
+    message_sid: str
+    account_sid: str | None = None
+    from_number: str = Field(min_length=1, max_length=64)
+    to_number: str = Field(min_length=1, max_length=64)
+    body: str = Field("", max_length=10_000)
+    num_media: int = Field(0, ge=0, le=10)
+    media: list[MediaItem] = Field(default_factory=list, max_length=10)
+    # Twilio Advanced Opt-Out: "STOP", "START" or "HELP" when Twilio classified the message.
+    opt_out_type: str | None = None
+    received_at: datetime
+
+
+@EVENTS.register
+class SmsStatusUpdated(Payload):
+    """A Twilio delivery status callback for a message we sent."""
+
+    EVENT_TYPE = "sms.status.updated"
+
+    message_sid: str
+    status: str
+    error_code: int | None = None
+    # The outbound idempotency key, when the StatusCallback URL carried it.
+    outbound_key: str | None = None
+    to_number: str | None = None
+    received_at: datetime
+
+
+@EVENTS.register
+class StripeEventReceived(Payload):
+    """A verified Stripe webhook; the routing key is `billing.stripe.<Stripe event type>`."""
+
+    EVENT_TYPE = "billing.stripe.#"
+
+    stripe_event_id: str
+    stripe_type: str
+    created: datetime
+    livemode: bool = False
+    api_version: str | None = None
+    # The Stripe event's `data.object`, as Stripe sent it.
+    data_object: dict[str, Any] = Field(default_factory=dict)
+    previous_attributes: dict[str, Any] | None = None
+    received_at: datetime
+
+
+# --- published by any service, consumed by the SMS sender -----------------------------------
+
+OutboundKind = Literal[
+    "reply",
+    "onboarding",
+    "assessment",
+    "crisis",
+    "compliance",
+    "rate_limit_notice",
+    "subscription_gate",
+    "proactive",
+    "billing",
+    "admin",
+]
+
+
+@EVENTS.register
+class SmsOutboundRequested(Payload):
+    """Please send this SMS, once. The envelope's idempotency key names the send."""
+
+    EVENT_TYPE = "sms.outbound.requested"
+
+    to_number: str = E164
+    body: str = Field(min_length=1, max_length=10_000)
+    kind: OutboundKind
+    user_id: str | None = None
+    # Only opt-out/opt-in confirmations may reach a number that is opted out.
+    compliance: bool = False
+
+
+@EVENTS.register
+class SmsOutboundStateChanged(Payload):
+    """What became of a requested SMS: sent, delivered, failed, suppressed, …"""
+
+    EVENT_TYPE = "sms.outbound.state_changed"
+
+    outbound_key: str
+    state: str
+    user_id: str | None = None
+    provider_sid: str | None = None
+    error_code: int | None = None
+
+
+# --- published by the SMS worker ------------------------------------------------------------
+
+
+@EVENTS.register
+class SmsOptOutChanged(Payload):
+    """A number opted out or back in (keyword, free text, carrier error 21610 or admin)."""
+
+    EVENT_TYPE = "sms.optout.changed"
+
+    phone: str = E164
+    opted_out: bool
+    source: Literal["keyword", "free_text", "carrier", "twilio", "admin"]
+    user_id: str | None = None
+    changed_at: datetime
+
+
+# --- published by the billing worker --------------------------------------------------------
+
+
+@EVENTS.register
+class BillingAccessChanged(Payload):
+    """A user's subscription access flipped (gate for replies and proactive messages)."""
+
+    EVENT_TYPE = "billing.access.changed"
+
+    user_id: str
+    phone: str | None = None
+    has_access: bool
+    status: str
+    current_period_end: datetime | None = None
+    changed_at: datetime

@@ -1,0 +1,30 @@
+"""Prometheus metrics of the platform runtime, shared by every service.
+
+Labels are bounded sets (queue names, event types, outcomes) — never user ids or phone numbers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "givecare_events_consumed_total",
+    "Events taken from a queue, by outcome (handled, duplicate, retried, parked).",
+    ["queue", "event_type", "outcome"],
+)
+HANDLER_SECONDS = Histogram(
+    "givecare_handler_duration_seconds",
+    "Time spent in event handlers.",
+    ["queue", "event_type"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS_PUBLISHED = Counter(
+    "givecare_events_published_total",
+    "Events confirmed by the broker.",
+    ["event_type"],
+)
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "givecare_outbox_publish_failures_total",
+    "Outbox rows whose publish failed and will be retried after their lease.",
+    ["event_type"],
+)
