@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .local/tools/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap test test-unit test-integration lint fmt run infra clean
+.PHONY: help bootstrap test test-unit test-integration lint fmt run infra bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,12 @@ run: infra ## start the system locally (today: the infrastructure the services w
 
 infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
 	$(RUN) python -m shared.local_servers --dir .local/infra
+
+bench: bootstrap ## run every benchmark in bench/ (tables on stdout, JSON in .local/bench/)
+	@set -e; for script in bench/bench_*.py; do \
+	  [ -e "$$script" ] || { echo "no benchmarks yet"; break; }; \
+	  module=$$(basename "$$script" .py); echo "--- $$module"; $(RUN) python -m bench.$$module; \
+	done
 
 clean: ## remove local data, caches and the virtualenv
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache

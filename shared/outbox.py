@@ -22,7 +22,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from shared.broker.publisher import PublishFailed
+from shared.broker.publisher import PublishFailed, UnroutableEvent
 from shared.clock import Clock
 from shared.config import OutboxSettings
 from shared.events import Envelope
@@ -34,6 +34,8 @@ log = structlog.get_logger(__name__)
 OUTBOX_COLLECTION = "outbox"
 PENDING = "pending"
 SENT = "sent"
+# No queue is bound for the event's type: retrying cannot help until the topology changes.
+UNROUTABLE = "unroutable"
 # A pending row's lease starts expired: it is claimable at once.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -183,6 +185,14 @@ class OutboxRelay:
                 message_id=row["_id"],
                 correlation_id=row.get("correlation_id"),
             )
+        except UnroutableEvent as error:
+            OUTBOX_PUBLISH_FAILURES.labels(row["type"]).inc()
+            log.error("outbox event unroutable; set aside", outbox_id=row["_id"], error=str(error))
+            await self._collection.update_one(
+                {"_id": row["_id"], "claim": row["claim"]},
+                {"$set": {"status": UNROUTABLE, "error": str(error)}, "$unset": {"claim": ""}},
+            )
+            return 0
         except PublishFailed as error:
             OUTBOX_PUBLISH_FAILURES.labels(row["type"]).inc()
             log.warning(

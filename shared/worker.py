@@ -23,6 +23,8 @@ from pymongo.errors import PyMongoError
 from shared.broker.connection import connect
 from shared.broker.consumer import Consumer
 from shared.broker.publisher import Publisher, PublishFailed
+from shared.broker.retry import RetryPolicy
+from shared.broker.topology import declare_all_consumer_queues, declare_exchange
 from shared.clock import Clock, SystemClock
 from shared.config import (
     BrokerSettings,
@@ -33,7 +35,7 @@ from shared.config import (
     load_settings,
 )
 from shared.events import EventRegistry
-from shared.events.catalog import EVENTS
+from shared.events.catalog import CONSUMER_QUEUES, EVENTS
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.lifecycle import shutdown_event
 from shared.logging import configure_logging
@@ -95,6 +97,22 @@ async def wait_for(what: str, attempt: Callable[[], Awaitable[_T]], seconds: flo
             log.warning("waiting for dependency", dependency=what, error=type(error).__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+async def declare_topology(connection: AbstractRobustConnection, settings: BrokerSettings) -> None:
+    """Declare every consumer queue of the system, so no event is unroutable at start-up."""
+    channel = await connection.channel()
+    try:
+        exchange = await declare_exchange(channel, settings.exchange)
+        await declare_all_consumer_queues(
+            channel,
+            exchange,
+            CONSUMER_QUEUES,
+            retry_tiers=RetryPolicy.from_settings(settings).retry_tiers,
+            delivery_limit=settings.delivery_limit,
+        )
+    finally:
+        await channel.close()
 
 
 class WorkerRuntime:
@@ -161,6 +179,7 @@ class WorkerRuntime:
                 "rabbitmq", lambda: connect(broker_settings, name=service), wait
             )
             try:
+                await declare_topology(connection, broker_settings)
                 publisher = await Publisher.open(connection, broker_settings)
                 outbox = Outbox(db[OUTBOX_COLLECTION], clock)
                 relay = OutboxRelay(

@@ -9,7 +9,7 @@ redelivered `delivery_limit` times, so a message that crashes its consumer canno
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
@@ -67,3 +67,23 @@ async def declare_consumer_queues(
     for routing_key in bindings:
         await work.bind(exchange, routing_key)
     return work
+
+
+async def declare_all_consumer_queues(
+    channel: AbstractChannel,
+    exchange: AbstractExchange,
+    queues: Mapping[str, Iterable[str]],
+    *,
+    retry_tiers: int,
+    delivery_limit: int,
+) -> None:
+    """Declare every consumer's queues (see `shared.events.catalog.CONSUMER_QUEUES`)."""
+    for queue, bindings in queues.items():
+        await declare_consumer_queues(
+            channel,
+            exchange,
+            queue,
+            bindings,
+            retry_tiers=retry_tiers,
+            delivery_limit=delivery_limit,
+        )

@@ -108,19 +108,6 @@ class SmsOutboundRequested(Payload):
     compliance: bool = False
 
 
-@EVENTS.register
-class SmsOutboundStateChanged(Payload):
-    """What became of a requested SMS: sent, delivered, failed, suppressed, …"""
-
-    EVENT_TYPE = "sms.outbound.state_changed"
-
-    outbound_key: str
-    state: str
-    user_id: str | None = None
-    provider_sid: str | None = None
-    error_code: int | None = None
-
-
 # --- published by the SMS worker ------------------------------------------------------------
 
 
@@ -152,3 +139,23 @@ class BillingAccessChanged(Payload):
     status: str
     current_period_end: datetime | None = None
     changed_at: datetime
+
+
+# --- who consumes what ----------------------------------------------------------------------
+
+# Every consumer queue and the event types bound to it. Each service declares all of them at
+# start-up (idempotently), so an event published before its consumer first ran still has a queue
+# to wait in, and an unroutable publish means a real bug (an event nobody consumes).
+CONSUMER_QUEUES: dict[str, tuple[str, ...]] = {
+    "sms_worker.inbound": (
+        SmsInboundReceived.EVENT_TYPE,
+        SmsOptOutChanged.EVENT_TYPE,
+        BillingAccessChanged.EVENT_TYPE,
+    ),
+    "sms_worker.sender": (
+        SmsOutboundRequested.EVENT_TYPE,
+        SmsStatusUpdated.EVENT_TYPE,
+        SmsOptOutChanged.EVENT_TYPE,
+    ),
+    "billing_worker.stripe": (StripeEventReceived.EVENT_TYPE,),
+}

@@ -16,7 +16,14 @@ from shared.config import BrokerSettings, MongoSettings, OutboxSettings
 from shared.events import Envelope, EventRegistry, Payload, new_event
 from shared.inbox import INBOX_COLLECTION, Inbox, UnitOfWork, inbox_indexes
 from shared.mongo import Database, MongoClient, ensure_indexes, supports_transactions
-from shared.outbox import OUTBOX_COLLECTION, SENT, Outbox, OutboxRelay, outbox_indexes
+from shared.outbox import (
+    OUTBOX_COLLECTION,
+    SENT,
+    UNROUTABLE,
+    Outbox,
+    OutboxRelay,
+    outbox_indexes,
+)
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -300,3 +307,23 @@ async def test_retention_indexes_expire_inbox_and_sent_outbox_rows(db: Database)
     assert inbox_index["expireAfterSeconds"] == 3 * 86_400
     outbox_index = (await db[OUTBOX_COLLECTION].index_information())["sent_ttl"]
     assert outbox_index["expireAfterSeconds"] == 7 * 86_400
+
+
+async def test_unroutable_event_is_set_aside_instead_of_blocking_the_outbox(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    db: Database,
+) -> None:
+    clock = SystemClock()
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+    nobody_listens = new_event(DepositRecorded(account="acct-x"))
+    await outbox.add(nobody_listens)
+    publisher = await Publisher.open(broker, broker_settings)
+    relay = OutboxRelay(outbox, db[OUTBOX_COLLECTION], publisher, OutboxSettings(), clock)
+    assert await relay.relay_once() == 0
+    assert await relay.relay_once() == 0  # not retried in a loop
+    await publisher.close()
+    row = await db[OUTBOX_COLLECTION].find_one({"_id": str(nobody_listens.id)})
+    assert row is not None
+    assert row["status"] == UNROUTABLE
+    assert "no queue is bound" in row["error"]
