@@ -129,12 +129,16 @@ class SmsOptOutChanged(Payload):
 
 @EVENTS.register
 class BillingAccessChanged(Payload):
-    """A user's subscription access flipped (gate for replies and proactive messages)."""
+    """A user's subscription access flipped (gate for replies and proactive messages).
+
+    The phone is the identity billing and the SMS worker share; `user_id` is the SMS worker's
+    user id when the checkout carried it.
+    """
 
     EVENT_TYPE = "billing.access.changed"
 
-    user_id: str
-    phone: str | None = None
+    phone: str = E164
+    user_id: str | None = None
     has_access: bool
     status: str
     current_period_end: datetime | None = None
