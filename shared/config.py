@@ -39,6 +39,9 @@ class BrokerSettings(_Settings):
 
     url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     exchange: str = Field("givecare.events", min_length=1)
+    # Prepended to every consumer queue name, so several environments (or test runs) can share
+    # one broker without their queues receiving each other's events.
+    queue_prefix: str = ""
     heartbeat_seconds: int = Field(30, ge=0, le=600)
     prefetch: int = Field(50, ge=1, le=10_000)
     publish_timeout_seconds: float = Field(10.0, gt=0)
@@ -50,6 +53,9 @@ class BrokerSettings(_Settings):
     # instead of crash-looping the consumers forever.
     delivery_limit: int = Field(20, ge=1)
     shutdown_grace_seconds: float = Field(30.0, ge=0)
+
+    def queue(self, name: str) -> str:
+        return f"{self.queue_prefix}{name}"
 
     @field_validator("url")
     @classmethod
@@ -160,14 +166,15 @@ class StripeSettings(_Settings):
     model_config = SettingsConfigDict(env_prefix="STRIPE_")
 
     api_key: SecretStr | None = None
-    # Comma-separated, so a new secret can be added before the old one is retired.
-    webhook_secrets: str = ""
+    # Comma-separated, so a new endpoint secret can be added before the old one is retired.
+    webhook_secret: SecretStr = SecretStr("")
     webhook_tolerance_seconds: int = Field(300, ge=1)
     api_base_url: str | None = None
 
     @property
     def webhook_secret_list(self) -> list[str]:
-        return [s.strip() for s in self.webhook_secrets.split(",") if s.strip()]
+        raw = self.webhook_secret.get_secret_value()
+        return [s.strip() for s in raw.split(",") if s.strip()]
 
 
 _S = TypeVar("_S", bound=BaseSettings)

@@ -20,7 +20,7 @@ import structlog
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.broker.publisher import PublishFailed, UnroutableEvent
 from shared.clock import Clock
@@ -42,9 +42,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OutboxCollection = AsyncCollection[Document]
 
 
-def outbox_indexes(retention_days: float) -> IndexDeclarations:
+def outbox_indexes(retention_days: float, collection: str = OUTBOX_COLLECTION) -> IndexDeclarations:
     return {
-        OUTBOX_COLLECTION: [
+        collection: [
             IndexModel(
                 [("status", ASCENDING), ("lease_until", ASCENDING)], name="pending_by_lease"
             ),
@@ -64,9 +64,9 @@ class EventPublisher(Protocol):
     ) -> None: ...
 
 
-def outbox_row(event: Envelope[Any], now: datetime) -> Document:
+def outbox_row(event: Envelope[Any], now: datetime, row_id: str | None = None) -> Document:
     return {
-        "_id": str(event.id),
+        "_id": row_id or str(event.id),
         "type": event.type,
         "correlation_id": event.correlation_id,
         "body": event.to_json(),
@@ -97,6 +97,29 @@ class Outbox:
         )
         if session is None or not session.in_transaction:
             self.notify()
+
+    async def add_claimed(
+        self, event: Envelope[Any], *, row_id: str, lease_seconds: float
+    ) -> Document | None:
+        """Insert a row already claimed by the caller, who publishes it at once itself
+        (`OutboxRelay.publish_claimed`); relays leave it alone until the lease runs out.
+
+        Returns the row, or None when a row with `row_id` exists: a duplicate.
+        """
+        now = self._clock.now()
+        row = outbox_row(event, now, row_id)
+        row["claim"] = str(uuid.uuid4())
+        row["lease_until"] = now + timedelta(seconds=lease_seconds)
+        row["attempts"] = 1
+        try:
+            result = await self._collection.update_one(
+                {"_id": row["_id"]},
+                {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return None  # a concurrent upsert of the same id won the race
+        return row if result.upserted_id is not None else None
 
     def notify(self) -> None:
         """Tell the relay in this process that new rows are committed."""
@@ -177,6 +200,11 @@ class OutboxRelay:
             )
         ]
 
+    async def publish_claimed(self, row: Document) -> bool:
+        """Publish a row this process claimed (see `Outbox.add_claimed`); False leaves it to
+        the relay once its lease expires."""
+        return await self._publish(row) == 1
+
     async def _publish(self, row: Document) -> int:
         try:
             await self._publisher.publish_body(
@@ -196,10 +224,16 @@ class OutboxRelay:
         except PublishFailed as error:
             OUTBOX_PUBLISH_FAILURES.labels(row["type"]).inc()
             log.warning(
-                "outbox event not published; will retry after its lease",
+                "outbox event not published; will retry",
                 outbox_id=row["_id"],
                 event_type=row["type"],
                 error=str(error),
+            )
+            # Not in doubt (this process is alive and knows it failed): release the claim so
+            # the next pass retries instead of waiting out the lease.
+            await self._collection.update_one(
+                {"_id": row["_id"], "claim": row["claim"]},
+                {"$set": {"lease_until": self._clock.now()}, "$unset": {"claim": ""}},
             )
             return 0
         await self._collection.update_one(

@@ -107,7 +107,7 @@ async def declare_topology(connection: AbstractRobustConnection, settings: Broke
         await declare_all_consumer_queues(
             channel,
             exchange,
-            CONSUMER_QUEUES,
+            {settings.queue(name): bindings for name, bindings in CONSUMER_QUEUES.items()},
             retry_tiers=RetryPolicy.from_settings(settings).retry_tiers,
             delivery_limit=settings.delivery_limit,
         )

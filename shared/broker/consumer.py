@@ -71,7 +71,7 @@ class Consumer:
         unit_random: Callable[[], float] = random.random,
     ) -> None:
         self._connection = connection
-        self._queue_name = queue
+        self._queue_name = settings.queue(queue)
         self._registry = registry
         self._settings = settings
         self._retry = RetryPolicy.from_settings(settings)

@@ -84,7 +84,12 @@ class Publisher:
             )
         except aiormq.exceptions.PublishError:
             raise UnroutableEvent(f"no queue is bound for {event_type!r}") from None
-        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError) as error:
+        except (
+            TimeoutError,
+            aiormq.exceptions.AMQPError,
+            aiormq.exceptions.ChannelInvalidStateError,
+            ConnectionError,
+        ) as error:
             raise PublishFailed(f"{event_type!r} not confirmed: {type(error).__name__}") from error
         EVENTS_PUBLISHED.labels(event_type).inc()
 

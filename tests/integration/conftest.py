@@ -24,6 +24,8 @@ def broker_settings(rabbitmq_url: str) -> BrokerSettings:
     return BrokerSettings(
         url=rabbitmq_url,
         exchange=f"test.{uuid.uuid4().hex}",
+        # Queues are global to the broker: a per-test prefix keeps tests' queues apart.
+        queue_prefix=f"t{uuid.uuid4().hex[:12]}.",
         prefetch=20,
         max_attempts=4,
         retry_base_delay_ms=100,

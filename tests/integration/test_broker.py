@@ -98,7 +98,7 @@ async def test_published_event_reaches_its_typed_handler(
     assert event.payload.n == 7
     assert event.id == sent.id
     assert event.correlation_id == sent.correlation_id
-    assert await _queue_depth(broker, "tests.roundtrip") == 0
+    assert await _queue_depth(broker, consumer.queue_name) == 0
 
 
 async def test_unroutable_publish_raises(
@@ -125,7 +125,7 @@ async def test_failing_handler_is_retried_with_growing_delays_then_parked(
     publisher = await Publisher.open(broker, broker_settings)
     await publisher.publish(new_event(Ping(n=1)))
 
-    parked = await _parked(broker, "tests.always_fails")
+    parked = await _parked(broker, consumer.queue_name)
     await consumer.stop()
     await publisher.close()
 
@@ -140,8 +140,8 @@ async def test_failing_handler_is_retried_with_growing_delays_then_parked(
     assert headers[ERROR_TYPE_HEADER] == "RuntimeError"
     assert "provider said no" in str(headers[ERROR_MESSAGE_HEADER])
     assert "5551234567" not in str(headers[ERROR_MESSAGE_HEADER])
-    assert headers[FAILED_QUEUE_HEADER] == "tests.always_fails"
-    assert await _queue_depth(broker, "tests.always_fails") == 0
+    assert headers[FAILED_QUEUE_HEADER] == consumer.queue_name
+    assert await _queue_depth(broker, consumer.queue_name) == 0
 
 
 async def test_invalid_payload_is_parked_at_once_with_the_validation_error(
@@ -162,7 +162,7 @@ async def test_invalid_payload_is_parked_at_once_with_the_validation_error(
         bad_body, event_type="test.ping", message_id="bad-1", correlation_id=None
     )
 
-    parked = await _parked(broker, "tests.invalid")
+    parked = await _parked(broker, consumer.queue_name)
     await consumer.stop()
     await publisher.close()
     assert calls == []
@@ -190,7 +190,7 @@ async def test_permanent_error_is_parked_without_retries(
     await consumer.start()
     publisher = await Publisher.open(broker, broker_settings)
     await publisher.publish(new_event(Ping(n=1)))
-    parked = await _parked(broker, "tests.permanent")
+    parked = await _parked(broker, consumer.queue_name)
     await consumer.stop()
     await publisher.close()
     assert calls == 1
@@ -275,7 +275,7 @@ async def test_stop_lets_in_flight_handlers_finish_and_ack(
     await consumer.stop()
     await publisher.close()
     assert finished == [5]
-    assert await _queue_depth(broker, "tests.graceful") == 0
+    assert await _queue_depth(broker, consumer.queue_name) == 0
 
 
 async def test_parked_events_can_be_listed_and_replayed_once_the_cause_is_fixed(
@@ -298,24 +298,24 @@ async def test_parked_events_can_be_listed_and_replayed_once_the_cause_is_fixed(
     channel = await broker.channel(publisher_confirms=True, on_return_raises=True)
 
     async def parked_now() -> list[ParkedEvent]:
-        return await list_parked(channel, "tests.replay")
+        return await list_parked(channel, consumer.queue_name)
 
     (parked,) = await eventually(parked_now)
     assert parked.message_id == str(sent.id)
     assert parked.event_type == "test.ping"
     assert parked.error_type == "PermanentError"
-    assert parked.failed_queue == "tests.replay"
+    assert parked.failed_queue == consumer.queue_name
     # Listing leaves it parked.
-    assert len(await list_parked(channel, "tests.replay")) == 1
+    assert len(await list_parked(channel, consumer.queue_name)) == 1
 
     broken = False
-    assert await replay_parked(channel, "tests.replay") == 1
+    assert await replay_parked(channel, consumer.queue_name) == 1
 
     async def replayed() -> bool:
         return handled == [42]
 
     await eventually(replayed)
-    assert await list_parked(channel, "tests.replay") == []
+    assert await list_parked(channel, consumer.queue_name) == []
     await channel.close()
     await consumer.stop()
     await publisher.close()

@@ -37,6 +37,7 @@ async def test_sigterm_finishes_in_flight_work_then_exits(
         **os.environ,
         "RABBITMQ_URL": broker_settings.url.get_secret_value(),
         "RABBITMQ_EXCHANGE": broker_settings.exchange,
+        "RABBITMQ_QUEUE_PREFIX": broker_settings.queue_prefix,
         "MONGODB_URL": mongodb_url,
         "MONGODB_DB_SMS_WORKER": mongo_db_name,
         "OPS_PORT": str(ops_port),
@@ -55,7 +56,7 @@ async def test_sigterm_finishes_in_flight_work_then_exits(
         # A passive declare of a missing queue closes its channel, so each probe gets its own.
         channel = await broker.channel()
         try:
-            queue = await channel.declare_queue(QUEUE, passive=True)
+            queue = await channel.declare_queue(broker_settings.queue(QUEUE), passive=True)
         except aiormq.exceptions.ChannelNotFoundEntity:
             return False
         finally:
@@ -95,7 +96,7 @@ async def test_sigterm_finishes_in_flight_work_then_exits(
     assert worker.returncode == 0, output.decode(errors="replace")
     assert await db.progress.find_one({"_id": f"finished:{job.id}"}) is not None, output.decode()
     channel = await broker.channel()
-    queue = await channel.declare_queue(QUEUE, passive=True)
+    queue = await channel.declare_queue(broker_settings.queue(QUEUE), passive=True)
     assert queue.declaration_result.message_count == 0  # acked, not requeued
     await channel.close()
     assert b"worker stopped" in output

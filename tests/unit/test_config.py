@@ -73,7 +73,7 @@ def test_log_level_is_case_insensitive_and_format_explicit(monkeypatch: pytest.M
 
 
 def test_stripe_webhook_secrets_allow_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", "whsec_new, whsec_old")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_new, whsec_old")
     assert load_settings(StripeSettings).webhook_secret_list == ["whsec_new", "whsec_old"]
 
 
