@@ -1,0 +1,1 @@
+"""Ingress: the only internet-facing service — verified, deduplicated, durable webhooks."""
