@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,6 +20,7 @@ import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingress.intake import (
     INGRESS_EVENTS,
@@ -77,6 +78,37 @@ WEBHOOK_SECONDS = Histogram(
     ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+class WebhookMetrics:
+    """Latency and non-2xx outcomes per webhook route, as plain ASGI (Starlette's
+    BaseHTTPMiddleware costs a task and a memory stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/webhooks/"):
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_and_watch)
+        finally:
+            path = getattr(scope.get("route"), "path", "")
+            if path.startswith("/webhooks/"):  # matched routes only: bounded label values
+                endpoint = path.removeprefix("/webhooks/").replace("/", "_")
+                WEBHOOK_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+                if status >= 400:
+                    WEBHOOKS.labels(endpoint, str(status)).inc()
 
 
 class PayloadTooLarge(Exception):
@@ -172,7 +204,8 @@ class Ingress:
         return self.clock.now()
 
 
-def _ingress(request: Request) -> Ingress:
+async def _ingress(request: Request) -> Ingress:
+    # async: FastAPI runs plain-function dependencies in a thread pool, a cost on every request.
     ingress: Ingress = request.app.state.ingress
     return ingress
 
@@ -182,7 +215,8 @@ IngressDep = Annotated[Ingress, Depends(_ingress)]
 
 async def _body(request: Request) -> bytes:
     """The raw body, refused as soon as it exceeds the limit (before reading it all)."""
-    limit = _ingress(request).config.webhooks.webhook_max_body_bytes
+    ingress: Ingress = request.app.state.ingress
+    limit = ingress.config.webhooks.webhook_max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
@@ -408,24 +442,10 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
         exception_handlers=_error_handlers(),
     )
     app.state.ingress = ingress
+    app.add_middleware(WebhookMetrics)
     app.include_router(
         ops_router({"broker": ingress.broker_ready, "database": ingress.database_ready})
     )
     _register_routes(app)
-
-    @app.middleware("http")
-    async def timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "")
-        if path.startswith("/webhooks/"):  # matched routes only: bounded label values
-            endpoint = path.removeprefix("/webhooks/").replace("/", "_")
-            WEBHOOK_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
-            if response.status_code >= 400:
-                WEBHOOKS.labels(endpoint, str(response.status_code)).inc()
-        return response
 
     return app
