@@ -125,6 +125,18 @@ class LoggingSettings(_Settings):
         return self.format == "json"
 
 
+class MigrationSettings(_Settings):
+    """Data migrations: where their progress is kept, batch size, throttle and lease."""
+
+    model_config = SettingsConfigDict(env_prefix="MIGRATIONS_")
+
+    state_db: str = Field("givecare_migrations", min_length=1)
+    batch_size: int = Field(500, ge=1, le=100_000)
+    # 0 = as fast as the database allows; otherwise source documents per second, at most.
+    throttle_docs_per_second: float = Field(0, ge=0)
+    lease_seconds: float = Field(60, gt=0)
+
+
 DEFAULT_OPS_PORTS = {"ingress": 8000, "sms_worker": 9101, "billing_worker": 9102, "scheduler": 9103}
 
 
@@ -154,10 +166,34 @@ class TwilioSettings(_Settings):
     messaging_service_sid: str | None = None
     api_base_url: str | None = None
     status_callback_url: str | None = None
+    # A REST call without an answer by then counts as a network failure (outcome unknown).
+    request_timeout_seconds: float = Field(10.0, gt=0, le=120)
 
     @property
     def configured(self) -> bool:
         return bool(self.account_sid and self.auth_token)
+
+
+class SenderSettings(_Settings):
+    """The SMS sender: claim leases, retry policy, the per-recipient cap and body limit."""
+
+    model_config = SettingsConfigDict(env_prefix="SENDER_")
+
+    # A claimed send is another sender's to take over (after asking Twilio) once this runs out;
+    # keep it well above TWILIO_REQUEST_TIMEOUT_SECONDS.
+    lease_seconds: float = Field(60.0, gt=0)
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    poll_batch_size: int = Field(50, ge=1, le=1_000)
+    max_attempts: int = Field(6, ge=1, le=50)
+    retry_base_seconds: float = Field(2.0, gt=0)
+    retry_max_seconds: float = Field(300.0, gt=0)
+    # At most this many messages per recipient per window; crisis replies are never held back.
+    send_cap: int = Field(10, ge=1, le=1_000)
+    send_cap_window_seconds: float = Field(3_600.0, gt=0)
+    max_body_chars: int = Field(1_600, ge=1, le=1_600)
+    # In-doubt sends are looked up at Twilio from the claim time minus this clock-skew margin.
+    in_doubt_skew_seconds: float = Field(120.0, ge=0)
+    in_doubt_lookup_limit: int = Field(50, ge=1, le=1_000)
 
 
 class StripeSettings(_Settings):

@@ -1,0 +1,32 @@
+"""Online data migrations: a resumable, checkpointed, leased runner and the migrations it runs.
+
+See `framework.py` for what a migration is and `runner.py` for how it runs;
+`python -m shared.migrations` is the operator's command line.
+"""
+
+from shared.migrations.framework import (
+    DocumentRejected,
+    Migration,
+    NotReversible,
+    Phase,
+    Plan,
+    Status,
+    Target,
+    VerifyReport,
+)
+from shared.migrations.runner import DryRun, LeaseHeld, LeaseLost, MigrationRunner
+
+__all__ = [
+    "DocumentRejected",
+    "DryRun",
+    "LeaseHeld",
+    "LeaseLost",
+    "Migration",
+    "MigrationRunner",
+    "NotReversible",
+    "Phase",
+    "Plan",
+    "Status",
+    "Target",
+    "VerifyReport",
+]

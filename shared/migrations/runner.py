@@ -1,0 +1,323 @@
+"""Running a migration: leased, checkpointed after every batch, throttled, resumable.
+
+The `migrations` collection holds one record per migration: phase, status, checkpoint (last
+processed `_id`, counts, error samples), timing and the lease. A batch's writes land before its
+checkpoint moves, so a runner killed at any moment leaves at most one batch to be processed
+again, and the writes are upserts keyed by the source id, so that is harmless. Only the lease
+holder may move the checkpoint; a second runner is told who holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError
+
+from shared.clock import Clock
+from shared.logging import mask_text
+from shared.migrations.framework import (
+    DocumentRejected,
+    Migration,
+    Status,
+    Target,
+    WriteOp,
+)
+from shared.mongo import Database, Document, MongoClient
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS_COLLECTION = "migrations"
+_ERROR_SAMPLES = 20
+
+
+class LeaseHeld(Exception):
+    """Another runner holds this migration."""
+
+    def __init__(self, migration_id: str, holder: str, until: Any) -> None:
+        super().__init__(f"migration {migration_id} is held by {holder} until {until}")
+        self.holder = holder
+
+
+class LeaseLost(Exception):
+    """This runner's lease expired and another took over: stop without touching the checkpoint."""
+
+
+@dataclass(frozen=True)
+class DryRun:
+    would_process: int
+    sample: list[dict[str, Any]]
+
+
+def _describe_write(target: Target, write: WriteOp) -> dict[str, Any]:
+    """A write's shape for dry-run output: where, what kind, which fields — never values."""
+    document: Mapping[str, Any] = getattr(write, "_doc", None) or {}
+    fields: list[str] = []
+    for key, value in document.items():
+        if key.startswith("$") and isinstance(value, Mapping):
+            fields.extend(f"{key}.{name}" for name in value)
+        else:
+            fields.append(key)
+    return {
+        "target": f"{target.database}.{target.collection}",
+        "op": type(write).__name__,
+        "fields": sorted(fields),
+    }
+
+
+class MigrationRunner:
+    def __init__(
+        self,
+        client: MongoClient,
+        state_db: Database,
+        clock: Clock,
+        *,
+        worker_id: str,
+        lease_seconds: float = 60,
+        throttle_docs_per_second: float = 0,
+    ) -> None:
+        self._client = client
+        self._records = state_db[MIGRATIONS_COLLECTION]
+        self._clock = clock
+        self._worker = worker_id
+        self._lease = timedelta(seconds=lease_seconds)
+        self._throttle = throttle_docs_per_second
+
+    async def record(self, migration_id: str) -> Document | None:
+        return await self._records.find_one({"_id": migration_id})
+
+    async def records(self) -> list[Document]:
+        return [record async for record in self._records.find().sort("_id", 1)]
+
+    def _source(self, migration: Migration) -> Any:
+        return self._client[migration.source.database][migration.source.collection]
+
+    async def dry_run(self, migration: Migration, *, sample_size: int = 5) -> DryRun:
+        """Count and sample what a run would do, writing nothing (not even the record)."""
+        record = await self.record(migration.id)
+        query = self._remaining(migration, record)
+        total = await self._source(migration).count_documents(query)
+        sample: list[dict[str, Any]] = []
+        cursor = self._source(migration).find(query, migration.projection()).sort("_id", 1)
+        async for document in cursor.limit(sample_size):
+            try:
+                plan = migration.plan(document)
+            except DocumentRejected as error:
+                sample.append(
+                    {"source_id": str(document["_id"]), "rejected": mask_text(str(error))}
+                )
+                continue
+            writes = [
+                _describe_write(target, write)
+                for target, writes in plan.writes.items()
+                for write in writes
+            ]
+            sample.append({"source_id": str(document["_id"]), "writes": writes})
+        return DryRun(would_process=total, sample=sample)
+
+    def _remaining(self, migration: Migration, record: Document | None) -> Document:
+        query = dict(migration.source_query())
+        last_id = (record or {}).get("checkpoint", {}).get("last_id")
+        if last_id is not None:
+            query["_id"] = {"$gt": last_id}
+        return query
+
+    async def _acquire(self, migration: Migration, *, even_if_completed: bool = False) -> Document:
+        now = self._clock.now()
+        await self._records.update_one(
+            {"_id": migration.id},
+            {
+                "$setOnInsert": {
+                    "description": migration.description,
+                    "status": Status.PENDING.value,
+                    "checkpoint": {"last_id": None, "processed": 0, "succeeded": 0, "failed": 0},
+                    "error_samples": [],
+                    "lease_until": now,
+                    "lease_holder": None,
+                }
+            },
+            upsert=True,
+        )
+        record = await self._records.find_one_and_update(
+            {
+                "_id": migration.id,
+                **({} if even_if_completed else {"status": {"$ne": Status.COMPLETED.value}}),
+                "$or": [{"lease_until": {"$lte": now}}, {"lease_holder": self._worker}],
+            },
+            {
+                "$set": {
+                    "status": Status.RUNNING.value,
+                    "phase": migration.phase.value,
+                    "lease_holder": self._worker,
+                    "lease_until": now + self._lease,
+                    "started_at": now,
+                    "finished_at": None,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if record is not None:
+            return record
+        current = await self.record(migration.id) or {}
+        if current.get("status") == Status.COMPLETED.value and not even_if_completed:
+            return current
+        raise LeaseHeld(migration.id, str(current.get("lease_holder")), current.get("lease_until"))
+
+    async def run(
+        self,
+        migration: Migration,
+        *,
+        batch_size: int = 500,
+        on_progress: Callable[[int], object] | None = None,
+    ) -> Document:
+        """Run (or resume) `migration` to completion; returns its final record."""
+        record = await self._acquire(migration)
+        if record.get("status") == Status.COMPLETED.value:
+            return record
+        started = time.monotonic()
+        done_this_run = 0
+        try:
+            while True:
+                query = self._remaining(migration, record)
+                batch = [
+                    document
+                    async for document in self._source(migration)
+                    .find(query, migration.projection())
+                    .sort("_id", 1)
+                    .limit(batch_size)
+                ]
+                if not batch:
+                    return await self._finish(migration)
+                record = await self._apply_batch(migration, batch)
+                done_this_run += len(batch)
+                if on_progress is not None:
+                    on_progress(len(batch))
+                await self._throttle_to(done_this_run, started)
+        except LeaseLost:
+            raise
+        except Exception as error:
+            await self._records.update_one(
+                {"_id": migration.id, "lease_holder": self._worker},
+                {
+                    "$set": {
+                        "status": Status.FAILED.value,
+                        "last_error": f"{type(error).__name__}: {mask_text(str(error))}"[:1_000],
+                        "lease_until": self._clock.now(),
+                    }
+                },
+            )
+            raise
+
+    async def _apply_batch(self, migration: Migration, batch: list[Document]) -> Document:
+        writes: dict[Target, list[WriteOp]] = {}
+        samples: list[dict[str, str]] = []
+        rejected = 0
+        for document in batch:
+            try:
+                plan = migration.plan(document)
+            except (DocumentRejected, ValueError, TypeError, KeyError) as error:
+                rejected += 1
+                samples.append(
+                    {
+                        "source_id": str(document.get("_id")),
+                        "error": f"{type(error).__name__}: {mask_text(str(error))}"[:300],
+                    }
+                )
+                continue
+            for target, ops in plan.writes.items():
+                writes.setdefault(target, []).extend(ops)
+        for target, ops in writes.items():
+            collection = self._client[target.database][target.collection]
+            try:
+                await collection.bulk_write(ops, ordered=False)
+            except BulkWriteError as error:
+                for failure in error.details.get("writeErrors", [])[:_ERROR_SAMPLES]:
+                    samples.append(
+                        {
+                            "source_id": "?",
+                            "error": f"write to {target.collection}: code {failure.get('code')}",
+                        }
+                    )
+                rejected += len(error.details.get("writeErrors", []))
+        now = self._clock.now()
+        updated = await self._records.find_one_and_update(
+            {"_id": migration.id, "lease_holder": self._worker},
+            {
+                "$set": {"checkpoint.last_id": batch[-1]["_id"], "lease_until": now + self._lease},
+                "$inc": {
+                    "checkpoint.processed": len(batch),
+                    "checkpoint.succeeded": len(batch) - min(rejected, len(batch)),
+                    "checkpoint.failed": min(rejected, len(batch)),
+                },
+                "$push": {"error_samples": {"$each": samples, "$slice": -_ERROR_SAMPLES}},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            raise LeaseLost(migration.id)
+        return updated
+
+    async def _finish(self, migration: Migration) -> Document:
+        now = self._clock.now()
+        record = await self._records.find_one_and_update(
+            {"_id": migration.id, "lease_holder": self._worker},
+            {
+                "$set": {
+                    "status": Status.COMPLETED.value,
+                    "finished_at": now,
+                    "lease_until": now,
+                    "lease_holder": None,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if record is None:
+            raise LeaseLost(migration.id)
+        log.info("migration completed", migration=migration.id, **record["checkpoint"])
+        return record
+
+    async def _throttle_to(self, done: int, started: float) -> None:
+        if self._throttle <= 0:
+            return
+        ahead = done / self._throttle - (time.monotonic() - started)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+    async def verify(self, migration: Migration) -> Document:
+        report = await migration.verify(self._client)
+        await self._records.update_one(
+            {"_id": migration.id},
+            {
+                "$set": {
+                    "verified_at": self._clock.now(),
+                    "verify_ok": report.ok,
+                    "verify_details": dict(report.details),
+                }
+            },
+            upsert=True,
+        )
+        return {"ok": report.ok, **dict(report.details)}
+
+    async def rollback(self, migration: Migration) -> Mapping[str, int]:
+        await self._acquire(migration, even_if_completed=True)
+        counts = await migration.rollback(self._client)
+        await self._records.update_one(
+            {"_id": migration.id},
+            {
+                "$set": {
+                    "status": Status.ROLLED_BACK.value,
+                    "checkpoint": {"last_id": None, "processed": 0, "succeeded": 0, "failed": 0},
+                    "lease_holder": None,
+                    "lease_until": self._clock.now(),
+                    "rolled_back_at": self._clock.now(),
+                }
+            },
+            upsert=True,
+        )
+        return counts
