@@ -124,6 +124,51 @@ class SmsOptOutChanged(Payload):
     changed_at: datetime
 
 
+@EVENTS.register
+class CrisisDetected(Payload):
+    """Crisis language in a caregiver's message, or an assessment that fell into the crisis band.
+
+    Carries no message text. `high` starts the crisis follow-up cascade (the profile's
+    `last_crisis_event_at` and `crisis_followup_count=0` arrive in `user.profile.changed`).
+    """
+
+    EVENT_TYPE = "crisis.detected"
+
+    user_id: str
+    phone: str = E164
+    severity: Literal["high", "medium"]
+    domestic_violence: bool = False
+    source: Literal["message", "assessment"] = "message"
+    detected_at: datetime
+
+
+@EVENTS.register
+class UserProfileChanged(Payload):
+    """What proactive messaging needs of a profile, after the SMS worker changed it.
+
+    A full snapshot, not a diff; apply only a `version` newer than the one already held.
+    """
+
+    EVENT_TYPE = "user.profile.changed"
+
+    user_id: str
+    phone: str = E164
+    version: int = Field(ge=1)
+    journey_phase: Literal["onboarding", "active", "churned"]
+    timezone: str
+    first_name: str | None = None
+    burnout_score: float | None = None
+    burnout_band: Literal["crisis", "high", "moderate", "mild", "thriving"] | None = None
+    last_contact_at: datetime | None = None
+    last_crisis_event_at: datetime | None = None
+    crisis_followup_count: int = 0
+    reactivation_message_count: int = 0
+    sms_opt_out: bool = False
+    checkin_preference: Literal["daily", "weekly"] | None = None
+    snooze_until: datetime | None = None
+    changed_at: datetime
+
+
 # --- published by the billing worker --------------------------------------------------------
 
 
@@ -145,6 +190,36 @@ class BillingAccessChanged(Payload):
     changed_at: datetime
 
 
+# --- published by the scheduler -----------------------------------------------------------
+
+
+@EVENTS.register
+class ProactiveMessageDue(Payload):
+    """The scheduler decided a user should hear from us now; the SMS worker decides the words.
+
+    The envelope's idempotency key is `proactive:<user>:<kind>:<stage or day>`.
+    """
+
+    EVENT_TYPE = "proactive.message.due"
+
+    user_id: str
+    phone: str = E164
+    kind: Literal["crisis_followup", "reactivation", "checkin"]
+    stage: int = Field(ge=0)
+    due_at: datetime
+
+
+@EVENTS.register
+class UserChurned(Payload):
+    """Silent a day after the last reactivation message: no more proactive messages."""
+
+    EVENT_TYPE = "user.churned"
+
+    user_id: str
+    phone: str = E164
+    churned_at: datetime
+
+
 # --- who consumes what ----------------------------------------------------------------------
 
 # Every consumer queue and the event types bound to it. Each service declares all of them at
@@ -162,4 +237,11 @@ CONSUMER_QUEUES: dict[str, tuple[str, ...]] = {
         SmsOptOutChanged.EVENT_TYPE,
     ),
     "billing_worker.stripe": (StripeEventReceived.EVENT_TYPE,),
+    "sms_worker.proactive": (ProactiveMessageDue.EVENT_TYPE, UserChurned.EVENT_TYPE),
+    "scheduler.events": (
+        CrisisDetected.EVENT_TYPE,
+        UserProfileChanged.EVENT_TYPE,
+        SmsOptOutChanged.EVENT_TYPE,
+        BillingAccessChanged.EVENT_TYPE,
+    ),
 }
