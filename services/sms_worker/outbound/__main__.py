@@ -1,0 +1,63 @@
+"""`python -m services.sms_worker.outbound`: the SMS sender, consuming `sms_worker.sender`.
+
+Scales separately from inbound handling; any number of these may run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from services.sms_worker.outbound.parking import BrokerParkingLot
+from services.sms_worker.outbound.settings import SenderConfig
+from services.sms_worker.outbound.store import sender_indexes
+from services.sms_worker.outbound.transport import open_transport
+from services.sms_worker.outbound.wiring import SENDER_QUEUE, assemble
+from shared.config import ConfigError
+from shared.mongo import ensure_indexes
+from shared.worker import WorkerRuntime
+
+SERVICE = "sms_worker"
+
+
+async def serve(config: SenderConfig) -> None:
+    async with WorkerRuntime.open(SERVICE) as runtime:
+        await ensure_indexes(runtime.db, sender_indexes())
+        transport = open_transport(config.twilio)
+        channel = await runtime.connection.channel(publisher_confirms=True, on_return_raises=True)
+        try:
+            sender = assemble(
+                runtime.db,
+                client=runtime.client,
+                transactions=runtime.transactions,
+                outbox=runtime.outbox,
+                clock=runtime.clock,
+                transport=transport,
+                parking=BrokerParkingLot(
+                    channel,
+                    runtime.broker_settings.queue(SENDER_QUEUE),
+                    runtime.broker_settings.publish_timeout_seconds,
+                ),
+                settings=config.sender,
+            )
+            consumer = runtime.consumer(SENDER_QUEUE)
+            sender.bind(consumer, runtime.inbox(SENDER_QUEUE))
+            await runtime.run([consumer], background=[sender.poller.run])
+        finally:
+            await transport.close()
+            if not channel.is_closed:
+                await channel.close()
+
+
+def main() -> int:
+    try:
+        config = SenderConfig.from_environment()
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    asyncio.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The sender's event handlers: record each request, follow delivery statuses, keep opt-outs.
+
+Recording a request and sending it are separate steps on purpose: the record commits with the
+inbox row (exactly once per event), the send happens after the commit (never inside a
+transaction callback, which may run twice) and is made exactly-once by the row's claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from services.sms_worker.outbound import statuses
+from services.sms_worker.outbound.body import count_segments, refusal_reason
+from services.sms_worker.outbound.dispatcher import Dispatcher
+from services.sms_worker.outbound.metrics import SMS_OUTCOMES
+from services.sms_worker.outbound.store import OutboundStore, RecipientStore, message_id
+from shared.broker import AlreadyProcessed
+from shared.clock import Clock
+from shared.events import Envelope
+from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
+from shared.inbox import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+class OutboundRequests:
+    """Turns `sms.outbound.requested` into an `outbound_messages` row (pending, or refused)."""
+
+    def __init__(self, outbound: OutboundStore, clock: Clock, max_body_chars: int) -> None:
+        self._outbound = outbound
+        self._clock = clock
+        self._max_body_chars = max_body_chars
+
+    def refusal(self, request: SmsOutboundRequested) -> str | None:
+        return refusal_reason(request.body, self._max_body_chars)
+
+    async def record(self, event: Envelope[SmsOutboundRequested], uow: UnitOfWork) -> None:
+        request = event.payload
+        key = event.idempotency_key
+        now = self._clock.now()
+        refusal = self.refusal(request)
+        status = statuses.PERMANENTLY_FAILED if refusal else statuses.PENDING
+        segments = count_segments(request.body)
+        row = {
+            "_id": key,
+            "to_number": request.to_number,
+            "body": request.body,
+            "kind": request.kind,
+            "user_id": request.user_id,
+            "compliance": request.compliance,
+            "status": status,
+            "encoding": segments.encoding,
+            "units": segments.units,
+            "segments": segments.segments,
+            "attempts": 0,
+            "event_id": str(event.id),
+            "correlation_id": event.correlation_id,
+            "causation_id": event.causation_id,
+            "requested_at": event.occurred_at,
+            "created_at": now,
+            "updated_at": now,
+            **({"reason": refusal, "chars": len(request.body)} if refusal else {}),
+            **({} if refusal else {"next_attempt_at": now}),
+        }
+        message = {
+            "_id": message_id(key),
+            "direction": "outbound",
+            "user_id": request.user_id,
+            "body": request.body,
+            "kind": request.kind,
+            "status": status,
+            "provider_sid": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        await self._outbound.record_request(row, message, uow.session)
+
+
+class RequestIntake:
+    """The consumer's entry for `sms.outbound.requested`: record (idempotent), then send at
+    once. The acknowledgement waits for the send; if this process dies first, the row is still
+    pending or claimed and the due-time poller of any sender finishes it."""
+
+    def __init__(
+        self,
+        record: Callable[[Envelope[SmsOutboundRequested]], Awaitable[None]],
+        requests: OutboundRequests,
+        outbound: OutboundStore,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        transport_name: str,
+    ) -> None:
+        self._record = record
+        self._requests = requests
+        self._outbound = outbound
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._transport_name = transport_name
+
+    async def __call__(self, event: Envelope[SmsOutboundRequested]) -> None:
+        key = event.idempotency_key
+        try:
+            await self._record(event)
+        except AlreadyProcessed:
+            # Delivered again: a redelivery, or an operator replaying a parked request, which
+            # starts a send that ran out of retries over (the claim still sends at most once).
+            if await self._outbound.reopen_exhausted(key, self._clock.now()):
+                log.warning("failed send reopened by a replayed request", outbound_key=key)
+            await self._dispatcher.dispatch(key)
+            raise
+        reason = self._requests.refusal(event.payload)
+        if reason is not None:
+            SMS_OUTCOMES.labels(self._transport_name, "refused").inc()
+            log.warning("outbound SMS refused", outbound_key=key, reason=reason)
+            return
+        await self._dispatcher.dispatch(key)
+
+
+class DeliveryStatuses:
+    """Applies Twilio status callbacks (`sms.status.updated`), forwards only."""
+
+    def __init__(self, outbound: OutboundStore, clock: Clock) -> None:
+        self._outbound = outbound
+        self._clock = clock
+
+    async def apply(self, event: Envelope[SmsStatusUpdated], uow: UnitOfWork) -> None:
+        update = event.payload
+        status = statuses.from_twilio(update.status)
+        if status is None:
+            log.info("status callback ignored: not an outbound status", status=update.status)
+            return
+        row = await self._outbound.find_for_status(
+            update.outbound_key, update.message_sid, uow.session
+        )
+        if row is None:
+            # Not a message this sender recorded (sent from elsewhere, or long expired).
+            log.info("status callback for an unknown message", provider_sid=update.message_sid)
+            return
+        if row.get("provider_sid") not in (None, update.message_sid):
+            log.warning(
+                "status callback names another message than the send recorded",
+                outbound_key=row["_id"],
+                provider_sid=update.message_sid,
+            )
+            return
+        await self._outbound.apply_reported_status(
+            row["_id"],
+            update.message_sid,
+            status,
+            update.error_code,
+            self._clock.now(),
+            uow.session,
+        )
+
+
+class OptOuts:
+    """Keeps `sms_recipients` in step with `sms.optout.changed` (newest change wins)."""
+
+    def __init__(self, recipients: RecipientStore) -> None:
+        self._recipients = recipients
+
+    async def apply(self, event: Envelope[SmsOptOutChanged], uow: UnitOfWork) -> None:
+        change = event.payload
+        await self._recipients.apply_opt_out(
+            change.phone, change.opted_out, change.changed_at, change.source, uow.session
+        )

@@ -1,0 +1,86 @@
+"""Sends that ran out of retries leave their request in the sender queue's parking queue, with
+the same headers the consumer runtime writes, so `python -m shared.broker parked list|replay
+sms_worker.sender` shows and replays them; a replayed request starts the send over."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+import aiormq
+import structlog
+from aio_pika.abc import AbstractChannel
+
+from shared.broker.consumer import (
+    ATTEMPT_HEADER,
+    ERROR_MESSAGE_HEADER,
+    ERROR_TYPE_HEADER,
+    FAILED_QUEUE_HEADER,
+    PARKED_AT_HEADER,
+)
+from shared.broker.publisher import event_message
+from shared.broker.topology import parking_queue_name
+from shared.events import Envelope
+from shared.events.catalog import SmsOutboundRequested
+from shared.logging import mask_text
+from shared.mongo import Document
+
+log = structlog.get_logger(__name__)
+
+RETRIES_EXHAUSTED_ERROR: Final = "RetriesExhausted"
+_MAX_ERROR_CHARS: Final = 1_000
+
+
+def request_envelope(row: Document) -> Envelope[SmsOutboundRequested]:
+    """The request an `outbound_messages` row was recorded from, with its original id."""
+    return Envelope[SmsOutboundRequested](
+        id=row["event_id"],
+        type=SmsOutboundRequested.EVENT_TYPE,
+        version=SmsOutboundRequested.EVENT_VERSION,
+        occurred_at=row["requested_at"],
+        correlation_id=row["correlation_id"],
+        causation_id=row.get("causation_id"),
+        idempotency_key=row["_id"],
+        payload=SmsOutboundRequested(
+            to_number=row["to_number"],
+            body=row["body"],
+            kind=row["kind"],
+            user_id=row.get("user_id"),
+            compliance=bool(row.get("compliance")),
+        ),
+    )
+
+
+class BrokerParkingLot:
+    """Publishes (confirmed) to `<queue>.dlq` through the default exchange."""
+
+    def __init__(self, channel: AbstractChannel, queue: str, publish_timeout: float) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._timeout = publish_timeout
+
+    async def park(self, row: Document, attempts: int, error: str) -> None:
+        envelope = request_envelope(row)
+        message = event_message(
+            envelope.to_json(),
+            event_type=envelope.type,
+            message_id=str(envelope.id),
+            correlation_id=envelope.correlation_id,
+            headers={
+                ATTEMPT_HEADER: attempts,
+                ERROR_TYPE_HEADER: RETRIES_EXHAUSTED_ERROR,
+                ERROR_MESSAGE_HEADER: mask_text(error)[:_MAX_ERROR_CHARS],
+                FAILED_QUEUE_HEADER: self._queue,
+                PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
+            },
+        )
+        try:
+            await self._channel.default_exchange.publish(
+                message,
+                routing_key=parking_queue_name(self._queue),
+                mandatory=True,
+                timeout=self._timeout,
+            )
+        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError):
+            # The row already says `failed` with the reason; the parked copy is for operators.
+            log.exception("could not park the request of a failed send", outbound_key=row["_id"])

@@ -1,0 +1,386 @@
+"""The sender's collections and every write it makes to them.
+
+`outbound_messages` (one row per idempotency key) is the durable record and the work list of
+sends; `messages` holds the conversation's view of each outbound SMS (the inbound side owns the
+collection; the sender writes only `out:<key>` rows); `sms_recipients` is the sender's read model
+of opt-outs plus its per-recipient send log for the cap. Status writes are filtered by the
+statuses they may replace, so no write ever moves a message backwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any, Final, Protocol
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.sms_worker.outbound import statuses
+from shared.mongo import Database, Document, IndexDeclarations, MongoClient
+
+OUTBOUND_MESSAGES: Final = "outbound_messages"
+MESSAGES: Final = "messages"
+SMS_RECIPIENTS: Final = "sms_recipients"
+MESSAGE_ID_PREFIX: Final = "out:"
+# A recipient row created before any opt-out event is older than every real change.
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+RETRIES_EXHAUSTED: Final = "retries_exhausted"
+_HISTORY_LIMIT: Final = 50
+
+Session = AsyncClientSession | None
+Collection = AsyncCollection[Document]
+
+
+def sender_indexes() -> IndexDeclarations:
+    return {
+        OUTBOUND_MESSAGES: [
+            IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due_sends"),
+            IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="leases"),
+            IndexModel([("provider_sid", ASCENDING)], name="provider_sid", sparse=True),
+        ]
+    }
+
+
+class Atomic(Protocol):
+    """Runs `body` in one transaction when the deployment has them, else plainly (the body's
+    writes are then ordered and idempotent so a crash part-way is repaired by a redo)."""
+
+    async def __call__(self, body: Callable[[Session], Awaitable[None]]) -> None: ...
+
+
+def atomic_writes(client: MongoClient, transactions: bool) -> Atomic:
+    async def run(body: Callable[[Session], Awaitable[None]]) -> None:
+        if not transactions:
+            await body(None)
+            return
+        async with client.start_session() as session:
+            await session.with_transaction(body)
+
+    return run
+
+
+def message_id(key: str) -> str:
+    return f"{MESSAGE_ID_PREFIX}{key}"
+
+
+class OutboundStore:
+    """`outbound_messages` rows and the matching `messages` rows."""
+
+    def __init__(self, outbound: Collection, messages: Collection) -> None:
+        self._outbound = outbound
+        self._messages = messages
+
+    @classmethod
+    def of(cls, db: Database) -> OutboundStore:
+        return cls(db[OUTBOUND_MESSAGES], db[MESSAGES])
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def record_request(self, row: Document, message: Document, session: Session) -> None:
+        """Insert both rows unless they exist: a repeated request changes nothing."""
+        await self._messages.update_one(
+            {"_id": message["_id"]},
+            {"$setOnInsert": {k: v for k, v in message.items() if k != "_id"}},
+            upsert=True,
+            session=session,
+        )
+        await self._outbound.update_one(
+            {"_id": row["_id"]},
+            {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
+            upsert=True,
+            session=session,
+        )
+
+    async def reopen_exhausted(self, key: str, now: datetime) -> bool:
+        """A replayed request for a send that ran out of retries starts it over."""
+        result = await self._outbound.update_one(
+            {"_id": key, "status": statuses.FAILED, "reason": RETRIES_EXHAUSTED},
+            {
+                "$set": {
+                    "status": statuses.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "updated_at": now,
+                },
+                "$unset": {"reason": ""},
+                "$inc": {"reopened": 1},
+            },
+        )
+        if result.modified_count != 1:
+            return False
+        # An operator's retry is a new attempt, the one move back the message row allows.
+        await self._messages.update_one(
+            {"_id": message_id(key), "status": statuses.FAILED},
+            {"$set": {"status": statuses.PENDING, "updated_at": now}},
+        )
+        return True
+
+    # -- claims --------------------------------------------------------------------------------
+
+    async def due_keys(self, now: datetime, limit: int) -> list[str]:
+        """Retries whose time has come, then sends whose holder's lease ran out."""
+        keys: list[str] = []
+        for query in (
+            {"status": statuses.PENDING, "next_attempt_at": {"$lte": now}},
+            {"status": statuses.SENDING, "lease_until": {"$lte": now}},
+        ):
+            cursor = self._outbound.find(query, {"_id": 1}).limit(limit - len(keys))
+            keys.extend([row["_id"] async for row in cursor])
+            if len(keys) >= limit:
+                break
+        return keys
+
+    async def claim(
+        self, key: str, token: str, now: datetime, lease_until: datetime
+    ) -> Document | None:
+        """Take the send if it is due: returns the row as it was before, or None (not ours).
+
+        The conditional update is the whole exclusion: of several senders racing for one row,
+        exactly one matches it.
+        """
+        return await self._outbound.find_one_and_update(
+            {
+                "_id": key,
+                "$or": [
+                    {"status": statuses.PENDING, "next_attempt_at": {"$lte": now}},
+                    {"status": statuses.SENDING, "lease_until": {"$lte": now}},
+                ],
+            },
+            {
+                "$set": {
+                    "status": statuses.SENDING,
+                    "claim": token,
+                    "lease_until": lease_until,
+                    "attempt_started_at": now,
+                    "updated_at": now,
+                },
+                "$inc": {"attempts": 1},
+            },
+            return_document=ReturnDocument.BEFORE,
+        )
+
+    async def sids_of_other_sends(self, sids: Iterable[str], key: str) -> set[str]:
+        candidates = list(sids)
+        if not candidates:
+            return set()
+        cursor = self._outbound.find(
+            {"provider_sid": {"$in": candidates}, "_id": {"$ne": key}}, {"provider_sid": 1}
+        )
+        return {row["provider_sid"] async for row in cursor}
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    async def finish(
+        self,
+        key: str,
+        token: str,
+        status: str,
+        now: datetime,
+        fields: Document,
+        history: Document,
+        session: Session,
+    ) -> Document | None:
+        """Record the claimed send's outcome and release the claim; the message row follows.
+
+        The message row is written first: without transactions a crash between the two leaves
+        the outbound row claimed, and the send is resolved again after its lease.
+        """
+        await self.advance_message(key, status, fields.get("provider_sid"), now, session)
+        return await self._outbound.find_one_and_update(
+            {"_id": key, "claim": token},
+            {
+                "$set": {**fields, "status": status, "updated_at": now},
+                "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
+                "$push": {"history": {"$each": [history], "$slice": -_HISTORY_LIMIT}},
+            },
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+
+    async def release_for_retry(
+        self,
+        key: str,
+        token: str,
+        now: datetime,
+        next_attempt_at: datetime,
+        in_doubt_since: datetime | None,
+        fields: Document,
+        history: Document,
+    ) -> None:
+        update: dict[str, Any] = {
+            "$set": {
+                **fields,
+                "status": statuses.PENDING,
+                "next_attempt_at": next_attempt_at,
+                "updated_at": now,
+            },
+            "$unset": {"claim": "", "lease_until": ""},
+            "$push": {"history": {"$each": [history], "$slice": -_HISTORY_LIMIT}},
+        }
+        if in_doubt_since is not None:
+            update["$min"] = {"in_doubt_since": in_doubt_since}
+        await self._outbound.update_one({"_id": key, "claim": token}, update)
+
+    async def advance_message(
+        self, key: str, status: str, provider_sid: str | None, now: datetime, session: Session
+    ) -> None:
+        fields: Document = {"status": status, "updated_at": now}
+        if provider_sid is not None:
+            fields["provider_sid"] = provider_sid
+        await self._messages.update_one(
+            {"_id": message_id(key), "status": {"$in": statuses.below(status)}},
+            {"$set": fields},
+            session=session,
+        )
+
+    # -- provider status callbacks -------------------------------------------------------------
+
+    async def find_for_status(
+        self, key: str | None, provider_sid: str, session: Session
+    ) -> Document | None:
+        if key is not None:
+            row = await self._outbound.find_one({"_id": key}, session=session)
+            if row is not None:
+                return row
+        return await self._outbound.find_one({"provider_sid": provider_sid}, session=session)
+
+    async def apply_reported_status(
+        self,
+        key: str,
+        provider_sid: str,
+        status: str,
+        error_code: int | None,
+        now: datetime,
+        session: Session,
+    ) -> None:
+        """Apply a provider-reported status, forwards only.
+
+        A row still claimed (the callback beat the sender's own record) keeps the status aside
+        in `reported_status` for the sender to apply; a row given up after exhausted retries
+        takes the provider's word that the message went out after all.
+        """
+        sid_matches = {
+            "$or": [{"provider_sid": {"$exists": False}}, {"provider_sid": provider_sid}]
+        }
+        fields: Document = {"provider_sid": provider_sid, "updated_at": now}
+        if error_code is not None:
+            fields["error_code"] = error_code
+        await self.advance_message(key, status, provider_sid, now, session)
+        await self._outbound.update_one(
+            {
+                "_id": key,
+                "$and": [
+                    sid_matches,
+                    {
+                        "$or": [
+                            {
+                                "status": {
+                                    "$in": [
+                                        s
+                                        for s in statuses.below(status)
+                                        if statuses.rank(s) >= statuses.rank(statuses.SENT)
+                                    ]
+                                }
+                            },
+                            {"status": statuses.FAILED, "reason": RETRIES_EXHAUSTED},
+                        ]
+                    },
+                ],
+            },
+            {"$set": {**fields, "status": status}, "$unset": {"reason": ""}},
+            session=session,
+        )
+        await self._outbound.update_one(
+            {
+                "_id": key,
+                "status": {"$in": [statuses.PENDING, statuses.SENDING]},
+                "$and": [
+                    sid_matches,
+                    {
+                        "$or": [
+                            {"reported_status": {"$exists": False}},
+                            {"reported_status": {"$in": statuses.below(status)}},
+                        ]
+                    },
+                ],
+            },
+            {"$set": {**fields, "reported_status": status}},
+            session=session,
+        )
+
+
+class Gate(Enum):
+    OPEN = "open"
+    OPTED_OUT = "opted_out"
+    SEND_CAP = "send_cap"
+
+
+@dataclass(frozen=True)
+class CapPolicy:
+    limit: int
+    window: timedelta
+
+
+class RecipientStore:
+    """`sms_recipients`: opt-out state (fed by `sms.optout.changed`) and recent send times."""
+
+    def __init__(self, recipients: Collection) -> None:
+        self._recipients = recipients
+
+    @classmethod
+    def of(cls, db: Database) -> RecipientStore:
+        return cls(db[SMS_RECIPIENTS])
+
+    async def _ensure(self, phone: str, session: Session) -> None:
+        await self._recipients.update_one(
+            {"_id": phone},
+            {"$setOnInsert": {"opted_out": False, "changed_at": _EPOCH}},
+            upsert=True,
+            session=session,
+        )
+
+    async def apply_opt_out(
+        self, phone: str, opted_out: bool, changed_at: datetime, source: str, session: Session
+    ) -> bool:
+        """Apply a change only if it is newer than the one the row holds (events reorder)."""
+        await self._ensure(phone, session)
+        result = await self._recipients.update_one(
+            {"_id": phone, "changed_at": {"$lt": changed_at}},
+            {"$set": {"opted_out": opted_out, "changed_at": changed_at, "source": source}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def opted_out(self, phone: str) -> bool:
+        row = await self._recipients.find_one({"_id": phone}, {"opted_out": 1})
+        return bool(row and row.get("opted_out"))
+
+    async def take_send_slot(
+        self, phone: str, now: datetime, cap: CapPolicy, *, compliance: bool, capped: bool
+    ) -> Gate:
+        """The last check before a send, atomic on the recipient's row: not opted out (unless a
+        compliance confirmation) and, when `capped`, under the cap; the send is logged either way.
+
+        The row keeps the newest `cap.limit` send times, newest first; the cap is reached when
+        the oldest of those is still inside the window.
+        """
+        condition: Document = {"_id": phone}
+        if not compliance:
+            condition["opted_out"] = False
+        if capped:
+            condition[f"send_times.{cap.limit - 1}"] = {"$not": {"$gte": now - cap.window}}
+        log_send = {"$push": {"send_times": {"$each": [now], "$position": 0, "$slice": cap.limit}}}
+        result = await self._recipients.update_one(condition, log_send)
+        if result.matched_count == 0:
+            row = await self._recipients.find_one({"_id": phone}, {"opted_out": 1})
+            if row is not None:
+                opted_out = not compliance and bool(row.get("opted_out"))
+                return Gate.OPTED_OUT if opted_out else Gate.SEND_CAP
+            # First message to this number: create its row, then take the slot as above.
+            await self._ensure(phone, None)
+            result = await self._recipients.update_one(condition, log_send)
+        return Gate.OPEN if result.matched_count == 1 else Gate.SEND_CAP

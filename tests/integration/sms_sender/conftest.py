@@ -1,0 +1,258 @@
+"""A sender harness over the real broker and database and a fake Twilio on 127.0.0.1: senders
+are built with the service's own `assemble`, consume the real sender queue, and share one
+manual clock, so lease expiry and retry times move when a test says so."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
+from prometheus_client import REGISTRY
+
+from services.sms_worker.outbound.parking import BrokerParkingLot
+from services.sms_worker.outbound.store import (
+    MESSAGES,
+    OUTBOUND_MESSAGES,
+    SMS_RECIPIENTS,
+    message_id,
+    sender_indexes,
+)
+from services.sms_worker.outbound.transport import SmsTransport, TwilioTransport
+from services.sms_worker.outbound.wiring import SENDER_QUEUE, Sender, assemble
+from shared.broker import Consumer, Publisher, declare_exchange
+from shared.clock import ManualClock
+from shared.config import BrokerSettings, SenderSettings, TwilioSettings
+from shared.events import Envelope, new_event
+from shared.events.catalog import EVENTS, SmsOutboundRequested
+from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
+from shared.mongo import Database, Document, MongoClient, ensure_indexes
+from shared.outbox import OUTBOX_COLLECTION, Outbox, outbox_indexes
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
+from tests.support.waiting import eventually
+
+PHONE = "+15551230001"
+FROM_NUMBER = "+15550009999"
+STATUS_CALLBACK = "https://ingress.example/webhooks/twilio/status"
+
+
+def sender_settings(**overrides: Any) -> SenderSettings:
+    return SenderSettings.model_validate(
+        {"lease_seconds": 60, "poll_interval_seconds": 0.05, **overrides}
+    )
+
+
+def request_event(
+    key: str,
+    *,
+    body: str = "Thanks for checking in. How are you sleeping this week?",
+    to_number: str = PHONE,
+    kind: str = "reply",
+    compliance: bool = False,
+) -> Envelope[SmsOutboundRequested]:
+    payload = SmsOutboundRequested.model_validate(
+        {
+            "to_number": to_number,
+            "body": body,
+            "kind": kind,
+            "user_id": "user-1",
+            "compliance": compliance,
+        }
+    )
+    return new_event(payload, idempotency_key=key)
+
+
+@dataclass
+class SenderHarness:
+    db: Database
+    client: MongoClient
+    broker: AbstractRobustConnection
+    broker_settings: BrokerSettings
+    twilio: FakeTwilio
+    twilio_url: str
+    clock: ManualClock
+    transactions: bool
+    outbox: Outbox
+    _channel: AbstractChannel
+    _publisher: Publisher
+    _consumers: list[Consumer] = field(default_factory=list)
+    _transports: list[SmsTransport] = field(default_factory=list)
+
+    @property
+    def queue(self) -> str:
+        return self.broker_settings.queue(SENDER_QUEUE)
+
+    def twilio_transport(self, *, timeout: float = 5.0) -> TwilioTransport:
+        transport = TwilioTransport(
+            TwilioSettings(
+                account_sid=ACCOUNT_SID,
+                auth_token=AUTH_TOKEN,
+                from_number=FROM_NUMBER,
+                api_base_url=self.twilio_url,
+                status_callback_url=STATUS_CALLBACK,
+                request_timeout_seconds=timeout,
+            )
+        )
+        self._transports.append(transport)
+        return transport
+
+    def sender(
+        self,
+        *,
+        settings: SenderSettings | None = None,
+        transport: SmsTransport | None = None,
+        unit_random: Callable[[], float] = lambda: 0.5,
+    ) -> Sender:
+        return assemble(
+            self.db,
+            client=self.client,
+            transactions=self.transactions,
+            outbox=self.outbox,
+            clock=self.clock,
+            transport=transport or self.twilio_transport(),
+            parking=BrokerParkingLot(
+                self._channel, self.queue, self.broker_settings.publish_timeout_seconds
+            ),
+            settings=settings or sender_settings(),
+            unit_random=unit_random,
+        )
+
+    async def consume(
+        self, sender: Sender, connection: AbstractRobustConnection | None = None
+    ) -> Consumer:
+        """Start a consumer of the sender queue; one on its own `connection` is left to the
+        test (a consumer whose connection the test killed cannot be stopped cleanly)."""
+        consumer = Consumer(connection or self.broker, SENDER_QUEUE, EVENTS, self.broker_settings)
+        sender.bind(
+            consumer,
+            Inbox(
+                self.client,
+                self.db[INBOX_COLLECTION],
+                self.outbox,
+                self.clock,
+                consumer=SENDER_QUEUE,
+                transactions=self.transactions,
+            ),
+        )
+        await consumer.start()
+        if connection is None:
+            self._consumers.append(consumer)
+        return consumer
+
+    async def publish(self, event: Envelope[Any]) -> None:
+        await self._publisher.publish(event)
+
+    async def tap(self, routing_key: str) -> AbstractQueue:
+        """A private queue that sees every published event of `routing_key`."""
+        exchange = await declare_exchange(self._channel, self.broker_settings.exchange)
+        queue = await self._channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, routing_key)
+        return queue
+
+    async def row(self, key: str) -> Document:
+        row = await self.db[OUTBOUND_MESSAGES].find_one({"_id": key})
+        assert row is not None, f"no outbound row {key}"
+        return row
+
+    async def message(self, key: str) -> Document:
+        row = await self.db[MESSAGES].find_one({"_id": message_id(key)})
+        assert row is not None, f"no message row {key}"
+        return row
+
+    async def recipient(self, phone: str = PHONE) -> Document | None:
+        return await self.db[SMS_RECIPIENTS].find_one({"_id": phone})
+
+    async def row_reaches(self, key: str, *statuses: str) -> Document:
+        async def probe() -> Document | None:
+            row = await self.db[OUTBOUND_MESSAGES].find_one({"_id": key})
+            return row if row is not None and row["status"] in statuses else None
+
+        return await eventually(probe)
+
+    async def settled(self, event_type: str, count: int) -> None:
+        """Wait until the sender queue's consumers acknowledged `count` events of a type."""
+
+        async def probe() -> bool:
+            done = 0.0
+            for outcome in ("handled", "duplicate"):
+                value = REGISTRY.get_sample_value(
+                    "givecare_events_consumed_total",
+                    {"queue": self.queue, "event_type": event_type, "outcome": outcome},
+                )
+                done += value or 0.0
+            return done >= count
+
+        await eventually(probe)
+
+    async def close(self) -> None:
+        for consumer in self._consumers:
+            await consumer.stop()
+        for transport in self._transports:
+            await transport.close()
+        await self._publisher.close()
+        if not self._channel.is_closed:
+            await self._channel.close()
+
+
+@pytest.fixture(params=[True, False], ids=["transactions", "idempotent-writes"])
+def transactions(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+async def harness_factory(
+    broker: AbstractRobustConnection,
+    broker_settings: BrokerSettings,
+    mongo_client: MongoClient,
+    db: Database,
+) -> AsyncIterator[Callable[[bool], Any]]:
+    """`await harness_factory(transactions)` → a running `SenderHarness` (closed after the test)."""
+    opened: list[tuple[SenderHarness, FakeTwilioServer]] = []
+
+    async def open_harness(transactions: bool) -> SenderHarness:
+        await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7), **sender_indexes()})
+        # Whole seconds: Twilio's timestamps have no fractions, and in-doubt lookups compare.
+        clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+        server = FakeTwilioServer(FakeTwilio(now=clock.now))
+        await server.__aenter__()
+        channel = await broker.channel(publisher_confirms=True, on_return_raises=True)
+        harness = SenderHarness(
+            db=db,
+            client=mongo_client,
+            broker=broker,
+            broker_settings=broker_settings,
+            twilio=server.twilio,
+            twilio_url=server.base_url,
+            clock=clock,
+            transactions=transactions,
+            outbox=Outbox(db[OUTBOX_COLLECTION], clock),
+            _channel=channel,
+            _publisher=await Publisher.open(broker, broker_settings),
+        )
+        opened.append((harness, server))
+        return harness
+
+    yield open_harness
+    for harness, server in opened:
+        await harness.close()
+        await server.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def harness(harness_factory: Callable[[bool], Any], transactions: bool) -> SenderHarness:
+    result: SenderHarness = await harness_factory(transactions)
+    return result
+
+
+def unique_key(prefix: str = "reply") -> str:
+    return f"{prefix}:{uuid.uuid4().hex[:12]}"
+
+
+async def never_returns() -> None:
+    """Stands for a process that died mid-call: the coroutine just stops making progress."""
+    await asyncio.Event().wait()

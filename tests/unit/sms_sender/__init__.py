@@ -1,0 +1,1 @@
+"""Unit tests of the SMS sender: body rules, statuses, error classification, backoff."""
