@@ -1,0 +1,43 @@
+"""`python -m services.sms_worker`: the inbound consumer (queue `sms_worker.inbound`).
+
+Settings come from the environment (`SMS_*`, `SUBSCRIPTIONS_ENABLED`, `LLM_*` plus the shared
+broker/database ones); an invalid value stops start-up with exit code 2, naming the variable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from services.sms_worker.bootstrap import SERVICE, build_responder, inbound_consumer
+from services.sms_worker.llm_responder import LlmResponder
+from services.sms_worker.settings import LlmSettings, SmsWorkerSettings, SubscriptionSettings
+from shared.config import ConfigError, load_settings
+from shared.worker import WorkerRuntime
+
+
+async def run() -> None:
+    settings = load_settings(SmsWorkerSettings)
+    subscriptions = load_settings(SubscriptionSettings)
+    llm = load_settings(LlmSettings)
+    async with WorkerRuntime.open(SERVICE) as runtime:
+        responder = build_responder(settings, llm)
+        try:
+            consumer = await inbound_consumer(runtime, settings, subscriptions, responder)
+            await runtime.run([consumer])
+        finally:
+            if isinstance(responder, LlmResponder):
+                await responder.close()
+
+
+def main() -> int:
+    try:
+        asyncio.run(run())
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Wiring the inbound consumer once: collections, handlers, responder, from the worker runtime.
+
+`__main__` and the integration tests build the service the same way, so the tests exercise the
+wiring that production runs.
+"""
+
+from __future__ import annotations
+
+from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSms, OptOutChanges
+from services.sms_worker.llm_responder import LlmResponder
+from services.sms_worker.responder import Responder, RulesResponder
+from services.sms_worker.settings import LlmSettings, SmsWorkerSettings, SubscriptionSettings
+from services.sms_worker.storage import SmsStore, sms_worker_indexes
+from shared.broker import Consumer
+from shared.events.catalog import BillingAccessChanged, SmsInboundReceived, SmsOptOutChanged
+from shared.mongo import ensure_indexes
+from shared.worker import WorkerRuntime
+
+SERVICE = "sms_worker"
+INBOUND_QUEUE = "sms_worker.inbound"
+
+
+def build_responder(settings: SmsWorkerSettings, llm: LlmSettings) -> Responder:
+    """The LLM responder when `LLM_BASE_URL` is set, else the rules responder."""
+    if llm.enabled:
+        return LlmResponder.from_settings(llm, max_chars=settings.reply_max_chars)
+    return RulesResponder(settings.reply_max_chars)
+
+
+async def inbound_consumer(
+    runtime: WorkerRuntime,
+    settings: SmsWorkerSettings,
+    subscriptions: SubscriptionSettings,
+    responder: Responder,
+) -> Consumer:
+    """Apply the indexes and return the `sms_worker.inbound` consumer with its handlers."""
+    await ensure_indexes(runtime.db, sms_worker_indexes())
+    store = SmsStore(runtime.db)
+    inbox = runtime.inbox(INBOUND_QUEUE)
+    inbound = InboundSms(
+        store,
+        inbox,
+        responder,
+        runtime.clock,
+        InboundConfig(
+            policy=settings.policy(),
+            default_timezone=settings.default_timezone,
+            subscriptions_enabled=subscriptions.enabled,
+            recent_messages=settings.recent_messages,
+        ),
+    )
+    consumer = runtime.consumer(INBOUND_QUEUE)
+    consumer.handle(SmsInboundReceived, inbound.handle)
+    consumer.handle(SmsOptOutChanged, inbox.idempotent(OptOutChanges(store, runtime.clock).handle))
+    consumer.handle(
+        BillingAccessChanged, inbox.idempotent(BillingAccess(store, runtime.clock).handle)
+    )
+    return consumer

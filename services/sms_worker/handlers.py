@@ -1,0 +1,479 @@
+"""The inbound consumer's handlers: an SMS in, state and reply requests out, exactly once.
+
+An inbound SMS is handled in two steps. *Plan* reads what the rules need, decides (pure
+`inbound.decide`) and lets the responder write the reply — outside any transaction, because an
+LLM call is slow and must not run again on a write conflict. *Apply* writes the plan inside
+the inbox's unit of work (one transaction, or idempotent writes keyed by the event without
+one); it is guarded by the profile's version, and a plan made on a profile that changed in the
+meantime is made again. Replies leave through the outbox with keys derived from the event.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from uuid_utils import compat as uuid_compat
+
+from services.sms_worker.inbound import (
+    CrisisAlert,
+    Decision,
+    Facts,
+    InboundMessage,
+    Outgoing,
+    Policy,
+    decide,
+    reply_key,
+)
+from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
+from services.sms_worker.profile import Profile, changed_fields
+from services.sms_worker.responder import (
+    HistoryEntry,
+    Responder,
+    ResponderContext,
+    ResponderReply,
+)
+from services.sms_worker.storage import SmsStore
+from shared.broker import PermanentError
+from shared.clock import Clock
+from shared.events import Envelope, new_event
+from shared.events.catalog import (
+    BillingAccessChanged,
+    CrisisDetected,
+    SmsInboundReceived,
+    SmsOptOutChanged,
+    SmsOutboundRequested,
+    UserProfileChanged,
+)
+from shared.inbox import Inbox, UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+# Plans made again in-process when the profile moved on underneath; then the broker retries.
+MAX_REPLANS = 3
+
+
+class ProfileChanged(Exception):
+    """The profile changed between plan and apply (another message of the same user won)."""
+
+
+@dataclass(frozen=True)
+class InboundConfig:
+    policy: Policy
+    default_timezone: str
+    subscriptions_enabled: bool
+    recent_messages: int
+
+
+@dataclass(frozen=True)
+class InboundPlan:
+    """Everything `apply` writes, decided before the transaction opens."""
+
+    event_id: str
+    phone: str
+    user_id: str
+    new_profile: bool
+    before: Profile
+    decision: Decision
+    reply: ResponderReply | None
+    message_id: str
+    at: datetime
+
+    @property
+    def outgoing(self) -> tuple[Outgoing, ...]:
+        if self.reply is None:
+            return self.decision.outgoing
+        return (
+            *self.decision.outgoing,
+            Outgoing(reply_key(self.event_id), "reply", self.reply.text),
+        )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def inbound_message_id(payload: SmsInboundReceived) -> str:
+    """The `messages` row of an inbound SMS: Twilio's MessageSid names it."""
+    return f"in:{payload.message_sid}"
+
+
+def outbound_message_id(key: str) -> str:
+    """The sender's `messages` row for the SMS requested under idempotency key `key`."""
+    return f"out:{key}"
+
+
+class InboundSms:
+    """`sms.inbound.received`: the whole inbound rule set for one message."""
+
+    def __init__(
+        self,
+        store: SmsStore,
+        inbox: Inbox,
+        responder: Responder,
+        clock: Clock,
+        config: InboundConfig,
+    ) -> None:
+        self._store = store
+        self._inbox = inbox
+        self._responder = responder
+        self._clock = clock
+        self._config = config
+
+    async def handle(self, event: Envelope[SmsInboundReceived]) -> None:
+        for attempt in range(1, MAX_REPLANS + 1):
+            plan = await self.plan(event)
+            try:
+                await self._inbox.idempotent(functools.partial(self.apply, plan=plan))(event)
+            except ProfileChanged:
+                log.info("profile changed while handling; planning again", attempt=attempt)
+                continue
+            if plan is not None:
+                log.info("inbound sms handled", route=plan.decision.route, user_id=plan.user_id)
+            return
+        raise ProfileChanged(f"profile kept changing over {MAX_REPLANS} plans")
+
+    async def plan(self, event: Envelope[SmsInboundReceived]) -> InboundPlan | None:
+        """Read, decide, and have the reply written; None when this event is already applied."""
+        payload = event.payload
+        at = _aware(payload.received_at)
+        message_id = inbound_message_id(payload)
+        try:
+            phone = normalise_phone(payload.from_number)
+        except InvalidPhoneNumber as error:
+            await self._store.record_rejected_inbound(
+                message_id,
+                {
+                    "direction": "inbound",
+                    "user_id": None,
+                    "body": payload.body,
+                    "provider_sid": payload.message_sid,
+                    "error": str(error),
+                    "updated_at": self._clock.now(),
+                },
+                self._clock.now(),
+            )
+            raise PermanentError(f"unusable sender: {error}") from None
+        user = await self._store.user_by_phone(phone)
+        user_id = str(user["_id"]) if user else str(uuid_compat.uuid7())
+        document = await self._store.profile(user_id) if user else None
+        if document is not None and str(event.id) in document.get("applied_inbound", ()):
+            return None
+        before = (
+            Profile.model_validate(document)
+            if document is not None
+            else Profile(user_id=user_id, timezone=self._config.default_timezone)
+        )
+        earlier = 0
+        if document is not None:
+            earlier = await self._store.inbound_count(
+                user_id, at - timedelta(days=1), at, excluding=message_id
+            )
+        access = await self._store.access(phone) if self._config.subscriptions_enabled else None
+        message = InboundMessage(str(event.id), payload.body, at, payload.opt_out_type)
+        decision = decide(before, message, Facts(earlier + 1, access), self._config.policy)
+        reply = None
+        if decision.respond:
+            reply = await self._respond(decision, message, user_id)
+        return InboundPlan(
+            event_id=str(event.id),
+            phone=phone,
+            user_id=user_id,
+            new_profile=document is None,
+            before=before,
+            decision=decision,
+            reply=reply,
+            message_id=message_id,
+            at=at,
+        )
+
+    async def _respond(
+        self, decision: Decision, message: InboundMessage, user_id: str
+    ) -> ResponderReply:
+        profile = decision.profile
+        history: tuple[HistoryEntry, ...] = ()
+        if self._responder.uses_history:
+            history = await self._store.history(user_id, self._config.recent_messages)
+        context = ResponderContext(
+            message=message.text,
+            seed=message.event_id,
+            first_name=profile.first_name,
+            relationship=profile.relationship,
+            care_recipient_name=profile.care_recipient_name,
+            burnout_band=profile.burnout_band,
+            pressure_zones=profile.pressure_zones,
+            crisis_severity=decision.crisis_severity,
+            history=history,
+        )
+        return await self._responder.reply(context)
+
+    async def apply(
+        self,
+        event: Envelope[SmsInboundReceived],
+        uow: UnitOfWork,
+        *,
+        plan: InboundPlan | None,
+    ) -> None:
+        """Write the plan. The profile commit comes last: without transactions, a crash before
+        it replays the whole (idempotent) apply; after it, the event is complete."""
+        if plan is None:
+            return
+        session, now = uow.session, self._clock.now()
+        decision, payload, event_id = plan.decision, event.payload, str(event.id)
+        user_id = plan.user_id
+        if plan.new_profile:
+            # Users are never deleted, so only a user the plan did not find needs creating.
+            user_id = await self._store.ensure_user(plan.phone, plan.user_id, now, session)
+            if user_id != plan.user_id:
+                raise ProfileChanged("the user was created by another message")
+            await self._store.ensure_conversation(user_id, plan.at, now, session)
+        await self._store.record_inbound(
+            {
+                "_id": plan.message_id,
+                "direction": "inbound",
+                "user_id": user_id,
+                "body": payload.body,
+                "provider_sid": payload.message_sid,
+                "status": "received",
+                "num_media": payload.num_media,
+                "route": decision.route,
+                "rate_exempt": decision.rate_exempt,
+                "event_id": event_id,
+                "created_at": plan.at,
+                "updated_at": now,
+            },
+            [
+                {
+                    "_id": f"{plan.message_id}:{position}",
+                    "message_id": plan.message_id,
+                    "user_id": user_id,
+                    "url": media.url,
+                    "content_type": media.content_type,
+                    "position": position,
+                    "created_at": now,
+                }
+                for position, media in enumerate(payload.media)
+            ],
+            session,
+        )
+        for alert in decision.crises:
+            await self._record_crisis(event, uow, plan, alert)
+        if decision.assessment is not None:
+            completed = decision.assessment
+            score = completed.score
+            await self._store.record_assessment(
+                completed.session_id,
+                {
+                    "user_id": user_id,
+                    "instrument": score.instrument,
+                    "answers": list(completed.answers),
+                    "score": float(round(score.score, 1)),
+                    "band": score.band.value,
+                    "confidence": float(round(score.confidence, 2)),
+                    "zone_scores": {
+                        z.value: float(round(v, 1)) for z, v in score.zone_scores.items()
+                    },
+                    "pressure_zones": [z.value for z in score.pressure_zones],
+                    "raw_total": score.raw_total,
+                    "severity": score.severity,
+                    "completed_at": plan.at,
+                },
+                session,
+            )
+        if plan.reply is not None and plan.reply.tool_calls:
+            await self._store.record_tool_calls(
+                outbound_message_id(reply_key(event_id)),
+                user_id,
+                plan.reply.tool_calls,
+                now,
+                session,
+            )
+        for outgoing in plan.outgoing:
+            await uow.emit(
+                new_event(
+                    SmsOutboundRequested(
+                        to_number=plan.phone,
+                        body=outgoing.body,
+                        kind=outgoing.kind,
+                        user_id=user_id,
+                        compliance=outgoing.compliance,
+                    ),
+                    idempotency_key=outgoing.key,
+                    caused_by=event,
+                )
+            )
+        if decision.opt_out is not None:
+            await uow.emit(
+                new_event(
+                    SmsOptOutChanged(
+                        phone=plan.phone,
+                        opted_out=decision.opt_out.opted_out,
+                        source=decision.opt_out.source,
+                        user_id=user_id,
+                        changed_at=plan.at,
+                    ),
+                    idempotency_key=f"opt-out-changed:{event_id}",
+                    caused_by=event,
+                )
+            )
+        after = decision.profile
+        await uow.emit(
+            new_event(
+                _profile_snapshot(after, plan.phone, plan.before.version + 1, plan.at),
+                idempotency_key=f"profile:{event_id}",
+                caused_by=event,
+            )
+        )
+        await self._store.append_conversation(
+            user_id,
+            [
+                {
+                    "id": plan.message_id,
+                    "direction": "inbound",
+                    "body": payload.body,
+                    "at": plan.at,
+                },
+                *(
+                    {
+                        "id": outbound_message_id(o.key),
+                        "direction": "outbound",
+                        "body": o.body,
+                        "kind": o.kind,
+                        "at": plan.at,
+                    }
+                    for o in plan.outgoing
+                ),
+            ],
+            keep=self._config.recent_messages,
+            now=now,
+            session=session,
+        )
+        changes = (
+            {**after.model_dump(mode="python"), "user_id": user_id}
+            if plan.new_profile
+            else changed_fields(plan.before, after)
+        )
+        changes.pop("version", None)
+        committed = await self._store.commit_profile(
+            user_id,
+            expected_version=plan.before.version,
+            changes=changes,
+            event_id=event_id,
+            now=now,
+            session=session,
+        )
+        if not committed:
+            raise ProfileChanged("the profile moved to a newer version")
+
+    async def _record_crisis(
+        self,
+        event: Envelope[SmsInboundReceived],
+        uow: UnitOfWork,
+        plan: InboundPlan,
+        alert: CrisisAlert,
+    ) -> None:
+        await self._store.record_alert(
+            f"{plan.message_id}:{alert.source}",
+            {
+                "user_id": plan.user_id,
+                "message_id": plan.message_id,
+                "severity": alert.severity.value,
+                "domestic_violence": alert.domestic_violence,
+                "source": alert.source,
+                "status": "open",
+                "created_at": plan.at,
+            },
+            uow.session,
+        )
+        await uow.emit(
+            new_event(
+                CrisisDetected(
+                    user_id=plan.user_id,
+                    phone=plan.phone,
+                    severity=alert.severity.value,
+                    domestic_violence=alert.domestic_violence,
+                    source=alert.source,
+                    detected_at=plan.at,
+                ),
+                idempotency_key=f"crisis-detected:{event.id}:{alert.source}",
+                caused_by=event,
+            )
+        )
+        log.warning(
+            "crisis detected",
+            severity=alert.severity.value,
+            source=alert.source,
+            user_id=plan.user_id,
+        )
+
+
+def _profile_snapshot(
+    profile: Profile, phone: str, version: int, changed_at: datetime
+) -> UserProfileChanged:
+    return UserProfileChanged(
+        user_id=profile.user_id,
+        phone=phone,
+        version=version,
+        journey_phase=profile.journey_phase,
+        timezone=profile.timezone,
+        first_name=profile.first_name,
+        burnout_score=profile.burnout_score,
+        burnout_band=profile.burnout_band.value if profile.burnout_band else None,
+        last_contact_at=profile.last_contact_at,
+        last_crisis_event_at=profile.last_crisis_event_at,
+        crisis_followup_count=profile.crisis_followup_count,
+        reactivation_message_count=profile.reactivation_message_count,
+        sms_opt_out=profile.sms_opt_out,
+        checkin_preference=profile.checkin_preference,
+        snooze_until=profile.snooze_until,
+        changed_at=changed_at,
+    )
+
+
+class OptOutChanges:
+    """`sms.optout.changed`: carrier (21610), Twilio or admin opt-outs reach the profile; our own
+    keyword events find their state already applied and change nothing."""
+
+    def __init__(self, store: SmsStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def handle(self, event: Envelope[SmsOptOutChanged], uow: UnitOfWork) -> None:
+        payload = event.payload
+        user = await self._store.user_by_phone(payload.phone, uow.session)
+        if user is None:
+            log.info("opt-out change for an unknown number; nothing to apply")
+            return
+        applied = await self._store.apply_opt_out(
+            str(user["_id"]),
+            opted_out=payload.opted_out,
+            changed_at=_aware(payload.changed_at),
+            now=self._clock.now(),
+            session=uow.session,
+        )
+        log.info("opt-out change", applied=applied, source=payload.source)
+
+
+class BillingAccess:
+    """`billing.access.changed`: this service's read model of access, keyed by phone."""
+
+    def __init__(self, store: SmsStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def handle(self, event: Envelope[BillingAccessChanged], uow: UnitOfWork) -> None:
+        payload = event.payload
+        fields: dict[str, Any] = {
+            "user_id": payload.user_id,
+            "has_access": payload.has_access,
+            "status": payload.status,
+            "current_period_end": payload.current_period_end,
+            "updated_at": self._clock.now(),
+        }
+        applied = await self._store.apply_access(
+            payload.phone, fields, _aware(payload.changed_at), uow.session
+        )
+        log.info("billing access change", applied=applied, status=payload.status)

@@ -1,0 +1,178 @@
+"""The LLM responder: an OpenAI-compatible chat-completions endpoint writes the reply.
+
+Enabled by `LLM_BASE_URL`. The official `openai` SDK does the HTTP with a timeout and bounded
+retries; anything that still goes wrong (timeouts, 5xx, empty or endless tool use) falls back to
+the rules responder, so a caregiver is never left without an answer. The system prompt lives in
+`prompts/responder_system.md`; tool calls are returned for the handler to record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import structlog
+from openai import AsyncOpenAI
+
+from services.sms_worker.assessments import zone_label
+from services.sms_worker.responder import (
+    ResponderContext,
+    ResponderReply,
+    RulesResponder,
+    ToolCallRecord,
+    fit_sms,
+)
+from services.sms_worker.settings import LlmSettings
+
+log = structlog.get_logger(__name__)
+
+SYSTEM_PROMPT_FILE = "responder_system.md"
+
+# Practical, national (US) resources the model may pass on; it gets only these, never a URL it
+# made up.
+CAREGIVER_RESOURCES: Mapping[str, str] = {
+    "respite": "ARCH National Respite Locator finds short breaks near you: archrespite.org",
+    "financial": "BenefitsCheckUp (National Council on Aging) finds help paying for care: "
+    "benefitscheckup.org",
+    "support_group": "Caregiver Action Network help desk, for support and groups: 855-227-3640",
+    "dementia": "Alzheimer's Association 24/7 helpline: 800-272-3900",
+    "local_services": "Eldercare Locator connects you to local aging services: 800-677-1116",
+    "crisis": "Call or text 988 (Suicide & Crisis Lifeline), or text HOME to 741741",
+}
+RESOURCES_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "caregiver_resources",
+        "description": "A vetted national resource for a caregiver's practical need.",
+        "parameters": {
+            "type": "object",
+            "properties": {"topic": {"type": "string", "enum": sorted(CAREGIVER_RESOURCES)}},
+            "required": ["topic"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+class ResponderFailed(Exception):
+    """The model gave no usable reply (empty, or still calling tools after the last round)."""
+
+
+def load_system_prompt() -> str:
+    return (
+        resources.files("services.sms_worker")
+        .joinpath("prompts", SYSTEM_PROMPT_FILE)
+        .read_text(encoding="utf-8")
+    )
+
+
+def _profile_note(context: ResponderContext) -> str:
+    facts = []
+    if context.first_name:
+        facts.append(f"first name {context.first_name}")
+    if context.relationship:
+        cared_for = f"cares for their {context.relationship}"
+        if context.care_recipient_name:
+            cared_for += f" ({context.care_recipient_name})"
+        facts.append(cared_for)
+    if context.burnout_band:
+        facts.append(f"burnout band {context.burnout_band}")
+    if context.pressure_zones:
+        facts.append("pressure zones: " + ", ".join(zone_label(z) for z in context.pressure_zones))
+    note = "About the caregiver: " + ("; ".join(facts) if facts else "nothing known yet") + "."
+    if context.crisis_severity is not None:
+        note += " Their latest message shows distress: be gentle and mention 988."
+    return note
+
+
+def _run_tool(name: str, raw_arguments: str) -> tuple[dict[str, Any], str]:
+    try:
+        arguments = json.loads(raw_arguments or "{}")
+    except json.JSONDecodeError:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        arguments = {}
+    if name != "caregiver_resources":
+        return arguments, "unknown tool"
+    topic = arguments.get("topic")
+    found = CAREGIVER_RESOURCES.get(topic) if isinstance(topic, str) else None
+    return arguments, found or "no resource for that topic"
+
+
+class LlmResponder:
+    """Chat completions with a resources tool; the rules responder whenever that fails."""
+
+    uses_history = True
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        settings: LlmSettings,
+        fallback: RulesResponder,
+        *,
+        max_chars: int,
+        system_prompt: str | None = None,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._fallback = fallback
+        self._max_chars = max_chars
+        self._system_prompt = system_prompt or load_system_prompt()
+
+    @classmethod
+    def from_settings(cls, settings: LlmSettings, *, max_chars: int) -> LlmResponder:
+        api_key = settings.api_key.get_secret_value() if settings.api_key else "not-needed"
+        client = AsyncOpenAI(
+            api_key=api_key,
+            base_url=settings.base_url,
+            timeout=settings.timeout_seconds,
+            max_retries=settings.max_retries,
+        )
+        return cls(client, settings, RulesResponder(max_chars), max_chars=max_chars)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def reply(self, context: ResponderContext) -> ResponderReply:
+        try:
+            return await self._complete(context)
+        except Exception as error:
+            # Never the message or the reply in the log: only what failed.
+            log.warning("llm responder failed; rules responder answers", error=type(error).__name__)
+            return self._fallback.compose(context)
+
+    async def _complete(self, context: ResponderContext) -> ResponderReply:
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": self._system_prompt},
+            {"role": "system", "content": _profile_note(context)},
+        ]
+        for entry in context.history:
+            role = "user" if entry.direction == "inbound" else "assistant"
+            messages.append({"role": role, "content": entry.body})
+        messages.append({"role": "user", "content": context.message})
+        records: list[ToolCallRecord] = []
+        for _ in range(self._settings.max_tool_rounds + 1):
+            completion = await self._client.chat.completions.create(
+                model=self._settings.model,
+                messages=messages,  # type: ignore[arg-type]
+                tools=[RESOURCES_TOOL],  # type: ignore[list-item]
+                max_tokens=self._settings.max_tokens,
+            )
+            if not completion.choices:
+                raise ResponderFailed("no choices")
+            message = completion.choices[0].message
+            calls = [call for call in message.tool_calls or [] if call.type == "function"]
+            if not calls:
+                text = fit_sms(message.content or "", self._max_chars)
+                if not text:
+                    raise ResponderFailed("empty reply")
+                log.info("llm replied", tool_calls=[r.name for r in records])
+                return ResponderReply(text, "llm", tuple(records))
+            messages.append(message.model_dump(exclude_none=True))
+            for call in calls:
+                arguments, result = _run_tool(call.function.name, call.function.arguments)
+                records.append(ToolCallRecord(call.id, call.function.name, arguments, result))
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        raise ResponderFailed("still calling tools after the last round")

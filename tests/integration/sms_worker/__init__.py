@@ -1,0 +1,1 @@
+"""Integration tests of the inbound SMS worker against real RabbitMQ and MongoDB."""

@@ -1,0 +1,181 @@
+"""Acceptance: the LLM responder against a local fake OpenAI-compatible server, through the real
+`openai` SDK — success, tool use, timeout and 5xx — and the caregiver always gets a reply."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from services.sms_worker.crisis import Severity
+from services.sms_worker.instruments import Zone
+from services.sms_worker.llm_responder import CAREGIVER_RESOURCES, LlmResponder
+from services.sms_worker.responder import HistoryEntry, ResponderContext, RulesResponder
+from services.sms_worker.settings import LlmSettings
+from tests.fakes.openai_api import Fail, FakeOpenAIServer, Reply, Stall, ToolCall
+from tests.integration.sms_worker.conftest import START, StartWorker
+
+pytestmark = pytest.mark.integration
+
+CONTEXT = ResponderContext(
+    message="Long day with mom again",
+    seed="event-1",
+    first_name="Ana",
+    relationship="mom",
+    care_recipient_name="Rose",
+    burnout_band="high",
+    pressure_zones=(Zone.TIME_MANAGEMENT,),
+    history=(
+        HistoryEntry("inbound", "hi"),
+        HistoryEntry("outbound", "Hi, I'm GiveCare."),
+    ),
+)
+
+
+@pytest.fixture
+async def openai_server() -> AsyncIterator[FakeOpenAIServer]:
+    async with FakeOpenAIServer() as server:
+        yield server
+
+
+def _responder(server: FakeOpenAIServer, **overrides: object) -> LlmResponder:
+    values: dict[str, object] = {
+        "base_url": server.base_url,
+        "api_key": "sk-test-key",
+        "model": "caregiver-model",
+        "timeout_seconds": 0.5,
+        "max_retries": 1,
+        **overrides,
+    }
+    settings = LlmSettings(**values)  # type: ignore[arg-type]
+    return LlmResponder.from_settings(settings, max_chars=160)
+
+
+async def test_success_sends_prompt_profile_history_and_tools(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.fake.then(Reply("That sounds exhausting, Ana. What would help tonight?"))
+    responder = _responder(openai_server)
+    reply = await responder.reply(CONTEXT)
+    await responder.close()
+    assert (reply.source, reply.text) == (
+        "llm",
+        "That sounds exhausting, Ana. What would help tonight?",
+    )
+    (request,) = openai_server.fake.requests
+    assert request.authorization == "Bearer sk-test-key"
+    assert request.body["model"] == "caregiver-model"
+    roles = [m["role"] for m in request.messages]
+    assert roles == ["system", "system", "user", "assistant", "user"]
+    assert "at most 160 characters" in request.messages[0]["content"]
+    assert "first name Ana" in request.messages[1]["content"]
+    assert "time management" in request.messages[1]["content"]
+    assert request.messages[-1]["content"] == CONTEXT.message
+    assert [t["function"]["name"] for t in request.body["tools"]] == ["caregiver_resources"]
+
+
+async def test_tool_calls_are_answered_and_returned_for_recording(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.fake.then(
+        ToolCall("caregiver_resources", {"topic": "respite"}),
+        Reply("A short break could help. Try archrespite.org to find respite near you."),
+    )
+    responder = _responder(openai_server)
+    reply = await responder.reply(CONTEXT)
+    await responder.close()
+    assert reply.source == "llm"
+    (call,) = reply.tool_calls
+    assert (call.name, call.arguments) == ("caregiver_resources", {"topic": "respite"})
+    assert call.result == CAREGIVER_RESOURCES["respite"]
+    second = openai_server.fake.requests[1]
+    assert second.messages[-1] == {
+        "role": "tool",
+        "tool_call_id": call.call_id,
+        "content": CAREGIVER_RESOURCES["respite"],
+    }
+
+
+async def test_timeout_falls_back_to_the_rules_responder(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.fake.then(Stall(3), Stall(3))
+    responder = _responder(openai_server)
+    reply = await responder.reply(CONTEXT)
+    await responder.close()
+    assert reply == RulesResponder().compose(CONTEXT)
+    assert len(openai_server.fake.requests) == 2  # one try, one bounded retry
+
+
+async def test_server_errors_fall_back_after_bounded_retries(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.fake.then(Fail(500), Fail(503), Fail(500))
+    responder = _responder(openai_server, max_retries=2)
+    reply = await responder.reply(CONTEXT)
+    await responder.close()
+    assert reply.source == "rules"
+    assert len(openai_server.fake.requests) == 3
+
+
+async def test_a_retried_server_error_can_still_succeed(openai_server: FakeOpenAIServer) -> None:
+    openai_server.fake.then(Fail(500), Reply("I'm here, Ana."))
+    responder = _responder(openai_server)
+    reply = await responder.reply(CONTEXT)
+    await responder.close()
+    assert (reply.source, reply.text) == ("llm", "I'm here, Ana.")
+
+
+async def test_unusable_answers_fall_back(openai_server: FakeOpenAIServer) -> None:
+    responder = _responder(openai_server, max_tool_rounds=1)
+    openai_server.fake.then(Reply("   "))
+    assert (await responder.reply(CONTEXT)).source == "rules"
+    openai_server.fake.then(*[ToolCall("caregiver_resources", {"topic": "dementia"})] * 2)
+    assert (await responder.reply(CONTEXT)).source == "rules"
+    await responder.close()
+
+
+async def test_long_replies_are_trimmed_and_distress_is_flagged(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.fake.then(Reply("You are doing so much. " * 20))
+    responder = _responder(openai_server)
+    distressed = ResponderContext(message="I can't cope", seed="s", crisis_severity=Severity.MEDIUM)
+    reply = await responder.reply(distressed)
+    await responder.close()
+    assert len(reply.text) <= 160
+    assert reply.text.endswith(".")
+    assert "mention 988" in openai_server.fake.requests[0].messages[1]["content"]
+
+
+async def test_worker_replies_with_the_llm_and_records_tool_calls(
+    start_sms_worker: StartWorker, openai_server: FakeOpenAIServer
+) -> None:
+    responder = _responder(openai_server)
+    async with start_sms_worker(responder=responder) as worker:
+        for minute, text in enumerate(["hi", "Ana", "my mom", "Rose", "02139"]):
+            await worker.text(text, at=START + timedelta(minutes=minute))
+        assert openai_server.fake.requests == []  # onboarding is rules, not the model
+
+        openai_server.fake.then(
+            ToolCall("caregiver_resources", {"topic": "respite"}),
+            Reply("Ana, a short break could help: archrespite.org finds respite near you."),
+        )
+        event = worker.inbound("I need a break from caring", at=START + timedelta(hours=1))
+        await worker.publish(event)
+        await worker.handled(event)
+        (reply,) = await worker.requested(event)
+        assert reply.body.startswith("Ana, a short break could help")
+        (call,) = [row async for row in worker.db.tool_calls.find({})]
+        assert call["message_id"] == f"out:reply:{event.id}"
+        assert (call["tool_name"], call["args"]) == ("caregiver_resources", {"topic": "respite"})
+        # The model saw the recent conversation, oldest first.
+        history = openai_server.fake.requests[-1].messages[2:-1]
+        assert history[0] == {"role": "user", "content": "hi"}
+
+        openai_server.fake.then(Fail(500), Fail(500))
+        (fallback,) = await worker.text("still here", at=START + timedelta(hours=2))
+        assert fallback.kind == "reply"
+        assert fallback.body.startswith("Ana")
+    await responder.close()

@@ -1,0 +1,422 @@
+"""The inbound rules in their fixed order, as a pure function: keywords, crisis, rate limit,
+subscription gate, check-ins, onboarding, assessments, responder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.sms_worker import replies
+from services.sms_worker.assessments import AssessmentSession, Band, question_text
+from services.sms_worker.crisis import Severity
+from services.sms_worker.inbound import (
+    Access,
+    CrisisAlert,
+    Decision,
+    Facts,
+    InboundMessage,
+    OptOutChange,
+    Outgoing,
+    Policy,
+    decide,
+)
+from services.sms_worker.instruments import BSFC_S, EMA, Zone
+from services.sms_worker.onboarding import Field, OnboardingState
+from services.sms_worker.profile import Profile, changed_fields
+
+AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York
+POLICY = Policy()
+NEW = Profile(user_id="u1", timezone="America/New_York")
+ACTIVE = Profile(
+    user_id="u1",
+    timezone="America/New_York",
+    journey_phase="active",
+    first_name="Ana",
+    relationship="mom",
+    care_recipient_name="Rose",
+    zip_code="02139",
+    onboarding=OnboardingState(field=Field.ZIP_CODE, asked=True),
+)
+OPTED_OUT = ACTIVE.model_copy(
+    update={"sms_opt_out": True, "opted_out_at": AT, "opt_out_changed_at": AT}
+)
+QUIET = Facts(inbound_last_day=1)
+
+
+def run(
+    profile: Profile,
+    text: str,
+    *,
+    facts: Facts = QUIET,
+    at: datetime = AT,
+    event_id: str = "e1",
+    twilio: str | None = None,
+) -> Decision:
+    return decide(profile, InboundMessage(event_id, text, at, twilio), facts, POLICY)
+
+
+def bodies(decision: Decision) -> list[str]:
+    return [o.body for o in decision.outgoing]
+
+
+# --- onboarding ---------------------------------------------------------------------------------
+
+
+def test_a_new_number_saying_hi_is_asked_its_name() -> None:
+    decision = run(NEW, "hi")
+    assert decision.route == "onboarding"
+    assert decision.outgoing == (Outgoing("reply:e1", "onboarding", replies.WELCOME),)
+    assert decision.profile.onboarding == OnboardingState(asked=True)
+    assert decision.profile.last_contact_at == AT
+
+
+def test_four_answers_complete_onboarding_and_offer_the_baseline() -> None:
+    profile = run(NEW, "hi").profile
+    routes = []
+    for number, text in enumerate(["I'm Ana", "my mother", "Rose", "my zip is 94110"]):
+        decision = run(profile, text, event_id=f"e{number}")
+        routes.append(decision.route)
+        profile = decision.profile
+    assert routes == ["onboarding"] * 3 + ["onboarding_complete"]
+    assert (profile.first_name, profile.relationship, profile.care_recipient_name) == (
+        "Ana",
+        "mom",
+        "Rose",
+    )
+    assert profile.zip_code == "94110"
+    assert profile.timezone == "America/Los_Angeles"
+    assert profile.journey_phase == "active"
+    assert profile.assessment_offer == BSFC_S.id
+    assert decision.outgoing[0].body == replies.onboarding_complete(
+        "Ana", replies.offer_assessment(BSFC_S.minutes)
+    )
+
+
+def test_unknown_zip_keeps_the_default_zone() -> None:
+    profile = NEW.model_copy(
+        update={"onboarding": OnboardingState(field=Field.ZIP_CODE, asked=True)}
+    )
+    decision = run(profile, "96201")
+    assert decision.route == "onboarding_complete"
+    assert decision.profile.timezone == "America/New_York"
+
+
+def test_onboarding_cooldown_hands_over_to_the_responder() -> None:
+    resting = NEW.model_copy(
+        update={"onboarding": OnboardingState(cooldown_until=AT + timedelta(hours=1))}
+    )
+    decision = run(resting, "how do I deal with this")
+    assert decision.route == "responder"
+    assert decision.respond
+
+
+# --- compliance keywords ------------------------------------------------------------------------
+
+
+def test_stop_opts_out_with_one_compliance_confirmation() -> None:
+    decision = run(ACTIVE, "STOP")
+    assert decision.route == "opt_out"
+    assert decision.outgoing == (
+        Outgoing("opt-out:e1", "compliance", replies.OPT_OUT_CONFIRMATION, compliance=True),
+    )
+    assert decision.opt_out == OptOutChange(True, "keyword")
+    assert decision.profile.sms_opt_out
+    assert decision.profile.opted_out_at == AT
+    assert decision.profile.opt_out_changed_at == AT
+
+
+@pytest.mark.parametrize("text", ["hello", "HELP", "I need to talk", "DAILY", "CHECKIN", "STOP"])
+def test_nothing_is_sent_while_opted_out(text: str) -> None:
+    decision = run(OPTED_OUT, text, event_id="e2")
+    assert decision.outgoing == ()
+    assert decision.opt_out is None
+    assert decision.profile.sms_opt_out
+
+
+@pytest.mark.parametrize("text", ["START", "unstop", "Yes"])
+def test_opt_in_with_confirmation(text: str) -> None:
+    decision = run(OPTED_OUT, text, event_id="e3")
+    assert decision.route == "opt_in"
+    assert decision.outgoing == (
+        Outgoing("opt-in:e3", "compliance", replies.OPT_IN_CONFIRMATION, compliance=True),
+    )
+    assert decision.opt_out == OptOutChange(False, "keyword")
+    assert not decision.profile.sms_opt_out
+    assert decision.profile.opted_out_at is None
+
+
+def test_free_text_revocation_is_recorded_as_such() -> None:
+    decision = run(ACTIVE, "please stop texting me")
+    assert decision.opt_out == OptOutChange(True, "free_text")
+
+
+def test_twilio_classification_wins_even_inside_an_assessment() -> None:
+    in_assessment = ACTIVE.model_copy(
+        update={"assessment": AssessmentSession(instrument="ema", session_id="s", started_at=AT)}
+    )
+    assert run(in_assessment, "cancel").route == "assessment_cancelled"
+    decision = run(in_assessment, "cancel", twilio="STOP")
+    assert decision.route == "opt_out"
+    assert decision.opt_out == OptOutChange(True, "twilio")
+    back = run(decision.profile, "start", twilio="START", event_id="e2")
+    assert back.opt_out == OptOutChange(False, "twilio")
+
+
+def test_help_text_and_sentences_that_only_contain_keywords() -> None:
+    assert bodies(run(ACTIVE, "help")) == [replies.HELP_TEXT]
+    decision = run(ACTIVE, "Can you help me cancel my appointment?")
+    assert decision.route == "responder"
+    assert decision.opt_out is None
+
+
+# --- crisis ---------------------------------------------------------------------------------------
+
+
+def test_high_crisis_is_answered_over_the_rate_limit_and_without_access() -> None:
+    facts = Facts(inbound_last_day=500, access=Access(has_access=False, status="canceled"))
+    profile = ACTIVE.model_copy(
+        update={"crisis_followup_count": 4, "rate_limit_notice_on": "2026-03-02"}
+    )
+    decision = run(profile, "I want to end my life", facts=facts)
+    assert decision.route == "crisis"
+    (crisis,) = decision.outgoing
+    assert crisis.key == "crisis:e1"
+    assert crisis.kind == "crisis"
+    assert "988" in crisis.body
+    assert "741741" in crisis.body
+    assert "911" in crisis.body
+    assert len(crisis.body) <= 160
+    assert decision.profile.last_crisis_event_at == AT
+    assert decision.profile.crisis_followup_count == 0
+    assert decision.crises == (CrisisAlert(Severity.HIGH, "message"),)
+    assert decision.rate_exempt
+
+
+def test_domestic_violence_variant_adds_the_hotline() -> None:
+    (crisis,) = run(ACTIVE, "my husband hits me").outgoing
+    assert "1-800-799-7233" in crisis.body
+    assert "988" in crisis.body
+    assert len(crisis.body) <= 160
+
+
+def test_crisis_comes_before_onboarding_and_assessments() -> None:
+    assert run(NEW, "I want to die").route == "crisis"
+    in_assessment = ACTIVE.model_copy(
+        update={"assessment": AssessmentSession(instrument="ema", session_id="s", started_at=AT)}
+    )
+    decision = run(in_assessment, "I want to die")
+    assert decision.route == "crisis"
+    assert decision.profile.assessment == in_assessment.assessment
+
+
+def test_crisis_while_opted_out_is_recorded_but_not_answered() -> None:
+    decision = run(OPTED_OUT, "I want to kill myself", event_id="e2")
+    assert decision.outgoing == ()
+    assert decision.crises == (CrisisAlert(Severity.HIGH, "message"),)
+    assert decision.profile.last_crisis_event_at == AT
+
+
+def test_medium_crisis_gets_a_gentle_responder_reply_past_limits() -> None:
+    facts = Facts(inbound_last_day=100, access=Access(has_access=False))
+    decision = run(ACTIVE, "I can't cope anymore", facts=facts)
+    assert decision.route == "responder"
+    assert decision.crisis_severity is Severity.MEDIUM
+    assert decision.crises == (CrisisAlert(Severity.MEDIUM, "message"),)
+    assert decision.profile.last_crisis_event_at is None  # no cascade for medium
+    assert decision.rate_exempt
+
+
+# --- rate limit and subscription gate -------------------------------------------------------------
+
+
+def test_thirty_messages_a_day_then_one_notice_then_silence() -> None:
+    assert run(ACTIVE, "hello", facts=Facts(30)).route == "responder"
+    over = run(ACTIVE, "hello", facts=Facts(31))
+    assert over.route == "rate_limited"
+    assert over.outgoing == (
+        Outgoing("rate-limit-notice:u1:2026-03-02", "rate_limit_notice", replies.RATE_LIMIT_NOTICE),
+    )
+    assert over.profile.rate_limit_notice_on == "2026-03-02"
+    again = run(over.profile, "hello?", facts=Facts(32), event_id="e2")
+    assert (again.route, again.outgoing) == ("rate_limited", ())
+    next_day = run(over.profile, "hi", facts=Facts(31), at=AT + timedelta(days=1))
+    assert next_day.outgoing[0].key == "rate-limit-notice:u1:2026-03-03"
+
+
+def test_notice_day_is_the_users_local_day() -> None:
+    late_evening_in_new_york = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
+    decision = run(ACTIVE, "hello", facts=Facts(31), at=late_evening_in_new_york)
+    assert decision.profile.rate_limit_notice_on == "2026-03-02"
+
+
+@pytest.mark.parametrize(
+    ("access", "expected"),
+    [
+        (
+            Access(False),
+            replies.subscription_gate(
+                None, signup_url=POLICY.signup_url, billing_url=POLICY.billing_url
+            ),
+        ),
+        (
+            Access(False, "unpaid"),
+            replies.subscription_gate(
+                "unpaid", signup_url=POLICY.signup_url, billing_url=POLICY.billing_url
+            ),
+        ),
+        (
+            Access(False, "canceled"),
+            replies.subscription_gate(
+                "canceled", signup_url=POLICY.signup_url, billing_url=POLICY.billing_url
+            ),
+        ),
+    ],
+)
+def test_gate_message_by_status_once_a_day(access: Access, expected: str) -> None:
+    decision = run(ACTIVE, "hello", facts=Facts(1, access))
+    assert decision.route == "no_access"
+    assert decision.outgoing == (
+        Outgoing("subscription-gate:u1:2026-03-02", "subscription_gate", expected),
+    )
+    again = run(decision.profile, "hello", facts=Facts(2, access), event_id="e2")
+    assert (again.route, again.outgoing) == ("no_access", ())
+
+
+def test_gate_passes_with_access_or_when_disabled() -> None:
+    assert run(ACTIVE, "hello", facts=Facts(1, Access(True, "past_due"))).route == "responder"
+    assert run(ACTIVE, "hello", facts=Facts(1, None)).route == "responder"
+
+
+def test_gate_messages_name_the_right_action() -> None:
+    urls = {"signup_url": "https://s", "billing_url": "https://b"}
+    assert "https://b" in replies.subscription_gate("past_due", **urls)
+    assert "Resubscribe" in replies.subscription_gate("canceled", **urls)
+    assert "Start your subscription" in replies.subscription_gate(None, **urls)
+
+
+# --- check-ins ------------------------------------------------------------------------------------
+
+
+def test_checkin_keywords() -> None:
+    assert run(ACTIVE, "DAILY").profile.checkin_preference == "daily"
+    assert run(ACTIVE, "weekly").profile.checkin_preference == "weekly"
+    paused = run(ACTIVE, "PAUSE").profile
+    assert paused.snooze_until == AT + timedelta(days=7)
+    assert run(paused, "RESUME").profile.snooze_until is None
+
+
+# --- assessments ----------------------------------------------------------------------------------
+
+
+def test_baseline_offer_accepted_with_yes_or_dropped_by_anything_else() -> None:
+    offered = ACTIVE.model_copy(update={"assessment_offer": BSFC_S.id})
+    started = run(offered, "Yes!")
+    assert started.route == "assessment_started"
+    assert started.profile.assessment is not None
+    assert started.profile.assessment.instrument == BSFC_S.id
+    assert started.profile.assessment_offer is None
+    assert bodies(started) == [question_text(BSFC_S, 0)]
+    declined = run(offered, "not now, busy day")
+    assert declined.route == "responder"
+    assert declined.profile.assessment_offer is None
+
+
+def _complete(profile: Profile, keyword: str, answers: list[str]) -> list[Decision]:
+    decisions = [run(profile, keyword, event_id="start")]
+    for number, text in enumerate(answers):
+        decisions.append(run(decisions[-1].profile, text, event_id=f"a{number}"))
+    return decisions
+
+
+def test_full_ema_session_updates_score_band_and_zones() -> None:
+    decisions = _complete(ACTIVE, "CHECKIN", ["2", "4", "2"])
+    final = decisions[-1]
+    assert final.route == "assessment_completed"
+    profile = final.profile
+    assert (profile.burnout_score, profile.burnout_band) == (25.0, Band.HIGH)
+    assert profile.pressure_zones == (
+        Zone.EMOTIONAL_WELLBEING,
+        Zone.TIME_MANAGEMENT,
+        Zone.SOCIAL_SUPPORT,
+    )
+    assert profile.zone_scores == {
+        "emotional_wellbeing": 25.0,
+        "time_management": 25.0,
+        "social_support": 25.0,
+    }
+    assert profile.burnout_confidence == 1.0
+    assert profile.assessment is None
+    assert profile.assessments_completed_at == {"ema": AT}
+    assert final.assessment is not None
+    assert final.assessment.answers == (2, 4, 2)
+    assert final.assessment.session_id == "start"
+
+
+def test_falling_into_the_crisis_band_starts_the_cascade() -> None:
+    decisions = _complete(ACTIVE, "ASSESS", ["3"] * 10)
+    final = decisions[-1]
+    assert final.profile.burnout_band is Band.CRISIS
+    assert final.profile.last_crisis_event_at == AT
+    assert final.profile.crisis_followup_count == 0
+    assert [o.kind for o in final.outgoing] == ["assessment", "crisis"]
+    assert final.crises == (CrisisAlert(Severity.HIGH, "assessment"),)
+    # Already in crisis: a second crisis result is not a new band change.
+    later = final.profile.model_copy(update={"assessments_completed_at": {}})
+    again = _complete(later, "ASSESS", ["3"] * 10)[-1]
+    assert [o.kind for o in again.outgoing] == ["assessment"]
+
+
+def test_assessment_cooldown() -> None:
+    done = _complete(ACTIVE, "CHECKIN", ["3", "3", "3"])[-1].profile
+    decision = run(done, "checkin", at=AT + timedelta(hours=2))
+    assert decision.route == "assessment_too_soon"
+    assert bodies(decision) == [replies.assessment_too_soon(EMA.name, 1)]
+    assert run(done, "checkin", at=AT + timedelta(days=1)).route == "assessment_started"
+
+
+def test_expired_session_is_dropped_with_a_notice() -> None:
+    stale = ACTIVE.model_copy(
+        update={
+            "assessment": AssessmentSession(
+                instrument="ema", session_id="s", started_at=AT - timedelta(hours=24)
+            )
+        }
+    )
+    decision = run(stale, "3")
+    assert decision.route == "assessment_expired"
+    assert decision.profile.assessment is None
+    assert bodies(decision) == [replies.ASSESSMENT_EXPIRED]
+
+
+# --- every message --------------------------------------------------------------------------------
+
+
+def test_every_message_is_contact_and_wakes_churned_users() -> None:
+    churned = ACTIVE.model_copy(
+        update={
+            "journey_phase": "churned",
+            "reactivation_message_count": 3,
+            "last_contact_at": AT - timedelta(days=40),
+        }
+    )
+    decision = run(churned, "hi again")
+    assert decision.profile.journey_phase == "active"
+    assert decision.profile.reactivation_message_count == 0
+    assert decision.profile.last_contact_at == AT
+    opted_out = run(OPTED_OUT.model_copy(update={"reactivation_message_count": 2}), "hi")
+    assert opted_out.profile.reactivation_message_count == 0
+
+
+def test_an_older_message_never_moves_last_contact_back() -> None:
+    recent = ACTIVE.model_copy(update={"last_contact_at": AT})
+    decision = run(recent, "hello", at=AT - timedelta(minutes=5))
+    assert decision.profile.last_contact_at == AT
+
+
+def test_changed_fields_lists_only_what_changed() -> None:
+    decision = run(ACTIVE, "DAILY")
+    assert changed_fields(ACTIVE, decision.profile) == {
+        "checkin_preference": "daily",
+        "last_contact_at": AT,
+    }
