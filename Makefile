@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .local/tools/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap test test-unit test-integration lint fmt run infra bench clean
+.PHONY: help bootstrap test test-unit test-integration lint fmt run infra bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: bootstrap ## run every benchmark in bench/ (tables on stdout, JSON in .lo
 	  [ -e "$$script" ] || { echo "no benchmarks yet"; break; }; \
 	  module=$$(basename "$$script" .py); echo "--- $$module"; $(RUN) python -m bench.$$module; \
 	done
+
+soak: bootstrap ## long runs: the scheduler's 60-day simulation with 2,000 users
+	SIM_USERS=2000 $(RUN) pytest tests/integration/scheduler/test_simulation.py $(PYTEST_ARGS)
 
 clean: ## remove local data, caches and the virtualenv
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache
