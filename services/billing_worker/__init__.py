@@ -1,0 +1,1 @@
+"""Billing worker: Stripe events → billing accounts, subscription access, billing SMS requests."""

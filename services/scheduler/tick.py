@@ -141,15 +141,17 @@ class Scheduler:
 
         async def claim_and_emit(session: AsyncClientSession | None) -> Document | None:
             # The claim: only if nobody took this user's slot since we read the document.
-            claimed = await self._states.find_one_and_update(
+            # (update_one, not find_one_and_update: the latter scans the collection on
+            # SecantusDB, ~120 ms at 20k users, and the claimed state is known anyway.)
+            result = await self._states.update_one(
                 {"_id": document["_id"], "last_proactive_at": document.get("last_proactive_at")},
                 {"$set": advance},
-                return_document=ReturnDocument.AFTER,
                 session=session,
             )
-            if claimed is not None:
-                await self._outbox.add(event, session)
-            return claimed
+            if result.modified_count == 0:
+                return None
+            await self._outbox.add(event, session)
+            return {**document, **advance}
 
         if self._client is not None:
             async with self._client.start_session() as session:
@@ -167,11 +169,11 @@ class Scheduler:
         report.sent += 1
 
     async def _churn(self, document: Document, now: datetime, report: TickReport) -> None:
-        churned = await self._states.find_one_and_update(
+        churned = await self._states.update_one(
             {"_id": document["_id"], "journey_phase": "active"},
             {"$set": {"journey_phase": "churned", "next_due_at": None, "churned_at": now}},
         )
-        if churned is None:
+        if churned.modified_count == 0:
             report.lost_races += 1
             return
         await self._outbox.add(

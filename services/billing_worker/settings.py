@@ -1,0 +1,43 @@
+"""Settings of the billing worker and its CLI commands (`BILLING_*`), and the public sign-up page
+(`SIGNUP_URL`) whose address billing texts carry with the caregiver's phone as a parameter."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.config import _Settings
+
+
+class BillingSettings(_Settings):
+    """Checkout prices and return pages, the subscription re-fetch policy, the expiry sweep."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BILLING_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Stripe price ids offered by `checkout-link --plan monthly|annual`.
+    price_monthly: str | None = None
+    price_annual: str | None = None
+    checkout_success_url: str = "https://givecare.example/welcome"
+    checkout_cancel_url: str = "https://givecare.example/signup"
+    # Re-fetch the subscription through the Stripe API: "off"; "uncertain" when the event does not
+    # say the status or ties in time with the last change applied; "always" for every
+    # subscription event.
+    refetch_subscriptions: Literal["off", "uncertain", "always"] = "off"
+    stripe_timeout_seconds: float = Field(10.0, gt=0)
+    stripe_max_network_retries: int = Field(2, ge=0, le=10)
+    # How often canceled subscriptions whose paid period ended lose access.
+    access_sweep_interval_seconds: float = Field(60.0, gt=0)
+    # Invoices remembered per account to send one update-payment notice each.
+    payment_notice_memory: int = Field(24, ge=1, le=1_000)
+
+
+class SignupSettings(_Settings):
+    """The sign-up page; SMS texts link to it with `?phone=<E.164>` so the form is pre-filled."""
+
+    model_config = SettingsConfigDict(env_prefix="", env_file=".env", extra="ignore", frozen=True)
+
+    signup_url: str = "https://givecare.example/signup"
