@@ -163,21 +163,28 @@ async def _simulate(
     broker: AbstractRobustConnection,
     broker_settings: BrokerSettings,
     users: list[SimUser],
+    *,
+    replicas: int = 1,
+    days: int = DAYS,
 ) -> Population:
     await ensure_indexes(db, SCHEDULER_INDEXES)
     clock = ManualClock(START)
     store = ProactiveStateStore(db[PROACTIVE_STATE], subscriptions_enabled=False)
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
-    scheduler = Scheduler(
-        db,
-        outbox,
-        clock,
-        holder="sim",
-        batch_size=10_000,
-        lease_seconds=30,
-        subscriptions_enabled=False,
-        transactions_with=mongo_client,
-    )
+    schedulers = [
+        Scheduler(
+            db,
+            outbox,
+            clock,
+            holder=f"replica-{n}",
+            # Zero lease: every replica ticks every time, so only the claims keep them apart.
+            batch_size=10_000,
+            lease_seconds=0 if replicas > 1 else 30,
+            subscriptions_enabled=False,
+            transactions_with=mongo_client,
+        )
+        for n in range(replicas)
+    ]
     channel = await broker.channel()
     exchange = await declare_exchange(channel, broker_settings.exchange)
     tap = await channel.declare_queue(exclusive=True)
@@ -189,11 +196,11 @@ async def _simulate(
     )
     population = Population(users)
     previous = START
-    while clock.now() < START + timedelta(days=DAYS):
+    while clock.now() < START + timedelta(days=days):
         now = clock.now()
         for user in users:
             await _feed(store, user, previous, now)
-        await scheduler.tick()
+        await asyncio.gather(*(scheduler.tick() for scheduler in schedulers))
         while await relay.relay_once():
             pass
         while (message := await tap.get(no_ack=True, fail=False)) is not None:
@@ -262,3 +269,25 @@ def _every_due_crisis_stage_was_sent(
         # a generous margin: the 24 h gap and the window may push a stage a couple of days
         if due + timedelta(days=3) < stop:
             assert any(sent >= stage for sent in sent_stages), (user.user_id, stage, sent_stages)
+
+
+async def test_two_overlapping_replicas_send_what_one_sends(
+    db: Database,
+    mongo_client: MongoClient,
+    broker: AbstractRobustConnection,
+    broker_settings: BrokerSettings,
+) -> None:
+    alone = await _simulate(
+        db, mongo_client, broker, broker_settings, _population(40, seed=3), days=20
+    )
+    await mongo_client.drop_database(db.name)
+    together = await _simulate(
+        db, mongo_client, broker, broker_settings, _population(40, seed=3), replicas=2, days=20
+    )
+
+    def keys(population: Population) -> set[str]:
+        return {m.key for messages in population.received.values() for m in messages}
+
+    assert keys(alone)
+    assert keys(together) == keys(alone)
+    assert sum(map(len, together.received.values())) == sum(map(len, alone.received.values()))
