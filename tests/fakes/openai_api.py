@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.local_servers import free_port
-
-LOOPBACK = "127.0.0.1"
+from tests.support.asgi import LOOPBACK, LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -131,53 +127,17 @@ class FakeOpenAI:
         }
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """`async with FakeOpenAIServer() as server:` serves `server.fake` at `server.base_url`."""
 
     def __init__(self, fake: FakeOpenAI | None = None, *, port: int | None = None) -> None:
         self.fake = fake or FakeOpenAI()
-        self.port = port or free_port()
-        self._server = _QuietServer(
-            uvicorn.Config(
-                self.fake.app(),
-                host=LOOPBACK,
-                port=self.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(self.fake.app(), port=port)
 
     @property
     def base_url(self) -> str:
         """What `LLM_BASE_URL` (the SDK's `base_url`) should be."""
-        return f"http://{LOOPBACK}:{self.port}/v1"
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                await self._task  # raises why it could not start
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
+        return f"{self.url}/v1"
 
 
 def main() -> None:

@@ -8,23 +8,19 @@ so tests check request shapes as Stripe would see them. `python -m tests.fakes.s
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.local_servers import free_port
+from tests.support.asgi import LOOPBACK, LoopbackServer
 
-LOOPBACK = "127.0.0.1"
 _MAX_LIMIT = 100
 
 
@@ -273,51 +269,16 @@ def event_object(
 # -- serving ---------------------------------------------------------------------------------------
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
-class FakeStripeServer:
+class FakeStripeServer(LoopbackServer):
     """`async with FakeStripeServer() as server:` serves `server.stripe` at `server.base_url`."""
 
     def __init__(self, stripe: FakeStripe | None = None, *, port: int | None = None) -> None:
         self.stripe = stripe or FakeStripe()
-        self.port = port or free_port()
-        self._server = _QuietServer(
-            uvicorn.Config(
-                self.stripe.app(),
-                host=LOOPBACK,
-                port=self.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-            )
-        )
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(self.stripe.app(), port=port)
 
     @property
     def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                await self._task  # raises why it could not start
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
+        return self.url
 
 
 def main() -> None:

@@ -22,16 +22,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from shared.local_servers import free_port
+from tests.support.asgi import LOOPBACK, LoopbackServer
 
-LOOPBACK = "127.0.0.1"
 API_VERSION = "2010-04-01"
 ACCOUNT_SID = "AC" + "f" * 32
 AUTH_TOKEN = "fake-twilio-auth-token"
@@ -297,41 +296,16 @@ def _error(status: int, code: int | None, message: str) -> JSONResponse:
     )
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
-class FakeTwilioServer:
+class FakeTwilioServer(LoopbackServer):
     """`async with FakeTwilioServer() as server:` serves `server.twilio` at `server.base_url`."""
 
     def __init__(self, twilio: FakeTwilio | None = None, *, port: int | None = None) -> None:
         self.twilio = twilio or FakeTwilio()
-        self.port = port or free_port()
-        self._server = _QuietServer(
-            uvicorn.Config(
-                self.twilio.app(),
-                host=LOOPBACK,
-                port=self.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-            )
-        )
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(self.twilio.app(), port=port)
 
     @property
     def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                await self._task  # raises why it could not start
-            await asyncio.sleep(0.01)
-        return self
+        return self.url
 
     async def __aexit__(
         self,
@@ -340,9 +314,7 @@ class FakeTwilioServer:
         tb: TracebackType | None,
     ) -> None:
         self.twilio.release_hangs()
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
+        await super().__aexit__(exc_type, exc, tb)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@ with a durable tap queue counting what it publishes."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from services.ingress.app import IngressConfig, create_app
@@ -24,9 +22,8 @@ from shared.config import (
     StripeSettings,
     TwilioSettings,
 )
-from shared.local_servers import free_port
 from shared.mongo import Database
-from shared.ops import EmbeddedServer
+from tests.support.asgi import LoopbackServer
 from tests.support.waiting import eventually
 
 TWILIO_TOKEN = "test-twilio-auth-token"
@@ -67,24 +64,11 @@ def ingress_config(
 @contextlib.asynccontextmanager
 async def serving(config: IngressConfig) -> AsyncIterator[RunningIngress]:
     """The ingress app under a real uvicorn on a free loopback port, for the block's duration."""
-    port = free_port()
-    server = EmbeddedServer(
-        uvicorn.Config(
-            create_app(config), host="127.0.0.1", port=port, log_config=None, access_log=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-
-    await eventually(started)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-        try:
-            yield RunningIngress(f"http://127.0.0.1:{port}", http, config)
-        finally:
-            server.should_exit = True
-            await task
+    async with (
+        LoopbackServer(create_app(config)) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as http,
+    ):
+        yield RunningIngress(server.url, http, config)
 
 
 @pytest.fixture
