@@ -233,7 +233,19 @@ class WorkerRuntime:
     ) -> None:
         """Consume, relay, serve ops endpoints and run `background` loops until SIGTERM/SIGINT."""
         stop = stop or shutdown_event()
-        app = ops_app({"broker": self._broker_ready, "database": self._database_ready})
+
+        async def consuming() -> None:
+            idle = [c.queue_name for c in consumers if not c.consuming]
+            if idle:
+                raise ConnectionError(f"not consuming yet: {', '.join(idle)}")
+
+        app = ops_app(
+            {
+                "broker": self._broker_ready,
+                "database": self._database_ready,
+                "consumers": consuming,
+            }
+        )
         port = self._ops_settings.port_for(self.service)
         tasks = [
             asyncio.create_task(serve_ops(app, self._ops_settings.host, port, stop)),

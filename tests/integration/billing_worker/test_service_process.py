@@ -3,22 +3,17 @@ into a linked account and a welcome SMS request, and stops cleanly on SIGTERM.""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.broker import Publisher
 from shared.config import BrokerSettings
-from shared.local_servers import free_port
 from shared.mongo import Database
 from tests.fakes.stripe_api import checkout_session_object, event_object
 from tests.integration.billing_worker.conftest import stripe_envelope, tap
+from tests.support.processes import ServiceProcess, service_environment
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -31,37 +26,15 @@ async def test_worker_process_links_a_checkout_and_requests_the_welcome(
     mongo_db_name: str,
     db: Database,
 ) -> None:
-    ops_port = free_port()
-    env = {
-        **os.environ,
-        "RABBITMQ_URL": broker_settings.url.get_secret_value(),
-        "RABBITMQ_EXCHANGE": broker_settings.exchange,
-        "RABBITMQ_QUEUE_PREFIX": broker_settings.queue_prefix,
-        "MONGODB_URL": mongodb_url,
-        "MONGODB_DB_BILLING_WORKER": mongo_db_name,
-        "OPS_PORT": str(ops_port),
-        "LOG_FORMAT": "json",
-        "SIGNUP_URL": "https://signup.givecare.test/",
-    }
-    sms = await tap(broker, broker_settings.exchange, "sms.outbound.requested")
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.billing_worker",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    env = service_environment(
+        broker_settings,
+        mongodb_url,
+        service="billing_worker",
+        database=mongo_db_name,
+        SIGNUP_URL="https://signup.givecare.test/",
     )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_port}") as http:
-
-            async def ready() -> bool:
-                try:
-                    return (await http.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, timeout=30)
+    sms = await tap(broker, broker_settings.exchange, "sms.outbound.requested")
+    async with ServiceProcess("services.billing_worker", env) as worker:
         publisher = await Publisher.open(broker, broker_settings)
         checkout = event_object(
             "evt_process_checkout",
@@ -76,12 +49,7 @@ async def test_worker_process_links_a_checkout_and_requests_the_welcome(
             return bool(await sms.drain())
 
         await eventually(welcomed)
-        worker.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(worker.communicate(), 30)
-    finally:
-        if worker.returncode is None:
-            worker.kill()
-            await worker.wait()
+        output = await worker.stop()
 
     assert worker.returncode == 0, output.decode(errors="replace")
     [request] = sms.events

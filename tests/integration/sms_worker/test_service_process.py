@@ -5,11 +5,8 @@ stops it at start-up, naming the variable."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 
-import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
@@ -17,26 +14,19 @@ from shared.broker import Publisher, declare_exchange
 from shared.config import BrokerSettings
 from shared.events import new_event
 from shared.events.catalog import EVENTS, SmsInboundReceived, SmsOutboundRequested
-from shared.local_servers import free_port
 from tests.integration.sms_worker.conftest import START
+from tests.support.processes import ServiceProcess, service_environment
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 
 def _environment(
-    broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str, ops_port: int
+    broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str
 ) -> dict[str, str]:
-    return {
-        **os.environ,
-        "RABBITMQ_URL": broker_settings.url.get_secret_value(),
-        "RABBITMQ_EXCHANGE": broker_settings.exchange,
-        "RABBITMQ_QUEUE_PREFIX": broker_settings.queue_prefix,
-        "MONGODB_URL": mongodb_url,
-        "MONGODB_DB_SMS_WORKER": mongo_db_name,
-        "OPS_PORT": str(ops_port),
-        "LOG_FORMAT": "json",
-    }
+    return service_environment(
+        broker_settings, mongodb_url, service="sms_worker", database=mongo_db_name
+    )
 
 
 async def test_service_replies_through_the_broker_and_stops_on_sigterm(
@@ -49,49 +39,33 @@ async def test_service_replies_through_the_broker_and_stops_on_sigterm(
     exchange = await declare_exchange(channel, broker_settings.exchange)
     tap = await channel.declare_queue(exclusive=True)
     await tap.bind(exchange, SmsOutboundRequested.EVENT_TYPE)
-    ops_port = free_port()
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.sms_worker",
-        env=_environment(broker_settings, mongodb_url, mongo_db_name, ops_port),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_port}") as http:
-
-            async def ready() -> bool:
-                try:
-                    return (await http.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(ready, timeout=30)
-        publisher = await Publisher.open(broker, broker_settings)
-        hello = new_event(
-            SmsInboundReceived(
-                message_sid="SMprocess0001",
-                from_number="+14155550123",
-                to_number="+18005550199",
-                body="hi",
-                received_at=START,
-            ),
-            idempotency_key="twilio:SMprocess0001",
-        )
-        await publisher.publish(hello)
-        await publisher.close()
-        message = await eventually(lambda: tap.get(no_ack=True, fail=False), timeout=20)
-        request = EVENTS.decode(message.body)
-        assert isinstance(request.payload, SmsOutboundRequested)
-        assert (request.payload.to_number, request.payload.kind) == ("+14155550123", "onboarding")
-        assert request.causation_id == str(hello.id)
-        worker.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.wait_for(worker.communicate(), 30)
+        async with ServiceProcess(
+            "services.sms_worker", _environment(broker_settings, mongodb_url, mongo_db_name)
+        ) as worker:
+            publisher = await Publisher.open(broker, broker_settings)
+            hello = new_event(
+                SmsInboundReceived(
+                    message_sid="SMprocess0001",
+                    from_number="+14155550123",
+                    to_number="+18005550199",
+                    body="hi",
+                    received_at=START,
+                ),
+                idempotency_key="twilio:SMprocess0001",
+            )
+            await publisher.publish(hello)
+            await publisher.close()
+            message = await eventually(lambda: tap.get(no_ack=True, fail=False), timeout=20)
+            request = EVENTS.decode(message.body)
+            assert isinstance(request.payload, SmsOutboundRequested)
+            assert (request.payload.to_number, request.payload.kind) == (
+                "+14155550123",
+                "onboarding",
+            )
+            assert request.causation_id == str(hello.id)
+            output = await worker.stop()
     finally:
-        if worker.returncode is None:
-            worker.kill()
-            await worker.wait()
         await channel.close()
     assert worker.returncode == 0, output.decode(errors="replace")
     assert b"worker stopped" in output
@@ -102,7 +76,7 @@ async def test_invalid_setting_stops_start_up_naming_the_variable(
     broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str
 ) -> None:
     env = {
-        **_environment(broker_settings, mongodb_url, mongo_db_name, free_port()),
+        **_environment(broker_settings, mongodb_url, mongo_db_name),
         "SMS_DEFAULT_TIMEZONE": "Mars/Olympus_Mons",
     }
     worker = await asyncio.create_subprocess_exec(
