@@ -42,7 +42,7 @@ bench: bootstrap ## run every benchmark in bench/ (tables on stdout, JSON in .lo
 	done
 
 soak: bootstrap ## long runs: the scheduler's 60-day simulation with 2,000 users
-	SIM_USERS=2000 $(RUN) pytest tests/integration/scheduler/test_simulation.py $(PYTEST_ARGS)
+	SIM_USERS=2000 $(RUN) pytest tests/integration/scheduler/test_simulation.py -k promise --timeout=3000 $(PYTEST_ARGS)
 
 clean: ## remove local data, caches and the virtualenv
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache

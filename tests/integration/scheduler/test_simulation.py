@@ -227,7 +227,7 @@ async def test_sixty_days_keep_every_promise(
 ) -> None:
     users = _population(int(os.environ.get("SIM_USERS", "150")))
     population = await asyncio.wait_for(
-        _simulate(db, mongo_client, broker, broker_settings, users), timeout=1_500
+        _simulate(db, mongo_client, broker, broker_settings, users), timeout=2_900
     )
     total = sum(len(messages) for messages in population.received.values())
     assert total > len(users)  # the simulation did exercise the scheduler
