@@ -30,7 +30,8 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-run: infra ## start the system locally (today: the infrastructure the services will use)
+run: bootstrap ## start the whole system locally: broker, database and every service (Ctrl-C stops)
+	$(RUN) python -m shared.local_servers --dir .local/infra --services
 
 infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
 	$(RUN) python -m shared.local_servers --dir .local/infra

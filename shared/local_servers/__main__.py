@@ -1,4 +1,5 @@
-"""`make infra`: run a private RabbitMQ and MongoDB-protocol server until interrupted.
+"""`make infra` / `make run`: a private RabbitMQ and MongoDB-protocol server until interrupted,
+and with `--services` every GiveCare service as its own process beside them.
 
 Prints `RABBITMQ_URL=...` and `MONGODB_URL=...` and writes them to `<dir>/env` (shell-quoted,
 so `set -a; . <dir>/env` works); the file is removed again on a clean shutdown.
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from shared.local_servers import LocalMongo, LocalRabbitMQ, LocalServerError
+from shared.local_servers.services import ServiceSupervisor, development_environment
 
 log = logging.getLogger("shared.local_servers")
 
@@ -36,6 +38,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mongodb-port", type=int, default=None, help="port (default: free)")
     parser.add_argument(
         "--management", action="store_true", help="enable the RabbitMQ management UI"
+    )
+    parser.add_argument(
+        "--services", action="store_true", help="also run every service (what `make run` does)"
     )
     parser.add_argument("--log-level", default="INFO", help="log level of this launcher")
     return parser.parse_args(argv)
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     rabbitmq = LocalRabbitMQ(base / "rabbitmq", port=args.rabbitmq_port, management=args.management)
     mongo = LocalMongo(base / "mongodb", port=args.mongodb_port)
     servers = (rabbitmq, mongo)
+    supervisor: ServiceSupervisor | None = None
     status = 0
     try:
         # Start both at once: the broker's ~7 s boot hides the database's.
@@ -80,19 +86,34 @@ def main(argv: list[str] | None = None) -> int:
         if rabbitmq.management_url:
             lines.append(f"# management UI: {rabbitmq.management_url} (guest/guest)")
         lines.append(f"# env file: {env_file}; logs under {base}; Ctrl-C to stop")
+        if args.services:
+            env = development_environment({"RABBITMQ_URL": rabbitmq.url, "MONGODB_URL": mongo.url})
+            supervisor = ServiceSupervisor(env)
+            lines.append(
+                f"# ingress: {env['PUBLIC_BASE_URL']} (webhooks, /docs); workers' ops ports "
+                "9101-9104; without Twilio credentials the sender logs messages instead"
+            )
         # The one place that talks to the terminal: `make infra` shows these lines.
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
+        if supervisor is not None:
+            supervisor.start()
         while not stop.wait(1.0):
             for server in servers:
                 if not server.is_running:
                     log.error("%s exited unexpectedly; see %s", server.kind, server.log_file)
                     status = 1
                     stop.set()
+            if supervisor is not None and supervisor.exited():
+                log.error("service(s) exited: %s", ", ".join(supervisor.exited()))
+                status = 1
+                stop.set()
     except LocalServerError as exc:
         log.error("%s", exc)
         status = 1
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         env_file.unlink(missing_ok=True)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             for closed in [pool.submit(server.close) for server in servers]:
