@@ -125,6 +125,14 @@ class LoggingSettings(_Settings):
         return self.format == "json"
 
 
+class SubscriptionSettings(_Settings):
+    """The subscription gate, one switch for every service: off until billing is live."""
+
+    model_config = SettingsConfigDict(env_prefix="SUBSCRIPTIONS_")
+
+    enabled: bool = False
+
+
 class MigrationSettings(_Settings):
     """Data migrations: where their progress is kept, batch size, throttle and lease."""
 

@@ -10,7 +10,7 @@ from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
 from services.scheduler.tick import Scheduler
-from shared.config import load_settings
+from shared.config import SubscriptionSettings, load_settings
 from shared.events.catalog import (
     BillingAccessChanged,
     CrisisDetected,
@@ -25,10 +25,12 @@ QUEUE = "scheduler.events"
 
 async def main() -> None:
     settings = load_settings(SchedulerSettings)
+    # With subscriptions on, proactive messages need billing access (billing.access.changed).
+    subscriptions_enabled = load_settings(SubscriptionSettings).enabled
     async with WorkerRuntime.open("scheduler") as runtime:
         await ensure_indexes(runtime.db, SCHEDULER_INDEXES)
         store = ProactiveStateStore(
-            runtime.db[PROACTIVE_STATE], subscriptions_enabled=settings.subscriptions_enabled
+            runtime.db[PROACTIVE_STATE], subscriptions_enabled=subscriptions_enabled
         )
         handlers = SchedulerHandlers(store, runtime.clock)
         inbox = runtime.inbox(QUEUE)
@@ -44,7 +46,7 @@ async def main() -> None:
             holder=f"{socket.gethostname()}:{os.getpid()}",
             batch_size=settings.batch_size,
             lease_seconds=settings.lease_seconds,
-            subscriptions_enabled=settings.subscriptions_enabled,
+            subscriptions_enabled=subscriptions_enabled,
             transactions_with=runtime.client if runtime.transactions else None,
         )
 

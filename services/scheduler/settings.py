@@ -15,5 +15,3 @@ class SchedulerSettings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=100_000)
     # One replica ticks at a time; a crashed holder's lease runs out after this.
     lease_seconds: float = Field(120.0, gt=0)
-    # With subscriptions on, proactive messages need billing access (billing.access.changed).
-    subscriptions_enabled: bool = False

@@ -11,8 +11,8 @@ import sys
 
 from services.sms_worker.bootstrap import SERVICE, build_responder, inbound_consumer
 from services.sms_worker.llm_responder import LlmResponder
-from services.sms_worker.settings import LlmSettings, SmsWorkerSettings, SubscriptionSettings
-from shared.config import ConfigError, load_settings
+from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
+from shared.config import ConfigError, SubscriptionSettings, load_settings
 from shared.worker import WorkerRuntime
 
 

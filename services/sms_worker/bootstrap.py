@@ -9,9 +9,10 @@ from __future__ import annotations
 from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSms, OptOutChanges
 from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.responder import Responder, RulesResponder
-from services.sms_worker.settings import LlmSettings, SmsWorkerSettings, SubscriptionSettings
+from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from services.sms_worker.storage import SmsStore, sms_worker_indexes
 from shared.broker import Consumer
+from shared.config import SubscriptionSettings
 from shared.events.catalog import BillingAccessChanged, SmsInboundReceived, SmsOptOutChanged
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime

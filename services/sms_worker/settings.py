@@ -57,16 +57,6 @@ class SmsWorkerSettings(BaseSettings):
         )
 
 
-class SubscriptionSettings(BaseSettings):
-    """The subscription gate: off until billing is live."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="SUBSCRIPTIONS_", env_file=".env", extra="ignore", frozen=True
-    )
-
-    enabled: bool = False
-
-
 class LlmSettings(BaseSettings):
     """An OpenAI-compatible chat-completions endpoint; unset `LLM_BASE_URL` = rules responder."""
 

@@ -20,9 +20,9 @@ from aio_pika.abc import AbstractRobustConnection
 
 from services.sms_worker.bootstrap import INBOUND_QUEUE, SERVICE, inbound_consumer
 from services.sms_worker.responder import Responder, RulesResponder
-from services.sms_worker.settings import SmsWorkerSettings, SubscriptionSettings
+from services.sms_worker.settings import SmsWorkerSettings
 from shared.broker import Publisher
-from shared.config import BrokerSettings
+from shared.config import BrokerSettings, SubscriptionSettings
 from shared.events import Envelope, Payload, new_event
 from shared.events.catalog import EVENTS, MediaItem, SmsInboundReceived, SmsOutboundRequested
 from shared.inbox import INBOX_COLLECTION
