@@ -26,9 +26,9 @@ from pymongo import monitoring
 from bench.report import print_table, write_result
 from services.sms_worker.bootstrap import SERVICE, inbound_consumer
 from services.sms_worker.responder import RulesResponder
-from services.sms_worker.settings import SmsWorkerSettings, SubscriptionSettings
+from services.sms_worker.settings import SmsWorkerSettings
 from shared.broker import Publisher, connect, declare_exchange
-from shared.config import BrokerSettings
+from shared.config import BrokerSettings, SubscriptionSettings
 from shared.events import new_event
 from shared.events.catalog import SmsInboundReceived, UserProfileChanged
 from shared.local_servers import LocalMongo, LocalRabbitMQ
