@@ -16,16 +16,17 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 
 from bench.report import print_table, write_result
+from bench.servers import broker_and_database
 from shared.broker import connect
 from shared.config import BrokerSettings
-from shared.local_servers import LocalMongo, LocalRabbitMQ, free_port
+from shared.local_servers import free_port
 from tests.support.signing import twilio_signature
 
 TOKEN = "bench-twilio-token"
@@ -35,15 +36,6 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-@contextlib.contextmanager
-def _servers() -> Iterator[tuple[str, str]]:
-    if os.environ.get("RABBITMQ_URL") and os.environ.get("MONGODB_URL"):
-        yield os.environ["RABBITMQ_URL"], os.environ["MONGODB_URL"]
-        return
-    with LocalRabbitMQ() as rabbit, LocalMongo() as mongo:
-        yield rabbit.url, mongo.url
 
 
 @contextlib.asynccontextmanager
@@ -137,7 +129,7 @@ async def _phase(
 
 async def _main(rates: list[int], seconds: float) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    with _servers() as (rabbitmq_url, mongodb_url):
+    with broker_and_database() as (rabbitmq_url, mongodb_url):
         async with _ingress(rabbitmq_url, mongodb_url, prefix) as (base, pid):
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
             async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:

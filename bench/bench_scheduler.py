@@ -10,32 +10,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from bench.report import print_table, write_result
+from bench.servers import database
 from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES
 from services.scheduler.tick import Scheduler
 from shared.clock import ManualClock
 from shared.config import MongoSettings
-from shared.local_servers import LocalMongo
 from shared.mongo import create_client, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox
 
 NOW = datetime(2026, 1, 15, 16, 0, tzinfo=UTC)  # 11:00 in New York
-
-
-@contextlib.contextmanager
-def _mongo() -> Iterator[str]:
-    if os.environ.get("MONGODB_URL"):
-        yield os.environ["MONGODB_URL"]
-        return
-    with LocalMongo() as mongo:
-        yield mongo.url
 
 
 def _user(n: int, due: bool) -> dict[str, object]:
@@ -100,7 +89,7 @@ async def _measure(url: str, population: int, due_share: float) -> dict[str, obj
 
 
 async def _main(populations: list[int], due_share: float) -> None:
-    with _mongo() as url:
+    with database() as url:
         rows = [await _measure(url, size, due_share) for size in populations]
     print_table(f"scheduler tick, {due_share:.0%} of users due", rows)
     if len(rows) > 1:

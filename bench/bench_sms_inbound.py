@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +22,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pymongo import monitoring
 
 from bench.report import print_table, write_result
+from bench.servers import broker_and_database
 from services.sms_worker.bootstrap import SERVICE, inbound_consumer
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
@@ -31,7 +30,6 @@ from shared.broker import Publisher, connect, declare_exchange
 from shared.config import BrokerSettings, SubscriptionSettings
 from shared.events import new_event
 from shared.events.catalog import SmsInboundReceived, UserProfileChanged
-from shared.local_servers import LocalMongo, LocalRabbitMQ
 from shared.outbox import OUTBOX_COLLECTION
 from shared.worker import WorkerHost, WorkerRuntime
 
@@ -83,15 +81,6 @@ def _role(name: str, collection: str, command: Any) -> str:
         if isinstance(first.get("u"), dict) and "$setOnInsert" in first["u"]:
             return "handler"
     return "relay"
-
-
-@contextlib.contextmanager
-def _servers() -> Iterator[tuple[str, str]]:
-    if os.environ.get("RABBITMQ_URL") and os.environ.get("MONGODB_URL"):
-        yield os.environ["RABBITMQ_URL"], os.environ["MONGODB_URL"]
-        return
-    with LocalRabbitMQ() as rabbit, LocalMongo() as mongo:
-        yield rabbit.url, mongo.url
 
 
 def _inbound(phone: str, text: str, step: int) -> Any:
@@ -195,7 +184,7 @@ async def main() -> None:
     counter = CommandCounter(database_prefix="bench_sms_inbound_")
     monitoring.register(counter)
     rows: list[dict[str, Any]] = []
-    with _servers() as (rabbit_url, mongo_url):
+    with broker_and_database() as (rabbit_url, mongo_url):
         for transactions in (True, False):
             rows += await _run_mode(transactions, args.users, rabbit_url, mongo_url, counter)
     print_table(

@@ -17,18 +17,19 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.report import print_table, write_result
+from bench.servers import broker_and_database
 from shared.broker import Publisher, connect
 from shared.config import BrokerSettings, MongoSettings
 from shared.events import new_event
 from shared.events.catalog import SmsOutboundRequested
-from shared.local_servers import LocalMongo, LocalRabbitMQ, free_port
+from shared.local_servers import free_port
 from shared.mongo import create_client
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN
 
@@ -41,15 +42,6 @@ _SERIES = {
     "dispatch": ("givecare_sms_dispatch_seconds", {"outcome": "sent"}),
     "twilio": ("givecare_twilio_request_seconds", {"operation": "create", "outcome": "ok"}),
 }
-
-
-@contextlib.contextmanager
-def _servers() -> Iterator[tuple[str, str]]:
-    if os.environ.get("RABBITMQ_URL") and os.environ.get("MONGODB_URL"):
-        yield os.environ["RABBITMQ_URL"], os.environ["MONGODB_URL"]
-        return
-    with LocalRabbitMQ() as rabbit, LocalMongo() as mongo:
-        yield rabbit.url, mongo.url
 
 
 async def _wait_http(url: str) -> None:
@@ -232,7 +224,7 @@ async def _run_mode(
 async def _main(args: argparse.Namespace) -> None:
     twilio_port = free_port()
     twilio_url = f"http://127.0.0.1:{twilio_port}"
-    with _servers() as (rabbitmq_url, mongodb_url):
+    with broker_and_database() as (rabbitmq_url, mongodb_url):
         async with _process(
             "-m", "tests.fakes.twilio_api", "--port", str(twilio_port), env=dict(os.environ)
         ):

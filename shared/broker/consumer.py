@@ -255,17 +255,7 @@ class Consumer:
     ) -> bool:
         """Hand the message to `queue` (confirmed), then ack it; on failure, leave it unacked."""
         assert self._channel is not None
-        copy = aio_pika.Message(
-            message.body,
-            headers=headers,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-            timestamp=message.timestamp,
-            expiration=expiration_ms / 1000 if expiration_ms is not None else None,
-        )
+        copy = persistent_copy(message, headers, expiration_ms=expiration_ms)
         try:
             await self._channel.default_exchange.publish(
                 copy,
@@ -279,6 +269,23 @@ class Consumer:
             return False
         await _settle(message.ack())
         return True
+
+
+def persistent_copy(
+    message: AbstractIncomingMessage, headers: dict[str, Any], *, expiration_ms: int | None = None
+) -> aio_pika.Message:
+    """The same event with new headers, to hand to another queue (retry, parking, replay)."""
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        type=message.type,
+        timestamp=message.timestamp,
+        expiration=expiration_ms / 1000 if expiration_ms is not None else None,
+    )
 
 
 def _attempt_of(message: AbstractIncomingMessage) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from shared.broker.consumer import (
@@ -20,6 +19,7 @@ from shared.broker.consumer import (
     ERROR_TYPE_HEADER,
     FAILED_QUEUE_HEADER,
     PARKED_AT_HEADER,
+    persistent_copy,
 )
 from shared.broker.topology import parking_queue_name
 
@@ -97,18 +97,7 @@ async def replay_parked(channel: AbstractChannel, queue: str, *, limit: int = 10
         }
         headers[REPLAYED_HEADER] = _as_int(headers.get(REPLAYED_HEADER)) + 1
         await channel.default_exchange.publish(
-            aio_pika.Message(
-                message.body,
-                headers=headers,
-                content_type=message.content_type,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                message_id=message.message_id,
-                correlation_id=message.correlation_id,
-                type=message.type,
-                timestamp=message.timestamp,
-            ),
-            routing_key=queue,
-            mandatory=True,
+            persistent_copy(message, headers), routing_key=queue, mandatory=True
         )
         await message.ack()
         moved += 1
