@@ -1,4 +1,5 @@
-"""`python -m services.sms_worker`: the inbound consumer (queue `sms_worker.inbound`).
+"""`python -m services.sms_worker`: the inbound consumer (queue `sms_worker.inbound`) and the
+proactive one (queue `sms_worker.proactive`), in one process.
 
 Settings come from the environment (`SMS_*`, `SUBSCRIPTIONS_ENABLED`, `LLM_*` plus the shared
 broker/database ones); an invalid value stops start-up with exit code 2, naming the variable.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from services.sms_worker.bootstrap import SERVICE, build_responder, inbound_consumer
+from services.sms_worker.bootstrap import SERVICE, build_responder, sms_worker_consumers
 from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from shared.config import ConfigError, SubscriptionSettings, load_settings
@@ -23,8 +24,8 @@ async def run() -> None:
     async with WorkerRuntime.open(SERVICE) as runtime:
         responder = build_responder(settings, llm)
         try:
-            consumer = await inbound_consumer(runtime, settings, subscriptions, responder)
-            await runtime.run([consumer])
+            consumers = await sms_worker_consumers(runtime, settings, subscriptions, responder)
+            await runtime.run(consumers)
         finally:
             if isinstance(responder, LlmResponder):
                 await responder.close()

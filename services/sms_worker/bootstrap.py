@@ -1,4 +1,4 @@
-"""Wiring the inbound consumer once: collections, handlers, responder, from the worker runtime.
+"""Wiring the SMS worker's consumers once: collections, handlers, responder, from the runtime.
 
 `__main__` and the integration tests build the service the same way, so the tests exercise the
 wiring that production runs.
@@ -8,17 +8,25 @@ from __future__ import annotations
 
 from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSms, OptOutChanges
 from services.sms_worker.llm_responder import LlmResponder
+from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
 from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from services.sms_worker.storage import SmsStore, sms_worker_indexes
 from shared.broker import Consumer
 from shared.config import SubscriptionSettings
-from shared.events.catalog import BillingAccessChanged, SmsInboundReceived, SmsOptOutChanged
+from shared.events.catalog import (
+    BillingAccessChanged,
+    ProactiveMessageDue,
+    SmsInboundReceived,
+    SmsOptOutChanged,
+    UserChurned,
+)
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
 SERVICE = "sms_worker"
 INBOUND_QUEUE = "sms_worker.inbound"
+PROACTIVE_QUEUE = "sms_worker.proactive"
 
 
 def build_responder(settings: SmsWorkerSettings, llm: LlmSettings) -> Responder:
@@ -57,3 +65,37 @@ async def inbound_consumer(
         BillingAccessChanged, inbox.idempotent(BillingAccess(store, runtime.clock).handle)
     )
     return consumer
+
+
+def proactive_consumer(
+    runtime: WorkerRuntime, settings: SmsWorkerSettings, subscriptions: SubscriptionSettings
+) -> Consumer:
+    """The `sms_worker.proactive` consumer: the scheduler's due messages and churn decisions."""
+    store = SmsStore(runtime.db)
+    inbox = runtime.inbox(PROACTIVE_QUEUE)
+    messages = ProactiveMessages(
+        store,
+        runtime.clock,
+        ProactiveConfig(
+            policy=settings.proactive_policy(),
+            subscriptions_enabled=subscriptions.enabled,
+            recent_messages=settings.recent_messages,
+        ),
+    )
+    consumer = runtime.consumer(PROACTIVE_QUEUE)
+    consumer.handle(ProactiveMessageDue, inbox.idempotent(messages.handle))
+    consumer.handle(UserChurned, inbox.idempotent(ChurnedUsers(store, runtime.clock).handle))
+    return consumer
+
+
+async def sms_worker_consumers(
+    runtime: WorkerRuntime,
+    settings: SmsWorkerSettings,
+    subscriptions: SubscriptionSettings,
+    responder: Responder,
+) -> list[Consumer]:
+    """Every consumer `python -m services.sms_worker` runs, in one process."""
+    return [
+        await inbound_consumer(runtime, settings, subscriptions, responder),
+        proactive_consumer(runtime, settings, subscriptions),
+    ]

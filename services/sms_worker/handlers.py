@@ -92,7 +92,8 @@ class InboundPlan:
         )
 
 
-def _aware(at: datetime) -> datetime:
+def aware(at: datetime) -> datetime:
+    """`at` as an aware datetime; a naive one from a producer is taken as UTC."""
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
@@ -139,7 +140,7 @@ class InboundSms:
     async def plan(self, event: Envelope[SmsInboundReceived]) -> InboundPlan | None:
         """Read, decide, and have the reply written; None when this event is already applied."""
         payload = event.payload
-        at = _aware(payload.received_at)
+        at = aware(payload.received_at)
         message_id = inbound_message_id(payload)
         try:
             phone = normalise_phone(payload.from_number)
@@ -322,7 +323,7 @@ class InboundSms:
         after = decision.profile
         await uow.emit(
             new_event(
-                _profile_snapshot(after, plan.phone, plan.before.version + 1, plan.at),
+                profile_snapshot(after, plan.phone, plan.before.version + 1, plan.at),
                 idempotency_key=f"profile:{event_id}",
                 caused_by=event,
             )
@@ -410,7 +411,7 @@ class InboundSms:
         )
 
 
-def _profile_snapshot(
+def profile_snapshot(
     profile: Profile, phone: str, version: int, changed_at: datetime
 ) -> UserProfileChanged:
     return UserProfileChanged(
@@ -450,7 +451,7 @@ class OptOutChanges:
         applied = await self._store.apply_opt_out(
             str(user["_id"]),
             opted_out=payload.opted_out,
-            changed_at=_aware(payload.changed_at),
+            changed_at=aware(payload.changed_at),
             now=self._clock.now(),
             session=uow.session,
         )
@@ -474,6 +475,6 @@ class BillingAccess:
             "updated_at": self._clock.now(),
         }
         applied = await self._store.apply_access(
-            payload.phone, fields, _aware(payload.changed_at), uow.session
+            payload.phone, fields, aware(payload.changed_at), uow.session
         )
         log.info("billing access change", applied=applied, status=payload.status)

@@ -29,9 +29,10 @@ TOOL_CALLS = "tool_calls"
 ALERTS = "alerts"
 ASSESSMENT_RESULTS = "assessment_results"
 BILLING_ACCESS = "billing_access"
+PROACTIVE_LOG = "proactive_log"
 
-# How many applied inbound event ids a profile remembers, to recognise a replay without
-# transactions (the inbox row is written after the handler there).
+# How many applied event ids (inbound messages, proactive messages, churn) a profile remembers,
+# to recognise a replay without transactions (the inbox row is written after the handler there).
 APPLIED_INBOUND_KEPT = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -80,6 +81,13 @@ def sms_worker_indexes() -> IndexDeclarations:
             IndexModel([("user_id", ASCENDING), ("completed_at", DESCENDING)], name="by_user_time"),
         ],
         BILLING_ACCESS: [IndexModel([("user_id", ASCENDING)], name="by_user", sparse=True)],
+        PROACTIVE_LOG: [
+            IndexModel([("user_id", ASCENDING), ("decided_at", DESCENDING)], name="by_user_time"),
+            IndexModel(
+                [("outcome", ASCENDING), ("reason", ASCENDING), ("decided_at", DESCENDING)],
+                name="by_outcome",
+            ),
+        ],
     }
 
 
@@ -96,14 +104,15 @@ class SmsStore:
         self._alerts = db[ALERTS]
         self._results = db[ASSESSMENT_RESULTS]
         self._access = db[BILLING_ACCESS]
+        self._proactive_log = db[PROACTIVE_LOG]
 
     # --- reads -----------------------------------------------------------------------------------
 
     async def user_by_phone(self, phone: str, session: Session = None) -> Document | None:
         return await self._users.find_one({"phone": phone}, session=session)
 
-    async def profile(self, user_id: str) -> Document | None:
-        return await self._profiles.find_one({"_id": user_id})
+    async def profile(self, user_id: str, session: Session = None) -> Document | None:
+        return await self._profiles.find_one({"_id": user_id}, session=session)
 
     async def inbound_count(
         self, user_id: str, since: datetime, until: datetime, *, excluding: str
@@ -347,3 +356,29 @@ class SmsStore:
             session=session,
         )
         return result.matched_count == 1
+
+    # --- proactive messages ----------------------------------------------------------------------
+
+    async def proactive_decision(self, key: str, session: Session) -> Document | None:
+        """What was decided for the proactive message with idempotency key `key`, if anything."""
+        return await self._proactive_log.find_one({"_id": key}, session=session)
+
+    async def record_proactive_decision(self, key: str, fields: Document, session: Session) -> None:
+        """Keep the first decision for `key`: sent (with the text) or suppressed (with why)."""
+        await self._proactive_log.update_one(
+            {"_id": key}, {"$setOnInsert": fields}, upsert=True, session=session
+        )
+
+    async def remember_outbound(
+        self, user_id: str, entry: Document, *, keep: int, now: datetime, session: Session
+    ) -> None:
+        """Add a message we started to the recent messages (bounded), once, so the responder
+        knows what the caregiver is answering; it is not an interaction, so nothing is counted."""
+        await self._conversations.update_one(
+            {"_id": user_id, "recent_messages.id": {"$ne": entry["id"]}},
+            {
+                "$push": {"recent_messages": {"$each": [entry], "$slice": -keep}},
+                "$set": {"updated_at": now},
+            },
+            session=session,
+        )

@@ -1,0 +1,252 @@
+"""Proactive messages, the SMS worker's half: re-check the user, then choose the words.
+
+The scheduler decided *when* from its read model, which lags the profile; here the premises it
+decided on are checked again against the profile as it is now, and the text is composed from
+`proactive_messages.json`, wording kept as data. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
+
+from services.sms_worker.assessments import Band
+from services.sms_worker.profile import Profile
+from services.sms_worker.replies import SMS_SEGMENT
+
+ProactiveKind = Literal["crisis_followup", "reactivation", "checkin"]
+KINDS: tuple[ProactiveKind, ...] = get_args(ProactiveKind)
+TEMPLATES_FILE = Path(__file__).with_name("proactive_messages.json")
+NAME_FIELD = "first_name"
+
+
+class Suppression(StrEnum):
+    """Why a due proactive message was not sent."""
+
+    UNKNOWN_USER = "unknown_user"
+    OPTED_OUT = "opted_out"
+    NOT_ACTIVE = "not_active"
+    NO_ACCESS = "no_access"
+    # The user wrote within the window that makes this message pointless.
+    RECENT_CONTACT = "recent_contact"
+    SNOOZED = "snoozed"
+    CHECKINS_OFF = "checkins_off"
+    # A crisis newer than the one this follow-up stage belongs to.
+    NEWER_CRISIS = "newer_crisis"
+
+
+class Cadence(StrEnum):
+    """How often check-ins come, most frequent first (the order matters: the user's request
+    wins over the band's cadence only when it is more frequent)."""
+
+    DAILY = "daily"
+    EVERY_3_DAYS = "every_3_days"
+    WEEKLY = "weekly"
+
+
+_FREQUENCY = list(Cadence)
+
+
+@dataclass(frozen=True)
+class ProactivePolicy:
+    """The scheduler's numbers the re-check relies on (DOMAIN.md, "Proactive messages")."""
+
+    crisis_followup_days: tuple[int, ...]
+    reactivation_silence_days: tuple[int, ...]
+    crisis_daily_checkins: timedelta
+    checkin_recent_contact: dict[Cadence, timedelta]
+
+
+@dataclass(frozen=True)
+class Due:
+    """A `proactive.message.due`, as the rules see it."""
+
+    kind: ProactiveKind
+    stage: int
+    due_at: datetime
+
+
+# --- the words ---------------------------------------------------------------------------------
+
+
+class UnknownTemplate(LookupError):
+    """No text for this kind and stage: the event asks for something we cannot say."""
+
+
+class Texts(BaseModel):
+    """One stage's text with the first name, and without it (no name, or too long to fit)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    named: str
+    anonymous: str
+
+    @field_validator("named")
+    @classmethod
+    def _names_the_user(cls, value: str) -> str:
+        if _fields(value) != {NAME_FIELD}:
+            raise ValueError(f"needs exactly the placeholder {{{NAME_FIELD}}}")
+        return value
+
+    @field_validator("anonymous")
+    @classmethod
+    def _fits_without_name(cls, value: str) -> str:
+        if _fields(value):
+            raise ValueError("takes no placeholder")
+        if len(value) > SMS_SEGMENT:
+            raise ValueError(f"longer than {SMS_SEGMENT} characters")
+        return value
+
+
+Templates = dict[ProactiveKind, dict[int, Texts]]
+_TEMPLATES = TypeAdapter(Templates)
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def parse_templates(text: str) -> Templates:
+    """Validate a templates document: known kinds, integer stages, sound placeholders."""
+    return _TEMPLATES.validate_python(json.loads(text))
+
+
+@functools.cache
+def templates() -> Templates:
+    return parse_templates(TEMPLATES_FILE.read_text(encoding="utf-8"))
+
+
+def stages(kind: ProactiveKind) -> tuple[int, ...]:
+    return tuple(sorted(templates().get(kind, {})))
+
+
+def compose(kind: ProactiveKind, stage: int, first_name: str | None) -> str:
+    """The text for `kind` at `stage`, with the first name when it fits one SMS segment."""
+    texts = templates().get(kind, {}).get(stage)
+    if texts is None:
+        raise UnknownTemplate(f"no proactive text for {kind} stage {stage}")
+    name = (first_name or "").strip()
+    if name:
+        # The name is the user's own text: substituted as a value, never parsed as a template.
+        named = texts.named.format_map({NAME_FIELD: name})
+        if len(named) <= SMS_SEGMENT:
+            return named
+    return texts.anonymous
+
+
+# --- the re-check ------------------------------------------------------------------------------
+
+
+def checkin_cadence(profile: Profile, at: datetime, policy: ProactivePolicy) -> Cadence | None:
+    """The band's cadence, or the user's DAILY/WEEKLY request when that is more frequent."""
+    by_band: Cadence | None = None
+    if profile.burnout_band is Band.CRISIS:
+        recent_crisis = (
+            profile.last_crisis_event_at is not None
+            and at - profile.last_crisis_event_at <= policy.crisis_daily_checkins
+        )
+        by_band = Cadence.DAILY if recent_crisis else Cadence.WEEKLY
+    elif profile.burnout_band is Band.HIGH:
+        by_band = Cadence.EVERY_3_DAYS
+    elif profile.burnout_band is Band.MODERATE:
+        by_band = Cadence.WEEKLY
+    requested = Cadence(profile.checkin_preference) if profile.checkin_preference else None
+    candidates = [c for c in (by_band, requested) if c is not None]
+    return min(candidates, key=_FREQUENCY.index) if candidates else None
+
+
+def _wrote_since(profile: Profile, moment: datetime) -> bool:
+    return profile.last_contact_at is not None and profile.last_contact_at > moment
+
+
+def _stage_days(days: tuple[int, ...], stage: int) -> timedelta | None:
+    return timedelta(days=days[stage - 1]) if 1 <= stage <= len(days) else None
+
+
+def suppression(
+    profile: Profile | None,
+    due: Due,
+    policy: ProactivePolicy,
+    *,
+    has_access: bool | None,
+) -> Suppression | None:
+    """Why this message must not go out now, or None to send it.
+
+    `has_access` is None when the subscription gate is off. Timing rules (local sending window,
+    one proactive message per 24 h) are the scheduler's and are not repeated here.
+    """
+    if profile is None:
+        return Suppression.UNKNOWN_USER
+    if profile.sms_opt_out:
+        return Suppression.OPTED_OUT
+    if profile.journey_phase != "active":
+        return Suppression.NOT_ACTIVE
+    if has_access is False:
+        return Suppression.NO_ACCESS
+    if due.kind == "checkin":
+        return _checkin_suppression(profile, due, policy)
+    if due.kind == "reactivation":
+        # The stage's premise: silent for at least its number of days when it fell due.
+        silence = _stage_days(policy.reactivation_silence_days, due.stage)
+        if silence is not None and _wrote_since(profile, due.due_at - silence):
+            return Suppression.RECENT_CONTACT
+        return None
+    # A crisis follow-up stage falls due its number of days after the crisis; a crisis later
+    # than that is a new one, whose cascade starts again from its first stage.
+    after = _stage_days(policy.crisis_followup_days, due.stage)
+    crisis = profile.last_crisis_event_at
+    if after is not None and crisis is not None and crisis > due.due_at - after:
+        return Suppression.NEWER_CRISIS
+    return None
+
+
+def _checkin_suppression(profile: Profile, due: Due, policy: ProactivePolicy) -> Suppression | None:
+    if profile.snooze_until is not None and profile.snooze_until > due.due_at:
+        return Suppression.SNOOZED
+    cadence = checkin_cadence(profile, due.due_at, policy)
+    if cadence is None:
+        return Suppression.CHECKINS_OFF
+    if _wrote_since(profile, due.due_at - policy.checkin_recent_contact[cadence]):
+        return Suppression.RECENT_CONTACT
+    return None
+
+
+# --- what sending changes ----------------------------------------------------------------------
+
+
+def record_sent(profile: Profile, due: Due, at: datetime) -> Profile:
+    """The profile after this message was requested at `at`; stage counters never go back."""
+    changes: dict[str, object] = {"last_proactive_message_at": at}
+    if due.kind == "crisis_followup":
+        changes["crisis_followup_count"] = max(profile.crisis_followup_count, due.stage)
+    elif due.kind == "reactivation":
+        changes["reactivation_message_count"] = max(profile.reactivation_message_count, due.stage)
+    return profile.model_copy(update=changes)
+
+
+class ChurnOutcome(StrEnum):
+    CHURNED = "churned"
+    ALREADY_CHURNED = "already_churned"
+    # The user wrote after our last proactive message: the scheduler's silence is stale.
+    REPLIED = "replied"
+    NOT_ACTIVE = "not_active"
+
+
+def churn(profile: Profile) -> ChurnOutcome:
+    """Whether `user.churned` still applies to the profile as it is now."""
+    if profile.journey_phase == "churned":
+        return ChurnOutcome.ALREADY_CHURNED
+    if profile.journey_phase != "active":
+        return ChurnOutcome.NOT_ACTIVE
+    last_sent, last_contact = profile.last_proactive_message_at, profile.last_contact_at
+    if last_sent is not None and last_contact is not None and last_contact > last_sent:
+        return ChurnOutcome.REPLIED
+    return ChurnOutcome.CHURNED
