@@ -27,7 +27,7 @@ from services.sms_worker.profile import Profile
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import SmsStore
-from shared.broker import Consumer, Publisher, declare_exchange
+from shared.broker import Consumer, Publisher
 from shared.broker.topology import parking_queue_name
 from shared.clock import ManualClock
 from shared.config import BrokerSettings, SubscriptionSettings
@@ -45,6 +45,7 @@ from shared.outbox import OUTBOX_COLLECTION, Outbox
 from shared.worker import WorkerHost, WorkerRuntime
 from tests.integration.sms_worker.conftest import START, SmsWorker
 from tests.support.processes import ServiceProcess, service_environment
+from tests.support.taps import tap_events
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -401,10 +402,7 @@ async def test_the_service_process_consumes_proactive_messages(
     db: Database,
 ) -> None:
     user_id = await _seed_active_user(db, "u-process")
-    channel = await broker.channel()
-    exchange = await declare_exchange(channel, broker_settings.exchange)
-    tap = await channel.declare_queue(exclusive=True)
-    await tap.bind(exchange, SmsOutboundRequested.EVENT_TYPE)
+    tap = await tap_events(broker, broker_settings.exchange, SmsOutboundRequested.EVENT_TYPE)
     try:
         async with ServiceProcess(
             "services.sms_worker", _environment(broker_settings, mongodb_url, mongo_db_name)
@@ -431,7 +429,7 @@ async def test_the_service_process_consumes_proactive_messages(
             )
             output = await worker.stop()
     finally:
-        await channel.close()
+        await tap.channel.close()
     assert worker.returncode == 0, output.decode(errors="replace")
     assert PHONE.encode() not in output
     assert b"Hi Ana" not in output

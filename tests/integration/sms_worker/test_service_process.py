@@ -10,12 +10,13 @@ import sys
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared.broker import Publisher, declare_exchange
+from shared.broker import Publisher
 from shared.config import BrokerSettings
 from shared.events import new_event
 from shared.events.catalog import EVENTS, SmsInboundReceived, SmsOutboundRequested
 from tests.integration.sms_worker.conftest import START
 from tests.support.processes import ServiceProcess, service_environment
+from tests.support.taps import tap_events
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -35,10 +36,7 @@ async def test_service_replies_through_the_broker_and_stops_on_sigterm(
     mongodb_url: str,
     mongo_db_name: str,
 ) -> None:
-    channel = await broker.channel()
-    exchange = await declare_exchange(channel, broker_settings.exchange)
-    tap = await channel.declare_queue(exclusive=True)
-    await tap.bind(exchange, SmsOutboundRequested.EVENT_TYPE)
+    tap = await tap_events(broker, broker_settings.exchange, SmsOutboundRequested.EVENT_TYPE)
     try:
         async with ServiceProcess(
             "services.sms_worker", _environment(broker_settings, mongodb_url, mongo_db_name)
@@ -66,7 +64,7 @@ async def test_service_replies_through_the_broker_and_stops_on_sigterm(
             assert request.causation_id == str(hello.id)
             output = await worker.stop()
     finally:
-        await channel.close()
+        await tap.channel.close()
     assert worker.returncode == 0, output.decode(errors="replace")
     assert b"worker stopped" in output
     assert b"+14155550123" not in output  # phone numbers never reach the log
