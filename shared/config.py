@@ -141,6 +141,8 @@ class MigrationSettings(_Settings):
     state_db: str = Field("givecare_migrations", min_length=1)
     batch_size: int = Field(500, ge=1, le=100_000)
     # 0 = as fast as the database allows; otherwise source documents per second, at most.
+    # Where the legacy store's collections (`users`, `messages`) were imported.
+    legacy_db: str = Field("givecare_legacy", min_length=1)
     throttle_docs_per_second: float = Field(0, ge=0)
     lease_seconds: float = Field(60, gt=0)
 

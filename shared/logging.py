@@ -366,8 +366,11 @@ def _parse_level(level: str) -> int:
         raise ValueError(f"unknown log level {level!r}") from None
 
 
-def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:
-    """Route structlog and stdlib logging through one pipeline writing to stdout.
+def configure_logging(
+    service: str, *, level: str = "INFO", json: bool = True, stream: TextIO | None = None
+) -> None:
+    """Route structlog and stdlib logging through one pipeline writing to stdout (services) or
+    `stream` (a command line whose stdout is its result, e.g. stderr).
 
     `json=True` writes one JSON object per line (production); `json=False` a colour-free
     `key=value` console line (development). Every line carries `service`, `timestamp` (ISO 8601,
@@ -400,7 +403,7 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
         ],
     )
 
-    handler = _ServiceLogHandler(sys.stdout)
+    handler = _ServiceLogHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for existing in [h for h in root.handlers if isinstance(h, _ServiceLogHandler)]:

@@ -113,13 +113,14 @@ class SmsOutboundRequested(Payload):
 
 @EVENTS.register
 class SmsOptOutChanged(Payload):
-    """A number opted out or back in (keyword, free text, carrier error 21610 or admin)."""
+    """A number opted out or back in (keyword, free text, carrier error 21610, admin, or a
+    legacy opt-out carried over by a data migration)."""
 
     EVENT_TYPE = "sms.optout.changed"
 
     phone: str = E164
     opted_out: bool
-    source: Literal["keyword", "free_text", "carrier", "twilio", "admin"]
+    source: Literal["keyword", "free_text", "carrier", "twilio", "admin", "migration"]
     user_id: str | None = None
     changed_at: datetime
 

@@ -10,9 +10,11 @@ from shared.migrations.framework import (
     NotReversible,
     Phase,
     Plan,
+    PrerequisiteMissing,
     Status,
     Target,
     VerifyReport,
+    insert_if_absent,
 )
 from shared.migrations.runner import DryRun, LeaseHeld, LeaseLost, MigrationRunner
 
@@ -26,7 +28,9 @@ __all__ = [
     "NotReversible",
     "Phase",
     "Plan",
+    "PrerequisiteMissing",
     "Status",
     "Target",
     "VerifyReport",
+    "insert_if_absent",
 ]

@@ -21,9 +21,16 @@ from typing import Any
 from tqdm import tqdm
 
 from shared.clock import SystemClock
-from shared.config import ConfigError, MigrationSettings, MongoSettings, load_settings
-from shared.migrations.framework import Migration, NotReversible
-from shared.migrations.registry import MIGRATIONS
+from shared.config import (
+    ConfigError,
+    LoggingSettings,
+    MigrationSettings,
+    MongoSettings,
+    load_settings,
+)
+from shared.logging import configure_logging
+from shared.migrations.framework import Migration, NotReversible, PrerequisiteMissing
+from shared.migrations.registry import known_migrations
 from shared.migrations.runner import LeaseHeld, MigrationRunner
 from shared.mongo import create_client
 
@@ -94,6 +101,9 @@ async def _run(
     except LeaseHeld as error:
         print(error, file=sys.stderr)
         return 3
+    except PrerequisiteMissing as error:
+        print(error, file=sys.stderr)
+        return 4
     finally:
         await client.close()
 
@@ -121,14 +131,24 @@ async def _run_one(
     return 0 if final["status"] == "completed" else 1
 
 
-def main(argv: list[str] | None = None, migrations: Mapping[str, Migration] = MIGRATIONS) -> int:
+def main(argv: list[str] | None = None, migrations: Mapping[str, Migration] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         mongo = load_settings(MongoSettings)
         settings = load_settings(MigrationSettings)
+        logging_settings = load_settings(LoggingSettings)
+        if migrations is None:
+            migrations = known_migrations(mongo, settings, SystemClock())
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    # Logs to stderr: stdout carries the JSON result scripts read.
+    configure_logging(
+        "migrations",
+        level=logging_settings.level,
+        json=logging_settings.as_json,
+        stream=sys.stderr,
+    )
     return asyncio.run(_run(args, migrations, mongo, settings))
 
 

@@ -59,8 +59,23 @@ class Plan:
         return self
 
 
+def insert_if_absent(key: Any, document: Mapping[str, Any]) -> InsertOne[Document]:
+    """Create `key` with `document` unless it exists: the backfill's write.
+
+    The same effect as an upsert with `$setOnInsert` (a document that exists — from a previous
+    run, or created by the live system since — is left alone), at a fraction of its cost: an
+    insert is one index probe, an upsert a query then a write (5-8x faster on SecantusDB). The
+    runner counts a duplicate `_id` as done; any other unique index refusing it is a failure.
+    """
+    return InsertOne({"_id": key, **document})
+
+
 class NotReversible(Exception):
     """The migration has no rollback (its writes cannot be told apart from live data)."""
+
+
+class PrerequisiteMissing(Exception):
+    """A migration this one depends on has not completed and verified yet."""
 
 
 class DocumentRejected(Exception):
@@ -79,6 +94,8 @@ class Migration(abc.ABC):
     id: ClassVar[str]
     description: ClassVar[str]
     phase: ClassVar[Phase] = Phase.BACKFILL
+    # Migrations that must have completed and passed verify before this one may run (cleanups).
+    requires_verified: ClassVar[tuple[str, ...]] = ()
     # Instance attribute: database names come from settings, not from code.
     source: Target
 
@@ -88,6 +105,11 @@ class Migration(abc.ABC):
 
     def projection(self) -> Document | None:
         """Fields to read from the source (None: all)."""
+        return None
+
+    async def prepare(self, client: MongoClient) -> None:
+        """The schema phase: create what the writes rely on (unique indexes that refuse a
+        duplicate) before the first batch. Runs at every start, so it must be idempotent."""
         return None
 
     @abc.abstractmethod
@@ -102,7 +124,10 @@ class Migration(abc.ABC):
         """Undo the migration's writes; returns counts per target. Default: not reversible."""
         raise NotReversible(f"migration {self.id} has no rollback")
 
-    @classmethod
-    def targets(cls) -> Sequence[Target]:
-        """The collections this migration writes (for reports and rollback)."""
+    def targets(self) -> Sequence[Target]:
+        """The collections this migration writes, in the order a batch writes them.
+
+        A source document whose write fails in one target gets no writes in the later ones,
+        so put the write that can refuse (a unique key) first and any "done" mark last.
+        """
         return ()

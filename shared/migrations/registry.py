@@ -1,14 +1,21 @@
-"""The migrations this deployment knows, in the order they are meant to run."""
+"""The migrations this deployment knows, in the order they are meant to run.
+
+The product's migrations live in `services.migrations`, beside the services whose collections
+they fill; they are imported only when asked for, so `shared` stays importable on its own.
+"""
 
 from __future__ import annotations
 
+from shared.clock import Clock
+from shared.config import MigrationSettings, MongoSettings, load_settings
 from shared.migrations.framework import Migration
 
-MIGRATIONS: dict[str, Migration] = {}
 
+def known_migrations(
+    mongo: MongoSettings, settings: MigrationSettings, clock: Clock
+) -> dict[str, Migration]:
+    from services.migrations import product_migrations
+    from services.sms_worker.settings import SmsWorkerSettings
 
-def register(migration: Migration) -> Migration:
-    if migration.id in MIGRATIONS:
-        raise ValueError(f"migration {migration.id} registered twice")
-    MIGRATIONS[migration.id] = migration
-    return migration
+    timezone = load_settings(SmsWorkerSettings).default_timezone
+    return product_migrations(mongo, settings, now=clock.now(), default_timezone=timezone)

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 from pymongo import ReturnDocument
-from pymongo.errors import BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError, CursorNotFound
 
 from shared.clock import Clock
 from shared.logging import mask_text
 from shared.migrations.framework import (
     DocumentRejected,
     Migration,
+    PrerequisiteMissing,
     Status,
     Target,
     WriteOp,
@@ -35,6 +37,7 @@ log = structlog.get_logger(__name__)
 
 MIGRATIONS_COLLECTION = "migrations"
 _ERROR_SAMPLES = 20
+_DUPLICATE_KEY = 11000
 
 
 class LeaseHeld(Exception):
@@ -71,6 +74,25 @@ def _describe_write(target: Target, write: WriteOp) -> dict[str, Any]:
     }
 
 
+# What a plan may raise for one bad document without the run stopping (a bug in a migration
+# that rejects every document still shows: the error samples fill and `failed` climbs).
+_REJECTIONS = (DocumentRejected, ValueError, TypeError, KeyError)
+
+
+def _already_there(failure: Mapping[str, Any]) -> bool:
+    """A duplicate `_id` on an `insert_if_absent`: the document exists, the write's job is done."""
+    return failure.get("code") == _DUPLICATE_KEY and failure.get("keyPattern") == {"_id": 1}
+
+
+def describe_rejection(error: Exception) -> str:
+    """Why a document was rejected, safe to store: a validation error names the fields at
+    fault but never echoes their values (names, phone numbers)."""
+    if isinstance(error, ValidationError):
+        fields = sorted({".".join(map(str, e["loc"])) or "<root>" for e in error.errors()})
+        return f"ValidationError in {error.title}: {', '.join(fields)}"[:300]
+    return f"{type(error).__name__}: {mask_text(str(error))}"[:300]
+
+
 class MigrationRunner:
     def __init__(
         self,
@@ -101,16 +123,16 @@ class MigrationRunner:
     async def dry_run(self, migration: Migration, *, sample_size: int = 5) -> DryRun:
         """Count and sample what a run would do, writing nothing (not even the record)."""
         record = await self.record(migration.id)
-        query = self._remaining(migration, record)
+        query = self._remaining(migration, (record or {}).get("checkpoint", {}).get("last_id"))
         total = await self._source(migration).count_documents(query)
         sample: list[dict[str, Any]] = []
         cursor = self._source(migration).find(query, migration.projection()).sort("_id", 1)
         async for document in cursor.limit(sample_size):
             try:
                 plan = migration.plan(document)
-            except DocumentRejected as error:
+            except _REJECTIONS as error:
                 sample.append(
-                    {"source_id": str(document["_id"]), "rejected": mask_text(str(error))}
+                    {"source_id": str(document["_id"]), "rejected": describe_rejection(error)}
                 )
                 continue
             writes = [
@@ -121,9 +143,8 @@ class MigrationRunner:
             sample.append({"source_id": str(document["_id"]), "writes": writes})
         return DryRun(would_process=total, sample=sample)
 
-    def _remaining(self, migration: Migration, record: Document | None) -> Document:
+    def _remaining(self, migration: Migration, last_id: Any) -> Document:
         query = dict(migration.source_query())
-        last_id = (record or {}).get("checkpoint", {}).get("last_id")
         if last_id is not None:
             query["_id"] = {"$gt": last_id}
         return query
@@ -177,28 +198,21 @@ class MigrationRunner:
         on_progress: Callable[[int], object] | None = None,
     ) -> Document:
         """Run (or resume) `migration` to completion; returns its final record."""
+        await self._check_prerequisites(migration)
         record = await self._acquire(migration)
         if record.get("status") == Status.COMPLETED.value:
             return record
+        await migration.prepare(self._client)
         started = time.monotonic()
         done_this_run = 0
         try:
-            while True:
-                query = self._remaining(migration, record)
-                batch = [
-                    document
-                    async for document in self._source(migration)
-                    .find(query, migration.projection())
-                    .sort("_id", 1)
-                    .limit(batch_size)
-                ]
-                if not batch:
-                    return await self._finish(migration)
+            async for batch in self._batches(migration, record, batch_size):
                 record = await self._apply_batch(migration, batch)
                 done_this_run += len(batch)
                 if on_progress is not None:
                     on_progress(len(batch))
                 await self._throttle_to(done_this_run, started)
+            return await self._finish(migration)
         except LeaseLost:
             raise
         except Exception as error:
@@ -214,37 +228,91 @@ class MigrationRunner:
             )
             raise
 
+    async def _batches(
+        self, migration: Migration, record: Document, batch_size: int
+    ) -> AsyncIterator[list[Document]]:
+        """The remaining source documents in `_id` order, `batch_size` at a time, from one
+        cursor: a query per batch would make a server without an index-ordered range scan
+        (SecantusDB) read the whole collection for every batch. A cursor the server dropped
+        (idle timeout while throttled, failover) is reopened after the checkpoint."""
+        last_id = (record.get("checkpoint") or {}).get("last_id")
+        while True:
+            cursor = (
+                self._source(migration)
+                .find(self._remaining(migration, last_id), migration.projection())
+                .sort("_id", 1)
+                .batch_size(batch_size)
+            )
+            batch: list[Document] = []
+            try:
+                async for document in cursor:
+                    batch.append(document)
+                    if len(batch) == batch_size:
+                        yield batch
+                        last_id = batch[-1]["_id"]
+                        batch = []
+            except (CursorNotFound, AutoReconnect) as error:
+                log.warning("migration cursor lost; reopening", error=type(error).__name__)
+                continue
+            finally:
+                await cursor.close()
+            if batch:
+                yield batch
+            return
+
+    async def _check_prerequisites(self, migration: Migration) -> None:
+        for required in migration.requires_verified:
+            record = await self.record(required) or {}
+            if (
+                record.get("status") != Status.COMPLETED.value
+                or record.get("verify_ok") is not True
+            ):
+                raise PrerequisiteMissing(
+                    f"{migration.id} needs {required} completed and verified "
+                    f"(status {record.get('status', 'pending')}, "
+                    f"verified {record.get('verify_ok')})"
+                )
+
     async def _apply_batch(self, migration: Migration, batch: list[Document]) -> Document:
-        writes: dict[Target, list[WriteOp]] = {}
+        """Plan every document, then one unordered bulk write per target, targets in the
+        migration's order; a document whose write failed in one target is left out of the rest,
+        so it is never half-migrated further (and is counted and sampled once)."""
+        writes: dict[Target, list[tuple[str, WriteOp]]] = {}
         samples: list[dict[str, str]] = []
-        rejected = 0
+        failed: set[str] = set()
         for document in batch:
+            source_id = str(document.get("_id"))
             try:
                 plan = migration.plan(document)
-            except (DocumentRejected, ValueError, TypeError, KeyError) as error:
-                rejected += 1
-                samples.append(
-                    {
-                        "source_id": str(document.get("_id")),
-                        "error": f"{type(error).__name__}: {mask_text(str(error))}"[:300],
-                    }
-                )
+            except _REJECTIONS as error:
+                failed.add(source_id)
+                samples.append({"source_id": source_id, "error": describe_rejection(error)})
                 continue
             for target, ops in plan.writes.items():
-                writes.setdefault(target, []).extend(ops)
-        for target, ops in writes.items():
+                writes.setdefault(target, []).extend((source_id, op) for op in ops)
+        order = {target: index for index, target in enumerate(migration.targets())}
+        for target in sorted(writes, key=lambda t: order.get(t, len(order))):
+            pending = [
+                (source_id, op) for source_id, op in writes[target] if source_id not in failed
+            ]
+            if not pending:
+                continue
             collection = self._client[target.database][target.collection]
             try:
-                await collection.bulk_write(ops, ordered=False)
+                await collection.bulk_write([op for _, op in pending], ordered=False)
             except BulkWriteError as error:
-                for failure in error.details.get("writeErrors", [])[:_ERROR_SAMPLES]:
+                for failure in error.details.get("writeErrors", []):
+                    source_id = pending[failure["index"]][0]
+                    if source_id in failed or _already_there(failure):
+                        continue
+                    failed.add(source_id)
                     samples.append(
                         {
-                            "source_id": "?",
+                            "source_id": source_id,
                             "error": f"write to {target.collection}: code {failure.get('code')}",
                         }
                     )
-                rejected += len(error.details.get("writeErrors", []))
+        rejected = len(failed)
         now = self._clock.now()
         updated = await self._records.find_one_and_update(
             {"_id": migration.id, "lease_holder": self._worker},
@@ -252,10 +320,12 @@ class MigrationRunner:
                 "$set": {"checkpoint.last_id": batch[-1]["_id"], "lease_until": now + self._lease},
                 "$inc": {
                     "checkpoint.processed": len(batch),
-                    "checkpoint.succeeded": len(batch) - min(rejected, len(batch)),
-                    "checkpoint.failed": min(rejected, len(batch)),
+                    "checkpoint.succeeded": len(batch) - rejected,
+                    "checkpoint.failed": rejected,
                 },
-                "$push": {"error_samples": {"$each": samples, "$slice": -_ERROR_SAMPLES}},
+                "$push": {
+                    "error_samples": {"$each": samples[-_ERROR_SAMPLES:], "$slice": -_ERROR_SAMPLES}
+                },
             },
             return_document=ReturnDocument.AFTER,
         )

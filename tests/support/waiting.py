@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -22,3 +23,21 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def sigkill_when(
+    process: asyncio.subprocess.Process,
+    probe: Callable[[], Awaitable[object]],
+    *,
+    timeout: float = 60.0,
+) -> None:
+    """SIGKILL `process` as soon as `probe` holds (a crash at a moment the test chose); the
+    process is killed and reaped even when the condition never comes."""
+    try:
+        await eventually(probe, timeout=timeout)
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

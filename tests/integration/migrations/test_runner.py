@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +16,7 @@ from shared.migrations import LeaseHeld, MigrationRunner, Status
 from shared.migrations.__main__ import main as cli
 from shared.mongo import Database, MongoClient
 from tests.support.sample_migration import PeopleToPersons
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, sigkill_when
 
 pytestmark = pytest.mark.integration
 
@@ -146,14 +145,7 @@ async def test_sigkill_mid_backfill_then_rerun_completes_without_duplicates(
         record = await db.migrations.find_one({"_id": PeopleToPersons.id})
         return bool(record and record["checkpoint"]["processed"] >= 500)
 
-    try:
-        await eventually(midway, timeout=60)
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    await sigkill_when(process, midway, timeout=60)
     killed_at = await db.migrations.find_one({"_id": PeopleToPersons.id})
     assert killed_at is not None
     assert killed_at["status"] == "running"  # it never got to say otherwise

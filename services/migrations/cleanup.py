@@ -1,0 +1,91 @@
+"""The cleanup phase, one class for every migration: unset the moved fields on the source
+documents the backfill marked as migrated, once the backfill has completed and verified.
+
+Unmarked documents (rejected or duplicate during the backfill) keep every field: nothing that
+did not arrive in its new home is removed. Not reversible by design; run it after dual-read has
+shown the new collections are the ones being read.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pymongo import UpdateOne
+
+from shared.migrations import Migration, Phase, Plan, Target, VerifyReport
+from shared.mongo import Document, MongoClient
+
+
+class UnsetMovedFields(Migration):
+    phase: ClassVar[Phase] = Phase.CLEANUP
+
+    def __init__(
+        self,
+        *,
+        migration_id: str,
+        description: str,
+        after: str,
+        source: Target,
+        fields: tuple[str, ...],
+        migrated_mark: str,
+    ) -> None:
+        # Per instance: one class serves every cleanup.
+        self.id = migration_id  # type: ignore[misc]
+        self.description = description  # type: ignore[misc]
+        self.requires_verified = (after,)  # type: ignore[misc]
+        self.source = source
+        self.fields = fields
+        self._mark = migrated_mark
+
+    def source_query(self) -> Document:
+        return {self._mark: {"$exists": True}}
+
+    def projection(self) -> Document | None:
+        return dict.fromkeys(self.fields, 1)
+
+    def targets(self) -> tuple[Target, ...]:
+        return (self.source,)
+
+    def plan(self, document: Document) -> Plan:
+        present = [field for field in self.fields if field in document]
+        if not present:
+            return Plan()
+        return Plan().add(
+            self.source,
+            UpdateOne({"_id": document["_id"]}, {"$unset": dict.fromkeys(present, "")}),
+        )
+
+    async def verify(self, client: MongoClient) -> VerifyReport:
+        source = client[self.source.database][self.source.collection]
+        with_fields = {"$or": [{field: {"$exists": True}} for field in self.fields]}
+        left = await source.count_documents({**self.source_query(), **with_fields})
+        kept = await source.count_documents({self._mark: {"$exists": False}, **with_fields})
+        return VerifyReport(
+            ok=left == 0,
+            details={
+                "source": await source.count_documents({}),
+                "migrated_with_moved_fields": left,
+                "not_migrated_kept_intact": kept,
+            },
+        )
+
+
+async def undo_backfill(
+    client: MongoClient,
+    *,
+    created_in: tuple[Target, ...],
+    created_mark: Document,
+    source: Target,
+    migrated_mark: str,
+) -> dict[str, int]:
+    """A backfill's rollback: delete the documents it created (they carry `created_mark`) and
+    unmark its source documents, so a later run migrates them again."""
+    counts: dict[str, int] = {}
+    for target in created_in:
+        deleted = await client[target.database][target.collection].delete_many(created_mark)
+        counts[target.collection] = deleted.deleted_count
+    unmarked = await client[source.database][source.collection].update_many(
+        {migrated_mark: {"$exists": True}}, {"$unset": {migrated_mark: ""}}
+    )
+    counts[f"{source.collection} unmarked"] = unmarked.modified_count
+    return counts
