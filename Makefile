@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .local/tools/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap test test-unit test-integration lint fmt run infra bench soak clean
+.PHONY: help bootstrap test test-unit test-integration lint fmt run infra up down docker bench soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -35,6 +35,22 @@ run: bootstrap ## start the whole system locally: broker, database and every ser
 
 infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
 	$(RUN) python -m shared.local_servers --dir .local/infra
+
+COMPOSE := docker compose -f deploy/compose.yaml
+DOWN_ARGS ?=
+
+up: docker ## with Docker: build the image, start broker, database and services, wait until healthy
+	$(COMPOSE) up --build --detach --wait
+	@echo "ingress: http://127.0.0.1:8000, RabbitMQ UI: http://127.0.0.1:15672"
+	@echo "logs: $(COMPOSE) logs -f    stop: make down"
+
+down: docker ## stop and remove what `make up` started (data volumes stay; DOWN_ARGS=--volumes drops them)
+	$(COMPOSE) down $(DOWN_ARGS)
+
+# `make up` and `make down` need Docker with its compose plugin (nothing of bootstrap.sh).
+docker:
+	@docker compose version >/dev/null 2>&1 || { \
+	  echo "this target needs Docker with the compose plugin; without Docker use make run" >&2; exit 1; }
 
 bench: bootstrap ## run every benchmark in bench/ (tables on stdout, JSON in .local/bench/)
 	@set -e; for script in bench/bench_*.py; do \

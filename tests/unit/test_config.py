@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import pkgutil
 from pathlib import Path
 
 import pytest
-from pydantic_settings import BaseSettings
 
-import services
-import shared.config
 from shared.config import (
     BrokerSettings,
     ConfigError,
@@ -20,6 +14,7 @@ from shared.config import (
     StripeSettings,
     load_settings,
 )
+from tests.support.settings_catalog import setting_variables
 
 
 def test_defaults_point_at_local_servers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,29 +72,8 @@ def test_stripe_webhook_secrets_allow_rotation(monkeypatch: pytest.MonkeyPatch) 
     assert load_settings(StripeSettings).webhook_secret_list == ["whsec_new", "whsec_old"]
 
 
-def _settings_classes() -> list[type[BaseSettings]]:
-    """Every settings class: shared/config.py and each service's `settings.py`."""
-    modules = [shared.config]
-    for service in pkgutil.iter_modules(services.__path__):
-        with contextlib.suppress(ModuleNotFoundError):
-            modules.append(importlib.import_module(f"services.{service.name}.settings"))
-    return [
-        value
-        for module in modules
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, BaseSettings)
-        and value.__module__ == module.__name__
-        and "env_prefix" in value.model_config
-    ]
-
-
 def test_env_example_documents_every_setting() -> None:
     documented = Path(__file__).parents[2].joinpath(".env.example").read_text()
-    variables = [
-        f"{cls.model_config['env_prefix']}{name}".upper()
-        for cls in _settings_classes()
-        for name in cls.model_fields
-    ]
+    variables = list(setting_variables())
     assert len(variables) > 20
     assert [v for v in variables if f"{v}=" not in documented] == []

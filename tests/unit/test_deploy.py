@@ -1,31 +1,31 @@
-"""The deployment files: the Dockerfile passes hadolint and the compose file wires every
-service to a module that exists, with health checks and healthy dependencies."""
+"""The deployment files: the Dockerfile passes hadolint; the compose file matches the Compose
+Specification's schema and wires every service to a module that exists, with its ops port, health
+checks and healthy dependencies. (The Kubernetes manifests: test_k8s.py.)"""
 
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from services.ingress.settings import IngressSettings
+from shared.local_servers.services import SERVICES
+from tests.support.settings_catalog import setting_variables
+from tests.support.tools import dev_tool
+
 DEPLOY = Path(__file__).parents[2] / "deploy"
-
-
-def _hadolint() -> str:
-    found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
-    if not Path(found).exists():
-        pytest.fail("hadolint is a dev dependency; run make bootstrap")
-    return found
 
 
 def test_dockerfile_passes_hadolint() -> None:
     result = subprocess.run(
-        [_hadolint(), str(DEPLOY / "Dockerfile")], capture_output=True, text=True, check=False
+        [dev_tool("hadolint"), str(DEPLOY / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -72,3 +72,45 @@ def test_worker_ops_ports_do_not_collide(compose: dict[str, Any]) -> None:
         if "OPS_PORT" in s.get("environment", {})
     ]
     assert len(ports) == len(set(ports)) == 4
+
+
+def _compose_schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+    """The Compose Specification's JSON schema, as vendored by check-jsonschema (offline)."""
+    return subprocess.run(
+        [dev_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    result = _compose_schema_check(DEPLOY / "compose.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_compose_schema_check_rejects_a_misspelt_field(tmp_path: Path) -> None:
+    broken = tmp_path / "compose.yaml"
+    broken.write_text("services:\n  app:\n    image: givecare:local\n    helthcheck: {}\n")
+    result = _compose_schema_check(broken)
+    assert result.returncode != 0
+    assert "helthcheck" in result.stdout + result.stderr
+
+
+def test_services_use_their_ops_ports_and_real_settings(compose: dict[str, Any]) -> None:
+    variables = setting_variables()
+    ingress_port = str(IngressSettings.model_fields["port"].default)
+    by_module = {s["command"][0]: s for s in compose["services"].values() if "build" in s}
+    for spec in SERVICES:
+        service = by_module[spec.module]
+        assert set(service["environment"]) <= set(variables), spec.name
+        port = service["environment"].get("OPS_PORT", ingress_port)
+        assert port == str(spec.ops_port or ingress_port), spec.name
+        assert f"127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"]), spec.name
+
+
+def test_compose_defaults_are_real_settings() -> None:
+    lines = (DEPLOY / "compose.env").read_text().splitlines()
+    names = {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+    assert names
+    assert names <= set(setting_variables())

@@ -1,0 +1,374 @@
+"""The Kubernetes manifests: both overlays render with the real kustomize (`kubectl kustomize`)
+and every object validates offline against the Kubernetes schemas (KEDA's objects against the
+models generated from KEDA's CRDs). Then the rules no schema knows: each service runs its module
+with probes on its ops port, pods are locked down, autoscalers watch the queues the code consumes,
+settings exist and secrets stay out of ConfigMaps."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pydantic
+import pytest
+import yaml
+from cloudcoil.models.keda import v1alpha1 as keda
+
+from services.billing_worker.service import QUEUE as BILLING_QUEUE
+from services.ingress.settings import IngressSettings
+from services.scheduler.__main__ import QUEUE as SCHEDULER_QUEUE
+from services.sms_worker.bootstrap import INBOUND_QUEUE, PROACTIVE_QUEUE
+from services.sms_worker.outbound.wiring import SENDER_QUEUE
+from shared.clock import SystemClock
+from shared.config import MigrationSettings, MongoSettings
+from shared.events.catalog import CONSUMER_QUEUES
+from shared.local_servers.services import SERVICES
+from shared.migrations.__main__ import _parser as migrations_cli
+from shared.migrations.registry import known_migrations
+from tests.support.settings_catalog import setting_variables
+from tests.support.tools import dev_tool
+
+K8S = Path(__file__).parents[2] / "deploy" / "k8s"
+OVERLAYS = ("dev", "prod")
+# The oldest Kubernetes the manifests support (docs/deploy.md), and the newest the validator knows.
+KUBERNETES_VERSIONS = ("1.31", ".".join(kubernetes_validate.latest_version().split(".")[:2]))
+
+# The queues each service consumes, as the code declares them.
+CONSUMED_QUEUES = {
+    "services.sms_worker": {INBOUND_QUEUE, PROACTIVE_QUEUE},
+    "services.sms_worker.outbound": {SENDER_QUEUE},
+    "services.billing_worker": {BILLING_QUEUE},
+    "services.scheduler": {SCHEDULER_QUEUE},
+}
+SECRETS = "givecare-secrets"
+CONFIG = "givecare-config"
+
+Object = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Manifests:
+    """One overlay, rendered."""
+
+    overlay: str
+    objects: list[Object]
+
+    def of_kind(self, kind: str) -> dict[str, Object]:
+        return {o["metadata"]["name"]: o for o in self.objects if o["kind"] == kind}
+
+    def generated(self, kind: str, name: str) -> Object | None:
+        """The object a kustomize generator made as `name` (named `name-<content hash>`)."""
+        found = [o for n, o in self.of_kind(kind).items() if n.rsplit("-", 1)[0] == name]
+        assert len(found) <= 1
+        return found[0] if found else None
+
+    def config(self) -> dict[str, str]:
+        config_map = self.generated("ConfigMap", CONFIG)
+        assert config_map is not None
+        return dict(config_map["data"])
+
+    def by_module(self) -> dict[str, Object]:
+        """The Deployment of each GiveCare service, by the module its container runs."""
+        return {
+            _container(d)["args"][0]: d
+            for d in self.of_kind("Deployment").values()
+            if _container(d).get("args", [""])[0].startswith("services.")
+        }
+
+    def pods(self) -> dict[str, Object]:
+        """Every GiveCare workload (the services and the migrate Job), by name."""
+        jobs = self.of_kind("Job")
+        return {**{d["metadata"]["name"]: d for d in self.by_module().values()}, **jobs}
+
+
+def _container(workload: Object) -> Object:
+    containers: list[Object] = workload["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+@functools.cache
+def _render(overlay: str) -> Manifests:
+    result = subprocess.run(
+        [dev_tool("kubectl"), "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return Manifests(overlay, [o for o in yaml.safe_load_all(result.stdout) if o])
+
+
+@pytest.fixture(params=OVERLAYS)
+def manifests(request: pytest.FixtureRequest) -> Manifests:
+    return _render(request.param)
+
+
+def _dropped(given: Any, kept: Any, path: str) -> list[str]:
+    """The fields of `given` that a model did not keep: ones its schema does not have."""
+    if isinstance(given, dict) and isinstance(kept, dict):
+        return [
+            missing
+            for key, value in given.items()
+            for missing in (
+                [f"{path}.{key}"]
+                if key not in kept
+                else _dropped(value, kept[key], f"{path}.{key}")
+            )
+        ]
+    if isinstance(given, list) and isinstance(kept, list):
+        return [
+            missing
+            for index, (item, kept_item) in enumerate(zip(given, kept, strict=True))
+            for missing in _dropped(item, kept_item, f"{path}[{index}]")
+        ]
+    return []
+
+
+def _keda_errors(document: Object) -> list[str]:
+    model = getattr(keda, document["kind"], None)
+    if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+        return [f"no KEDA schema for {document['kind']}"]
+    try:
+        kept = model.model_validate(document).model_dump(
+            by_alias=True, exclude_unset=True, mode="json"
+        )
+    except pydantic.ValidationError as error:
+        return [str(error)]
+    return [f"unknown field {field}" for field in _dropped(document, kept, "")]
+
+
+def _schema_errors(document: Object, version: str) -> list[str]:
+    """Why a cluster of `version` (with KEDA installed) would refuse `document`; strict, so an
+    unknown or misspelt field is an error too."""
+    if document["apiVersion"].startswith("keda.sh/"):
+        return _keda_errors(document)
+    try:
+        kubernetes_validate.validate(document, version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        return [f"{'.'.join(str(part) for part in error.path)}: {error.message}"]
+    except kubernetes_validate.SchemaNotFoundError as error:
+        return [error.message]
+    return []
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_object_matches_its_schema(manifests: Manifests, version: str) -> None:
+    errors = {
+        f"{o['kind']}/{o['metadata']['name']}": _schema_errors(o, version)
+        for o in manifests.objects
+    }
+    assert len(errors) >= 15
+    assert {name: problems for name, problems in errors.items() if problems} == {}
+
+
+def test_the_validation_rejects_what_a_cluster_would_refuse() -> None:
+    objects = _render("prod")
+    deployment = copy.deepcopy(objects.of_kind("Deployment")["ingress"])
+    _container(deployment)["livenessprobe"] = _container(deployment).pop("livenessProbe")
+    scaled = copy.deepcopy(objects.of_kind("ScaledObject")["sms-worker"])
+    scaled["spec"]["maxReplicas"] = scaled["spec"].pop("maxReplicaCount")
+    mistyped = copy.deepcopy(objects.of_kind("ScaledObject")["sms-worker"])
+    mistyped["spec"]["minReplicaCount"] = "one"
+
+    assert _schema_errors(deployment, KUBERNETES_VERSIONS[0])
+    assert _schema_errors(scaled, KUBERNETES_VERSIONS[0]) == ["unknown field .spec.maxReplicas"]
+    assert _schema_errors(mistyped, KUBERNETES_VERSIONS[0])
+    assert _schema_errors({**deployment, "kind": "Deploymnet"}, KUBERNETES_VERSIONS[0])
+
+
+def test_each_service_runs_its_module_with_probes_on_its_ops_port(manifests: Manifests) -> None:
+    deployments = manifests.by_module()
+    assert set(deployments) == {spec.module for spec in SERVICES}
+    for spec in SERVICES:
+        pod = deployments[spec.module]["spec"]["template"]
+        container = _container(deployments[spec.module])
+        port = spec.ops_port or IngressSettings.model_fields["port"].default
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        if spec.ops_port is not None:
+            assert env["OPS_PORT"] == str(port), spec.name
+        assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+        for probe, path in (
+            ("startupProbe", "/healthz"),
+            ("livenessProbe", "/healthz"),
+            ("readinessProbe", "/readyz"),
+        ):
+            assert container[probe]["httpGet"]["path"] == path, (spec.name, probe)
+            assert ports[container[probe]["httpGet"]["port"]] == port, (spec.name, probe)
+
+
+def test_every_pod_is_locked_down_and_sized(manifests: Manifests) -> None:
+    pods = manifests.pods()
+    assert "migrate" in pods
+    for name, workload in pods.items():
+        pod = workload["spec"]["template"]["spec"]
+        container = _container(workload)
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is False, name
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }, name
+        for bound in ("requests", "limits"):
+            assert set(container["resources"][bound]) == {"cpu", "memory"}, (name, bound)
+
+
+def test_each_deployment_has_a_disruption_budget_over_its_pods(manifests: Manifests) -> None:
+    budgets = manifests.of_kind("PodDisruptionBudget").values()
+    for module, deployment in manifests.by_module().items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"].items()
+        selecting = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels]
+        assert len(selecting) == 1, module
+
+
+def test_ingress_scales_on_cpu_behind_its_service(manifests: Manifests) -> None:
+    deployment = manifests.of_kind("Deployment")["ingress"]
+    autoscaler = manifests.of_kind("HorizontalPodAutoscaler")["ingress"]
+    service = manifests.of_kind("Service")["ingress"]
+    assert "replicas" not in deployment["spec"]  # the autoscaler's to set
+    assert autoscaler["spec"]["scaleTargetRef"]["name"] == "ingress"
+    assert [m["resource"]["name"] for m in autoscaler["spec"]["metrics"]] == ["cpu"]
+    assert 1 <= autoscaler["spec"]["minReplicas"] <= autoscaler["spec"]["maxReplicas"]
+    assert service["spec"]["selector"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    port_names = {p["name"] for p in _container(deployment)["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+
+
+def test_workers_scale_on_the_queues_they_consume(manifests: Manifests) -> None:
+    prefix = manifests.config()["RABBITMQ_QUEUE_PREFIX"]
+    deployments = manifests.of_kind("Deployment")
+    scaled = manifests.of_kind("ScaledObject")
+    watched: set[str] = set()
+    for name, scaled_object in scaled.items():
+        target = deployments[scaled_object["spec"]["scaleTargetRef"]["name"]]
+        module = _container(target)["args"][0]
+        queues = {t["metadata"]["queueName"] for t in scaled_object["spec"]["triggers"]}
+        assert queues == {prefix + queue for queue in CONSUMED_QUEUES[module]}, name
+        assert {t["type"] for t in scaled_object["spec"]["triggers"]} == {"rabbitmq"}
+        assert scaled_object["spec"]["minReplicaCount"] >= 1, name  # workers relay outboxes
+        assert "replicas" not in target["spec"], name  # KEDA's to set
+        watched |= queues
+    # Every consumer queue of the catalogue is watched, but the scheduler's: it is not scaled.
+    assert watched == {prefix + q for q in CONSUMER_QUEUES if q != SCHEDULER_QUEUE}
+
+
+def test_keda_reads_the_broker_url_from_the_services_secret(manifests: Manifests) -> None:
+    worker = manifests.by_module()["services.sms_worker"]
+    secret = next(s["secretRef"]["name"] for s in _container(worker)["envFrom"] if "secretRef" in s)
+    auths = manifests.of_kind("TriggerAuthentication")
+    for scaled_object in manifests.of_kind("ScaledObject").values():
+        for trigger in scaled_object["spec"]["triggers"]:
+            auth = auths[trigger["authenticationRef"]["name"]]
+            assert auth["spec"]["secretTargetRef"] == [
+                {"parameter": "host", "name": secret, "key": "RABBITMQ_URL"}
+            ]
+
+
+def test_the_scheduler_runs_one_replica_and_is_not_autoscaled(manifests: Manifests) -> None:
+    scheduler = manifests.by_module()["services.scheduler"]
+    assert scheduler["spec"]["replicas"] == 1
+    targets = {
+        s["spec"]["scaleTargetRef"]["name"] for s in manifests.of_kind("ScaledObject").values()
+    }
+    targets |= {
+        h["spec"]["scaleTargetRef"]["name"]
+        for h in manifests.of_kind("HorizontalPodAutoscaler").values()
+    }
+    assert scheduler["metadata"]["name"] not in targets
+
+
+def test_settings_are_real_and_secrets_stay_out_of_the_config_map(manifests: Manifests) -> None:
+    variables = setting_variables()
+    config = manifests.config()
+    assert set(config) - set(variables) == set()
+    assert [name for name in config if variables[name]] == []
+    config_map = manifests.generated("ConfigMap", CONFIG)
+    assert config_map is not None
+    for name, workload in manifests.pods().items():
+        sources = _container(workload)["envFrom"]
+        assert [s["configMapRef"]["name"] for s in sources if "configMapRef" in s] == [
+            config_map["metadata"]["name"]
+        ], name
+        assert len([s for s in sources if "secretRef" in s]) == 1, name
+
+
+def test_dev_generates_fake_secrets_for_the_settings_that_need_them() -> None:
+    dev = _render("dev")
+    secret = dev.generated("Secret", SECRETS)
+    assert secret is not None
+    keys = set(secret["data"])
+    assert keys <= set(setting_variables())
+    # Broker and database addresses, and the token ingress refuses to start without.
+    assert {"RABBITMQ_URL", "MONGODB_URL", "TWILIO_AUTH_TOKEN"} <= keys
+    broker = urlsplit(base64.b64decode(secret["data"]["RABBITMQ_URL"]).decode())
+    infra = dev.generated("Secret", "dev-rabbitmq")
+    assert infra is not None
+    credentials = {k: base64.b64decode(v).decode() for k, v in infra["data"].items()}
+    assert (broker.username, broker.password) == (
+        credentials["RABBITMQ_DEFAULT_USER"],
+        credentials["RABBITMQ_DEFAULT_PASS"],
+    )
+    # Qualified host names: KEDA's operator resolves them from its own namespace.
+    assert broker.hostname == f"rabbitmq.{secret['metadata']['namespace']}.svc"
+
+
+def test_prod_uses_the_secret_managed_outside_the_repository() -> None:
+    prod = _render("prod")
+    assert prod.of_kind("Secret") == {}
+    for name, workload in prod.pods().items():
+        sources = _container(workload)["envFrom"]
+        assert {"secretRef": {"name": SECRETS}} in sources, name
+
+
+def test_twilio_is_told_the_public_address(manifests: Manifests) -> None:
+    config = manifests.config()
+    base = config["PUBLIC_BASE_URL"]
+    assert config["TWILIO_STATUS_CALLBACK_URL"] == f"{base}/webhooks/twilio/status"
+
+
+def test_prod_exposes_only_the_webhooks_at_the_public_address() -> None:
+    prod = _render("prod")
+    host = urlsplit(prod.config()["PUBLIC_BASE_URL"]).hostname
+    (ingress,) = prod.of_kind("Ingress").values()
+    service_ports = {p["name"] for p in prod.of_kind("Service")["ingress"]["spec"]["ports"]}
+    assert [tls["hosts"] for tls in ingress["spec"]["tls"]] == [[host]]
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] == host
+        for path in rule["http"]["paths"]:
+            assert path["path"] == "/webhooks"
+            assert path["backend"]["service"]["name"] == "ingress"
+            assert path["backend"]["service"]["port"]["name"] in service_ports
+
+
+def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None:
+    job = manifests.of_kind("Job")["migrate"]
+    container = _container(job)
+    assert container["command"] == [
+        "/bin/sh",
+        "-c",
+        "exec python -m shared.migrations $MIGRATE_ARGS",
+    ]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    source = manifests.generated("ConfigMap", "givecare-migrate")
+    assert source is not None
+    (variable,) = container["env"]
+    assert variable["valueFrom"]["configMapKeyRef"] == {
+        "name": source["metadata"]["name"],
+        "key": "MIGRATE_ARGS",
+    }
+    args = migrations_cli().parse_args(shlex.split(source["data"]["MIGRATE_ARGS"]))
+    if getattr(args, "id", None) is not None:
+        assert args.id in known_migrations(MongoSettings(), MigrationSettings(), SystemClock())
