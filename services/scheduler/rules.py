@@ -10,36 +10,26 @@ repeats a stage; overdue crisis stages collapse into the latest one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-CRISIS_FOLLOWUP_DAYS = (1, 3, 7, 14, 21, 28, 35)
-REACTIVATION_SILENCE_DAYS = (7, 14, 30)
-CHURN_AFTER_LAST_REACTIVATION = timedelta(days=1)
-PROACTIVE_GAP = timedelta(hours=24)
-WINDOW_OPENS = time(9, 0)
-WINDOW_CLOSES = time(20, 0)
+from shared.proactive_policy import (
+    CHURN_AFTER_LAST_REACTIVATION,
+    CRISIS_FOLLOWUP_DAYS,
+    PROACTIVE_GAP,
+    REACTIVATION_SILENCE_DAYS,
+    Cadence,
+    in_window,
+    next_window_moment,
+)
+from shared.proactive_policy import checkin_cadence as policy_cadence
 
 
 class Kind(StrEnum):
     CRISIS_FOLLOWUP = "crisis_followup"
     REACTIVATION = "reactivation"
     CHECKIN = "checkin"
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """A check-in every `every`, unless the user wrote within `recent`."""
-
-    every: timedelta
-    recent: timedelta
-
-
-DAILY = Cadence(timedelta(days=1), timedelta(days=2))
-EVERY_THREE_DAYS = Cadence(timedelta(days=3), timedelta(days=2))
-WEEKLY = Cadence(timedelta(days=7), timedelta(days=3))
-CRISIS_DAILY_PERIOD = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -77,47 +67,12 @@ class Churn:
     """Stage 3 went unanswered for a day: the user is churned and hears nothing more."""
 
 
-# --- the local sending window -------------------------------------------------------------
-
-
-def in_window(now: datetime, timezone: str) -> bool:
-    local = now.astimezone(ZoneInfo(timezone)).time()
-    return WINDOW_OPENS <= local < WINDOW_CLOSES
-
-
-def window_start_on(day: date, timezone: str) -> datetime:
-    return datetime.combine(day, WINDOW_OPENS, tzinfo=ZoneInfo(timezone))
-
-
-def next_window_moment(moment: datetime, timezone: str) -> datetime:
-    """`moment` if it is inside the window, else the next 09:00 local (DST-aware)."""
-    zone = ZoneInfo(timezone)
-    local = moment.astimezone(zone)
-    if WINDOW_OPENS <= local.time() < WINDOW_CLOSES:
-        return moment
-    day = local.date() if local.time() < WINDOW_OPENS else local.date() + timedelta(days=1)
-    return window_start_on(day, timezone).astimezone(moment.tzinfo)
-
-
 # --- the rules ----------------------------------------------------------------------------
 
 
 def checkin_cadence(state: ProactiveState, now: datetime) -> Cadence | None:
-    """The band's cadence, or the user's own request when that is more frequent."""
-    by_band: Cadence | None = None
-    if state.band == "crisis":
-        recent_crisis = (
-            state.last_crisis_event_at is not None
-            and now - state.last_crisis_event_at <= CRISIS_DAILY_PERIOD
-        )
-        by_band = DAILY if recent_crisis else WEEKLY
-    elif state.band == "high":
-        by_band = EVERY_THREE_DAYS
-    elif state.band == "moderate":
-        by_band = WEEKLY
-    requested = {"daily": DAILY, "weekly": WEEKLY}.get(state.checkin_preference or "")
-    candidates = [c for c in (by_band, requested) if c is not None]
-    return min(candidates, key=lambda c: c.every) if candidates else None
+    """The cadence of this user's check-ins (shared policy), or None."""
+    return policy_cadence(state.band, state.last_crisis_event_at, state.checkin_preference, now)
 
 
 def _crisis_stage_due(state: ProactiveState, now: datetime) -> int | None:
@@ -147,7 +102,7 @@ def _checkin_due(state: ProactiveState, now: datetime) -> bool:
     cadence = checkin_cadence(state, now)
     if cadence is None or (state.snoozed_until is not None and now < state.snoozed_until):
         return False
-    if state.last_contact_at is not None and now - state.last_contact_at < cadence.recent:
+    if state.last_contact_at is not None and now - state.last_contact_at < cadence.recent_contact:
         return False
     return state.last_checkin_at is None or now - state.last_checkin_at >= cadence.every
 
@@ -227,7 +182,7 @@ def next_due_at(state: ProactiveState, now: datetime) -> datetime | None:
     if cadence is not None:
         checkin = max(
             (state.last_checkin_at + cadence.every) if state.last_checkin_at else now,
-            (state.last_contact_at + cadence.recent) if state.last_contact_at else now,
+            (state.last_contact_at + cadence.recent_contact) if state.last_contact_at else now,
             state.snoozed_until or now,
         )
         moments.append(checkin)

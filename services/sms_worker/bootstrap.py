@@ -6,8 +6,11 @@ wiring that production runs.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSms, OptOutChanges
 from services.sms_worker.llm_responder import LlmResponder
+from services.sms_worker.proactive import check_templates
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
 from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
@@ -71,13 +74,14 @@ def proactive_consumer(
     runtime: WorkerRuntime, settings: SmsWorkerSettings, subscriptions: SubscriptionSettings
 ) -> Consumer:
     """The `sms_worker.proactive` consumer: the scheduler's due messages and churn decisions."""
+    check_templates()
     store = SmsStore(runtime.db)
     inbox = runtime.inbox(PROACTIVE_QUEUE)
     messages = ProactiveMessages(
         store,
         runtime.clock,
         ProactiveConfig(
-            policy=settings.proactive_policy(),
+            max_delay=timedelta(hours=settings.proactive_max_delay_hours),
             subscriptions_enabled=subscriptions.enabled,
             recent_messages=settings.recent_messages,
         ),

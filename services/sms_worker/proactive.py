@@ -18,9 +18,15 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
-from services.sms_worker.assessments import Band
 from services.sms_worker.profile import Profile
 from services.sms_worker.replies import SMS_SEGMENT
+from shared.proactive_policy import (
+    CRISIS_FOLLOWUP_DAYS,
+    REACTIVATION_SILENCE_DAYS,
+    checkin_cadence,
+    in_window,
+    stage_delay,
+)
 
 ProactiveKind = Literal["crisis_followup", "reactivation", "checkin"]
 KINDS: tuple[ProactiveKind, ...] = get_args(ProactiveKind)
@@ -41,28 +47,10 @@ class Suppression(StrEnum):
     CHECKINS_OFF = "checkins_off"
     # A crisis newer than the one this follow-up stage belongs to.
     NEWER_CRISIS = "newer_crisis"
-
-
-class Cadence(StrEnum):
-    """How often check-ins come, most frequent first (the order matters: the user's request
-    wins over the band's cadence only when it is more frequent)."""
-
-    DAILY = "daily"
-    EVERY_3_DAYS = "every_3_days"
-    WEEKLY = "weekly"
-
-
-_FREQUENCY = list(Cadence)
-
-
-@dataclass(frozen=True)
-class ProactivePolicy:
-    """The scheduler's numbers the re-check relies on (DOMAIN.md, "Proactive messages")."""
-
-    crisis_followup_days: tuple[int, ...]
-    reactivation_silence_days: tuple[int, ...]
-    crisis_daily_checkins: timedelta
-    checkin_recent_contact: dict[Cadence, timedelta]
+    # Consumed late (worker down, a replayed dead letter): outside the recipient's local
+    # sending window now, or too long after it fell due to still make sense.
+    OUTSIDE_WINDOW = "outside_window"
+    STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -145,43 +133,23 @@ def compose(kind: ProactiveKind, stage: int, first_name: str | None) -> str:
 # --- the re-check ------------------------------------------------------------------------------
 
 
-def checkin_cadence(profile: Profile, at: datetime, policy: ProactivePolicy) -> Cadence | None:
-    """The band's cadence, or the user's DAILY/WEEKLY request when that is more frequent."""
-    by_band: Cadence | None = None
-    if profile.burnout_band is Band.CRISIS:
-        recent_crisis = (
-            profile.last_crisis_event_at is not None
-            and at - profile.last_crisis_event_at <= policy.crisis_daily_checkins
-        )
-        by_band = Cadence.DAILY if recent_crisis else Cadence.WEEKLY
-    elif profile.burnout_band is Band.HIGH:
-        by_band = Cadence.EVERY_3_DAYS
-    elif profile.burnout_band is Band.MODERATE:
-        by_band = Cadence.WEEKLY
-    requested = Cadence(profile.checkin_preference) if profile.checkin_preference else None
-    candidates = [c for c in (by_band, requested) if c is not None]
-    return min(candidates, key=_FREQUENCY.index) if candidates else None
-
-
 def _wrote_since(profile: Profile, moment: datetime) -> bool:
     return profile.last_contact_at is not None and profile.last_contact_at > moment
-
-
-def _stage_days(days: tuple[int, ...], stage: int) -> timedelta | None:
-    return timedelta(days=days[stage - 1]) if 1 <= stage <= len(days) else None
 
 
 def suppression(
     profile: Profile | None,
     due: Due,
-    policy: ProactivePolicy,
     *,
+    now: datetime,
+    max_delay: timedelta,
     has_access: bool | None,
 ) -> Suppression | None:
     """Why this message must not go out now, or None to send it.
 
-    `has_access` is None when the subscription gate is off. Timing rules (local sending window,
-    one proactive message per 24 h) are the scheduler's and are not repeated here.
+    `has_access` is None when the subscription gate is off. The scheduler only emits inside the
+    local window and at most once per 24 h; the window is checked again here because the event
+    may be consumed long after it was emitted.
     """
     if profile is None:
         return Suppression.UNKNOWN_USER
@@ -191,32 +159,51 @@ def suppression(
         return Suppression.NOT_ACTIVE
     if has_access is False:
         return Suppression.NO_ACCESS
+    if now - due.due_at > max_delay:
+        return Suppression.STALE
+    if not in_window(now, profile.timezone):
+        return Suppression.OUTSIDE_WINDOW
     if due.kind == "checkin":
-        return _checkin_suppression(profile, due, policy)
+        return _checkin_suppression(profile, due)
     if due.kind == "reactivation":
         # The stage's premise: silent for at least its number of days when it fell due.
-        silence = _stage_days(policy.reactivation_silence_days, due.stage)
+        silence = stage_delay(REACTIVATION_SILENCE_DAYS, due.stage)
         if silence is not None and _wrote_since(profile, due.due_at - silence):
             return Suppression.RECENT_CONTACT
         return None
     # A crisis follow-up stage falls due its number of days after the crisis; a crisis later
     # than that is a new one, whose cascade starts again from its first stage.
-    after = _stage_days(policy.crisis_followup_days, due.stage)
+    after = stage_delay(CRISIS_FOLLOWUP_DAYS, due.stage)
     crisis = profile.last_crisis_event_at
     if after is not None and crisis is not None and crisis > due.due_at - after:
         return Suppression.NEWER_CRISIS
     return None
 
 
-def _checkin_suppression(profile: Profile, due: Due, policy: ProactivePolicy) -> Suppression | None:
+def _checkin_suppression(profile: Profile, due: Due) -> Suppression | None:
     if profile.snooze_until is not None and profile.snooze_until > due.due_at:
         return Suppression.SNOOZED
-    cadence = checkin_cadence(profile, due.due_at, policy)
+    band = profile.burnout_band.value if profile.burnout_band else None
+    cadence = checkin_cadence(
+        band, profile.last_crisis_event_at, profile.checkin_preference, due.due_at
+    )
     if cadence is None:
         return Suppression.CHECKINS_OFF
-    if _wrote_since(profile, due.due_at - policy.checkin_recent_contact[cadence]):
+    if _wrote_since(profile, due.due_at - cadence.recent_contact):
         return Suppression.RECENT_CONTACT
     return None
+
+
+def check_templates() -> None:
+    """Every follow-up and reactivation stage of the policy has its words (a stage is never
+    sent blank): checked when the consumer starts."""
+    staged: tuple[tuple[ProactiveKind, tuple[int, ...]], ...] = (
+        ("crisis_followup", CRISIS_FOLLOWUP_DAYS),
+        ("reactivation", REACTIVATION_SILENCE_DAYS),
+    )
+    for kind, days in staged:
+        if stages(kind) != tuple(range(1, len(days) + 1)):
+            raise ValueError(f"{kind}: {len(days)} stages, texts for {list(stages(kind))}")
 
 
 # --- what sending changes ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ steps already done are recognised on a replay, so a redelivery can never send tw
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -23,7 +23,6 @@ from services.sms_worker.handlers import (
 from services.sms_worker.proactive import (
     ChurnOutcome,
     Due,
-    ProactivePolicy,
     UnknownTemplate,
     churn,
     compose,
@@ -47,7 +46,7 @@ SUPPRESSED = "suppressed"
 
 @dataclass(frozen=True)
 class ProactiveConfig:
-    policy: ProactivePolicy
+    max_delay: timedelta
     subscriptions_enabled: bool
     recent_messages: int
 
@@ -85,7 +84,10 @@ class ProactiveMessages:
         access = None
         if self._config.subscriptions_enabled:
             access = (await self._store.access(payload.phone)).has_access
-        reason = suppression(profile, due, self._config.policy, has_access=access)
+        now = self._clock.now()
+        reason = suppression(
+            profile, due, now=now, max_delay=self._config.max_delay, has_access=access
+        )
         if reason is not None or profile is None:
             await self._record(event, due, body=None, reason=reason, session=session)
             log.info(
@@ -96,7 +98,6 @@ class ProactiveMessages:
                 user_id=payload.user_id,
             )
             return
-        now = self._clock.now()
         after = record_sent(profile, due, now)
         await _commit(self._store, profile, after, str(event.id), now, uow)
         body = compose(due.kind, due.stage, profile.first_name)

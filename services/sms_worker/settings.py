@@ -7,7 +7,6 @@ issue and operators know them.
 
 from __future__ import annotations
 
-import itertools
 import zoneinfo
 from datetime import timedelta
 
@@ -15,7 +14,6 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.sms_worker.inbound import Policy
-from services.sms_worker.proactive import Cadence, ProactivePolicy, stages
 
 
 class SmsWorkerSettings(BaseSettings):
@@ -37,14 +35,9 @@ class SmsWorkerSettings(BaseSettings):
     reply_max_chars: int = Field(160, ge=40, le=1600)
     signup_url: str = "https://givecareapp.com/signup"
     billing_url: str = "https://givecareapp.com/billing"
-    # Proactive messages: the premises the scheduler decided on, re-checked before sending.
-    # They mirror the scheduler's rules (services/scheduler/rules.py) and must agree with them.
-    crisis_followup_days: tuple[int, ...] = (1, 3, 7, 14, 21, 28, 35)
-    reactivation_silence_days: tuple[int, ...] = (7, 14, 30)
-    crisis_daily_checkin_days: float = Field(7, gt=0)
-    checkin_recent_contact_days_daily: float = Field(2, gt=0)
-    checkin_recent_contact_days_every_3_days: float = Field(2, gt=0)
-    checkin_recent_contact_days_weekly: float = Field(3, gt=0)
+    # A proactive message consumed longer than this after it fell due is not sent (the worker
+    # was down, or a dead letter was replayed late): a check-in days late is worse than none.
+    proactive_max_delay_hours: float = Field(24, gt=0)
 
     @field_validator("default_timezone")
     @classmethod
@@ -54,23 +47,6 @@ class SmsWorkerSettings(BaseSettings):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError("not an IANA time zone") from None
         return value
-
-    @field_validator("crisis_followup_days", "reactivation_silence_days")
-    @classmethod
-    def _increasing_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not value or value[0] < 1 or any(a >= b for a, b in itertools.pairwise(value)):
-            raise ValueError("must be increasing whole days, the first at least 1")
-        return value
-
-    @field_validator("crisis_followup_days")
-    @classmethod
-    def _crisis_stages_have_texts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        return _stages_have_texts(value, stages("crisis_followup"))
-
-    @field_validator("reactivation_silence_days")
-    @classmethod
-    def _reactivation_stages_have_texts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        return _stages_have_texts(value, stages("reactivation"))
 
     def policy(self) -> Policy:
         return Policy(
@@ -82,25 +58,6 @@ class SmsWorkerSettings(BaseSettings):
             signup_url=self.signup_url,
             billing_url=self.billing_url,
         )
-
-    def proactive_policy(self) -> ProactivePolicy:
-        return ProactivePolicy(
-            crisis_followup_days=self.crisis_followup_days,
-            reactivation_silence_days=self.reactivation_silence_days,
-            crisis_daily_checkins=timedelta(days=self.crisis_daily_checkin_days),
-            checkin_recent_contact={
-                Cadence.DAILY: timedelta(days=self.checkin_recent_contact_days_daily),
-                Cadence.EVERY_3_DAYS: timedelta(days=self.checkin_recent_contact_days_every_3_days),
-                Cadence.WEEKLY: timedelta(days=self.checkin_recent_contact_days_weekly),
-            },
-        )
-
-
-def _stages_have_texts(days: tuple[int, ...], texts: tuple[int, ...]) -> tuple[int, ...]:
-    """Every stage needs its words in proactive_messages.json, so a stage is never sent blank."""
-    if tuple(range(1, len(days) + 1)) != texts:
-        raise ValueError(f"{len(days)} stages, but texts for stages {list(texts)}")
-    return days
 
 
 class LlmSettings(BaseSettings):

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from services.scheduler.rules import CRISIS_FOLLOWUP_DAYS, PROACTIVE_GAP, next_window_moment
 from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
 from services.scheduler.tick import Scheduler
 from shared.broker import Publisher, declare_exchange
@@ -36,6 +35,7 @@ from shared.events.catalog import (
 )
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay
+from shared.proactive_policy import CRISIS_FOLLOWUP_DAYS, PROACTIVE_GAP, next_window_moment
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiormq
 import pytest
@@ -148,8 +149,9 @@ def start_worker(
     @asynccontextmanager
     async def start(*, transactions: bool = True) -> AsyncIterator[ProactiveWorker]:
         monkeypatch.setenv("MONGODB_TRANSACTIONS", "on" if transactions else "off")
-        # Real time, frozen: the outbox and inbox expire rows by it.
-        clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+        # The events here are dated around START; staleness has tests of its own.
+        monkeypatch.setenv("SMS_PROACTIVE_MAX_DELAY_HOURS", str(LONG_DELAY.total_seconds() / 3600))
+        clock = _window_clock()
         settings = SmsWorkerSettings()
         async with WorkerRuntime.open(SERVICE, clock=clock) as runtime:
             assert runtime.transactions is transactions
@@ -173,16 +175,42 @@ def start_worker(
     return start
 
 
-async def _seed_active_user(db: Database, user_id: str) -> str:
-    """An onboarded caregiver written straight to the database (version 1, silent since START),
-    for tests that run the handler or the process without the inbound conversation."""
+# Events in most tests are dated around START; staleness has tests of its own.
+LONG_DELAY = timedelta(days=3650)
+
+
+def _window_clock() -> ManualClock:
+    """Frozen at 16:00 UTC today: inside New York's 09:00-20:00 window all year, and close
+    enough to real time for the inbox and outbox rows' expiry."""
+    return ManualClock(datetime.now(UTC).replace(hour=16, minute=0, second=0, microsecond=0))
+
+
+def _zone_in_window(now: datetime) -> str:
+    """A time zone where `now` is mid-window, for a process that runs on the real clock."""
+    for zone in ("America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Tokyo",
+                 "Pacific/Honolulu", "America/Los_Angeles", "Australia/Sydney"):  # fmt: skip
+        if 10 <= now.astimezone(ZoneInfo(zone)).hour < 18:
+            return zone
+    raise AssertionError("no zone in the list is inside its window now")
+
+
+async def _seed_active_user(
+    db: Database,
+    user_id: str,
+    *,
+    timezone: str = "America/New_York",
+    last_contact_at: datetime = START,
+) -> str:
+    """An onboarded caregiver written straight to the database (version 1, silent since
+    `last_contact_at`), for tests that run the handler or the process without the inbound
+    conversation."""
     await db.users.insert_one({"_id": user_id, "phone": PHONE, "roles": []})
     profile = Profile(
         user_id=user_id,
-        timezone="America/New_York",
+        timezone=timezone,
         journey_phase="active",
         first_name="Ana",
-        last_contact_at=START,
+        last_contact_at=last_contact_at,
         version=1,
     )
     await db.user_profiles.insert_one({"_id": user_id, **profile.model_dump(mode="python")})
@@ -326,14 +354,11 @@ async def test_a_replay_after_a_crash_finishes_the_same_single_send(
     """Without transactions (no session) a worker may die between the handler's writes; the
     broker then delivers the event again, and the replay completes the same, single send."""
     user_id = await _seed_active_user(db, "u-crash")
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    clock = _window_clock()
     store = SmsStore(db)
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
-    settings = SmsWorkerSettings()
     handler = ProactiveMessages(
-        store,
-        clock,
-        ProactiveConfig(settings.proactive_policy(), False, settings.recent_messages),
+        store, clock, ProactiveConfig(LONG_DELAY, False, SmsWorkerSettings().recent_messages)
     )
     if crash_point == "after the profile commit":
         crash = _CrashOnce(store, "record_proactive_decision")
@@ -401,7 +426,12 @@ async def test_the_service_process_consumes_proactive_messages(
     mongo_db_name: str,
     db: Database,
 ) -> None:
-    user_id = await _seed_active_user(db, "u-process")
+    # The process runs on the real clock and default settings: a message due a minute ago, to a
+    # caregiver for whom it is daytime now.
+    now = datetime.now(UTC)
+    user_id = await _seed_active_user(
+        db, "u-process", timezone=_zone_in_window(now), last_contact_at=now - 10 * DAY
+    )
     tap = await tap_events(broker, broker_settings.exchange, SmsOutboundRequested.EVENT_TYPE)
     try:
         async with ServiceProcess(
@@ -414,7 +444,7 @@ async def test_the_service_process_consumes_proactive_messages(
                     phone=PHONE,
                     kind="reactivation",
                     stage=1,
-                    due_at=START + 8 * DAY,
+                    due_at=now - timedelta(minutes=1),
                 ),
                 idempotency_key=f"proactive:{user_id}:reactivation:process:1",
             )

@@ -9,20 +9,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.scheduler.rules import (
-    CRISIS_FOLLOWUP_DAYS,
-    DAILY,
-    EVERY_THREE_DAYS,
-    WEEKLY,
     Churn,
     Decision,
     Kind,
     ProactiveState,
     checkin_cadence,
     decide,
-    in_window,
     next_due_at,
+)
+from shared.proactive_policy import (
+    CRISIS_FOLLOWUP_DAYS,
+    Cadence,
+    in_window,
     next_window_moment,
 )
+
+DAILY, EVERY_THREE_DAYS, WEEKLY = Cadence.DAILY, Cadence.EVERY_3_DAYS, Cadence.WEEKLY
 
 NY = "America/New_York"
 HONOLULU = "Pacific/Honolulu"

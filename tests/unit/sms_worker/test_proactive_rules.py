@@ -10,21 +10,19 @@ import pytest
 
 from services.sms_worker.assessments import Band
 from services.sms_worker.proactive import (
-    Cadence,
     ChurnOutcome,
     Due,
     ProactiveKind,
     Suppression,
-    checkin_cadence,
     churn,
     record_sent,
     suppression,
 )
 from services.sms_worker.profile import Profile
-from services.sms_worker.settings import SmsWorkerSettings
+from shared.proactive_policy import Cadence, checkin_cadence
 
 DUE_AT = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
-POLICY = SmsWorkerSettings().proactive_policy()
+MAX_DELAY = timedelta(hours=24)
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
 
@@ -42,6 +40,12 @@ def _profile(**fields: Any) -> Profile:
 
 def _due(kind: ProactiveKind, stage: int = 0) -> Due:
     return Due(kind, stage, DUE_AT)
+
+
+def _check(
+    profile: Profile | None, due: Due, *, has_access: bool | None, now: datetime = DUE_AT
+) -> Suppression | None:
+    return suppression(profile, due, now=now, max_delay=MAX_DELAY, has_access=has_access)
 
 
 COMMON_GATE = [
@@ -69,7 +73,7 @@ def test_common_gate(
     has_access: bool | None,
     expected: Suppression | None,
 ) -> None:
-    assert suppression(profile, _due(kind, 1), POLICY, has_access=has_access) == expected
+    assert _check(profile, _due(kind, 1), has_access=has_access) == expected
 
 
 CADENCES = [
@@ -98,7 +102,12 @@ CADENCES = [
     ("fields", "expected"), [c[1:] for c in CADENCES], ids=[c[0] for c in CADENCES]
 )
 def test_checkin_cadence(fields: dict[str, Any], expected: Cadence | None) -> None:
-    assert checkin_cadence(_profile(**fields), DUE_AT, POLICY) == expected
+    profile = _profile(**fields)
+    band = profile.burnout_band.value if profile.burnout_band else None
+    cadence = checkin_cadence(
+        band, profile.last_crisis_event_at, profile.checkin_preference, DUE_AT
+    )
+    assert cadence == expected
 
 
 CHECKINS = [
@@ -135,7 +144,7 @@ CHECKINS = [
 )
 def test_checkin(fields: dict[str, Any], expected: Suppression | None) -> None:
     profile = _profile(**fields)
-    assert suppression(profile, _due("checkin"), POLICY, has_access=None) == expected
+    assert _check(profile, _due("checkin"), has_access=None) == expected
 
 
 @pytest.mark.parametrize(("stage", "silence_days"), [(1, 7), (2, 14), (3, 30)])
@@ -144,8 +153,8 @@ def test_reactivation_needs_the_stages_silence(stage: int, silence_days: int) ->
     due = _due("reactivation", stage)
     silent = _profile(last_contact_at=DUE_AT - silence)
     wrote = _profile(last_contact_at=DUE_AT - silence + SECOND)
-    assert suppression(silent, due, POLICY, has_access=None) is None
-    assert suppression(wrote, due, POLICY, has_access=None) == Suppression.RECENT_CONTACT
+    assert _check(silent, due, has_access=None) is None
+    assert _check(wrote, due, has_access=None) == Suppression.RECENT_CONTACT
 
 
 @pytest.mark.parametrize(
@@ -155,17 +164,39 @@ def test_crisis_followup_belongs_to_the_latest_crisis(stage: int, days: int) -> 
     due = _due("crisis_followup", stage)
     this_crisis = _profile(last_crisis_event_at=DUE_AT - timedelta(days=days))
     newer_crisis = _profile(last_crisis_event_at=DUE_AT - timedelta(days=days) + SECOND)
-    assert suppression(this_crisis, due, POLICY, has_access=None) is None
-    assert suppression(newer_crisis, due, POLICY, has_access=None) == Suppression.NEWER_CRISIS
+    assert _check(this_crisis, due, has_access=None) is None
+    assert _check(newer_crisis, due, has_access=None) == Suppression.NEWER_CRISIS
 
 
 def test_crisis_followup_goes_out_though_the_user_just_wrote() -> None:
     profile = _profile(last_crisis_event_at=DUE_AT - 3 * DAY, last_contact_at=DUE_AT - SECOND)
-    assert suppression(profile, _due("crisis_followup", 2), POLICY, has_access=None) is None
+    assert _check(profile, _due("crisis_followup", 2), has_access=None) is None
 
 
 def test_crisis_followup_without_a_crisis_on_the_profile_is_sent() -> None:
-    assert suppression(_profile(), _due("crisis_followup", 1), POLICY, has_access=None) is None
+    assert _check(_profile(), _due("crisis_followup", 1), has_access=None) is None
+
+
+@pytest.mark.parametrize("kind", ["crisis_followup", "reactivation", "checkin"])
+def test_consumed_late_outside_the_window_or_too_late_is_not_sent(kind: ProactiveKind) -> None:
+    profile = _profile(burnout_band=Band.HIGH, last_crisis_event_at=DUE_AT - 3 * DAY)
+    due = _due(kind, 2 if kind != "checkin" else 0)
+    # DUE_AT is 11:00 in New York; 19:59 is the window's last minute, 20:00 is outside.
+    last_minute = DUE_AT + timedelta(hours=8, minutes=59)
+    assert _check(profile, due, has_access=None, now=last_minute) is None
+    closed = DUE_AT + timedelta(hours=9)
+    assert _check(profile, due, has_access=None, now=closed) == Suppression.OUTSIDE_WINDOW
+    next_morning = DUE_AT + 23 * timedelta(hours=1)  # 10:00 the next day: in window, in time
+    assert _check(profile, due, has_access=None, now=next_morning) is None
+    too_late = DUE_AT + MAX_DELAY + SECOND
+    assert _check(profile, due, has_access=None, now=too_late) == Suppression.STALE
+
+
+def test_the_window_is_the_recipients_local_one() -> None:
+    # 11:00 in New York is 05:00 in Honolulu.
+    profile = _profile(timezone="Pacific/Honolulu")
+    due = _due("crisis_followup", 1)
+    assert _check(profile, due, has_access=None) == Suppression.OUTSIDE_WINDOW
 
 
 def test_sending_records_the_time_and_advances_only_its_own_counter() -> None:

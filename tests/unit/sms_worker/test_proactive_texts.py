@@ -8,17 +8,19 @@ import re
 import pytest
 from pydantic import ValidationError
 
+from services.sms_worker import proactive
 from services.sms_worker.proactive import (
     KINDS,
     ProactiveKind,
     UnknownTemplate,
+    check_templates,
     compose,
     parse_templates,
     stages,
     templates,
 )
 from services.sms_worker.replies import SMS_SEGMENT
-from services.sms_worker.settings import SmsWorkerSettings
+from shared.proactive_policy import CRISIS_FOLLOWUP_DAYS, REACTIVATION_SILENCE_DAYS
 
 # About as long as a first name onboarding accepts (at most 40 characters).
 LONGEST_NAME = "Maximiliana Theodora Wilhelmina Augusta"
@@ -28,9 +30,8 @@ MEDICAL = re.compile(r"\b(medic\w*|dos(e|age)\w*|diagnos\w*|prescri\w*|pills?|th
 
 
 def test_every_kind_has_the_stages_the_rules_send() -> None:
-    settings = SmsWorkerSettings()
-    assert stages("crisis_followup") == tuple(range(1, len(settings.crisis_followup_days) + 1))
-    assert stages("reactivation") == tuple(range(1, len(settings.reactivation_silence_days) + 1))
+    assert stages("crisis_followup") == tuple(range(1, len(CRISIS_FOLLOWUP_DAYS) + 1))
+    assert stages("reactivation") == tuple(range(1, len(REACTIVATION_SILENCE_DAYS) + 1))
     assert stages("checkin") == (0,)
 
 
@@ -101,8 +102,15 @@ def test_bad_template_data_is_refused(document: str) -> None:
         parse_templates(document)
 
 
-def test_more_stages_than_texts_is_a_configuration_error() -> None:
-    with pytest.raises(ValidationError, match="texts for stages"):
-        SmsWorkerSettings(reactivation_silence_days=(7, 14, 30, 60))
-    with pytest.raises(ValidationError, match="increasing"):
-        SmsWorkerSettings(crisis_followup_days=(1, 3, 3, 14, 21, 28, 35))
+def test_every_stage_of_the_policy_has_its_words() -> None:
+    check_templates()
+
+
+def test_a_stage_without_words_stops_the_consumer_from_starting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipped = proactive.templates()
+    fewer = {**shipped, "reactivation": {1: shipped["reactivation"][1]}}
+    monkeypatch.setattr(proactive, "templates", lambda: fewer)
+    with pytest.raises(ValueError, match="reactivation: 3 stages"):
+        check_templates()
