@@ -27,7 +27,7 @@ from services.sms_worker.bootstrap import SERVICE, inbound_consumer
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from shared.broker import Publisher, connect, declare_exchange
-from shared.config import BrokerSettings, SubscriptionSettings
+from shared.config import BrokerSettings, LinkSettings, SubscriptionSettings
 from shared.events import new_event
 from shared.events.catalog import SmsInboundReceived, UserProfileChanged
 from shared.outbox import OUTBOX_COLLECTION
@@ -122,7 +122,11 @@ async def _run_mode(
     async with WorkerRuntime.open(SERVICE) as runtime:
         settings = SmsWorkerSettings()
         consumer = await inbound_consumer(
-            runtime, settings, SubscriptionSettings(), RulesResponder(settings.reply_max_chars)
+            runtime,
+            settings,
+            SubscriptionSettings(),
+            RulesResponder(settings.reply_max_chars),
+            LinkSettings(),
         )
         channel = await connection.channel()
         exchange = await declare_exchange(channel, broker_settings.exchange)

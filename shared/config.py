@@ -135,6 +135,16 @@ class SubscriptionSettings(_Settings):
 
 class MigrationSettings(_Settings):
     """Data migrations: where their progress is kept, batch size, throttle and lease."""
+class LinkSettings(_Settings):
+    """The public pages texts link to, one definition for every service: the sign-up page (texts
+    add `?phone=<E.164>` so the form is pre-filled) and the billing page."""
+
+    model_config = SettingsConfigDict(env_prefix="")
+
+    signup_url: str = "https://givecare.example/signup"
+    billing_url: str = "https://givecare.example/billing"
+
+
 
     model_config = SettingsConfigDict(env_prefix="MIGRATIONS_")
 

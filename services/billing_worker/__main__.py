@@ -15,12 +15,12 @@ from services.billing_worker.handlers import BillingTexts
 from services.billing_worker.reconcile import parse_since, reconcile
 from services.billing_worker.refetch import SubscriptionRefresher
 from services.billing_worker.service import QUEUE, register_stripe_events, stripe_event_handler
-from services.billing_worker.settings import BillingSettings, SignupSettings
+from services.billing_worker.settings import BillingSettings
 from services.billing_worker.store import BILLING_INDEXES, BillingAccounts, BillingEvents
 from services.billing_worker.stripe_client import StripeSubscriptions, stripe_client
 from services.billing_worker.stripe_objects import e164
 from shared.broker import Publisher
-from shared.config import ConfigError, StripeSettings, load_settings
+from shared.config import ConfigError, LinkSettings, StripeSettings, load_settings
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
@@ -30,7 +30,7 @@ SERVICE = "billing_worker"
 async def serve() -> None:
     billing = load_settings(BillingSettings)
     texts = BillingTexts(
-        signup_url=load_settings(SignupSettings).signup_url,
+        signup_url=load_settings(LinkSettings).signup_url,
         payment_notice_memory=billing.payment_notice_memory,
     )
     source = None

@@ -1,5 +1,5 @@
-"""Settings of the billing worker and its CLI commands (`BILLING_*`), and the public sign-up page
-(`SIGNUP_URL`) whose address billing texts carry with the caregiver's phone as a parameter."""
+"""Settings of the billing worker and its CLI commands (`BILLING_*`); the sign-up page its texts
+link to is `shared.config.LinkSettings` (`SIGNUP_URL`)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,3 @@ class BillingSettings(_Settings):
     access_sweep_interval_seconds: float = Field(60.0, gt=0)
     # Invoices remembered per account to send one update-payment notice each.
     payment_notice_memory: int = Field(24, ge=1, le=1_000)
-
-
-class SignupSettings(_Settings):
-    """The sign-up page; SMS texts link to it with `?phone=<E.164>` so the form is pre-filled."""
-
-    model_config = SettingsConfigDict(env_prefix="", env_file=".env", extra="ignore", frozen=True)
-
-    signup_url: str = "https://givecare.example/signup"

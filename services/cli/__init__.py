@@ -1,1 +1,1 @@
-"""`givecare`: the operator and developer command line (one console script, one sub-app per area)."""
+"""`givecare`: the operator and developer command line (one console script, a sub-app per area)."""

@@ -13,7 +13,7 @@ import sys
 from services.sms_worker.bootstrap import SERVICE, build_responder, sms_worker_consumers
 from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
-from shared.config import ConfigError, SubscriptionSettings, load_settings
+from shared.config import ConfigError, LinkSettings, SubscriptionSettings, load_settings
 from shared.worker import WorkerRuntime
 
 
@@ -24,7 +24,9 @@ async def run() -> None:
     async with WorkerRuntime.open(SERVICE) as runtime:
         responder = build_responder(settings, llm)
         try:
-            consumers = await sms_worker_consumers(runtime, settings, subscriptions, responder)
+            consumers = await sms_worker_consumers(
+                runtime, settings, subscriptions, responder, load_settings(LinkSettings)
+            )
             await runtime.run(consumers)
         finally:
             if isinstance(responder, LlmResponder):

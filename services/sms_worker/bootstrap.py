@@ -16,7 +16,7 @@ from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from services.sms_worker.storage import SmsStore, sms_worker_indexes
 from shared.broker import Consumer
-from shared.config import SubscriptionSettings
+from shared.config import LinkSettings, SubscriptionSettings
 from shared.events.catalog import (
     BillingAccessChanged,
     ProactiveMessageDue,
@@ -44,6 +44,7 @@ async def inbound_consumer(
     settings: SmsWorkerSettings,
     subscriptions: SubscriptionSettings,
     responder: Responder,
+    links: LinkSettings,
 ) -> Consumer:
     """Apply the indexes and return the `sms_worker.inbound` consumer with its handlers."""
     await ensure_indexes(runtime.db, sms_worker_indexes())
@@ -55,7 +56,7 @@ async def inbound_consumer(
         responder,
         runtime.clock,
         InboundConfig(
-            policy=settings.policy(),
+            policy=settings.policy(links),
             default_timezone=settings.default_timezone,
             subscriptions_enabled=subscriptions.enabled,
             recent_messages=settings.recent_messages,
@@ -97,9 +98,10 @@ async def sms_worker_consumers(
     settings: SmsWorkerSettings,
     subscriptions: SubscriptionSettings,
     responder: Responder,
+    links: LinkSettings,
 ) -> list[Consumer]:
     """Every consumer `python -m services.sms_worker` runs, in one process."""
     return [
-        await inbound_consumer(runtime, settings, subscriptions, responder),
+        await inbound_consumer(runtime, settings, subscriptions, responder, links),
         proactive_consumer(runtime, settings, subscriptions),
     ]

@@ -62,15 +62,15 @@ class Facts:
 
 @dataclass(frozen=True)
 class Policy:
-    """The tunable numbers of the rules (from settings)."""
+    """The tunable numbers of the rules (from settings) and the pages replies link to."""
 
+    signup_url: str
+    billing_url: str
     rate_limit_per_day: int = 30
     onboarding_max_attempts: int = 2
     onboarding_cooldown: timedelta = timedelta(hours=24)
     assessment_expiry: timedelta = timedelta(hours=24)
     snooze: timedelta = timedelta(days=7)
-    signup_url: str = "https://givecareapp.com/signup"
-    billing_url: str = "https://givecareapp.com/billing"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.sms_worker.inbound import Policy
+from shared.config import LinkSettings
 
 
 class SmsWorkerSettings(BaseSettings):
@@ -33,8 +34,6 @@ class SmsWorkerSettings(BaseSettings):
     recent_messages: int = Field(20, ge=1, le=200)
     # Replies aim for one segment; the sender caps any SMS at 1600 characters.
     reply_max_chars: int = Field(160, ge=40, le=1600)
-    signup_url: str = "https://givecareapp.com/signup"
-    billing_url: str = "https://givecareapp.com/billing"
     # A proactive message consumed longer than this after it fell due is not sent (the worker
     # was down, or a dead letter was replayed late): a check-in days late is worse than none.
     proactive_max_delay_hours: float = Field(24, gt=0)
@@ -48,15 +47,15 @@ class SmsWorkerSettings(BaseSettings):
             raise ValueError("not an IANA time zone") from None
         return value
 
-    def policy(self) -> Policy:
+    def policy(self, links: LinkSettings) -> Policy:
         return Policy(
             rate_limit_per_day=self.rate_limit_per_day,
             onboarding_max_attempts=self.onboarding_max_attempts,
             onboarding_cooldown=timedelta(hours=self.onboarding_cooldown_hours),
             assessment_expiry=timedelta(hours=self.assessment_expiry_hours),
             snooze=timedelta(days=self.checkin_snooze_days),
-            signup_url=self.signup_url,
-            billing_url=self.billing_url,
+            signup_url=links.signup_url,
+            billing_url=links.billing_url,
         )
 
 

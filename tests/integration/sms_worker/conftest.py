@@ -22,7 +22,7 @@ from services.sms_worker.bootstrap import INBOUND_QUEUE, SERVICE, inbound_consum
 from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from shared.broker import Publisher
-from shared.config import BrokerSettings, SubscriptionSettings
+from shared.config import BrokerSettings, LinkSettings, SubscriptionSettings
 from shared.events import Envelope, Payload, new_event
 from shared.events.catalog import EVENTS, MediaItem, SmsInboundReceived, SmsOutboundRequested
 from shared.inbox import INBOX_COLLECTION
@@ -168,6 +168,7 @@ def start_sms_worker(
                 worker_settings,
                 SubscriptionSettings(enabled=subscriptions),
                 responder or RulesResponder(worker_settings.reply_max_chars),
+                LinkSettings(),
             )
             stop = asyncio.Event()
             host = asyncio.create_task(WorkerHost([consumer], [runtime.relay]).run(stop))

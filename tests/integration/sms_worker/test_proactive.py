@@ -31,7 +31,7 @@ from services.sms_worker.storage import SmsStore
 from shared.broker import Consumer, Publisher
 from shared.broker.topology import parking_queue_name
 from shared.clock import ManualClock
-from shared.config import BrokerSettings, SubscriptionSettings
+from shared.config import BrokerSettings, LinkSettings, SubscriptionSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import (
     EVENTS,
@@ -160,6 +160,7 @@ def start_worker(
                 settings,
                 SubscriptionSettings(enabled=False),
                 RulesResponder(settings.reply_max_chars),
+                LinkSettings(),
             )
             stop = asyncio.Event()
             host = asyncio.create_task(WorkerHost(consumers, [runtime.relay]).run(stop))

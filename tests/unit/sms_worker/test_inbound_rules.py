@@ -26,7 +26,7 @@ from services.sms_worker.onboarding import Field, OnboardingState
 from services.sms_worker.profile import Profile, changed_fields
 
 AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York
-POLICY = Policy()
+POLICY = Policy(signup_url="https://signup.example/", billing_url="https://billing.example/")
 NEW = Profile(user_id="u1", timezone="America/New_York")
 ACTIVE = Profile(
     user_id="u1",

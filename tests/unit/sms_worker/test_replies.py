@@ -10,13 +10,10 @@ from services.sms_worker.instruments import BSFC_S, Zone
 from services.sms_worker.keywords import Command
 from services.sms_worker.llm_responder import load_system_prompt
 from services.sms_worker.responder import ResponderContext, RulesResponder, fit_sms
-from services.sms_worker.settings import SmsWorkerSettings
+from shared.config import LinkSettings
 
 LONG_NAME = "Maximiliana Th"
-URLS = {
-    "signup_url": SmsWorkerSettings().signup_url,
-    "billing_url": SmsWorkerSettings().billing_url,
-}
+URLS = {"signup_url": LinkSettings().signup_url, "billing_url": LinkSettings().billing_url}
 
 
 def _all_texts() -> list[str]:
