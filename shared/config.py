@@ -133,8 +133,6 @@ class SubscriptionSettings(_Settings):
     enabled: bool = False
 
 
-class MigrationSettings(_Settings):
-    """Data migrations: where their progress is kept, batch size, throttle and lease."""
 class LinkSettings(_Settings):
     """The public pages texts link to, one definition for every service: the sign-up page (texts
     add `?phone=<E.164>` so the form is pre-filled) and the billing page."""
@@ -145,14 +143,16 @@ class LinkSettings(_Settings):
     billing_url: str = "https://givecare.example/billing"
 
 
+class MigrationSettings(_Settings):
+    """Data migrations: where their progress is kept, batch size, throttle and lease."""
 
     model_config = SettingsConfigDict(env_prefix="MIGRATIONS_")
 
     state_db: str = Field("givecare_migrations", min_length=1)
-    batch_size: int = Field(500, ge=1, le=100_000)
-    # 0 = as fast as the database allows; otherwise source documents per second, at most.
     # Where the legacy store's collections (`users`, `messages`) were imported.
     legacy_db: str = Field("givecare_legacy", min_length=1)
+    batch_size: int = Field(500, ge=1, le=100_000)
+    # 0 = as fast as the database allows; otherwise source documents per second, at most.
     throttle_docs_per_second: float = Field(0, ge=0)
     lease_seconds: float = Field(60, gt=0)
 
