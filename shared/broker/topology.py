@@ -22,6 +22,12 @@ _QUORUM = {
 }
 
 
+# Parked events are looked at by taking and returning them (`list_parked`), and RabbitMQ 4
+# counts every return against a quorum queue's delivery limit, 20 by default, dropping the
+# message past it. A parking queue must never drop what it holds: the limit is set out of reach.
+PARKED_DELIVERY_LIMIT = 1_000_000_000
+
+
 def retry_queue_name(queue: str, tier: int) -> str:
     return f"{queue}.retry.{tier}"
 
@@ -45,7 +51,11 @@ async def declare_consumer_queues(
 ) -> AbstractQueue:
     """Declare (or confirm) one consumer's work, delay and parking queues; return the work queue."""
     parking = parking_queue_name(queue)
-    await channel.declare_queue(parking, durable=True, arguments={"x-queue-type": "quorum"})
+    await channel.declare_queue(
+        parking,
+        durable=True,
+        arguments={"x-queue-type": "quorum", "x-delivery-limit": PARKED_DELIVERY_LIMIT},
+    )
     work = await channel.declare_queue(
         queue,
         durable=True,
