@@ -75,7 +75,12 @@ class OutboundRequests:
             "created_at": now,
             "updated_at": now,
         }
-        await self._outbound.record_request(row, message, uow.session)
+        if not await self._outbound.record_request(row, message, uow.session) and (
+            await self._outbound.reopen_exhausted(key, now, uow.session)
+        ):
+            # The same request again after the inbox forgot it (a dead letter replayed weeks
+            # later): as with a replay the inbox still knows, a send out of retries starts over.
+            log.warning("failed send reopened by a replayed request", outbound_key=key)
 
 
 class RequestIntake:

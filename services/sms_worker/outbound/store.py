@@ -80,22 +80,24 @@ class OutboundStore:
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def record_request(self, row: Document, message: Document, session: Session) -> None:
-        """Insert both rows unless they exist: a repeated request changes nothing."""
+    async def record_request(self, row: Document, message: Document, session: Session) -> bool:
+        """Insert both rows unless they exist: a repeated request changes nothing. True when
+        the outbound row is new."""
         await self._messages.update_one(
             {"_id": message["_id"]},
             {"$setOnInsert": {k: v for k, v in message.items() if k != "_id"}},
             upsert=True,
             session=session,
         )
-        await self._outbound.update_one(
+        result = await self._outbound.update_one(
             {"_id": row["_id"]},
             {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
             upsert=True,
             session=session,
         )
+        return result.upserted_id is not None
 
-    async def reopen_exhausted(self, key: str, now: datetime) -> bool:
+    async def reopen_exhausted(self, key: str, now: datetime, session: Session = None) -> bool:
         """A replayed request for a send that ran out of retries starts it over."""
         result = await self._outbound.update_one(
             {"_id": key, "status": statuses.FAILED, "reason": RETRIES_EXHAUSTED},
@@ -109,6 +111,7 @@ class OutboundStore:
                 "$unset": {"reason": ""},
                 "$inc": {"reopened": 1},
             },
+            session=session,
         )
         if result.modified_count != 1:
             return False
@@ -116,6 +119,7 @@ class OutboundStore:
         await self._messages.update_one(
             {"_id": message_id(key), "status": statuses.FAILED},
             {"$set": {"status": statuses.PENDING, "updated_at": now}},
+            session=session,
         )
         return True
 
