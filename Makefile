@@ -4,10 +4,10 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .local/tools/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap test test-unit test-integration lint fmt run infra up down docker bench soak clean
+.PHONY: help bootstrap test test-unit test-integration test-e2e lint fmt run infra up down docker bench bench-report soak clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 bootstrap: ## install RabbitMQ, Python, uv and the locked dependencies when missing
 	@bash scripts/bootstrap.sh
@@ -20,6 +20,9 @@ test-unit: bootstrap ## only the pure, fast tests
 
 test-integration: bootstrap ## only the tests against a real RabbitMQ and MongoDB-protocol server
 	$(RUN) pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: bootstrap ## every service as a real process, driven by signed webhooks (about a minute)
+	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
 
 lint: bootstrap ## ruff (lint + format check) and mypy (strict)
 	$(RUN) ruff check .

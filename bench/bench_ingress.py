@@ -27,7 +27,7 @@ from bench.servers import broker_and_database
 from shared.broker import connect
 from shared.config import BrokerSettings
 from shared.local_servers import free_port
-from tests.support.signing import twilio_signature
+from services.devtools.signing import twilio_signature
 
 TOKEN = "bench-twilio-token"
 _TICKS = os.sysconf("SC_CLK_TCK")

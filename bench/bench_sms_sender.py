@@ -31,7 +31,7 @@ from shared.events import new_event
 from shared.events.catalog import SmsOutboundRequested
 from shared.local_servers import free_port
 from shared.mongo import create_client
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN
+from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 
 _WARM_UP = 20
 BODY = "Thanks for checking in. How did you sleep last night, 1 to 5?"
@@ -226,7 +226,7 @@ async def _main(args: argparse.Namespace) -> None:
     twilio_url = f"http://127.0.0.1:{twilio_port}"
     with broker_and_database() as (rabbitmq_url, mongodb_url):
         async with _process(
-            "-m", "tests.fakes.twilio_api", "--port", str(twilio_port), env=dict(os.environ)
+            "-m", "services.devtools.fake_twilio", "--port", str(twilio_port), env=dict(os.environ)
         ):
             await _wait_http(f"{twilio_url}/_fake/creates")
             rows = []

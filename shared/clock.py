@@ -19,7 +19,7 @@ class SystemClock:
 
 
 class ManualClock:
-    """A clock that only moves when told to; for tests and the scheduler's clock override."""
+    """A clock that only moves when told to; for tests."""
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
@@ -34,3 +34,20 @@ class ManualClock:
 
     def set(self, instant: datetime) -> None:
         self._now = instant
+
+
+class ShiftedClock:
+    """Real time, moved: it reads `start` when created and runs at real speed from there.
+
+    For development and end-to-end tests only (the scheduler's `SCHEDULER_DEV_CLOCK_START`):
+    a running process can be shown "three days from now" without waiting three days.
+    """
+
+    def __init__(self, start: datetime, base: Clock | None = None) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock needs a timezone-aware start")
+        self._base = base or SystemClock()
+        self.offset: timedelta = start - self._base.now()
+
+    def now(self) -> datetime:
+        return self._base.now() + self.offset

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from services.cli import chat, stripe_events
+
 app = typer.Typer(
     name="givecare",
     help="Operate and try out the GiveCare backend.",
@@ -19,6 +21,10 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Operate and try out the GiveCare backend."""
+
+
+app.command("chat")(chat.chat)
+app.add_typer(stripe_events.app, name="stripe")
 
 
 def main() -> None:

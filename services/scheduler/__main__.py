@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
+
+import structlog
 
 from services.scheduler.handlers import SchedulerHandlers
-from services.scheduler.settings import SchedulerSettings
+from services.scheduler.settings import DevClockSettings, SchedulerSettings
 from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
 from services.scheduler.tick import Scheduler
-from shared.config import SubscriptionSettings, load_settings
+from shared.clock import ShiftedClock
+from shared.config import ConfigError, SubscriptionSettings, load_settings
 from shared.events.catalog import (
     BillingAccessChanged,
     CrisisDetected,
@@ -22,12 +26,21 @@ from shared.worker import WorkerRuntime
 
 QUEUE = "scheduler.events"
 
+log = structlog.get_logger(__name__)
 
-async def main() -> None:
-    settings = load_settings(SchedulerSettings)
+
+async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> None:
     # With subscriptions on, proactive messages need billing access (billing.access.changed).
     subscriptions_enabled = load_settings(SubscriptionSettings).enabled
-    async with WorkerRuntime.open("scheduler") as runtime:
+    clock = dev_clock.clock()
+    async with WorkerRuntime.open("scheduler", clock=clock) as runtime:
+        if isinstance(clock, ShiftedClock):
+            log.warning(
+                "DEVELOPMENT CLOCK: scheduler time is shifted (SCHEDULER_DEV_CLOCK_START); "
+                "never run this in production",
+                clock_start=dev_clock.clock_start,
+                shifted_by_seconds=round(clock.offset.total_seconds()),
+            )
         await ensure_indexes(runtime.db, SCHEDULER_INDEXES)
         store = ProactiveStateStore(
             runtime.db[PROACTIVE_STATE], subscriptions_enabled=subscriptions_enabled
@@ -56,5 +69,16 @@ async def main() -> None:
         await runtime.run([consumer], background=[tick_loop])
 
 
+def main() -> int:
+    try:
+        settings = load_settings(SchedulerSettings)
+        dev_clock = load_settings(DevClockSettings)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    asyncio.run(serve(settings, dev_clock))
+    return 0
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())

@@ -2,7 +2,9 @@
 and with `--services` every GiveCare service as its own process beside them.
 
 Prints `RABBITMQ_URL=...` and `MONGODB_URL=...` and writes them to `<dir>/env` (shell-quoted,
-so `set -a; . <dir>/env` works); the file is removed again on a clean shutdown.
+so `set -a; . <dir>/env` works). With `--services` it also writes `<dir>/devtools.env`: the
+development values it made up (tokens, the fake Twilio's address) that `givecare chat` and
+`givecare stripe send` need to talk to this run. Both files are removed on a clean shutdown.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import concurrent.futures
 import logging
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -18,7 +21,13 @@ from pathlib import Path
 from types import FrameType
 
 from shared.local_servers import LocalMongo, LocalRabbitMQ, LocalServerError
-from shared.local_servers.services import ServiceSupervisor, development_environment
+from shared.local_servers.env_file import write_env_file
+from shared.local_servers.services import (
+    DEVTOOLS_ENV_FILE,
+    DevelopmentSetup,
+    ServiceSupervisor,
+    development_setup,
+)
 
 log = logging.getLogger("shared.local_servers")
 
@@ -46,10 +55,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _env_lines(rabbitmq: LocalRabbitMQ, mongo: LocalMongo) -> list[str]:
+def _how_to_use(setup: DevelopmentSetup) -> list[str]:
+    """Where things are and how to talk to them, for the person who typed `make run`."""
+    uv = shutil.which("uv")
+    givecare = "uv run --frozen givecare" if uv else str(Path(sys.executable).parent / "givecare")
+    if setup.fake_twilio_url is None:
+        outbound = "outbound SMS: real Twilio (credentials are set); replies reach real phones"
+    else:
+        outbound = (
+            f"outbound SMS: the fake Twilio at {setup.fake_twilio_url} "
+            "(no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN set), nothing leaves this machine"
+        )
     return [
-        f"RABBITMQ_URL={shlex.quote(rabbitmq.url)}",
-        f"MONGODB_URL={shlex.quote(mongo.url)}",
+        f"# ingress: {setup.ingress_url} (webhooks, /docs); workers' ops ports 9101-9104",
+        f"# {outbound}",
+        f"# chat as a caregiver (another terminal): {givecare} chat --phone +15551234567",
+        f"# a signed Stripe test event: {givecare} stripe send checkout.session.completed "
+        "--phone +15551234567",
     ]
 
 
@@ -61,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     base: Path = args.dir.resolve()
     base.mkdir(parents=True, exist_ok=True)
     env_file = base / "env"
+    devtools_env_file = base / DEVTOOLS_ENV_FILE
 
     stop = threading.Event()
 
@@ -81,18 +104,17 @@ def main(argv: list[str] | None = None) -> int:
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             for started in [pool.submit(server.start) for server in servers]:
                 started.result()
-        lines = _env_lines(rabbitmq, mongo)
-        env_file.write_text("\n".join(lines) + "\n")
+        urls = {"RABBITMQ_URL": rabbitmq.url, "MONGODB_URL": mongo.url}
+        write_env_file(env_file, urls)
+        lines = [f"{key}={shlex.quote(value)}" for key, value in urls.items()]
         if rabbitmq.management_url:
             lines.append(f"# management UI: {rabbitmq.management_url} (guest/guest)")
         lines.append(f"# env file: {env_file}; logs under {base}; Ctrl-C to stop")
         if args.services:
-            env = development_environment({"RABBITMQ_URL": rabbitmq.url, "MONGODB_URL": mongo.url})
-            supervisor = ServiceSupervisor(env)
-            lines.append(
-                f"# ingress: {env['PUBLIC_BASE_URL']} (webhooks, /docs); workers' ops ports "
-                "9101-9104; without Twilio credentials the sender logs messages instead"
-            )
+            setup = development_setup(urls)
+            write_env_file(devtools_env_file, setup.made_up)
+            supervisor = ServiceSupervisor(setup.env, setup.specs)
+            lines.extend(_how_to_use(setup))
         # The one place that talks to the terminal: `make infra` shows these lines.
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
@@ -115,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         if supervisor is not None:
             supervisor.stop()
         env_file.unlink(missing_ok=True)
+        devtools_env_file.unlink(missing_ok=True)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             for closed in [pool.submit(server.close) for server in servers]:
                 closed.result()

@@ -2,8 +2,10 @@
 
 Each service gets the broker and database URLs, an ops port of its own and development defaults
 for what it would otherwise refuse to start without (a Twilio auth token so ingress can verify
-the webhooks a local tool signs). Output lines are prefixed with the service's name. Stopping
-sends SIGTERM to all, waits, and kills what is left.
+the webhooks a local tool signs, a Stripe webhook secret). Without Twilio credentials a fake
+Twilio REST API runs as one more process on port 8010 and the sender is pointed at it, so a
+reply takes the whole path a real one does. Output lines are prefixed with the process's name.
+Stopping sends SIGTERM to all, waits, and kills what is left.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
+from services.ingress.settings import IngressSettings, WebhookSettings
+from shared.config import StripeSettings, TwilioSettings, load_settings
+
 log = logging.getLogger("shared.local_servers")
+
+FAKE_TWILIO_PORT = 8010
+# Made up for the fake; Twilio's own test "From" number, never a real phone.
+DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+DEV_FROM_NUMBER = "+15005550006"
+# Where `make run` leaves the values it made up, for `givecare chat` and `givecare stripe send`.
+DEVTOOLS_ENV_FILE = "devtools.env"
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,7 @@ class ServiceSpec:
     name: str
     module: str
     ops_port: int | None
+    args: tuple[str, ...] = ()
 
 
 SERVICES = (
@@ -35,22 +48,65 @@ SERVICES = (
     ServiceSpec("billing", "services.billing_worker", 9102),
     ServiceSpec("scheduler", "services.scheduler", 9103),
 )
+FAKE_TWILIO = ServiceSpec(
+    "twilio-fake", "services.devtools.fake_twilio", None, ("--port", str(FAKE_TWILIO_PORT))
+)
 
 
-def development_environment(urls: Mapping[str, str]) -> dict[str, str]:
-    """The environment every service starts with: the caller's, then the local servers, then
-    development defaults only where nothing was set (.env still applies inside each service)."""
+@dataclass(frozen=True)
+class DevelopmentSetup:
+    """What `make run` starts its processes with."""
+
+    env: dict[str, str]
+    # The values invented here rather than configured (development tokens, the fake Twilio):
+    # the services get them in `env`; the command-line tools read them from DEVTOOLS_ENV_FILE.
+    made_up: dict[str, str]
+    ingress_url: str
+    fake_twilio_url: str | None
+
+    @property
+    def specs(self) -> tuple[ServiceSpec, ...]:
+        """The fake Twilio first, so it listens before the sender's first call."""
+        return SERVICES if self.fake_twilio_url is None else (FAKE_TWILIO, *SERVICES)
+
+
+def development_setup(urls: Mapping[str, str]) -> DevelopmentSetup:
+    """The caller's environment, then the local servers, then development defaults only where
+    the services would find nothing — in the environment or in `.env`, which they also read."""
     env = {**os.environ, **urls}
     env.setdefault("LOG_FORMAT", "console")
-    env.setdefault("INGRESS_PORT", "8000")
-    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{env['INGRESS_PORT']}")
-    env.setdefault("TWILIO_AUTH_TOKEN", f"dev-{secrets.token_hex(16)}")
-    env.setdefault("TWILIO_STATUS_CALLBACK_URL", f"{env['PUBLIC_BASE_URL']}/webhooks/twilio/status")
-    return env
+    ingress = load_settings(IngressSettings)
+    webhooks = load_settings(WebhookSettings)
+    twilio = load_settings(TwilioSettings)
+    stripe = load_settings(StripeSettings)
+    made_up: dict[str, str] = {}
+    ingress_url = webhooks.public_base_url or f"http://127.0.0.1:{ingress.port}"
+    if not webhooks.public_base_url:
+        made_up["PUBLIC_BASE_URL"] = ingress_url
+    token = twilio.auth_token.get_secret_value() if twilio.auth_token else None
+    if not token:
+        made_up["TWILIO_AUTH_TOKEN"] = token = f"dev-{secrets.token_hex(16)}"
+    fake_twilio_url = None
+    if not twilio.configured:
+        fake_twilio_url = f"http://127.0.0.1:{FAKE_TWILIO_PORT}"
+        made_up["TWILIO_API_BASE_URL"] = fake_twilio_url
+        if not twilio.account_sid:
+            made_up["TWILIO_ACCOUNT_SID"] = DEV_TWILIO_ACCOUNT_SID
+        if not (twilio.from_number or twilio.messaging_service_sid):
+            made_up["TWILIO_FROM_NUMBER"] = DEV_FROM_NUMBER
+        # The fake reads its credentials from its environment only, not from `.env`.
+        env["TWILIO_ACCOUNT_SID"] = twilio.account_sid or DEV_TWILIO_ACCOUNT_SID
+        env["TWILIO_AUTH_TOKEN"] = token
+    if not twilio.status_callback_url:
+        made_up["TWILIO_STATUS_CALLBACK_URL"] = f"{ingress_url}/webhooks/twilio/status"
+    if not stripe.webhook_secret_list:
+        made_up["STRIPE_WEBHOOK_SECRET"] = f"whsec_dev_{secrets.token_hex(16)}"
+    env.update(made_up)
+    return DevelopmentSetup(env, made_up, ingress_url, fake_twilio_url)
 
 
 def _relay_output(name: str, stream: IO[bytes]) -> None:
-    prefix = f"[{name:>10}] ".encode()
+    prefix = f"[{name:>11}] ".encode()
     for line in iter(stream.readline, b""):
         sys.stdout.buffer.write(prefix + line)
         sys.stdout.buffer.flush()
@@ -68,7 +124,7 @@ class ServiceSupervisor:
             if spec.ops_port is not None:
                 env["OPS_PORT"] = str(spec.ops_port)
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", spec.module],
+                [sys.executable, "-m", spec.module, *spec.args],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.support.asgi import LOOPBACK, LoopbackServer
+from services.devtools.loopback import LOOPBACK, LoopbackServer
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,14 @@
 It serves what the billing worker calls — retrieve a subscription, list events (`created` filter,
 newest first, `starting_after` pagination), create a Checkout Session — and records every call,
 so tests check request shapes as Stripe would see them. `python -m tests.fakes.stripe_api` runs it.
+The objects and events it holds are built with `services.devtools.stripe_events`.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.support.asgi import LOOPBACK, LoopbackServer
+from services.devtools.loopback import LOOPBACK, LoopbackServer
 
 _MAX_LIMIT = 100
 
@@ -172,98 +171,6 @@ def _lists_from_indexes(node: Any) -> Any:
     if converted and all(key.isdigit() for key in converted):
         return [converted[key] for key in sorted(converted, key=int)]
     return converted
-
-
-# -- Stripe objects, shaped like the API's --------------------------------------------------------
-
-_SEQUENCE = itertools.count(1)
-
-
-def unix(instant: datetime) -> int:
-    return int(instant.timestamp())
-
-
-def subscription_object(
-    subscription_id: str,
-    customer_id: str,
-    status: str,
-    *,
-    current_period_end: datetime | None = None,
-    cancel_at_period_end: bool = False,
-    canceled_at: datetime | None = None,
-    trial_end: datetime | None = None,
-    metadata: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A subscription as API version 2025-03-31 and later sends it: the period on the item."""
-    period_end = unix(current_period_end) if current_period_end else None
-    return {
-        "id": subscription_id,
-        "object": "subscription",
-        "customer": customer_id,
-        "status": status,
-        "cancel_at_period_end": cancel_at_period_end,
-        "canceled_at": unix(canceled_at) if canceled_at else None,
-        "trial_end": unix(trial_end) if trial_end else None,
-        "metadata": metadata or {},
-        "items": {
-            "object": "list",
-            "data": [{"id": f"si_{subscription_id}", "current_period_end": period_end}],
-        },
-    }
-
-
-def checkout_session_object(
-    customer_id: str,
-    subscription_id: str | None,
-    *,
-    phone: str | None = None,
-    user_id: str | None = None,
-) -> dict[str, Any]:
-    metadata = {k: v for k, v in (("phone", phone), ("user_id", user_id)) if v is not None}
-    return {
-        "id": f"cs_test_{next(_SEQUENCE)}",
-        "object": "checkout.session",
-        "mode": "subscription",
-        "status": "complete",
-        "customer": customer_id,
-        "subscription": subscription_id,
-        "metadata": metadata,
-    }
-
-
-def invoice_object(invoice_id: str, customer_id: str, subscription_id: str) -> dict[str, Any]:
-    """An invoice as API version 2025-03-31 and later sends it: the subscription under `parent`."""
-    return {
-        "id": invoice_id,
-        "object": "invoice",
-        "customer": customer_id,
-        "parent": {
-            "type": "subscription_details",
-            "subscription_details": {"subscription": subscription_id, "metadata": {}},
-        },
-    }
-
-
-def event_object(
-    event_id: str,
-    event_type: str,
-    created: datetime,
-    data_object: dict[str, Any],
-    *,
-    previous_attributes: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    data: dict[str, Any] = {"object": data_object}
-    if previous_attributes is not None:
-        data["previous_attributes"] = previous_attributes
-    return {
-        "id": event_id,
-        "object": "event",
-        "type": event_type,
-        "created": unix(created),
-        "livemode": False,
-        "api_version": "2025-03-31.basil",
-        "data": data,
-    }
 
 
 # -- serving ---------------------------------------------------------------------------------------

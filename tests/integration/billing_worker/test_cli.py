@@ -10,15 +10,15 @@ from datetime import timedelta
 
 import pytest
 
-from shared.config import BrokerSettings
-from shared.events import deterministic_event_id
-from tests.fakes.stripe_api import (
-    FakeStripeServer,
+from services.devtools.stripe_events import (
     checkout_session_object,
     event_object,
     invoice_object,
     subscription_object,
 )
+from shared.config import BrokerSettings
+from shared.events import deterministic_event_id
+from tests.fakes.stripe_api import FakeStripeServer
 from tests.integration.billing_worker.conftest import BillingHarness, stripe_envelope
 
 pytestmark = pytest.mark.integration

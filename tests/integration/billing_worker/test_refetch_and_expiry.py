@@ -13,14 +13,14 @@ from services.billing_worker.refetch import SubscriptionRefresher
 from services.billing_worker.settings import BillingSettings
 from services.billing_worker.store import BillingAccounts
 from services.billing_worker.stripe_client import StripeSubscriptions, stripe_client
-from shared.clock import ManualClock
-from shared.config import StripeSettings
-from tests.fakes.stripe_api import (
-    FakeStripeServer,
+from services.devtools.stripe_events import (
     checkout_session_object,
     event_object,
     subscription_object,
 )
+from shared.clock import ManualClock
+from shared.config import StripeSettings
+from tests.fakes.stripe_api import FakeStripeServer
 from tests.integration.billing_worker.conftest import BillingHarness, stripe_envelope
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from services.devtools.stripe_events import checkout_session_object, event_object
 from shared.broker import Publisher
 from shared.config import BrokerSettings
 from shared.mongo import Database
-from tests.fakes.stripe_api import checkout_session_object, event_object
 from tests.integration.billing_worker.conftest import stripe_envelope, tap
 from tests.support.processes import ServiceProcess, service_environment
 from tests.support.waiting import eventually

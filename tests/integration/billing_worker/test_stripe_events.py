@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from shared.events.catalog import SmsOutboundRequested
-from tests.fakes.stripe_api import (
+from services.devtools.stripe_events import (
     checkout_session_object,
     event_object,
     invoice_object,
     subscription_object,
 )
+from shared.events.catalog import SmsOutboundRequested
 from tests.integration.billing_worker.conftest import SIGNUP_URL, BillingHarness, stripe_envelope
 
 pytestmark = pytest.mark.integration

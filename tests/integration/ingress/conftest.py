@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
+from services.devtools.loopback import LoopbackServer
 from services.ingress.app import IngressConfig, create_app
 from services.ingress.settings import IngressSettings, WebhookSettings
 from shared.broker import declare_exchange
@@ -23,7 +24,6 @@ from shared.config import (
     TwilioSettings,
 )
 from shared.mongo import Database
-from tests.support.asgi import LoopbackServer
 from tests.support.waiting import eventually
 
 TWILIO_TOKEN = "test-twilio-auth-token"

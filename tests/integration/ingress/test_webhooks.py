@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from services.devtools.signing import stripe_signature_header, twilio_signature
 from services.ingress.intake import INGRESS_EVENTS
 from shared.broker import connect
 from shared.config import BrokerSettings
@@ -28,7 +29,6 @@ from tests.integration.ingress.conftest import (
     serving,
 )
 from tests.support.servers import Infra
-from tests.support.signing import stripe_signature_header, twilio_signature
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -15,6 +15,7 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from prometheus_client import REGISTRY
 
+from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
 from services.sms_worker.outbound.parking import BrokerParkingLot
 from services.sms_worker.outbound.store import (
     MESSAGES,
@@ -33,7 +34,6 @@ from shared.events.catalog import EVENTS, SmsOutboundRequested
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, Document, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox, outbox_indexes
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
 from tests.support.waiting import eventually
 
 PHONE = "+15551230001"

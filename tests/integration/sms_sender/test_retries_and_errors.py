@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.devtools.fake_twilio import Reply
 from services.sms_worker.outbound.store import RETRIES_EXHAUSTED
 from shared.broker import Publisher
 from shared.broker.parking import list_parked, replay_parked
@@ -15,7 +16,6 @@ from shared.config import OutboxSettings
 from shared.events.catalog import EVENTS, SmsOptOutChanged
 from shared.inbox import INBOX_COLLECTION
 from shared.outbox import OUTBOX_COLLECTION, OutboxRelay
-from tests.fakes.twilio_api import Reply
 from tests.integration.sms_sender.conftest import (
     PHONE,
     SenderHarness,

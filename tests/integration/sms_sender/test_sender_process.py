@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from shared.broker import Publisher
 from shared.config import BrokerSettings
 from shared.mongo import Database
-from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilioServer
 from tests.integration.sms_sender.conftest import PHONE, request_event, unique_key
 from tests.support.processes import ServiceProcess, service_environment
 from tests.support.waiting import eventually

@@ -19,7 +19,7 @@ from services.billing_worker.stripe_objects import (
     stripe_event_payload,
     subscription_state,
 )
-from tests.fakes.stripe_api import event_object, invoice_object, subscription_object
+from services.devtools.stripe_events import event_object, invoice_object, subscription_object
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

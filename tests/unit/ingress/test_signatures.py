@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from services.devtools.signing import stripe_signature_header, twilio_signature
 from services.ingress.signatures import SignatureInvalid, verify_stripe, verify_twilio
-from tests.support.signing import stripe_signature_header, twilio_signature
 
 TOKEN = "twilio-auth-token-for-tests"
 URL = "https://givecare.example/webhooks/twilio/sms"

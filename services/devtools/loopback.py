@@ -1,4 +1,4 @@
-"""Serving an ASGI app on a free loopback port inside the test's event loop.
+"""Serving an ASGI app on a loopback port inside the caller's event loop.
 
 The fake providers (Twilio, Stripe, OpenAI) and the ingress tests all need "this app, on
 127.0.0.1, for the duration of a block"; this is that, once.

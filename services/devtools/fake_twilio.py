@@ -4,8 +4,10 @@ It serves the Messages resource of one account — create, list (To/From/DateSen
 first, paged), fetch — with HTTP basic auth as Twilio checks it, and answers creates from a
 script: success, 429, 500, Twilio error codes in Twilio's JSON error shape, or a hang (with or
 without the message having been created, as when Twilio took it but the answer was lost). Every
-create and list call is recorded. `python -m tests.fakes.twilio_api --port N` serves it standalone;
-its `/_fake/...` endpoints script and inspect it from another process.
+create and list call is recorded. Tests run it in their own event loop (`FakeTwilioServer`);
+`python -m services.devtools.fake_twilio --port N` serves it standalone (what `make run` does
+without Twilio credentials), and its `/_fake/...` endpoints script and inspect it from another
+process — `givecare chat` reads the replies it shows from `/_fake/messages?to=...`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import asyncio
 import base64
 import contextlib
 import math
+import os
+import sys
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -29,11 +33,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.support.asgi import LOOPBACK, LoopbackServer
+from services.devtools.loopback import LOOPBACK, LoopbackServer
 
 API_VERSION = "2010-04-01"
 ACCOUNT_SID = "AC" + "f" * 32
-AUTH_TOKEN = "fake-twilio-auth-token"
+AUTH_TOKEN = "fake-twilio-auth-token"  # noqa: S105 - the fake's default, not a secret
 _DEFAULT_PAGE_SIZE = 50
 _MAX_PAGE_SIZE = 1000
 _MESSAGES = f"/{API_VERSION}/Accounts/{{account_sid}}/Messages"
@@ -186,8 +190,11 @@ class FakeTwilio:
             return [asdict(call) for call in self.creates]
 
         @app.get("/_fake/messages")
-        async def messages() -> list[dict[str, Any]]:
-            return list(self.messages.values())
+        async def messages(to: str | None = None) -> list[dict[str, Any]]:
+            """Every message created, oldest first; only those to one number with `?to=`."""
+            if to is None:
+                return list(self.messages.values())
+            return self.messages_to(to)
 
         @app.post("/_fake/messages/{sid}/status")
         async def set_status(sid: str, request: Request) -> dict[str, str]:
@@ -317,15 +324,21 @@ class FakeTwilioServer(LoopbackServer):
         await super().__aexit__(exc_type, exc, tb)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Serve standalone; the credentials it accepts are the ones the sender is given."""
     parser = argparse.ArgumentParser(description="Serve a fake Twilio REST API on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=12112)
-    port = parser.parse_args().port
-    print(
-        f"fake Twilio API on http://{LOOPBACK}:{port} (TWILIO_API_BASE_URL); "
-        f"TWILIO_ACCOUNT_SID={ACCOUNT_SID} TWILIO_AUTH_TOKEN={AUTH_TOKEN}"
+    port = parser.parse_args(argv).port
+    twilio = FakeTwilio(
+        account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or ACCOUNT_SID,
+        auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or AUTH_TOKEN,
     )
-    uvicorn.run(FakeTwilio().app(), host=LOOPBACK, port=port, log_level="warning")
+    sys.stdout.write(
+        f"fake Twilio API on http://{LOOPBACK}:{port} (TWILIO_API_BASE_URL) for account "
+        f"{twilio.account_sid}; messages it took: GET /_fake/messages?to=<E.164>\n"
+    )
+    sys.stdout.flush()
+    uvicorn.run(twilio.app(), host=LOOPBACK, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

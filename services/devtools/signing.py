@@ -1,4 +1,4 @@
-"""Signing webhooks the way Twilio and Stripe do, so tests (and tools) send genuine requests."""
+"""Signing webhooks the way Twilio and Stripe do, so tools and tests send genuine requests."""
 
 from __future__ import annotations
 

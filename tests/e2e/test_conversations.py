@@ -1,0 +1,152 @@
+"""Conversations through the whole running system: a caregiver's SMS goes in as a signed Twilio
+webhook, through ingress, the broker, the SMS worker and the sender, and comes back as the
+replies the fake Twilio received. Then two crashes: a sender killed in the middle of its Twilio
+call, and an SMS worker killed holding a message; after a restart, exactly one reply each."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from services.devtools.fake_twilio import Reply
+from services.sms_worker import replies
+from services.sms_worker.assessments import question_text
+from services.sms_worker.instruments import EMA
+from shared.outbox import SENT as OUTBOX_SENT
+from tests.e2e.conftest import REPLY_TIMEOUT, System
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+ONBOARDING = "+15555550101"
+CRISIS = "+15555550102"
+OPT_OUT = "+15555550103"
+ASSESSMENT = "+15555550104"
+SENDER_CRASH = "+15555550105"
+WORKER_CRASH = "+15555550106"
+CHAT = "+15555550107"
+CRISIS_TEXT = "I can't do this anymore. I want to end my life"
+
+
+async def test_onboarding(system: System) -> None:
+    ana = system.caregiver(ONBOARDING)
+    assert await ana.says("hi") == [replies.WELCOME]
+    assert await ana.says("I'm Ana") == [replies.ask_relationship("Ana")]
+    assert await ana.says("my mother") == [replies.ask_care_recipient_name("mom")]
+    assert await ana.says("Rose") == [replies.ask_zip()]
+    offer = replies.offer_assessment(2)
+    assert await ana.says("10001") == [replies.onboarding_complete("Ana", offer)]
+    assert len(ana.inbox()) == 5
+
+
+async def test_crisis_language_is_answered_at_once_even_before_onboarding(system: System) -> None:
+    caregiver = system.caregiver(CRISIS)
+    assert await caregiver.says(CRISIS_TEXT) == [replies.CRISIS_REPLY]
+
+
+async def test_stop_silences_everything_until_start(system: System) -> None:
+    caregiver = system.caregiver(OPT_OUT)
+    assert await caregiver.says("hi") == [replies.WELCOME]
+    assert await caregiver.says("STOP") == [replies.OPT_OUT_CONFIRMATION]
+    assert await caregiver.says("hello? Ana here") == []
+    assert await caregiver.says("START") == [replies.OPT_IN_CONFIRMATION]
+    assert caregiver.inbox() == [
+        replies.WELCOME,
+        replies.OPT_OUT_CONFIRMATION,
+        replies.OPT_IN_CONFIRMATION,
+    ]
+
+
+async def test_an_assessment_from_start_to_score(system: System) -> None:
+    caregiver = system.caregiver(ASSESSMENT)
+    await caregiver.onboard(first_name="Bea")
+    assert await caregiver.says("CHECKIN") == [question_text(EMA, 0)]
+    assert await caregiver.says("4") == [question_text(EMA, 1)]
+    assert await caregiver.says("seven") == ["Please answer 2/3: " + EMA.answer_hint]
+    assert await caregiver.says("2") == [question_text(EMA, 2)]
+    # Mood 4 and support 4 of 1-5, and overwhelm 2 (reverse-scored): 75 each on 0-100.
+    assert await caregiver.says("4") == [replies.assessment_result(75, "mild", None)]
+
+
+async def test_the_chat_simulator_holds_a_conversation(system: System) -> None:
+    code, transcript, errors = await system.givecare(
+        "chat", "--phone", CHAT, stdin=b"hi\nI'm Dee\n"
+    )
+    assert code == 0, errors
+    assert transcript.splitlines() == [
+        "you      > hi",
+        f"GiveCare > {replies.WELCOME}",
+        "you      > I'm Dee",
+        f"GiveCare > {replies.ask_relationship('Dee')}",
+    ]
+
+
+async def test_a_sender_killed_in_the_middle_of_a_send_still_sends_exactly_once(
+    system: System,
+) -> None:
+    caregiver = system.caregiver(SENDER_CRASH)
+    # Twilio takes the message, but its answer never arrives: the sender is mid-call.
+    system.twilio.script(Reply.hang(60, creates=True))
+    try:
+        message_sid = await caregiver.text("hi")
+
+        async def twilio_took_it() -> bool:
+            return any(call.params.get("To") == SENDER_CRASH for call in system.twilio.creates)
+
+        await eventually(twilio_took_it, timeout=REPLY_TIMEOUT)
+        await system.kill("sms-sender")
+    finally:
+        system.twilio.release_hangs()
+    handled = await caregiver.handled(message_sid)
+    [key] = await system.requested("sms_worker", handled["event_id"])
+    row = await system.db("sms_worker").outbound_messages.find_one({"_id": key})
+    assert row is not None
+    assert row["status"] == "sending"  # killed while it held the send
+
+    await system.start("sms-sender")
+    # The new sender waits out the dead one's lease, asks Twilio, finds the message: no resend.
+    assert await caregiver.replies_to(message_sid) == [replies.WELCOME]
+    assert caregiver.inbox() == [replies.WELCOME]
+    creates = [call for call in system.twilio.creates if call.params.get("To") == SENDER_CRASH]
+    assert len(creates) == 1
+
+
+async def test_a_worker_killed_holding_a_message_still_replies_exactly_once(
+    system: System,
+) -> None:
+    caregiver = system.caregiver(WORKER_CRASH)
+    worker = system.processes["sms-worker"]
+    assert worker.pid is not None
+    # Frozen, the worker still receives: the broker delivers into its connection, unacknowledged.
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        message_sid = await caregiver.text("hi")
+        dedupe_key = f"twilio:{message_sid}"
+        ingress_events = system.db("ingress").ingress_events
+
+        async def delivered_to_the_frozen_worker() -> bool:
+            row = await ingress_events.find_one({"_id": dedupe_key})
+            published = row is not None and row["status"] == OUTBOX_SENT
+            return published and await system.queue_ready_count("sms_worker.inbound") == 0
+
+        await eventually(delivered_to_the_frozen_worker, timeout=REPLY_TIMEOUT)
+    finally:
+        await system.kill("sms-worker")  # SIGKILL reaches a stopped process too
+
+    await system.start("sms-worker")
+    assert await caregiver.replies_to(message_sid) == [replies.WELCOME]
+    assert caregiver.inbox() == [replies.WELCOME]
+
+
+async def test_logs_never_carry_phone_numbers_or_message_bodies(system: System) -> None:
+    caregiver = system.caregiver(CRISIS)
+    assert await caregiver.says("HELP") == [replies.HELP_TEXT]
+    logs = system.logs()
+    assert b"webhook accepted" in logs  # the processes did log what they did
+    for phone in (ONBOARDING, CRISIS, OPT_OUT, ASSESSMENT, SENDER_CRASH, WORKER_CRASH, CHAT):
+        assert phone.removeprefix("+1").encode() not in logs
+    assert CRISIS_TEXT.encode() not in logs
+    assert replies.CRISIS_REPLY.encode() not in logs
+    assert replies.HELP_TEXT.encode() not in logs
