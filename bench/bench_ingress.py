@@ -24,10 +24,10 @@ import httpx
 
 from bench.report import print_table, write_result
 from bench.servers import broker_and_database
+from services.devtools.signing import twilio_signature
 from shared.broker import connect
 from shared.config import BrokerSettings
 from shared.local_servers import free_port
-from services.devtools.signing import twilio_signature
 
 TOKEN = "bench-twilio-token"
 _TICKS = os.sysconf("SC_CLK_TCK")

@@ -25,13 +25,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.report import print_table, write_result
 from bench.servers import broker_and_database
+from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 from shared.broker import Publisher, connect
 from shared.config import BrokerSettings, MongoSettings
 from shared.events import new_event
 from shared.events.catalog import SmsOutboundRequested
 from shared.local_servers import free_port
 from shared.mongo import create_client
-from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 
 _WARM_UP = 20
 BODY = "Thanks for checking in. How did you sleep last night, 1 to 5?"
