@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("ingress", "sms_worker", "billing_worker", "scheduler")
+# Each owns a database; `admin` (the admin API and CLI) keeps its tokens and audit log in its own.
+SERVICES = ("ingress", "sms_worker", "billing_worker", "scheduler", "admin")
 
 
 class ConfigError(Exception):
@@ -75,6 +76,7 @@ class MongoSettings(_Settings):
     db_sms_worker: str | None = None
     db_billing_worker: str | None = None
     db_scheduler: str | None = None
+    db_admin: str | None = None
     # "auto" uses multi-document transactions when the server is a replica set member.
     transactions: Literal["auto", "on", "off"] = "auto"
     server_selection_timeout_ms: int = Field(5_000, ge=100)

@@ -20,7 +20,7 @@ from typing import Final, TextIO
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
-__all__ = ["bind_event_context", "configure_logging", "mask_sensitive", "mask_text"]
+__all__ = ["bind_event_context", "configure_logging", "mask_phone", "mask_sensitive", "mask_text"]
 
 # Third-party loggers that are chatty at INFO/DEBUG; they only speak from WARNING up.
 _NOISY_LOGGERS: Final = (
@@ -257,6 +257,12 @@ def mask_text(text: str) -> str:
     message, say). Bare digit runs and unlabelled hex are kept; see the notes above.
     """
     return _mask_text(text)
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number with every digit but the last four masked, whatever its format; for
+    phone numbers shown outside the log pipeline (an admin read by the `support` role)."""
+    return _mask_digits(phone)
 
 
 # --- structure walk ----------------------------------------------------------------------------

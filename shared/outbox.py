@@ -85,13 +85,21 @@ class Outbox:
         self._clock = clock
         self._added = asyncio.Event()
 
-    async def add(self, event: Envelope[Any], session: AsyncClientSession | None = None) -> None:
+    async def add(
+        self,
+        event: Envelope[Any],
+        session: AsyncClientSession | None = None,
+        *,
+        row_id: str | None = None,
+    ) -> None:
         """Record `event` for publishing; adding the same event id twice is a no-op.
 
         An upsert rather than an insert: a duplicate key error would abort the caller's
         transaction, and a deterministic id seen twice is exactly the duplicate we want to drop.
+        `row_id` (default: the event id) lets a caller publish the same event once more on
+        purpose, e.g. an operator re-requesting a send.
         """
-        row = outbox_row(event, self._clock.now())
+        row = outbox_row(event, self._clock.now(), row_id)
         await self._collection.update_one(
             {"_id": row.pop("_id")}, {"$setOnInsert": row}, upsert=True, session=session
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import chat, stripe_events
+from services.cli import admin, chat, dlq, metrics, outbound, roles, stripe_events
 
 app = typer.Typer(
     name="givecare",
@@ -25,6 +25,11 @@ def _root() -> None:
 
 app.command("chat")(chat.chat)
 app.add_typer(stripe_events.app, name="stripe")
+app.add_typer(admin.admin_app, name="admin")
+app.add_typer(roles.roles_app, name="roles")
+app.add_typer(dlq.dlq_app, name="dlq")
+app.add_typer(outbound.outbound_app, name="outbound")
+app.command("metrics")(metrics.metrics)
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.admin.api import admin_router
+from services.admin.wiring import AdminConfig
 from services.ingress.intake import (
     INGRESS_EVENTS,
     BrokerLink,
@@ -447,5 +449,8 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
         ops_router({"broker": ingress.broker_ready, "database": ingress.database_ready})
     )
     _register_routes(app)
+    # The admin API (docs/admin.md) shares this public HTTP service, under its own auth.
+    admin = AdminConfig.from_environment(broker=config.broker, mongo=config.mongo)
+    app.include_router(admin_router(admin, ingress.clock), prefix="/admin")
 
     return app

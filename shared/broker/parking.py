@@ -1,13 +1,16 @@
-"""Inspecting and replaying parked events (`<queue>.dlq`), for operators and the admin API.
+"""Inspecting, replaying and discarding parked events (`<queue>.dlq`), for operators and the
+admin API.
 
 Listing shows only metadata (ids, type, error, attempts) — never bodies, which may hold phone
 numbers and messages. Replaying moves a message back to its work queue with a fresh attempt
 count, publishing (confirmed) before removing it from the parking queue, so a crash mid-replay
-duplicates at worst, and the consumer's inbox absorbs duplicates.
+duplicates at worst, and the consumer's inbox absorbs duplicates. Replay and discard can be
+limited to chosen message ids; the others are returned to the parking queue untouched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,14 +85,19 @@ async def list_parked(
             await message.nack(requeue=True)
 
 
-async def replay_parked(channel: AbstractChannel, queue: str, *, limit: int = 100) -> int:
-    """Move up to `limit` parked events back to `queue`'s work queue; return how many moved."""
-    dlq = await channel.declare_queue(parking_queue_name(queue), passive=True)
-    moved = 0
-    while moved < limit:
-        message = await dlq.get(fail=False)
-        if message is None:
-            break
+async def replay_parked(
+    channel: AbstractChannel,
+    queue: str,
+    *,
+    limit: int = 100,
+    message_ids: Collection[str] | None = None,
+) -> int:
+    """Move parked events back to `queue`'s work queue; return how many moved.
+
+    Looks at up to `limit` parked events; with `message_ids`, moves only those.
+    """
+
+    async def replay(message: AbstractIncomingMessage) -> None:
         headers = {
             key: value
             for key, value in (message.headers or {}).items()
@@ -99,9 +107,59 @@ async def replay_parked(channel: AbstractChannel, queue: str, *, limit: int = 10
         await channel.default_exchange.publish(
             persistent_copy(message, headers), routing_key=queue, mandatory=True
         )
-        await message.ack()
-        moved += 1
-    return moved
+
+    return await _take_parked(channel, queue, replay, limit=limit, message_ids=message_ids)
+
+
+async def discard_parked(
+    channel: AbstractChannel,
+    queue: str,
+    *,
+    limit: int = 100,
+    message_ids: Collection[str] | None = None,
+) -> int:
+    """Delete parked events for good (an operator decided they must never run); return how many.
+
+    Looks at up to `limit` parked events; with `message_ids`, deletes only those.
+    """
+
+    async def keep_nothing(message: AbstractIncomingMessage) -> None:
+        return None
+
+    return await _take_parked(channel, queue, keep_nothing, limit=limit, message_ids=message_ids)
+
+
+async def _take_parked(
+    channel: AbstractChannel,
+    queue: str,
+    act: Callable[[AbstractIncomingMessage], Awaitable[None]],
+    *,
+    limit: int,
+    message_ids: Collection[str] | None,
+) -> int:
+    """Run `act` on each chosen parked event, then remove it from the parking queue.
+
+    Events not chosen stay unacknowledged while the walk goes on (so `get` moves past them) and
+    are returned to the parking queue at the end.
+    """
+    dlq = await channel.declare_queue(parking_queue_name(queue), passive=True)
+    skipped: list[AbstractIncomingMessage] = []
+    taken = 0
+    try:
+        for _ in range(limit):
+            message = await dlq.get(fail=False)
+            if message is None:
+                break
+            if message_ids is not None and message.message_id not in message_ids:
+                skipped.append(message)
+                continue
+            await act(message)
+            await message.ack()
+            taken += 1
+    finally:
+        for message in skipped:
+            await message.nack(requeue=True)
+    return taken
 
 
 def _as_int(value: object) -> int:

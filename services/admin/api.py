@@ -1,0 +1,334 @@
+"""The admin HTTP API, an `APIRouter` that ingress serves under `/admin`.
+
+Routes are thin: authenticate (`Authorization: Bearer <token>`), check the role the route
+declares, call `AdminReads`/`AdminActions` — the same functions the CLI calls — and return JSON.
+Each route declares its role through its dependency (`Authorized(Role.…)` or `BootstrapGate`), so
+a test can enumerate them. Domain errors become HTTP answers in one place (`AdminRoute`).
+"""
+
+# No `from __future__ import annotations`: the routes' annotations name dependencies built
+# inside `admin_router`, which FastAPI can only see when annotations are evaluated in place.
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any, Final
+
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo.errors import PyMongoError
+
+from services.admin.auth import Actor, Role, require
+from services.admin.errors import (
+    AdminError,
+    BrokerUnavailable,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
+from services.admin.wiring import AdminConfig, AdminServices
+from shared.clock import Clock
+
+log = structlog.get_logger(__name__)
+
+_STATUS: Final[tuple[tuple[type[AdminError], int], ...]] = (
+    (NotAuthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidRequest, 422),
+    (TooManyAttempts, 429),
+    (BrokerUnavailable, 503),
+)
+ROLE_EXTENSION: Final = "x-required-role"
+BOOTSTRAP: Final = "bootstrap"
+
+
+def _error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def error_response(error: AdminError) -> Response:
+    status = next((code for kind, code in _STATUS if isinstance(error, kind)), 400)
+    headers: dict[str, str] = {}
+    if isinstance(error, NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="givecare-admin"'
+    if isinstance(error, TooManyAttempts):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return _error(status, error.code, str(error), headers)
+
+
+class AdminRoute(APIRoute):
+    """Maps admin errors (from dependencies too) and database outages to JSON answers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except AdminError as error:
+                return error_response(error)
+            except PyMongoError as error:
+                log.error("admin request failed: database unavailable", error=type(error).__name__)
+                return _error(503, "database_unavailable", "the database did not answer; retry")
+
+        return run
+
+
+def client_of(request: Request, trust_forwarded_for: bool) -> str:
+    """Who is calling, for the failed-login limit: the peer, or the first forwarded address."""
+    if trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return request.client.host if request.client else "unknown"
+
+
+class Authorized:
+    """The dependency that authenticates a request and requires `role` of it."""
+
+    def __init__(self, services: AdminServices, role: Role) -> None:
+        self.services = services
+        self.role = role
+
+    async def __call__(self, request: Request) -> Actor:
+        trust = self.services.config.admin.trust_forwarded_for
+        actor = await self.services.auth.authenticate(
+            request.headers.get("authorization"), client_of(request, trust)
+        )
+        require(actor, self.role)
+        return actor
+
+
+class BootstrapGate:
+    """The bootstrap route's dependency: the bootstrap token and nothing else."""
+
+    role = BOOTSTRAP
+
+    def __init__(self, services: AdminServices) -> None:
+        self.services = services
+
+    async def __call__(self, request: Request) -> None:
+        trust = self.services.config.admin.trust_forwarded_for
+        await self.services.auth.check_bootstrap(
+            request.headers.get("authorization"), client_of(request, trust)
+        )
+
+
+# --- request bodies -------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BootstrapRequest(_Body):
+    phone: str = Field(min_length=1, max_length=32, description="E.164 phone of the first admin")
+    token_name: str | None = Field(None, max_length=100)
+
+
+class TokenRequest(_Body):
+    user: str = Field(min_length=1, max_length=64, description="user id or E.164 phone")
+    roles: list[Role] | None = Field(None, description="default: every role the user holds")
+    ttl_days: float | None = Field(
+        None, gt=0, description="default and maximum: ADMIN_TOKEN_TTL_DAYS"
+    )
+    name: str | None = Field(None, max_length=100)
+
+
+class MessageRequest(_Body):
+    body: str = Field(min_length=1, max_length=10_000)
+    request_id: str | None = Field(
+        None, max_length=128, description="repeat it to retry without sending twice"
+    )
+
+
+class ReplayRequest(_Body):
+    message_ids: list[str] | None = Field(None, description="default: every parked event")
+    limit: int = Field(100, ge=1, le=10_000)
+
+
+class DiscardRequest(_Body):
+    message_ids: list[str] | None = None
+    all: bool = Field(False, description="discard every parked event (up to limit)")
+    limit: int = Field(100, ge=1, le=10_000)
+
+
+class AcknowledgeRequest(_Body):
+    note: str | None = Field(None, max_length=500)
+
+
+# --- the router -----------------------------------------------------------------------------------
+
+Limit = Annotated[int, Query(ge=1, description="at most ADMIN_MAX_LIST_LIMIT rows")]
+
+
+def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
+    """Build the router; its lifespan applies indexes and runs the admin's outbox relay."""
+    services = AdminServices(config, clock, app_name="ingress-admin")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        try:
+            await services.prepare()
+        except PyMongoError as error:
+            # Like ingress: serve anyway (requests answer 503 until the database is back).
+            log.warning(
+                "admin indexes not applied: database unavailable", error=type(error).__name__
+            )
+        relay = asyncio.create_task(services.relay.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(relay, return_exceptions=True)
+            await services.close()
+
+    router = APIRouter(route_class=AdminRoute, lifespan=lifespan, tags=["admin"])
+    reader = Annotated[Actor, Depends(Authorized(services, Role.SUPPORT))]
+    writer = Annotated[Actor, Depends(Authorized(services, Role.ADMIN))]
+    gate = Depends(BootstrapGate(services))
+    reads, actions = services.reads, services.actions
+    max_limit = config.admin.max_list_limit
+
+    def limited(limit: int) -> int:
+        return min(limit, max_limit)
+
+    # --- the first admin and tokens ---------------------------------------------------------------
+
+    @router.post("/bootstrap", dependencies=[gate], status_code=201)
+    async def bootstrap(request: BootstrapRequest) -> dict[str, Any]:
+        """With the bootstrap token (ADMIN_BOOTSTRAP_TOKEN): make the first admin and their
+        token, shown once. Refused (409) once an admin exists."""
+        return await actions.bootstrap_first_admin(request.phone, token_name=request.token_name)
+
+    @router.get("/me")
+    async def me(actor: reader) -> dict[str, Any]:
+        """Who this token is and what it may do."""
+        return actor.as_document()
+
+    @router.get("/tokens")
+    async def tokens(
+        actor: writer, user_id: str | None = None, limit: Limit = 100
+    ) -> list[dict[str, Any]]:
+        """API tokens (never their hashes), newest first."""
+        return await reads.tokens(actor, user_id=user_id, limit=limited(limit))
+
+    @router.post("/tokens", status_code=201)
+    async def create_token(actor: writer, request: TokenRequest) -> dict[str, Any]:
+        """Mint a token for a user; the token is in this answer and nowhere else."""
+        return await actions.create_token(
+            actor, request.user, roles=request.roles, ttl_days=request.ttl_days, name=request.name
+        )
+
+    @router.post("/tokens/{token_id}/revoke")
+    async def revoke_token(actor: writer, token_id: str) -> dict[str, Any]:
+        return await actions.revoke_token(actor, token_id)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    @router.get("/metrics")
+    async def metrics(actor: reader) -> dict[str, Any]:
+        """Users by phase and band, activity, messages today, crisis alerts, sends by status,
+        queue depths and parked events."""
+        return await reads.metrics(actor)
+
+    @router.get("/users/{user_ref}")
+    async def user(actor: reader, user_ref: str) -> dict[str, Any]:
+        """A user by id or E.164 phone: profile, conversation, billing, last messages."""
+        return await reads.user(actor, user_ref)
+
+    @router.get("/crisis-alerts")
+    async def crisis_alerts(
+        actor: reader, status: str | None = None, limit: Limit = 50
+    ) -> list[dict[str, Any]]:
+        return await reads.crisis_alerts(actor, status=status, limit=limited(limit))
+
+    @router.get("/outbound/failed")
+    async def failed_outbound(actor: reader, limit: Limit = 50) -> list[dict[str, Any]]:
+        return await reads.failed_outbound(actor, limit=limited(limit))
+
+    @router.get("/migrations")
+    async def migrations(actor: reader) -> list[dict[str, Any]]:
+        return await reads.migrations(actor)
+
+    @router.get("/dlq/{queue}")
+    async def parked(actor: reader, queue: str, limit: Limit = 100) -> list[dict[str, Any]]:
+        """Metadata of the events parked in `<queue>.dlq` (never bodies)."""
+        return await reads.parked(actor, queue, limit=limited(limit))
+
+    @router.get("/audit")
+    async def audit(
+        actor: writer, target: str | None = None, limit: Limit = 100
+    ) -> list[dict[str, Any]]:
+        """The audit log, newest first; `target` narrows it to one user, token, queue …"""
+        return await reads.audit(actor, target=target, limit=limited(limit))
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    @router.post("/users/{user_ref}/roles/{role}")
+    async def grant_role(actor: writer, user_ref: str, role: Role) -> dict[str, Any]:
+        return await actions.grant_role(actor, user_ref, role)
+
+    @router.delete("/users/{user_ref}/roles/{role}")
+    async def revoke_role(actor: writer, user_ref: str, role: Role) -> dict[str, Any]:
+        return await actions.revoke_role(actor, user_ref, role)
+
+    @router.post("/users/{user_ref}/messages", status_code=202)
+    async def send_message(actor: writer, user_ref: str, request: MessageRequest) -> dict[str, Any]:
+        """Text the user through the normal outbound path; 409 if they opted out."""
+        return await actions.send_message(
+            actor, user_ref, request.body, request_id=request.request_id
+        )
+
+    @router.post("/outbound/{key:path}/retry", status_code=202)
+    async def retry_outbound(actor: writer, key: str) -> dict[str, Any]:
+        """Request a failed send again through the normal path (see docs/admin.md)."""
+        return await actions.retry_outbound(actor, key)
+
+    @router.post("/crisis-alerts/{alert_id}/acknowledge")
+    async def acknowledge_alert(
+        actor: writer, alert_id: str, request: AcknowledgeRequest | None = None
+    ) -> dict[str, Any]:
+        note = request.note if request is not None else None
+        return await actions.acknowledge_alert(actor, alert_id, note=note)
+
+    @router.post("/dlq/{queue}/replay")
+    async def replay(actor: writer, queue: str, request: ReplayRequest) -> dict[str, Any]:
+        return await actions.replay_parked(
+            actor, queue, message_ids=request.message_ids, limit=limited(request.limit)
+        )
+
+    @router.post("/dlq/{queue}/discard")
+    async def discard(actor: writer, queue: str, request: DiscardRequest) -> dict[str, Any]:
+        return await actions.discard_parked(
+            actor,
+            queue,
+            message_ids=request.message_ids,
+            everything=request.all,
+            limit=limited(request.limit),
+        )
+
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            route.openapi_extra = {**(route.openapi_extra or {}), ROLE_EXTENSION: _role_of(route)}
+    return router
+
+
+def _role_of(route: APIRoute) -> str:
+    """The role a route's dependency requires (documented in OpenAPI as `x-required-role`)."""
+    for dependency in route.dependant.dependencies:
+        call = dependency.call
+        if isinstance(call, Authorized):
+            return call.role.value
+        if isinstance(call, BootstrapGate):
+            return BOOTSTRAP
+    raise RuntimeError(f"admin route {route.path} declares no role")

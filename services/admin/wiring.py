@@ -1,0 +1,139 @@
+"""Assembling the admin once — settings, databases, broker access, outbox, reads and writes — for
+the API (mounted in ingress) and the CLI alike, so both run the same code over the same data."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services.admin.actions import AdminActions
+from services.admin.auth import Authenticator
+from services.admin.broker import BrokerAccess
+from services.admin.queries import AdminReads
+from services.admin.settings import AdminSettings
+from services.admin.store import AdminStore, Session, admin_indexes, role_indexes
+from services.sms_worker.outbound.store import atomic_writes
+from shared.clock import Clock, SystemClock
+from shared.config import (
+    BrokerSettings,
+    MigrationSettings,
+    MongoSettings,
+    OutboxSettings,
+    SenderSettings,
+    load_settings,
+)
+from shared.mongo import create_client, ensure_indexes, service_database, supports_transactions
+from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay
+
+SERVICE = "admin"
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    admin: AdminSettings
+    broker: BrokerSettings
+    mongo: MongoSettings
+    outbox: OutboxSettings
+    migrations: MigrationSettings
+    sender: SenderSettings
+
+    @classmethod
+    def from_environment(
+        cls, *, broker: BrokerSettings | None = None, mongo: MongoSettings | None = None
+    ) -> AdminConfig:
+        """Everything from the environment; a host process (ingress) passes its own broker and
+        database settings so the admin talks to exactly what it does."""
+        return cls(
+            admin=load_settings(AdminSettings),
+            broker=broker or load_settings(BrokerSettings),
+            mongo=mongo or load_settings(MongoSettings),
+            outbox=load_settings(OutboxSettings),
+            migrations=load_settings(MigrationSettings),
+            sender=load_settings(SenderSettings),
+        )
+
+
+class AdminServices:
+    """The admin's live dependencies. The client connects lazily and the broker on first use,
+    so building this never waits for a server."""
+
+    def __init__(self, config: AdminConfig, clock: Clock, *, app_name: str = SERVICE) -> None:
+        self.config = config
+        self.clock = clock
+        self.client = create_client(config.mongo, app_name=app_name)
+        self.admin_db = service_database(self.client, config.mongo, SERVICE)
+        self.sms_db = service_database(self.client, config.mongo, "sms_worker")
+        self.broker = BrokerAccess(config.broker, name=app_name)
+        settings = config.admin
+        self.store = AdminStore(
+            self.admin_db,
+            self.sms_db,
+            failed_auth_limit=settings.failed_auth_limit,
+            failed_auth_window=timedelta(seconds=settings.failed_auth_window_seconds),
+        )
+        self.outbox = Outbox(self.admin_db[OUTBOX_COLLECTION], clock)
+        self.relay = OutboxRelay(
+            self.outbox, self.admin_db[OUTBOX_COLLECTION], self.broker, config.outbox, clock
+        )
+        self.auth = Authenticator(
+            self.store.tokens, self.store.roles, self.store.failures, clock, settings
+        )
+        self.reads = AdminReads(
+            store=self.store,
+            sms_db=self.sms_db,
+            billing_db=service_database(self.client, config.mongo, "billing_worker"),
+            migrations_db=self.client.get_database(config.migrations.state_db),
+            broker=self.broker,
+            clock=clock,
+            metrics_timezone=settings.metrics_timezone,
+            recent_messages=settings.recent_messages,
+        )
+        self.actions = AdminActions(
+            store=self.store,
+            sms_db=self.sms_db,
+            outbox=self.outbox,
+            relay=self.relay,
+            atomic=self._atomic,
+            broker=self.broker,
+            clock=clock,
+            token_ttl=timedelta(days=settings.token_ttl_days),
+            max_body_chars=config.sender.max_body_chars,
+        )
+        self._transactions: bool | None = None
+
+    async def _atomic(self, body: Callable[[Session], Awaitable[None]]) -> None:
+        """One transaction where the deployment has them (asked once, at the first write)."""
+        if self._transactions is None:
+            self._transactions = await supports_transactions(self.client, self.config.mongo)
+        await atomic_writes(self.client, self._transactions)(body)
+
+    async def prepare(self) -> None:
+        """Apply the admin's indexes (idempotent), like every service at start-up."""
+        settings = self.config.admin
+        await ensure_indexes(
+            self.admin_db,
+            admin_indexes(
+                failed_auth_window_seconds=settings.failed_auth_window_seconds,
+                outbox_retention_days=self.config.mongo.outbox_retention_days,
+            ),
+        )
+        await ensure_indexes(self.sms_db, role_indexes())
+
+    async def close(self) -> None:
+        await self.broker.close()
+        await self.client.close()
+
+
+@contextlib.asynccontextmanager
+async def open_admin(
+    config: AdminConfig, clock: Clock | None = None, *, app_name: str = SERVICE
+) -> AsyncIterator[AdminServices]:
+    """The admin for one command (the CLI): indexes applied, everything closed afterwards."""
+    services = AdminServices(config, clock or SystemClock(), app_name=app_name)
+    try:
+        await services.prepare()
+        yield services
+    finally:
+        await services.close()
