@@ -35,13 +35,13 @@ from services.admin.queries import user_query
 from services.admin.store import AdminStore, Session
 from services.sms_worker.outbound.body import refusal_reason
 from services.sms_worker.outbound.parking import request_envelope
-from services.sms_worker.outbound.store import OUTBOUND_MESSAGES, Atomic, RecipientStore
+from services.sms_worker.outbound.store import OUTBOUND_MESSAGES, RecipientStore
 from services.sms_worker.storage import SmsStore
 from shared.broker.parking import discard_parked, replay_parked
 from shared.clock import Clock
 from shared.events import Envelope, new_event
 from shared.events.catalog import SmsOutboundRequested
-from shared.mongo import Database, Document
+from shared.mongo import Atomic, Database, Document
 from shared.outbox import Outbox, OutboxRelay
 
 log = structlog.get_logger(__name__)

@@ -14,7 +14,6 @@ from services.admin.broker import BrokerAccess
 from services.admin.queries import AdminReads
 from services.admin.settings import AdminSettings
 from services.admin.store import AdminStore, Session, admin_indexes, role_indexes
-from services.sms_worker.outbound.store import atomic_writes
 from shared.clock import Clock, SystemClock
 from shared.config import (
     BrokerSettings,
@@ -24,7 +23,13 @@ from shared.config import (
     SenderSettings,
     load_settings,
 )
-from shared.mongo import create_client, ensure_indexes, service_database, supports_transactions
+from shared.mongo import (
+    atomic_writes,
+    create_client,
+    ensure_indexes,
+    service_database,
+    supports_transactions,
+)
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay
 
 SERVICE = "admin"

@@ -10,12 +10,16 @@ from shared.mongo.client import (
     supports_transactions,
 )
 from shared.mongo.indexes import IndexDeclarations, ensure_indexes
+from shared.mongo.transactions import Atomic, Session, atomic_writes
 
 __all__ = [
+    "Atomic",
     "Database",
     "Document",
     "IndexDeclarations",
     "MongoClient",
+    "Session",
+    "atomic_writes",
     "create_client",
     "ensure_indexes",
     "ping",

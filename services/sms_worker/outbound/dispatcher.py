@@ -33,12 +33,10 @@ from services.sms_worker.outbound.metrics import (
 )
 from services.sms_worker.outbound.store import (
     RETRIES_EXHAUSTED,
-    Atomic,
     CapPolicy,
     Gate,
     OutboundStore,
     RecipientStore,
-    Session,
 )
 from services.sms_worker.outbound.transport import (
     OutgoingSms,
@@ -50,7 +48,7 @@ from shared.clock import Clock
 from shared.config import SenderSettings
 from shared.events import new_event
 from shared.events.catalog import SmsOptOutChanged
-from shared.mongo import Document
+from shared.mongo import Atomic, Document, Session
 from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)

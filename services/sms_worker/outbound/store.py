@@ -9,18 +9,17 @@ statuses they may replace, so no write ever moves a message backwards.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.sms_worker.outbound import statuses
-from shared.mongo import Database, Document, IndexDeclarations, MongoClient
+from shared.mongo import Database, Document, IndexDeclarations, Session
 
 OUTBOUND_MESSAGES: Final = "outbound_messages"
 MESSAGES: Final = "messages"
@@ -31,7 +30,6 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 RETRIES_EXHAUSTED: Final = "retries_exhausted"
 _HISTORY_LIMIT: Final = 50
 
-Session = AsyncClientSession | None
 Collection = AsyncCollection[Document]
 
 
@@ -43,24 +41,6 @@ def sender_indexes() -> IndexDeclarations:
             IndexModel([("provider_sid", ASCENDING)], name="provider_sid", sparse=True),
         ]
     }
-
-
-class Atomic(Protocol):
-    """Runs `body` in one transaction when the deployment has them, else plainly (the body's
-    writes are then ordered and idempotent so a crash part-way is repaired by a redo)."""
-
-    async def __call__(self, body: Callable[[Session], Awaitable[None]]) -> None: ...
-
-
-def atomic_writes(client: MongoClient, transactions: bool) -> Atomic:
-    async def run(body: Callable[[Session], Awaitable[None]]) -> None:
-        if not transactions:
-            await body(None)
-            return
-        async with client.start_session() as session:
-            await session.with_transaction(body)
-
-    return run
 
 
 def message_id(key: str) -> str:

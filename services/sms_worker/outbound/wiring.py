@@ -16,14 +16,14 @@ from services.sms_worker.outbound.handlers import (
     OutboundRequests,
     RequestIntake,
 )
-from services.sms_worker.outbound.store import OutboundStore, RecipientStore, atomic_writes
+from services.sms_worker.outbound.store import OutboundStore, RecipientStore
 from services.sms_worker.outbound.transport import SmsTransport
 from shared.broker import Consumer
 from shared.clock import Clock
 from shared.config import SenderSettings
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
 from shared.inbox import Inbox
-from shared.mongo import Database, MongoClient
+from shared.mongo import Database, MongoClient, atomic_writes
 from shared.outbox import Outbox
 
 SENDER_QUEUE: Final = "sms_worker.sender"
