@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .local/tools/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap test test-unit test-integration test-e2e lint fmt run infra up down docker bench bench-report soak clean
+.PHONY: help bootstrap test test-unit test-integration test-e2e chaos lint fmt run infra up down docker bench bench-report soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -61,7 +61,11 @@ bench: bootstrap ## run every benchmark in bench/ (tables on stdout, JSON in .lo
 	  module=$$(basename "$$script" .py); echo "--- $$module"; $(RUN) python -m bench.$$module; \
 	done
 
-soak: bootstrap ## long runs: the scheduler's 60-day simulation with 2,000 users
+chaos: bootstrap ## fault tests: broker/database outages, killed services, a flaky network, duplicate storms
+	$(RUN) pytest tests/chaos $(PYTEST_ARGS)
+
+soak: bootstrap ## long runs: 30 minutes of steady traffic with memory sampled, and the scheduler's 60-day simulation of 2,000 users
+	SOAK_SECONDS=1800 $(RUN) pytest tests/soak --timeout=2400 $(PYTEST_ARGS)
 	SIM_USERS=2000 $(RUN) pytest tests/integration/scheduler/test_simulation.py -k promise --timeout=3000 $(PYTEST_ARGS)
 
 clean: ## remove local data, caches and the virtualenv

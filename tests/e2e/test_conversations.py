@@ -15,7 +15,7 @@ from services.sms_worker import replies
 from services.sms_worker.assessments import question_text
 from services.sms_worker.instruments import EMA
 from shared.outbox import SENT as OUTBOX_SENT
-from tests.e2e.conftest import REPLY_TIMEOUT, System
+from tests.support.system import REPLY_TIMEOUT, System
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e

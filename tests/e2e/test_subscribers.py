@@ -15,7 +15,7 @@ from services.devtools.stripe_events import BillingEventType, caregiver_event
 from services.sms_worker import replies
 from services.sms_worker.keywords import Command
 from services.sms_worker.proactive import compose
-from tests.e2e.conftest import REPLY_TIMEOUT, System
+from tests.support.system import REPLY_TIMEOUT, System
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e

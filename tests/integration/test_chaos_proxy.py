@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aio_pika
 import aiormq
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.support.chaos_proxy import LOOPBACK, ChaosProxy
+from tests.support.chaos_proxy import LOOPBACK, ChaosProxy, through
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -34,13 +34,6 @@ async def _echo_server() -> AsyncIterator[int]:
     finally:
         server.close()
         await server.wait_closed()
-
-
-def _via(url: str, port: int) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"{LOOPBACK}:{port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
 async def test_bytes_pass_unchanged_also_with_latency() -> None:
@@ -75,7 +68,7 @@ async def test_a_robust_amqp_connection_recovers_after_a_cut(rabbitmq_url: str) 
     assert port is not None
     async with ChaosProxy(port) as proxy:
         connection = await aio_pika.connect_robust(
-            _via(rabbitmq_url, proxy.port), reconnect_interval=0.2
+            through(rabbitmq_url, proxy.port), reconnect_interval=0.2
         )
         try:
             channel = await connection.channel()
@@ -106,7 +99,7 @@ async def test_a_mongodb_client_recovers_after_a_cut(mongodb_url: str) -> None:
     assert port is not None
     async with ChaosProxy(port) as proxy:
         client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-            _via(mongodb_url, proxy.port), serverSelectionTimeoutMS=5_000
+            through(mongodb_url, proxy.port), serverSelectionTimeoutMS=5_000
         )
         try:
             await client.admin.command("ping")

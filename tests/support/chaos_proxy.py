@@ -13,9 +13,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self
+from urllib.parse import urlsplit, urlunsplit
 
 LOOPBACK = "127.0.0.1"
 _CHUNK = 64 * 1024
+
+
+def through(url: str, port: int) -> str:
+    """`url` (amqp:// or mongodb://) pointed at a proxy on loopback `port`, credentials kept."""
+    parts = urlsplit(url)
+    credentials, _, _ = parts.netloc.rpartition("@")
+    netloc = f"{credentials}@{LOOPBACK}:{port}" if credentials else f"{LOOPBACK}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class ChaosProxy:

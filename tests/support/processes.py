@@ -71,9 +71,12 @@ class ServiceProcess:
         *,
         ready_timeout: float = 30,
         port_variable: str = "OPS_PORT",
+        port: int | None = None,
     ) -> None:
         self.module = module
-        self.ops_port = free_port()
+        # A restarted process may take its predecessor's port, as a redeployed pod keeps its
+        # service address.
+        self.ops_port = port or free_port()
         self._env = {**env, port_variable: str(self.ops_port)}
         self._ready_timeout = ready_timeout
         self._process: asyncio.subprocess.Process | None = None

@@ -1,0 +1,137 @@
+"""Traffic as the providers send it, for tests of the running system (tests/support/system.py):
+a steady stream of signed inbound SMS retried like Twilio retries, and the check that every
+accepted one got exactly one reply with nothing left in flight. Used by the chaos and soak tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+
+from services.devtools.webhooks import WebhookRefused
+from services.sms_worker import replies
+from services.sms_worker.outbound import statuses
+from shared.config import SERVICES
+from shared.events.catalog import CONSUMER_QUEUES
+from shared.outbox import PENDING
+from tests.support.system import OUR_NUMBER, System
+from tests.support.waiting import eventually
+
+# How long the stream keeps retrying one webhook, as Twilio's and Stripe's retries would.
+GIVE_UP_AFTER = 150.0
+SETTLE_TIMEOUT = 180.0
+_numbers = itertools.count(1)
+
+
+def new_phone() -> str:
+    """A made-up caregiver number (area code 555) no other test in the session uses."""
+    return f"+1555{next(_numbers) % 10_000_000:07d}"
+
+
+@dataclass
+class ProviderStream:
+    """Inbound SMS at a steady rate, each from a new caregiver saying hello (whose one reply is
+    the welcome), posted as Twilio would and retried as Twilio would until ingress takes it:
+    refusals (503 while the database is down) and connection errors are tried again with
+    backoff. `accepted` are the numbers whose webhook ingress took."""
+
+    system: System
+    rate_per_second: float = 4.0
+    accepted: list[str] = field(default_factory=list)
+    refusals: int = 0
+    connection_errors: int = 0
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def deliver(self, phone: str, body: str = "hi") -> None:
+        delay = 0.25
+        deadline = asyncio.get_running_loop().time() + GIVE_UP_AFTER
+        sid: str | None = None
+        while True:
+            try:
+                # The same MessageSid on every retry, as the provider does: ingress dedupes it.
+                sid = await self.system.webhooks.text(
+                    phone, body, to_number=OUR_NUMBER, message_sid=sid or _sid()
+                )
+            except WebhookRefused as error:
+                if error.status < 500:
+                    raise AssertionError(f"ingress refused a valid webhook: {error}") from None
+                self.refusals += 1
+            except httpx.TransportError:
+                self.connection_errors += 1
+            else:
+                self.accepted.append(phone)
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"ingress did not take a webhook within {GIVE_UP_AFTER}s")
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 4.0)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ProviderStream]:
+        """Send for as long as the block runs; on leaving, wait until every webhook is taken."""
+        stop = asyncio.Event()
+
+        async def pace() -> None:
+            while not stop.is_set():
+                task = asyncio.create_task(self.deliver(new_phone()))
+                self._tasks.add(task)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1 / self.rate_per_second)
+
+        pacer = asyncio.create_task(pace())
+        try:
+            yield self
+        finally:
+            stop.set()
+            await pacer
+            await asyncio.gather(*self._tasks)
+
+
+async def assert_exactly_one_reply_each(system: System, phones: list[str]) -> None:
+    """Every accepted webhook's caregiver got the welcome exactly once, and the system has
+    nothing left in flight: no unpublished outbox row, no message waiting in a work queue,
+    nothing parked in a dead-letter queue, no send still open."""
+    assert phones, "the stream sent nothing"
+
+    async def all_replied() -> bool:
+        return all(system.twilio.messages_to(phone) for phone in phones)
+
+    await eventually(all_replied, timeout=SETTLE_TIMEOUT, interval=0.5)
+    await assert_settled(system)
+    received = {phone: [m["body"] for m in system.twilio.messages_to(phone)] for phone in phones}
+    wrong = {phone: bodies for phone, bodies in received.items() if bodies != [replies.WELCOME]}
+    assert not wrong, f"{len(wrong)} of {len(phones)} caregivers did not get exactly one welcome"
+    assert len(set(phones)) == len(phones)
+
+
+async def assert_settled(system: System) -> None:
+    """Wait until nothing is in flight; fail at once if anything was parked."""
+    await eventually(lambda: _settled(system), timeout=SETTLE_TIMEOUT, interval=0.5)
+
+
+async def _settled(system: System) -> bool:
+    for service in SERVICES:
+        if await system.db(service).outbox.count_documents({"status": PENDING}):
+            return False
+    open_sends = await system.db("sms_worker").outbound_messages.count_documents(
+        {"status": {"$in": [statuses.PENDING, statuses.SENDING]}}
+    )
+    if open_sends:
+        return False
+    for queue in CONSUMER_QUEUES:
+        if await system.queue_ready_count(queue):
+            return False
+        parked = await system.queue_ready_count(f"{queue}.dlq")
+        assert parked == 0, f"{parked} event(s) parked in {queue}.dlq"
+    return True
+
+
+def _sid() -> str:
+    return f"SM{uuid.uuid4().hex}"
