@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import zipcodes
 
-_ZIP = re.compile(r"^\s*(\d{5})(?:-\d{4})?\s*$")
+# ASCII digits only: the ZIP database panics (a BaseException) on Arabic-Indic and other digits.
+_ZIP = re.compile(r"^\s*(\d{5})(?:-\d{4})?\s*$", re.ASCII)
 
 
 @lru_cache(maxsize=4_096)

@@ -11,12 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import phonenumbers
-
 from services.billing_worker.access import SubscriptionState
+from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from shared.events.catalog import StripeEventReceived
-
-_DEFAULT_REGION = "US"
 
 
 class MalformedStripeObject(ValueError):
@@ -37,9 +34,12 @@ class LinkHint:
 
 def timestamp(value: Any) -> datetime | None:
     """A Stripe Unix timestamp as an aware UTC datetime; anything else is None."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
         return datetime.fromtimestamp(value, UTC)
-    return None
+    except (OverflowError, ValueError, OSError):  # outside years 1-9999 or the platform's time_t
+        return None
 
 
 def object_id(value: Any) -> str | None:
@@ -54,18 +54,15 @@ def object_id(value: Any) -> str | None:
 def e164(raw: Any) -> str | None:
     """A phone number in E.164, or None when it cannot be one (US numbers may omit +1).
 
-    "Possible", not "valid": numbering plans change faster than the library; the SMS provider
-    is the judge of whether a number answers.
+    Read exactly as the SMS worker reads a sender (one function), so a Stripe customer and the
+    caregiver texting from the same number are one user.
     """
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(raw, str):
         return None
     try:
-        number = phonenumbers.parse(raw, _DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
+        return normalise_phone(raw)
+    except InvalidPhoneNumber:
         return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def link_hint(obj: Mapping[str, Any]) -> LinkHint:
@@ -119,6 +116,11 @@ def invoice_subscription_id(obj: Mapping[str, Any]) -> str | None:
 
 def stripe_event_payload(document: Mapping[str, Any], received_at: datetime) -> StripeEventReceived:
     """A Stripe event as the API lists it → the payload ingress publishes for a webhook."""
+    event_id, event_type = document.get("id"), document.get("type")
+    if not isinstance(event_id, str) or not event_id:
+        raise MalformedStripeObject("event without an id")
+    if not isinstance(event_type, str) or not event_type:
+        raise MalformedStripeObject("event without a type")
     data = document.get("data")
     created = timestamp(document.get("created"))
     if not isinstance(data, Mapping) or not isinstance(data.get("object"), Mapping):
@@ -128,8 +130,8 @@ def stripe_event_payload(document: Mapping[str, Any], received_at: datetime) -> 
     previous = data.get("previous_attributes")
     api_version = document.get("api_version")
     return StripeEventReceived(
-        stripe_event_id=str(document["id"]),
-        stripe_type=str(document["type"]),
+        stripe_event_id=event_id,
+        stripe_type=event_type,
         created=created,
         livemode=bool(document.get("livemode", False)),
         api_version=api_version if isinstance(api_version, str) else None,

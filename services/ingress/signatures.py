@@ -24,7 +24,12 @@ def verify_twilio(
     """HMAC-SHA1 over the full URL Twilio called plus the sorted form parameters."""
     if not signature:
         raise SignatureInvalid("missing X-Twilio-Signature")
-    if not RequestValidator(auth_token).validate(url, dict(params), signature):
+    try:
+        valid = RequestValidator(auth_token).validate(url, dict(params), signature)
+    except ValueError:
+        # The SDK parses the URL's port; a forged Host (`x:99999`) must not become a 500.
+        raise SignatureInvalid("the URL of the request cannot be checked") from None
+    if not valid:
         raise SignatureInvalid("X-Twilio-Signature does not match")
 
 
@@ -41,6 +46,9 @@ def verify_stripe(
     (both sides rotate), the timestamp must be recent, and not from the future."""
     if not header:
         raise SignatureInvalid("missing Stripe-Signature")
+    if not header.isascii():
+        # Stripe's header is ASCII; the SDK's constant-time compare raises TypeError otherwise.
+        raise SignatureInvalid("Stripe-Signature is not ASCII")
     if not secrets:
         raise SignatureInvalid("no Stripe webhook secret configured")
     timestamp = _stripe_timestamp(header)

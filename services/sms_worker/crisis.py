@@ -1,9 +1,10 @@
 """Crisis language, found deterministically before any limit or gate can silence a reply.
 
 Phrase lists by severity, matched on words (never substrings), after known idioms are blanked
-out: "the laundry is killing me" is chores, "dying to see her" is eagerness. High severity gets
-crisis resources at once; a domestic-violence phrase adds the DV hotline to them. Negations are
-not excused ("I'm not suicidal, but…") — a false alarm costs a kind text, a miss costs more.
+out within their sentence: "the laundry is killing me" is chores, "dying to see her" is
+eagerness. High severity gets crisis resources at once; a domestic-violence phrase adds the DV
+hotline to them. Negations are not excused ("I'm not suicidal, but…") — a false alarm costs a
+kind text, a miss costs more.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ _IDIOMS = _compile(
         r"killing it",
         r"kill(ing)? (some )?time",
         r"(could|would) kill for",
+        # Not "to die for": blanking it would turn "I want to die for real" into nothing.
         r"dying (to|for)",
-        r"to die for",
         r"die (of|from) (laughter|laughing|embarrassment|boredom)",
         r"(phone|battery|car|laptop) (died|is dead|was dead)",
     )
@@ -113,6 +114,9 @@ _MEDIUM = _compile(
 )
 
 
+_SENTENCE_END = re.compile(r"[.!?;\n]+")
+
+
 def _plain(text: str) -> str:
     lowered = text.lower().replace("\u2019", "").replace("'", "")
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9]+", " ", lowered)).strip()
@@ -120,9 +124,15 @@ def _plain(text: str) -> str:
 
 def detect_crisis(text: str) -> CrisisFinding | None:
     """The crisis in `text`, if any: high (with or without domestic violence) or medium."""
-    plain = _plain(text)
-    for idiom in _IDIOMS:
-        plain = idiom.sub(" ~ ", plain)
+    # Idioms are blanked within a sentence only ("I want to die. Of laughter? No." is no joke);
+    # the phrase lists still match across sentences ("I want to... die").
+    sentences = []
+    for sentence in _SENTENCE_END.split(text):
+        plain = _plain(sentence)
+        for idiom in _IDIOMS:
+            plain = idiom.sub(" ~ ", plain)
+        sentences.append(plain)
+    plain = " ".join(sentences)
     domestic_violence = any(pattern.search(plain) for pattern in _DOMESTIC_VIOLENCE)
     if domestic_violence or any(pattern.search(plain) for pattern in _HIGH):
         return CrisisFinding(Severity.HIGH, domestic_violence=domestic_violence)

@@ -99,12 +99,18 @@ _NAME_PREFIXES = re.compile(
     r"\s*",
     re.IGNORECASE,
 )
-_NAME_WORD = re.compile(r"^[^\W\d_](?:[^\W\d_]|['.\-])*$")
 _NOT_NAMES = frozenset(
     {"hi", "hey", "hello", "yes", "no", "ok", "okay", "sure", "thanks", "thank", "what", "why"}
 )
-_ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
+# ASCII digits: `\d` also matches "١٢٣٤٥", which is no ZIP code and crashes the ZIP database.
+_ZIP = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)", re.ASCII)
 _MAX_NAME_CHARS = 40
+
+
+def _is_name_word(word: str) -> bool:
+    """Letters of any script, with apostrophes, dots and hyphens after the first (`O'Brien`,
+    `Jean-Luc`); the regex class "word character but not a digit" also took "¹" for a letter."""
+    return word[:1].isalpha() and all(c.isalpha() or c in "'.-" for c in word)
 
 
 def _tidy_name(word: str) -> str:
@@ -119,7 +125,7 @@ def extract_name(text: str) -> str | None:
         return None
     if is_reserved_word(candidate) or words[0].lower() in _NOT_NAMES:
         return None
-    if candidate.lower() in RELATIONSHIPS or not all(_NAME_WORD.match(w) for w in words):
+    if candidate.lower() in RELATIONSHIPS or not all(_is_name_word(w) for w in words):
         return None
     return " ".join(_tidy_name(word) for word in words)
 
@@ -133,9 +139,11 @@ def extract_relationship(text: str) -> str | None:
     words = lowered.removeprefix("my ").split()
     if not 1 <= len(words) <= 4 or len(lowered) > _MAX_NAME_CHARS or is_reserved_word(text):
         return None
-    if words[0] in _NOT_NAMES or not all(_NAME_WORD.match(w) for w in words):
+    if words[0] in _NOT_NAMES or not all(_is_name_word(w) for w in words):
         return None
-    return " ".join(words)
+    relationship = " ".join(words)
+    # "my stop" is not somebody: a keyword never becomes profile data.
+    return None if is_reserved_word(relationship) else relationship
 
 
 def extract_zip(text: str) -> str | None:

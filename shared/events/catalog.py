@@ -17,7 +17,9 @@ from shared.events.registry import EventRegistry
 
 EVENTS = EventRegistry()
 
-E164 = Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164 phone number")
+# Every event that names a phone accepts exactly this; the phone parsers refuse anything else.
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+E164 = Field(pattern=E164_PATTERN, description="E.164 phone number")
 
 
 # --- published by ingress -------------------------------------------------------------------

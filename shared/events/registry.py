@@ -83,6 +83,10 @@ class EventRegistry:
             raise InvalidEvent("body is not UTF-8 text") from None
         except json.JSONDecodeError as error:
             raise InvalidEvent(f"body is not JSON: {error.msg}") from None
+        except ValueError:
+            raise InvalidEvent("body is not JSON: a number has too many digits") from None
+        except RecursionError:
+            raise InvalidEvent("body is not JSON we can read: nested too deeply") from None
         if not isinstance(raw, dict):
             raise InvalidEvent("body is not a JSON object")
         try:

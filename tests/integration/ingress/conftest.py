@@ -71,16 +71,21 @@ async def serving(config: IngressConfig) -> AsyncIterator[RunningIngress]:
         yield RunningIngress(server.url, http, config)
 
 
+async def until_ready(running: RunningIngress) -> None:
+    """Wait (bounded) until ingress reaches both the broker and the database."""
+
+    async def ready() -> bool:
+        return (await running.http.get("/readyz")).status_code == 200
+
+    await eventually(ready)
+
+
 @pytest.fixture
 async def ingress(
     broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str, db: Database
 ) -> AsyncIterator[RunningIngress]:
     async with serving(ingress_config(broker_settings, mongodb_url, mongo_db_name)) as running:
-
-        async def ready() -> bool:
-            return (await running.http.get("/readyz")).status_code == 200
-
-        await eventually(ready)
+        await until_ready(running)
         yield running
 
 

@@ -96,5 +96,14 @@ def test_an_idiom_does_not_hide_a_real_crisis_in_the_same_message() -> None:
     assert detect_crisis("the laundry is killing me and I want to die") == HIGH
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["I want to die for real", "I want to die. Of laughter? No.", "I want to die\nfor real"],
+)
+def test_an_idiom_never_swallows_a_crisis_phrase(text: str) -> None:
+    """Found by tests/unit/fuzz: "to die for" and idioms reaching into the next sentence."""
+    assert detect_crisis(text) == HIGH
+
+
 def test_negation_is_not_excused() -> None:
     assert detect_crisis("I'm not suicidal, just tired") == HIGH
