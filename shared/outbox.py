@@ -36,6 +36,11 @@ PENDING = "pending"
 SENT = "sent"
 # No queue is bound for the event's type: retrying cannot help until the topology changes.
 UNROUTABLE = "unroutable"
+# A row the broker client kept refusing for a reason that is not the broker's state (a message
+# it cannot even encode): set aside for an operator instead of retried forever or, worse,
+# allowed to stop the relay.
+UNPUBLISHABLE = "unpublishable"
+UNPUBLISHABLE_AFTER_ATTEMPTS = 5
 # A pending row's lease starts expired: it is claimable at once.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -173,6 +178,10 @@ class OutboxRelay:
             except PyMongoError:
                 log.warning("outbox relay could not read the outbox; retrying", exc_info=True)
                 published = 0
+            except Exception:
+                # Nothing may stop the relay: a dead relay silently strands every event after it.
+                log.exception("outbox relay pass failed; retrying")
+                published = 0
             if published >= self._settings.batch_size:
                 continue  # more may be waiting
             wait_new = asyncio.ensure_future(
@@ -213,6 +222,12 @@ class OutboxRelay:
         the relay once its lease expires."""
         return await self._publish(row) == 1
 
+    async def _release(self, row: Document) -> None:
+        await self._collection.update_one(
+            {"_id": row["_id"], "claim": row["claim"]},
+            {"$set": {"lease_until": self._clock.now()}, "$unset": {"claim": ""}},
+        )
+
     async def _publish(self, row: Document) -> int:
         try:
             await self._publisher.publish_body(
@@ -239,9 +254,31 @@ class OutboxRelay:
             )
             # Not in doubt (this process is alive and knows it failed): release the claim so
             # the next pass retries instead of waiting out the lease.
+            await self._release(row)
+            return 0
+        except Exception as error:
+            OUTBOX_PUBLISH_FAILURES.labels(row["type"]).inc()
+            if row.get("attempts", 0) < UNPUBLISHABLE_AFTER_ATTEMPTS:
+                log.warning(
+                    "outbox event could not be published; will retry",
+                    outbox_id=row["_id"],
+                    event_type=row["type"],
+                    error=type(error).__name__,
+                )
+                await self._release(row)
+                return 0
+            log.error(
+                "outbox event unpublishable; set aside",
+                outbox_id=row["_id"],
+                event_type=row["type"],
+                error=type(error).__name__,
+            )
             await self._collection.update_one(
                 {"_id": row["_id"], "claim": row["claim"]},
-                {"$set": {"lease_until": self._clock.now()}, "$unset": {"claim": ""}},
+                {
+                    "$set": {"status": UNPUBLISHABLE, "error": type(error).__name__},
+                    "$unset": {"claim": ""},
+                },
             )
             return 0
         await self._collection.update_one(

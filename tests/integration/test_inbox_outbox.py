@@ -19,6 +19,8 @@ from shared.mongo import Database, MongoClient, ensure_indexes, supports_transac
 from shared.outbox import (
     OUTBOX_COLLECTION,
     SENT,
+    UNPUBLISHABLE,
+    UNPUBLISHABLE_AFTER_ATTEMPTS,
     UNROUTABLE,
     Outbox,
     OutboxRelay,
@@ -327,3 +329,52 @@ async def test_unroutable_event_is_set_aside_instead_of_blocking_the_outbox(
     assert row is not None
     assert row["status"] == UNROUTABLE
     assert "no queue is bound" in row["error"]
+
+
+async def test_an_event_the_broker_client_cannot_encode_is_set_aside_and_the_relay_goes_on(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    db: Database,
+) -> None:
+    """A message id AMQP cannot carry (over 255 bytes) makes the client raise, not the broker
+    refuse: after a few attempts the row is set aside, and the relay keeps relaying the rest."""
+    clock = SystemClock()
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+    channel = await broker.channel()
+    exchange = await declare_exchange(channel, broker_settings.exchange)
+    listener = await channel.declare_queue(exclusive=True)
+    await listener.bind(exchange, DepositRecorded.EVENT_TYPE)
+    bad = new_event(DepositRecorded(account="acct-bad"))
+    await outbox.add(bad, row_id="x" * 300)
+    publisher = await Publisher.open(broker, broker_settings)
+    relay = OutboxRelay(
+        outbox, db[OUTBOX_COLLECTION], publisher, OutboxSettings(poll_interval_seconds=0.05), clock
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+
+        async def set_aside() -> bool:
+            row = await db[OUTBOX_COLLECTION].find_one({"_id": "x" * 300})
+            return row is not None and row["status"] == UNPUBLISHABLE
+
+        await eventually(set_aside)
+        good = new_event(DepositRecorded(account="acct-good"))
+        await outbox.add(good)
+
+        async def relayed() -> bool:
+            row = await db[OUTBOX_COLLECTION].find_one({"_id": str(good.id)})
+            return row is not None and row["status"] == SENT
+
+        await eventually(relayed)
+        assert not running.done()
+        message = await eventually(lambda: listener.get(no_ack=True, fail=False))
+        assert message.message_id == str(good.id)
+    finally:
+        stop.set()
+        await running
+        await publisher.close()
+        await channel.close()
+    row = await db[OUTBOX_COLLECTION].find_one({"_id": "x" * 300})
+    assert row is not None
+    assert row["attempts"] == UNPUBLISHABLE_AFTER_ATTEMPTS
