@@ -55,11 +55,12 @@ docker:
 	@docker compose version >/dev/null 2>&1 || { \
 	  echo "this target needs Docker with the compose plugin; without Docker use make run" >&2; exit 1; }
 
-bench: bootstrap ## run every benchmark in bench/ (tables on stdout, JSON in .local/bench/)
-	@set -e; for script in bench/bench_*.py; do \
-	  [ -e "$$script" ] || { echo "no benchmarks yet"; break; }; \
-	  module=$$(basename "$$script" .py); echo "--- $$module"; $(RUN) python -m bench.$$module; \
-	done
+bench: bootstrap ## every benchmark in bench/, in one go (tables on stdout, JSON in .local/bench/; BENCH_QUICK=1: short)
+	$(RUN) python -m bench
+
+bench-report: bootstrap ## docs/performance.md tables and docs/perf/*.png plots from .local/bench/*.json
+	$(RUN) python -m bench.plots
+	$(RUN) python -m bench.performance_doc
 
 chaos: bootstrap ## fault tests: broker/database outages, killed services, a flaky network, duplicate storms
 	$(RUN) pytest tests/chaos $(PYTEST_ARGS)

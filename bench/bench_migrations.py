@@ -20,7 +20,8 @@ from typing import Any
 from pymongo import monitoring
 
 from bench.report import print_table, write_result
-from bench.servers import database
+from bench.servers import database, describe_database
+from bench.sizes import sized
 from services.migrations import message_parts, product_migrations, split_users
 from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
@@ -101,13 +102,14 @@ async def _one_batch_size(
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, default=5_000)
-    parser.add_argument("--batch-sizes", default="100,500,1000")
+    parser.add_argument("--users", type=int, default=sized(5_000, 1_000))
+    parser.add_argument("--batch-sizes", default=sized("100,500,1000", "100,1000"))
     args = parser.parse_args()
     counter = CommandCounter()
     monitoring.register(counter)
     rows: list[dict[str, Any]] = []
     with database() as url:
+        server = describe_database(url)
         client = create_client(MongoSettings(url=url), app_name="bench-migrations")
         try:
             for batch_size in (int(size) for size in args.batch_sizes.split(",")):
@@ -117,13 +119,13 @@ async def main() -> None:
     for row in rows:
         row.pop("users", None)
     print_table(
-        f"migrations: {args.users:,} generated legacy users (~3 messages each), SecantusDB",
+        f"migrations: {args.users:,} generated legacy users (~3 messages each), {server}",
         rows,
     )
     print(
         "baselines: the original system's migration, 136.1 msg/s backfill and 612.4 msg/s cleanup"
     )
-    write_result("migrations", rows, users=args.users, baselines=BASELINES)
+    write_result("migrations", rows, users=args.users, baselines=BASELINES, database=server)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 For each population (default 10k and 100k users in `proactive_state`, 1% due) one tick is timed
 end to end (lease, indexed due query, decide, claim + emit in a transaction, next_due_at). A
-second, idle tick (nobody due) shows the fixed cost. Real SecantusDB, no broker needed (the
-emitted events stay in the outbox).
+second, idle tick (nobody due) shows the fixed cost. A real database server (SecantusDB unless
+MONGODB_URL names another); no broker is needed (the emitted events stay in the outbox).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bench.report import print_table, write_result
-from bench.servers import database
+from bench.servers import database, describe_database
+from bench.sizes import sized
 from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES
 from services.scheduler.tick import Scheduler
 from shared.clock import ManualClock
@@ -90,6 +91,7 @@ async def _measure(url: str, population: int, due_share: float) -> dict[str, obj
 
 async def _main(populations: list[int], due_share: float) -> None:
     with database() as url:
+        server = describe_database(url)
         rows = [await _measure(url, size, due_share) for size in populations]
     print_table(f"scheduler tick, {due_share:.0%} of users due", rows)
     if len(rows) > 1:
@@ -99,12 +101,14 @@ async def _main(populations: list[int], due_share: float) -> None:
             f"tick time x{float(last['tick_s']) / float(first['tick_s']):.1f}, "  # type: ignore[arg-type]
             f"idle tick x{float(last['idle_tick_ms']) / float(first['idle_tick_ms']):.1f}"  # type: ignore[arg-type]
         )
-    write_result("scheduler", rows, due_share=due_share)
+    write_result("scheduler", rows, due_share=due_share, database=server)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", default="10000,100000", help="population sizes")
+    parser.add_argument(
+        "--users", default=sized("10000,100000", "2000,10000"), help="population sizes"
+    )
     parser.add_argument("--due", type=float, default=0.01, help="share of users due")
     args = parser.parse_args()
     asyncio.run(_main([int(n) for n in args.users.split(",")], args.due))

@@ -1,10 +1,15 @@
-"""The inbound SMS worker: events/s of one worker process, and database round trips per message.
+"""The inbound SMS worker: events/s of one worker process and database round trips per message,
+under the product's consumer runtime and, for comparison, under FastStream.
 
 The worker runs in this process, wired as `python -m services.sms_worker` wires it, against a
 real broker and database (local servers unless RABBITMQ_URL/MONGODB_URL are set). Each batch is
 queued first with the consumer stopped, then the worker drains it: the time runs until every
 message's last effect (`user.profile.changed`) is on the broker. A PyMongo `CommandListener`
-counts every command the worker sends, split into the handler's and the outbox relay's.
+counts every command the worker sends, split into the handler's and the outbox relay's; CPU is
+this process's user+system time during the drain.
+
+Runtimes: `givecare` (`shared.broker.Consumer`) and `faststream` (the same queue, handlers,
+inbox and outbox relay, consumed by FastStream: `bench.baselines.faststream_consumer`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ from typing import Any
 from aio_pika.abc import AbstractIncomingMessage
 from pymongo import monitoring
 
+from bench.baselines.faststream_consumer import FastStreamRuntime
+from bench.load import CAREGIVER_SCRIPT
+from bench.machine import process_cpu
 from bench.report import print_table, write_result
-from bench.servers import broker_and_database
+from bench.servers import broker_and_database, describe_database
+from bench.sizes import sized
 from services.sms_worker.bootstrap import SERVICE, inbound_consumer
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
@@ -34,15 +43,24 @@ from shared.outbox import OUTBOX_COLLECTION
 from shared.worker import WorkerHost, WorkerRuntime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-# (scenario, what each user texts, measured?) in order; the unmeasured steps finish onboarding.
-STEPS = (
-    ("first SMS of a new number", "hi", True),
-    ("onboarding answer", "Ana", True),
-    ("", "my mom", False),
-    ("", "Rose", False),
-    ("onboarding complete", "02139", True),
-    ("chat, rules responder", "Long day with mom today, feeling worn out", True),
+# (scenario, measured?) of each line of the caregiver script, in order; the unmeasured lines
+# finish onboarding.
+_SCENARIOS = (
+    ("first SMS of a new number", True),
+    ("onboarding answer", True),
+    ("", False),
+    ("", False),
+    ("onboarding complete", True),
+    ("chat, rules responder", True),
 )
+STEPS = tuple(
+    (scenario, text, measured)
+    for (scenario, measured), text in zip(_SCENARIOS, CAREGIVER_SCRIPT, strict=True)
+)
+RUNTIMES: dict[str, type[WorkerRuntime]] = {
+    "givecare": WorkerRuntime,
+    "faststream": FastStreamRuntime,
+}
 
 
 # Sent to the admin database, so not recognisable by database name.
@@ -98,7 +116,12 @@ def _inbound(phone: str, text: str, step: int) -> Any:
 
 
 async def _run_mode(
-    transactions: bool, users: int, rabbit_url: str, mongo_url: str, counter: CommandCounter
+    runtime_name: str,
+    transactions: bool,
+    users: int,
+    rabbit_url: str,
+    mongo_url: str,
+    counter: CommandCounter,
 ) -> list[dict[str, Any]]:
     run_id = uuid.uuid4().hex[:10]
     broker_settings = BrokerSettings(
@@ -119,7 +142,7 @@ async def _run_mode(
     phones = [f"+1415{2000000 + n:07d}" for n in range(users)]
     rows: list[dict[str, Any]] = []
     connection = await connect(broker_settings, name="bench")
-    async with WorkerRuntime.open(SERVICE) as runtime:
+    async with RUNTIMES[runtime_name].open(SERVICE) as runtime:
         settings = SmsWorkerSettings()
         consumer = await inbound_consumer(
             runtime,
@@ -149,10 +172,11 @@ async def _run_mode(
             target = users * (step + 1)
             reached.clear()
             stop = asyncio.Event()
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), process_cpu(os.getpid())
             host = asyncio.create_task(WorkerHost([consumer], [runtime.relay]).run(stop))
             await reached.wait()
             elapsed = time.perf_counter() - started
+            cpu = process_cpu(os.getpid()) - cpu_before
             stop.set()
             await host
             if not measured:
@@ -161,11 +185,13 @@ async def _run_mode(
             relay = sum(n for (role, _, _), n in counter.counts.items() if role == "relay")
             rows.append(
                 {
+                    "runtime": runtime_name,
                     "mode": "transactions" if transactions else "idempotent writes",
                     "scenario": scenario,
                     "messages": users,
                     "seconds": round(elapsed, 2),
                     "msgs_per_s": round(users / elapsed, 1),
+                    "cpu_us_per_msg": round(cpu / users * 1e6, 1),
                     "db_cmds_per_msg_handler": round(handler / users, 2),
                     "db_cmds_per_msg_relay": round(relay / users, 2),
                     "breakdown": {
@@ -181,26 +207,67 @@ async def _run_mode(
     return rows
 
 
+def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per database mode and scenario, the product's runtime against FastStream's."""
+    by_key: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_key.setdefault((row["mode"], row["scenario"]), {})[row["runtime"]] = row
+    table = []
+    for (mode, scenario), pair in by_key.items():
+        ours, theirs = pair.get("givecare"), pair.get("faststream")
+        if ours is None or theirs is None:
+            continue
+        ours_trips = ours["db_cmds_per_msg_handler"] + ours["db_cmds_per_msg_relay"]
+        theirs_trips = theirs["db_cmds_per_msg_handler"] + theirs["db_cmds_per_msg_relay"]
+        table.append(
+            {
+                "mode": mode,
+                "scenario": scenario,
+                "msgs/s givecare/faststream": round(ours["msgs_per_s"] / theirs["msgs_per_s"], 2),
+                "cpu/msg faststream/givecare": round(
+                    theirs["cpu_us_per_msg"] / ours["cpu_us_per_msg"], 2
+                ),
+                "db trips/msg givecare/faststream": round(ours_trips / theirs_trips, 2),
+            }
+        )
+    return table
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, default=150, help="caregivers per batch")
+    parser.add_argument("--users", type=int, default=sized(150, 40), help="caregivers per batch")
+    parser.add_argument(
+        "--runtimes", default=",".join(RUNTIMES), help="consumer runtimes, comma-separated"
+    )
     args = parser.parse_args()
+    runtimes = [name.strip() for name in args.runtimes.split(",") if name.strip()]
+    unknown = sorted(set(runtimes) - set(RUNTIMES))
+    if unknown:
+        raise SystemExit(f"unknown runtimes {unknown}; choose from {sorted(RUNTIMES)}")
     counter = CommandCounter(database_prefix="bench_sms_inbound_")
     monitoring.register(counter)
     rows: list[dict[str, Any]] = []
     with broker_and_database() as (rabbit_url, mongo_url):
+        database = describe_database(mongo_url)
         for transactions in (True, False):
-            rows += await _run_mode(transactions, args.users, rabbit_url, mongo_url, counter)
+            # Alternated, so a drift in the machine's load touches both runtimes alike.
+            for runtime in runtimes:
+                rows += await _run_mode(
+                    runtime, transactions, args.users, rabbit_url, mongo_url, counter
+                )
     print_table(
         "inbound SMS worker: one process, batch drained from the queue",
         [{k: v for k, v in row.items() if k != "breakdown"} for row in rows],
     )
-    chat = next(r for r in rows if r["scenario"].startswith("chat") and r["mode"] == "transactions")
+    chat = next(r for r in rows if r["scenario"].startswith("chat"))
     print_table(
-        "round trips per chat message (transactions), by role:command:collection",
+        f"round trips per chat message ({chat['runtime']}, {chat['mode']}), "
+        "by role:command:collection",
         [{"command": name, "per_msg": n} for name, n in chat["breakdown"].items()],
     )
-    write_result("sms_inbound", rows, users=args.users)
+    compared = ratios(rows)
+    print_table("runtimes compared (msgs/s and CPU: above 1, givecare is better)", compared)
+    write_result("sms_inbound", rows, users=args.users, ratios=compared, database=database)
 
 
 if __name__ == "__main__":

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.processes import child, fake_twilio_process, twilio_creates, wait_http
 from bench.report import print_table, write_result
-from bench.servers import broker_and_database
+from bench.servers import broker_and_database, describe_database, drop_queues
+from bench.sizes import sized
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 from shared.broker import Publisher, connect
 from shared.config import BrokerSettings, MongoSettings
@@ -42,28 +41,6 @@ _SERIES = {
     "dispatch": ("givecare_sms_dispatch_seconds", {"outcome": "sent"}),
     "twilio": ("givecare_twilio_request_seconds", {"operation": "create", "outcome": "ok"}),
 }
-
-
-async def _wait_http(url: str) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get(url)).status_code < 500:
-                    return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
-@contextlib.asynccontextmanager
-async def _process(*args: str, env: dict[str, str]) -> AsyncIterator[None]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, *args, env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    try:
-        yield
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 def _sums(metrics_text: str) -> dict[str, tuple[float, float]]:
@@ -195,8 +172,8 @@ async def _run_mode(
     connection = await connect(broker_settings, name="bench-sms-sender")
     rows: list[dict[str, object]] = []
     try:
-        async with _process("-m", "services.sms_worker.outbound", env=env):
-            await _wait_http(f"http://127.0.0.1:{ops_port}/readyz")
+        async with child("-m", "services.sms_worker.outbound", env=env):
+            await wait_http(f"http://127.0.0.1:{ops_port}/readyz")
             publisher = await Publisher.open(connection, broker_settings)
             outbound = client[database]["outbound_messages"]
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_port}") as ops:
@@ -211,30 +188,22 @@ async def _run_mode(
                 rows.append(await _phase("burst", args.burst, sequential=False, **common))
             await publisher.close()
     finally:
-        channel = await connection.channel()
-        for queue in ("sms_worker.inbound", "sms_worker.sender", "billing_worker.stripe"):
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(broker_settings.queue(queue))
         await connection.close()
+        await drop_queues(broker_settings)
         await client.drop_database(database)
         await client.close()
     return rows
 
 
 async def _main(args: argparse.Namespace) -> None:
-    twilio_port = free_port()
-    twilio_url = f"http://127.0.0.1:{twilio_port}"
     with broker_and_database() as (rabbitmq_url, mongodb_url):
-        async with _process(
-            "-m", "services.devtools.fake_twilio", "--port", str(twilio_port), env=dict(os.environ)
-        ):
-            await _wait_http(f"{twilio_url}/_fake/creates")
+        database = describe_database(mongodb_url)
+        async with fake_twilio_process() as twilio_url:
             rows = []
             modes = args.modes.split(",")
             for mode in modes:
                 rows.extend(await _run_mode(mode, rabbitmq_url, mongodb_url, twilio_url, args))
-            async with httpx.AsyncClient() as http:
-                creates = len((await http.get(f"{twilio_url}/_fake/creates")).json())
+            creates = await twilio_creates(twilio_url)
     expected = sum(int(str(row["messages"])) for row in rows) + _WARM_UP * len(modes)
     print_table("SMS sender: one process, fake Twilio on 127.0.0.1", rows)
     print(f"Twilio create calls: {creates} for {expected} requests (must be equal)")
@@ -243,6 +212,7 @@ async def _main(args: argparse.Namespace) -> None:
         rows,
         twilio_creates=creates,
         requests=expected,
+        database=database,
         note="claim_record_ms = dispatch - twilio call (claim, opt-out/cap check, outcome "
         "record); inbox_record_ms = handler - dispatch (inbox + request record)",
     )
@@ -250,8 +220,12 @@ async def _main(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sequential", type=int, default=100, help="requests one at a time")
-    parser.add_argument("--burst", type=int, default=500, help="requests published at once")
+    parser.add_argument(
+        "--sequential", type=int, default=sized(100, 20), help="requests one at a time"
+    )
+    parser.add_argument(
+        "--burst", type=int, default=sized(500, 100), help="requests published at once"
+    )
     parser.add_argument(
         "--modes", default="auto,off", help="MONGODB_TRANSACTIONS values to run, comma-separated"
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
-import platform
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench import machine
+from bench.sizes import QUICK
 
 RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR", ".local/bench"))
 
@@ -19,7 +22,7 @@ def print_table(title: str, rows: Sequence[Mapping[str, Any]]) -> None:
         print("(no rows)")
         return
     columns = list(rows[0])
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    cells = [[format_cell(row.get(column)) for column in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
     for row in cells:
@@ -32,7 +35,8 @@ def write_result(name: str, rows: Sequence[Mapping[str, Any]], **context: Any) -
     document = {
         "benchmark": name,
         "at": datetime.now(UTC).isoformat(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "quick": QUICK,
+        "machine": machine.describe(),
         "context": context,
         "rows": list(rows),
     }
@@ -41,9 +45,21 @@ def write_result(name: str, rows: Sequence[Mapping[str, Any]], **context: Any) -
     return path
 
 
-def _cell(value: Any) -> str:
+def read_result(name: str) -> dict[str, Any] | None:
+    """A benchmark's last JSON result, or None if it has not run here."""
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.exists():
+        return None
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+def format_cell(value: Any) -> str:
+    """A value as tables show it: thousands separators, two decimals for floats."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return "n/a" if math.isnan(value) else f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
