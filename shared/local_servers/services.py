@@ -4,8 +4,8 @@ Each service gets the broker and database URLs, an ops port of its own and devel
 for what it would otherwise refuse to start without (a Twilio auth token so ingress can verify
 the webhooks a local tool signs, a Stripe webhook secret). Without Twilio credentials a fake
 Twilio REST API runs as one more process on port 8010 and the sender is pointed at it, so a
-reply takes the whole path a real one does. Output lines are prefixed with the process's name.
-Stopping sends SIGTERM to all, waits, and kills what is left.
+reply takes the whole path a real one does. Output lines are prefixed with the process's name,
+coloured in a terminal. Stopping sends SIGTERM to all, waits, and kills what is left.
 """
 
 from __future__ import annotations
@@ -105,8 +105,24 @@ def development_setup(urls: Mapping[str, str]) -> DevelopmentSetup:
     return DevelopmentSetup(env, made_up, ingress_url, fake_twilio_url)
 
 
-def _relay_output(name: str, stream: IO[bytes]) -> None:
-    prefix = f"[{name:>11}] ".encode()
+# One colour per process in a terminal (cyan, green, yellow, magenta, blue, red); none when the
+# output is a file or a pipe, or NO_COLOR is set (https://no-color.org).
+_COLOURS = (36, 32, 33, 35, 34, 31)
+
+
+def line_prefix(name: str, index: int, *, colour: bool) -> bytes:
+    """`[   name] ` for the lines of the `index`-th process, coloured for a terminal."""
+    label = f"[{name:>11}] "
+    if colour:
+        label = f"\x1b[{_COLOURS[index % len(_COLOURS)]}m{label}\x1b[0m"
+    return label.encode()
+
+
+def _colour_wanted() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _relay_output(prefix: bytes, stream: IO[bytes]) -> None:
     for line in iter(stream.readline, b""):
         sys.stdout.buffer.write(prefix + line)
         sys.stdout.buffer.flush()
@@ -119,7 +135,8 @@ class ServiceSupervisor:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
-        for spec in self._specs:
+        colour = _colour_wanted()
+        for index, spec in enumerate(self._specs):
             env = dict(self._env)
             if spec.ops_port is not None:
                 env["OPS_PORT"] = str(spec.ops_port)
@@ -131,7 +148,9 @@ class ServiceSupervisor:
             )
             assert process.stdout is not None
             threading.Thread(
-                target=_relay_output, args=(spec.name, process.stdout), daemon=True
+                target=_relay_output,
+                args=(line_prefix(spec.name, index, colour=colour), process.stdout),
+                daemon=True,
             ).start()
             self._processes[spec.name] = process
             log.info("started %s (python -m %s, pid %s)", spec.name, spec.module, process.pid)

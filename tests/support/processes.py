@@ -169,11 +169,13 @@ class ServiceProcess:
             await self._ended()
 
 
-def service_process(name: str, env: dict[str, str], *, ready_timeout: float = 30) -> ServiceProcess:
+def service_process(
+    name: str, env: dict[str, str], *, ready_timeout: float = 30, port: int | None = None
+) -> ServiceProcess:
     """The service `make run` calls `name` (`shared.local_servers.services.SERVICES`) as a
     `ServiceProcess`; ingress serves `/readyz` on its own port, the workers on `OPS_PORT`."""
     (spec,) = [spec for spec in SERVICES if spec.name == name]
     port_variable = "INGRESS_PORT" if spec.ops_port is None else "OPS_PORT"
     return ServiceProcess(
-        spec.module, env, port_variable=port_variable, ready_timeout=ready_timeout
+        spec.module, env, port_variable=port_variable, ready_timeout=ready_timeout, port=port
     )

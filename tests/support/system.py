@@ -37,9 +37,8 @@ from shared.config import SERVICES as SERVICE_DATABASES
 from shared.config import BrokerSettings, MongoSettings
 from shared.events.catalog import SmsOutboundRequested
 from shared.local_servers.env_file import write_env_file
-from shared.local_servers.services import SERVICES
 from shared.mongo import Database, Document, MongoClient, create_client
-from tests.support.processes import ServiceProcess, system_environment
+from tests.support.processes import ServiceProcess, service_process, system_environment
 from tests.support.waiting import eventually
 
 # The number caregivers text (the inbound webhooks' `To`, the sender's `From`).
@@ -106,15 +105,8 @@ class System:
         )
 
     async def start(self, name: str) -> ServiceProcess:
-        (spec,) = [spec for spec in SERVICES if spec.name == name]
-        # Ingress serves /readyz on its own port; ServiceProcess picks it.
-        port_variable = "INGRESS_PORT" if name == "ingress" else "OPS_PORT"
-        process = ServiceProcess(
-            spec.module,
-            self.env,
-            port_variable=port_variable,
-            ready_timeout=READY_TIMEOUT,
-            port=self.ports.get(name),
+        process = service_process(
+            name, self.env, ready_timeout=READY_TIMEOUT, port=self.ports.get(name)
         )
         await process.__aenter__()
         self.processes[name] = process

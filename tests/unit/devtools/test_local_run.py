@@ -16,6 +16,7 @@ from shared.local_servers.services import (
     FAKE_TWILIO,
     SERVICES,
     development_setup,
+    line_prefix,
 )
 
 URLS = {"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5999/", "MONGODB_URL": "mongodb://x"}
@@ -119,3 +120,12 @@ def test_without_make_run_the_tools_read_the_environment(
     assert local.ingress_url == "https://sms.example.org"
     assert local.fake_twilio_url is None
     assert local.stripe_secrets == []
+
+
+def test_each_process_gets_its_own_colour_in_a_terminal_and_none_in_a_file() -> None:
+    names = [spec.name for spec in SERVICES]
+    coloured = [line_prefix(name, index, colour=True) for index, name in enumerate(names)]
+    assert len(set(coloured)) == len(names)
+    assert all(prefix.startswith(b"\x1b[") and prefix.endswith(b"\x1b[0m") for prefix in coloured)
+    plain = line_prefix("ingress", 0, colour=False)
+    assert plain == b"[    ingress] "
