@@ -27,6 +27,8 @@ from tests.support.waiting import eventually
 # How long the stream keeps retrying one webhook, as Twilio's and Stripe's retries would.
 GIVE_UP_AFTER = 150.0
 SETTLE_TIMEOUT = 180.0
+# Waiting for replies fails only after this long without a single new one.
+STALL_TIMEOUT = 90.0
 _numbers = itertools.count(1)
 
 
@@ -99,16 +101,53 @@ async def assert_exactly_one_reply_each(system: System, phones: list[str]) -> No
     nothing left in flight: no unpublished outbox row, no message waiting in a work queue,
     nothing parked in a dead-letter queue, no send still open."""
     assert phones, "the stream sent nothing"
-
-    async def all_replied() -> bool:
-        return all(system.twilio.messages_to(phone) for phone in phones)
-
-    await eventually(all_replied, timeout=SETTLE_TIMEOUT, interval=0.5)
+    await _wait_while_replies_come(system, phones)
     await assert_settled(system)
     received = {phone: [m["body"] for m in system.twilio.messages_to(phone)] for phone in phones}
     wrong = {phone: bodies for phone, bodies in received.items() if bodies != [replies.WELCOME]}
     assert not wrong, f"{len(wrong)} of {len(phones)} caregivers did not get exactly one welcome"
     assert len(set(phones)) == len(phones)
+
+
+async def _wait_while_replies_come(system: System, phones: list[str]) -> None:
+    """Wait until every caregiver has a reply, for as long as replies keep arriving: a backlog
+    drains at its own pace on a busy machine, but STALL_TIMEOUT without a single new reply is a
+    failure, reported with where the missing ones are."""
+    loop = asyncio.get_running_loop()
+    replied, last_progress = 0, loop.time()
+    while True:
+        now_replied = sum(1 for phone in phones if system.twilio.messages_to(phone))
+        if now_replied == len(phones):
+            return
+        if now_replied > replied:
+            replied, last_progress = now_replied, loop.time()
+        elif loop.time() - last_progress > STALL_TIMEOUT:
+            missing = [phone for phone in phones if not system.twilio.messages_to(phone)]
+            raise AssertionError(
+                f"{len(missing)} of {len(phones)} caregivers got no reply, and none arrived for "
+                f"{STALL_TIMEOUT:.0f}s; {await _whereabouts(system, missing)}"
+            )
+        await asyncio.sleep(0.5)
+
+
+async def _whereabouts(system: System, missing: list[str]) -> str:
+    """How far the missing caregivers' messages got: users created, inbound recorded, sends by
+    status, and what waits in the queues (counts only: no phone numbers in the report)."""
+    sms = system.db("sms_worker")
+    users = await sms.users.count_documents({"phone": {"$in": missing}})
+    ingress_rows = await system.db("ingress").ingress_events.count_documents({})
+    sends: dict[str, int] = {}
+    async for row in sms.outbound_messages.find({"to_number": {"$in": missing}}, {"status": 1}):
+        sends[row["status"]] = sends.get(row["status"], 0) + 1
+    queued = {queue: await system.queue_ready_count(queue) for queue in CONSUMER_QUEUES}
+    pending = {
+        service: await system.db(service).outbox.count_documents({"status": PENDING})
+        for service in SERVICES
+    }
+    return (
+        f"users created for them: {users}; ingress rows in all: {ingress_rows}; their sends by "
+        f"status: {sends}; ready in queues: {queued}; unpublished outbox rows: {pending}"
+    )
 
 
 async def assert_settled(system: System) -> None:

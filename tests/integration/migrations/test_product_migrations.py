@@ -79,6 +79,8 @@ async def deployment(mongo_client: MongoClient, mongodb_url: str) -> AsyncIterat
         await mongo_client.drop_database(f"{prefix}_{name}")
 
 
+# 20,000 users through four migrations and their verifies: minutes on a busy 2-core machine.
+@pytest.mark.timeout(1200)
 async def test_twenty_thousand_legacy_users_migrate_verify_and_clean_up(
     deployment: Deployment,
 ) -> None:
