@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from pymongo import ReturnDocument
+from pymongo import InsertOne, ReturnDocument
 from pymongo.errors import AutoReconnect, BulkWriteError, CursorNotFound
 
 from shared.clock import Clock
@@ -79,9 +79,23 @@ def _describe_write(target: Target, write: WriteOp) -> dict[str, Any]:
 _REJECTIONS = (DocumentRejected, ValueError, TypeError, KeyError)
 
 
-def _already_there(failure: Mapping[str, Any]) -> bool:
-    """A duplicate `_id` on an `insert_if_absent`: the document exists, the write's job is done."""
-    return failure.get("code") == _DUPLICATE_KEY and failure.get("keyPattern") == {"_id": 1}
+async def _inserts_already_present(
+    collection: Any, pending: list[tuple[str, WriteOp]], failures: list[Mapping[str, Any]]
+) -> set[int]:
+    """Indexes of failed `insert_if_absent` writes whose document is already there (an earlier
+    run wrote it): their job is done. A duplicate key is reported for whichever unique index the
+    server checks first — `_id` on MongoDB, possibly another (the phone) on SecantusDB — so the
+    `_id`s are looked up rather than the error trusted; a document another source holds the
+    unique value of stays a failure."""
+    candidates: dict[Any, int] = {}
+    for failure in failures:
+        op = pending[failure["index"]][1]
+        if failure.get("code") == _DUPLICATE_KEY and isinstance(op, InsertOne):
+            candidates[op._doc["_id"]] = failure["index"]
+    if not candidates:
+        return set()
+    found = collection.find({"_id": {"$in": list(candidates)}}, {"_id": 1})
+    return {candidates[document["_id"]] async for document in found}
 
 
 def describe_rejection(error: Exception) -> str:
@@ -301,9 +315,11 @@ class MigrationRunner:
             try:
                 await collection.bulk_write([op for _, op in pending], ordered=False)
             except BulkWriteError as error:
-                for failure in error.details.get("writeErrors", []):
+                failures = error.details.get("writeErrors", [])
+                present = await _inserts_already_present(collection, pending, failures)
+                for failure in failures:
                     source_id = pending[failure["index"]][0]
-                    if source_id in failed or _already_there(failure):
+                    if source_id in failed or failure["index"] in present:
                         continue
                     failed.add(source_id)
                     samples.append(
