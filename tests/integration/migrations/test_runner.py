@@ -90,7 +90,8 @@ async def test_a_second_runner_is_told_who_holds_the_lease(
 ) -> None:
     await _seed(db, 2_000)
     migration = PeopleToPersons(db.name)
-    slow = _runner(mongo_client, db, "slow-runner", throttle_docs_per_second=2_000)
+    # Throttled to take ~10 s, so the second runner surely comes while the first holds the lease.
+    slow = _runner(mongo_client, db, "slow-runner", throttle_docs_per_second=200)
     first = asyncio.create_task(slow.run(migration, batch_size=100))
 
     async def holding() -> bool:
