@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -154,9 +154,16 @@ class SmsStore:
         )
 
     async def ensure_user(self, phone: str, new_id: str, now: datetime, session: Session) -> str:
-        """The id of the user with `phone`, created as `new_id` if there is none."""
+        """The id of the user with `phone`, created as `new_id` if there is none.
+
+        An indexed lookup first (almost every message is from a known number), then an upsert:
+        not `find_one_and_update`, which SecantusDB runs as a scan of the whole collection.
+        """
+        user = await self._users.find_one({"phone": phone}, {"_id": 1}, session=session)
+        if user is not None:
+            return str(user["_id"])
         try:
-            user = await self._users.find_one_and_update(
+            await self._users.update_one(
                 {"phone": phone},
                 {
                     "$setOnInsert": {
@@ -169,7 +176,6 @@ class SmsStore:
                     }
                 },
                 upsert=True,
-                return_document=ReturnDocument.AFTER,
                 session=session,
             )
         except DuplicateKeyError:
@@ -177,9 +183,7 @@ class SmsStore:
             # the conflict surfaces as a retried write conflict instead, never here.
             if session is not None:
                 raise
-            user = None
-        if user is None:
-            user = await self._users.find_one({"phone": phone}, session=session)
+        user = await self._users.find_one({"phone": phone}, {"_id": 1}, session=session)
         if user is None:
             raise UserCreationRaced("the user upsert lost a race; the event will be retried")
         return str(user["_id"])
