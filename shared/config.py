@@ -80,6 +80,10 @@ class MongoSettings(_Settings):
     # "auto" uses multi-document transactions when the server is a replica set member.
     transactions: Literal["auto", "on", "off"] = "auto"
     server_selection_timeout_ms: int = Field(5_000, ge=100)
+    # Pooled connections idle longer than this are replaced before use: servers, proxies and
+    # load balancers drop idle connections (SecantusDB after 300 s), and with retryWrites off
+    # a write on such a connection fails instead of being retried.
+    max_idle_time_ms: int = Field(60_000, ge=1_000)
     inbox_retention_days: float = Field(14, gt=0)
     outbox_retention_days: float = Field(7, gt=0)
 

@@ -26,6 +26,7 @@ def create_client(settings: MongoSettings, *, app_name: str | None = None) -> Mo
         tz_aware=True,
         appname=app_name,
         serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
+        maxIdleTimeMS=settings.max_idle_time_ms,
         document_class=dict,
     )
 
