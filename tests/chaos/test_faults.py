@@ -33,17 +33,24 @@ BEFORE_FAULT_SECONDS = 3.0
 AFTER_FAULT_SECONDS = 5.0
 
 
-async def test_broker_stopped_for_ten_seconds_and_restarted(
-    system: System, rabbitmq_server: Infra[LocalRabbitMQ]
-) -> None:
-    broker = local_server(rabbitmq_server)
+async def _stream_through_outage(
+    system: System, server: LocalRabbitMQ | LocalMongo
+) -> ProviderStream:
+    """The steady stream while `server` is stopped for OUTAGE_SECONDS and started again."""
     stream = ProviderStream(system)
     async with stream.running():
         await asyncio.sleep(BEFORE_FAULT_SECONDS)
-        await asyncio.to_thread(broker.stop)
+        await asyncio.to_thread(server.stop)
         await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(broker.start)
+        await asyncio.to_thread(server.start)
         await asyncio.sleep(AFTER_FAULT_SECONDS)
+    return stream
+
+
+async def test_broker_stopped_for_ten_seconds_and_restarted(
+    system: System, rabbitmq_server: Infra[LocalRabbitMQ]
+) -> None:
+    stream = await _stream_through_outage(system, local_server(rabbitmq_server))
     # Ingress kept answering: what it stored while the broker was away, its relay sent later.
     assert stream.refusals == 0
     await assert_exactly_one_reply_each(system, stream.accepted)
@@ -52,14 +59,7 @@ async def test_broker_stopped_for_ten_seconds_and_restarted(
 async def test_database_stopped_and_restarted(
     system: System, mongodb_server: Infra[LocalMongo]
 ) -> None:
-    database = local_server(mongodb_server)
-    stream = ProviderStream(system)
-    async with stream.running():
-        await asyncio.sleep(BEFORE_FAULT_SECONDS)
-        await asyncio.to_thread(database.stop)
-        await asyncio.sleep(OUTAGE_SECONDS)
-        await asyncio.to_thread(database.start)
-        await asyncio.sleep(AFTER_FAULT_SECONDS)
+    stream = await _stream_through_outage(system, local_server(mongodb_server))
     # Nothing can be stored while the database is down, so ingress said 503 and the provider
     # came back later; nothing accepted before the outage was lost in it (on-disk storage).
     assert stream.refusals > 0
