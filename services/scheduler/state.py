@@ -23,7 +23,7 @@ from shared.events.catalog import (
     SmsOptOutChanged,
     UserProfileChanged,
 )
-from shared.mongo import Document, IndexDeclarations
+from shared.mongo import Document, IndexDeclarations, unset_or_before
 
 PROACTIVE_STATE = "proactive_state"
 
@@ -136,13 +136,7 @@ class ProactiveStateStore:
         if crisis.severity != "high":
             return
         result = await self._collection.update_one(
-            {
-                "_id": crisis.user_id,
-                "$or": [
-                    {"last_crisis_event_at": None},
-                    {"last_crisis_event_at": {"$lt": crisis.detected_at}},
-                ],
-            },
+            {"_id": crisis.user_id, **unset_or_before("last_crisis_event_at", crisis.detected_at)},
             {"$set": {"last_crisis_event_at": crisis.detected_at, "crisis_followup_count": 0}},
             session=session,
         )
@@ -188,10 +182,7 @@ class ProactiveStateStore:
         async for document in self._collection.find({"phone": phone}, {"_id": 1}, session=session):
             matched = True
             await self._collection.update_one(
-                {
-                    "_id": document["_id"],
-                    "$or": [{stamp: None}, {stamp: {"$lt": changed_at}}],
-                },
+                {"_id": document["_id"], **unset_or_before(stamp, changed_at)},
                 {"$set": fields},
                 session=session,
             )

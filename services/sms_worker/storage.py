@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.sms_worker.inbound import Access
 from services.sms_worker.responder import HistoryEntry, ToolCallRecord
-from shared.mongo import Database, Document, IndexDeclarations
+from shared.mongo import Database, Document, IndexDeclarations, unset_or_before
 
 USERS = "users"
 PROFILES = "user_profiles"
@@ -323,13 +323,7 @@ class SmsStore:
     ) -> bool:
         """Set the opt-out state unless a change at least as recent is already applied."""
         result = await self._profiles.update_one(
-            {
-                "_id": user_id,
-                "$or": [
-                    {"opt_out_changed_at": None},
-                    {"opt_out_changed_at": {"$lt": changed_at}},
-                ],
-            },
+            {"_id": user_id, **unset_or_before("opt_out_changed_at", changed_at)},
             {
                 "$set": {
                     "sms_opt_out": opted_out,

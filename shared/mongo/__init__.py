@@ -9,6 +9,7 @@ from shared.mongo.client import (
     service_database,
     supports_transactions,
 )
+from shared.mongo.filters import unset_or_before
 from shared.mongo.indexes import IndexDeclarations, ensure_indexes
 from shared.mongo.transactions import Atomic, Session, atomic_writes
 
@@ -25,4 +26,5 @@ __all__ = [
     "ping",
     "service_database",
     "supports_transactions",
+    "unset_or_before",
 ]

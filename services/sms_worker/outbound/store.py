@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.sms_worker.outbound import statuses
@@ -31,6 +31,18 @@ RETRIES_EXHAUSTED: Final = "retries_exhausted"
 _HISTORY_LIMIT: Final = 50
 
 Collection = AsyncCollection[Document]
+
+# What a claim compares before taking a row; every claim changes `status` and `attempts`.
+_CLAIM_STATE: Final = ("status", "attempts", "claim", "next_attempt_at", "lease_until")
+
+
+def _due(row: Document, now: datetime) -> bool:
+    """A retry whose time has come, or a send whose holder's lease ran out."""
+    due_at = {statuses.PENDING: "next_attempt_at", statuses.SENDING: "lease_until"}.get(
+        row["status"]
+    )
+    moment = row.get(due_at) if due_at else None
+    return moment is not None and moment <= now
 
 
 def sender_indexes() -> IndexDeclarations:
@@ -123,17 +135,16 @@ class OutboundStore:
     ) -> Document | None:
         """Take the send if it is due: returns the row as it was before, or None (not ours).
 
-        The conditional update is the whole exclusion: of several senders racing for one row,
-        exactly one matches it.
+        A read, then an update conditional on exactly the claim state that was read
+        (compare-and-set): of several senders racing for one row, exactly one update matches,
+        because every claim changes `status` and `attempts`. (One `find_one_and_update` with an
+        `$or` would say it in one call, but SecantusDB answers that by scanning the collection.)
         """
-        return await self._outbound.find_one_and_update(
-            {
-                "_id": key,
-                "$or": [
-                    {"status": statuses.PENDING, "next_attempt_at": {"$lte": now}},
-                    {"status": statuses.SENDING, "lease_until": {"$lte": now}},
-                ],
-            },
+        row = await self._outbound.find_one({"_id": key})
+        if row is None or not _due(row, now):
+            return None
+        result = await self._outbound.update_one(
+            {"_id": key, **{field: row.get(field) for field in _CLAIM_STATE}},
             {
                 "$set": {
                     "status": statuses.SENDING,
@@ -144,8 +155,8 @@ class OutboundStore:
                 },
                 "$inc": {"attempts": 1},
             },
-            return_document=ReturnDocument.BEFORE,
         )
+        return row if result.modified_count == 1 else None
 
     async def sids_of_other_sends(self, sids: Iterable[str], key: str) -> set[str]:
         candidates = list(sids)
@@ -174,16 +185,18 @@ class OutboundStore:
         the outbound row claimed, and the send is resolved again after its lease.
         """
         await self.advance_message(key, status, fields.get("provider_sid"), now, session)
-        return await self._outbound.find_one_and_update(
+        result = await self._outbound.update_one(
             {"_id": key, "claim": token},
             {
                 "$set": {**fields, "status": status, "updated_at": now},
                 "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
                 "$push": {"history": {"$each": [history], "$slice": -_HISTORY_LIMIT}},
             },
-            return_document=ReturnDocument.AFTER,
             session=session,
         )
+        if result.matched_count != 1:
+            return None
+        return await self._outbound.find_one({"_id": key}, session=session)
 
     async def release_for_retry(
         self,
@@ -247,50 +260,30 @@ class OutboundStore:
         in `reported_status` for the sender to apply; a row given up after exhausted retries
         takes the provider's word that the message went out after all.
         """
-        sid_matches = {
-            "$or": [{"provider_sid": {"$exists": False}}, {"provider_sid": provider_sid}]
-        }
+        # Filters without `$or` (see shared.mongo.filters): a missing sid is None.
+        sid_matches = {"provider_sid": {"$in": [None, provider_sid]}}
         fields: Document = {"provider_sid": provider_sid, "updated_at": now}
         if error_code is not None:
             fields["error_code"] = error_code
         await self.advance_message(key, status, provider_sid, now, session)
-        await self._outbound.update_one(
-            {
-                "_id": key,
-                "$and": [
-                    sid_matches,
-                    {
-                        "$or": [
-                            {
-                                "status": {
-                                    "$in": [
-                                        s
-                                        for s in statuses.below(status)
-                                        if statuses.rank(s) >= statuses.rank(statuses.SENT)
-                                    ]
-                                }
-                            },
-                            {"status": statuses.FAILED, "reason": RETRIES_EXHAUSTED},
-                        ]
-                    },
-                ],
-            },
-            {"$set": {**fields, "status": status}, "$unset": {"reason": ""}},
-            session=session,
-        )
+        forwards = [
+            s for s in statuses.below(status) if statuses.rank(s) >= statuses.rank(statuses.SENT)
+        ]
+        for replaceable in (
+            {"status": {"$in": forwards}},
+            {"status": statuses.FAILED, "reason": RETRIES_EXHAUSTED},
+        ):
+            await self._outbound.update_one(
+                {"_id": key, **sid_matches, **replaceable},
+                {"$set": {**fields, "status": status}, "$unset": {"reason": ""}},
+                session=session,
+            )
         await self._outbound.update_one(
             {
                 "_id": key,
                 "status": {"$in": [statuses.PENDING, statuses.SENDING]},
-                "$and": [
-                    sid_matches,
-                    {
-                        "$or": [
-                            {"reported_status": {"$exists": False}},
-                            {"reported_status": {"$in": statuses.below(status)}},
-                        ]
-                    },
-                ],
+                "reported_status": {"$in": [None, *statuses.below(status)]},
+                **sid_matches,
             },
             {"$set": {**fields, "reported_status": status}},
             session=session,
