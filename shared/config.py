@@ -213,9 +213,15 @@ class SenderSettings(_Settings):
     max_attempts: int = Field(6, ge=1, le=50)
     retry_base_seconds: float = Field(2.0, gt=0)
     retry_max_seconds: float = Field(300.0, gt=0)
-    # At most this many messages per recipient per window; crisis replies are never held back.
-    send_cap: int = Field(10, ge=1, le=1_000)
+    # Per-recipient caps, the last defence against an SMS storm from a bug upstream: at most
+    # `send_cap` messages per `send_cap_window_seconds` (a burst) and `send_cap_daily` per
+    # rolling 24 h (the bill). Both sit above what the rules can legitimately produce (30
+    # inbound a day, one reply each, plus a limit notice, one proactive and a few billing
+    # texts), since onboarding plus a baseline assessment alone is 16 replies in minutes.
+    # Crisis replies are never held back (they still count).
+    send_cap: int = Field(40, ge=1, le=1_000)
     send_cap_window_seconds: float = Field(3_600.0, gt=0)
+    send_cap_daily: int = Field(60, ge=1, le=1_000)
     max_body_chars: int = Field(1_600, ge=1, le=1_600)
     # In-doubt sends are looked up at Twilio from the claim time minus this clock-skew margin.
     in_doubt_skew_seconds: float = Field(120.0, ge=0)

@@ -13,7 +13,7 @@ import pytest
 from services.devtools.fake_twilio import Reply
 from services.sms_worker import replies
 from services.sms_worker.assessments import question_text
-from services.sms_worker.instruments import EMA
+from services.sms_worker.instruments import BASELINE, EMA
 from shared.outbox import SENT as OUTBOX_SENT
 from tests.support.system import REPLY_TIMEOUT, System
 from tests.support.waiting import eventually
@@ -27,6 +27,7 @@ ASSESSMENT = "+15555550104"
 SENDER_CRASH = "+15555550105"
 WORKER_CRASH = "+15555550106"
 CHAT = "+15555550107"
+BASELINE_RUN = "+15555550108"
 CRISIS_TEXT = "I can't do this anymore. I want to end my life"
 
 
@@ -68,6 +69,20 @@ async def test_an_assessment_from_start_to_score(system: System) -> None:
     assert await caregiver.says("2") == [question_text(EMA, 2)]
     # Mood 4 and support 4 of 1-5, and overwhelm 2 (reverse-scored): 75 each on 0-100.
     assert await caregiver.says("4") == [replies.assessment_result(75, "mild", None)]
+
+
+async def test_onboarding_then_the_whole_baseline_assessment_gets_every_reply(
+    system: System,
+) -> None:
+    """Sixteen replies in a few minutes: the sender's per-recipient caps must not cut them."""
+    caregiver = system.caregiver(BASELINE_RUN)
+    await caregiver.onboard(first_name="Cy")
+    assert await caregiver.says("YES") == [question_text(BASELINE, 0)]
+    for item in range(1, len(BASELINE.items)):
+        assert await caregiver.says("1") == [question_text(BASELINE, item)]
+    # "1" of 0-3 on burden items (reverse-scored): 66.7 on 0-100 everywhere, no zone above 50.
+    assert await caregiver.says("1") == [replies.assessment_result(67, "mild", None)]
+    assert len(caregiver.inbox()) == 5 + len(BASELINE.items) + 1
 
 
 async def test_the_chat_simulator_holds_a_conversation(system: System) -> None:

@@ -122,8 +122,9 @@ class Dispatcher:
         self._parking = parking
         self._unit_random = unit_random
         self._lease = timedelta(seconds=settings.lease_seconds)
-        self._cap = CapPolicy(
-            settings.send_cap, timedelta(seconds=settings.send_cap_window_seconds)
+        self._caps = (
+            CapPolicy(settings.send_cap, timedelta(seconds=settings.send_cap_window_seconds)),
+            CapPolicy(settings.send_cap_daily, timedelta(days=1)),
         )
 
     async def dispatch(self, key: str) -> str | None:
@@ -219,7 +220,7 @@ class Dispatcher:
         gate = await self._recipients.take_send_slot(
             to_number,
             now,
-            self._cap,
+            self._caps,
             compliance=bool(row.get("compliance")),
             capped=row["kind"] not in CAP_EXEMPT_KINDS,
         )

@@ -9,7 +9,7 @@ statuses they may replace, so no write ever moves a message backwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -337,20 +337,29 @@ class RecipientStore:
         return bool(row and row.get("opted_out"))
 
     async def take_send_slot(
-        self, phone: str, now: datetime, cap: CapPolicy, *, compliance: bool, capped: bool
+        self,
+        phone: str,
+        now: datetime,
+        caps: Sequence[CapPolicy],
+        *,
+        compliance: bool,
+        capped: bool,
     ) -> Gate:
         """The last check before a send, atomic on the recipient's row: not opted out (unless a
-        compliance confirmation) and, when `capped`, under the cap; the send is logged either way.
+        compliance confirmation) and, when `capped`, under every cap; the send is logged either
+        way.
 
-        The row keeps the newest `cap.limit` send times, newest first; the cap is reached when
-        the oldest of those is still inside the window.
+        The row keeps the newest send times (as many as the largest cap), newest first; a cap
+        is reached when its `limit`-th newest send is still inside its window.
         """
         condition: Document = {"_id": phone}
         if not compliance:
             condition["opted_out"] = False
         if capped:
-            condition[f"send_times.{cap.limit - 1}"] = {"$not": {"$gte": now - cap.window}}
-        log_send = {"$push": {"send_times": {"$each": [now], "$position": 0, "$slice": cap.limit}}}
+            for cap in caps:
+                condition[f"send_times.{cap.limit - 1}"] = {"$not": {"$gte": now - cap.window}}
+        kept = max((cap.limit for cap in caps), default=1)
+        log_send = {"$push": {"send_times": {"$each": [now], "$position": 0, "$slice": kept}}}
         result = await self._recipients.update_one(condition, log_send)
         if result.matched_count == 0:
             row = await self._recipients.find_one({"_id": phone}, {"opted_out": 1})

@@ -97,6 +97,30 @@ async def test_send_cap_holds_back_a_storm_but_never_a_crisis_reply(
     assert len(harness.twilio.creates) == 5
 
 
+async def test_daily_cap_holds_back_what_the_burst_cap_lets_through(
+    harness_factory: object,
+) -> None:
+    assert callable(harness_factory)
+    harness: SenderHarness = await harness_factory(True)
+    settings = sender_settings(send_cap=2, send_cap_daily=3)
+    await harness.consume(harness.sender(settings=settings))
+
+    async def outcomes(count: int) -> list[str]:
+        keys = [unique_key() for _ in range(count)]
+        for key in keys:
+            await harness.publish(request_event(key))
+        rows = [await harness.row_reaches(key, "sent", "suppressed") for key in keys]
+        return sorted(row["status"] for row in rows)
+
+    assert await outcomes(2) == ["sent", "sent"]
+    # An hour later the burst cap has room again, but only one more fits into the day.
+    harness.clock.advance(timedelta(seconds=settings.send_cap_window_seconds + 1))
+    assert await outcomes(2) == ["sent", "suppressed"]
+    harness.clock.advance(timedelta(days=1))
+    assert await outcomes(1) == ["sent"]
+    assert len(harness.twilio.creates) == 4
+
+
 async def test_body_over_1600_characters_is_refused_and_recorded(harness: SenderHarness) -> None:
     await harness.consume(harness.sender())
     key = unique_key()
