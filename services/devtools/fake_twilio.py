@@ -4,9 +4,12 @@ It serves the Messages resource of one account — create, list (To/From/DateSen
 first, paged), fetch — with HTTP basic auth as Twilio checks it, and answers creates from a
 script: success, 429, 500, Twilio error codes in Twilio's JSON error shape, or a hang (with or
 without the message having been created, as when Twilio took it but the answer was lost). Every
-create and list call is recorded. Tests run it in their own event loop (`FakeTwilioServer`);
-`python -m services.devtools.fake_twilio --port N` serves it standalone (what `make run` does
-without Twilio credentials), and its `/_fake/...` endpoints script and inspect it from another
+create and list call is recorded. With `deliver_after_seconds` set it also reports each message's
+progress (`sent`, then `delivered`) to the message's `StatusCallback`, signed as Twilio signs
+(one attempt each, as Twilio makes), so local messages reach `delivered` too. Tests run it in
+their own event loop (`FakeTwilioServer`); `python -m services.devtools.fake_twilio --port N`
+serves it standalone (what `make run` does without Twilio credentials, reporting deliveries a
+second apart), and its `/_fake/...` endpoints script and inspect it from another
 process — `givecare chat` reads the replies it shows from `/_fake/messages?to=...`.
 """
 
@@ -29,11 +32,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.devtools.loopback import LOOPBACK, LoopbackServer
+from services.devtools.signing import twilio_signature
 
 API_VERSION = "2010-04-01"
 ACCOUNT_SID = "AC" + "f" * 32
@@ -95,6 +100,19 @@ class CreateCall:
     sid: str | None
 
 
+@dataclass(frozen=True)
+class StatusReport:
+    """One status callback the fake made; `answer` is the HTTP status, 0 when unreachable."""
+
+    sid: str
+    status: str
+    answer: int
+
+
+# What Twilio reports of a delivered message, in order.
+DELIVERY_PROGRESS = ("sent", "delivered")
+
+
 @dataclass
 class FakeTwilio:
     """What the fake serves and what it was asked; tests script and read it directly."""
@@ -108,6 +126,10 @@ class FakeTwilio:
     creates: list[CreateCall] = field(default_factory=list)
     lists: list[dict[str, str]] = field(default_factory=list)
     default_reply: Reply = field(default_factory=Reply.created)
+    # Seconds between a create and each status callback; None makes none.
+    deliver_after_seconds: float | None = None
+    reports: list[StatusReport] = field(default_factory=list)
+    _reporting: set[asyncio.Task[None]] = field(default_factory=set)
     _replies: deque[Reply] = field(default_factory=deque)
     _list_replies: deque[Reply] = field(default_factory=deque)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -130,6 +152,47 @@ class FakeTwilio:
     def release_hangs(self) -> None:
         self._released.set()
 
+    def stop_reporting(self) -> None:
+        for task in self._reporting:
+            task.cancel()
+
+    def _report_delivery(self, sid: str) -> None:
+        if self.deliver_after_seconds is None or sid not in self.status_callbacks:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(sid, self.deliver_after_seconds)
+        )
+        self._reporting.add(task)
+        task.add_done_callback(self._reporting.discard)
+
+    async def _deliver(self, sid: str, delay: float) -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            for status in DELIVERY_PROGRESS:
+                await asyncio.sleep(delay)
+                self.set_status(sid, status)
+                self.reports.append(StatusReport(sid, status, await self._post_status(http, sid)))
+
+    async def _post_status(self, http: httpx.AsyncClient, sid: str) -> int:
+        """The form Twilio posts to a StatusCallback, signed with the account's auth token."""
+        message = self.messages[sid]
+        url = self.status_callbacks[sid]
+        form = {
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "MessageStatus": message["status"],
+            "SmsStatus": message["status"],
+            "AccountSid": message["account_sid"],
+            "To": message["to"],
+            "ApiVersion": API_VERSION,
+            **({"From": message["from"]} if message["from"] else {}),
+        }
+        signature = twilio_signature(self.auth_token, url, form)
+        try:
+            response = await http.post(url, data=form, headers={"X-Twilio-Signature": signature})
+        except httpx.HTTPError:
+            return 0
+        return response.status_code
+
     def app(self) -> FastAPI:
         app = FastAPI(title="fake twilio", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -150,6 +213,7 @@ class FakeTwilio:
                 return _error(reply.status, reply.code, reply.message or "error")
             if sid is None:
                 return _error(500, 20500, "scripted success without a message")
+            self._report_delivery(sid)
             return JSONResponse(self.messages[sid], status_code=reply.status)
 
         @app.get(_MESSAGES + ".json")
@@ -321,6 +385,7 @@ class FakeTwilioServer(LoopbackServer):
         tb: TracebackType | None,
     ) -> None:
         self.twilio.release_hangs()
+        self.twilio.stop_reporting()
         await super().__aexit__(exc_type, exc, tb)
 
 
@@ -328,10 +393,20 @@ def main(argv: list[str] | None = None) -> None:
     """Serve standalone; the credentials it accepts are the ones the sender is given."""
     parser = argparse.ArgumentParser(description="Serve a fake Twilio REST API on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=12112)
-    port = parser.parse_args(argv).port
+    parser.add_argument(
+        "--deliver-after",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="report sent, then delivered, to each message's StatusCallback this long apart "
+        "(negative: no status callbacks)",
+    )
+    arguments = parser.parse_args(argv)
+    port = arguments.port
     twilio = FakeTwilio(
         account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or ACCOUNT_SID,
         auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or AUTH_TOKEN,
+        deliver_after_seconds=arguments.deliver_after if arguments.deliver_after >= 0 else None,
     )
     sys.stdout.write(
         f"fake Twilio API on http://{LOOPBACK}:{port} (TWILIO_API_BASE_URL) for account "

@@ -14,6 +14,9 @@ from services.devtools.fake_twilio import Reply
 from services.sms_worker import replies
 from services.sms_worker.assessments import question_text
 from services.sms_worker.instruments import BASELINE, EMA
+from services.sms_worker.outbound import statuses
+from services.sms_worker.outbound.store import message_id
+from shared.mongo import Document
 from shared.outbox import SENT as OUTBOX_SENT
 from tests.support.system import REPLY_TIMEOUT, System
 from tests.support.waiting import eventually
@@ -28,6 +31,7 @@ SENDER_CRASH = "+15555550105"
 WORKER_CRASH = "+15555550106"
 CHAT = "+15555550107"
 BASELINE_RUN = "+15555550108"
+DELIVERED = "+15555550109"
 CRISIS_TEXT = "I can't do this anymore. I want to end my life"
 
 
@@ -83,6 +87,26 @@ async def test_onboarding_then_the_whole_baseline_assessment_gets_every_reply(
     # "1" of 0-3 on burden items (reverse-scored): 66.7 on 0-100 everywhere, no zone above 50.
     assert await caregiver.says("1") == [replies.assessment_result(67, "mild", None)]
     assert len(caregiver.inbox()) == 5 + len(BASELINE.items) + 1
+
+
+async def test_twilio_delivery_reports_move_a_reply_to_delivered(system: System) -> None:
+    """The fake reports `sent`, then `delivered`, to the status callback, as Twilio does: signed
+    webhooks through ingress to the sender, which records them on both of its rows."""
+    caregiver = system.caregiver(DELIVERED)
+    assert await caregiver.says("hi") == [replies.WELCOME]
+    sms = system.db("sms_worker")
+
+    async def delivered() -> Document | None:
+        row = await sms.outbound_messages.find_one({"to_number": DELIVERED})
+        return row if row is not None and row["status"] == statuses.DELIVERED else None
+
+    row = await eventually(delivered, timeout=REPLY_TIMEOUT)
+    message = await sms.messages.find_one({"_id": message_id(row["_id"])})
+    assert message is not None
+    assert (message["status"], message["provider_sid"]) == ("delivered", row["provider_sid"])
+    reports = [r for r in system.twilio.reports if r.sid == row["provider_sid"]]
+    # Ingress took both (2xx; a refused signature would be 403).
+    assert [(r.status, r.answer // 100) for r in reports] == [("sent", 2), ("delivered", 2)]
 
 
 async def test_the_chat_simulator_holds_a_conversation(system: System) -> None:

@@ -36,6 +36,7 @@ from shared.broker import connect
 from shared.config import SERVICES as SERVICE_DATABASES
 from shared.config import BrokerSettings, MongoSettings
 from shared.events.catalog import SmsOutboundRequested
+from shared.local_servers._process import free_port
 from shared.local_servers.env_file import write_env_file
 from shared.mongo import Database, Document, MongoClient, create_client
 from tests.support.processes import ServiceProcess, service_process, system_environment
@@ -48,6 +49,8 @@ PROCESSES = ("ingress", "sms-worker", "sms-sender", "billing", "scheduler")
 # starting at once on two cores take a while to import.
 REPLY_TIMEOUT = 45.0
 READY_TIMEOUT = 90.0
+# The fake Twilio reports `sent`, then `delivered`, to ingress this long after each send.
+DELIVERY_REPORT_SECONDS = 0.2
 # A whole scripted chat: a few replies, each bounded by the chat's own reply timeout.
 CLI_TIMEOUT = 180.0
 
@@ -300,7 +303,10 @@ async def running_system(
     stripe_secret = f"whsec_e2e_{run}"
     client = create_client(MongoSettings(url=mongodb_url), app_name="e2e-tests")
     broker = await connect(broker_settings, name="e2e-tests")
-    async with FakeTwilioServer() as twilio:
+    # Known before ingress starts, so the sender can name it as the status callback.
+    ingress_port = free_port()
+    fake = FakeTwilio(deliver_after_seconds=DELIVERY_REPORT_SECONDS)
+    async with FakeTwilioServer(fake) as twilio:
         services_broker = broker_settings.model_copy(
             update={"url": SecretStr(services_rabbitmq_url or rabbitmq_url)}
         )
@@ -312,6 +318,7 @@ async def running_system(
             TWILIO_AUTH_TOKEN=AUTH_TOKEN,
             TWILIO_FROM_NUMBER=OUR_NUMBER,
             TWILIO_API_BASE_URL=twilio.base_url,
+            TWILIO_STATUS_CALLBACK_URL=f"http://127.0.0.1:{ingress_port}/webhooks/twilio/status",
             STRIPE_WEBHOOK_SECRET=stripe_secret,
             **FAST_LOOPS,
             **module_environment,
@@ -324,6 +331,7 @@ async def running_system(
             broker_settings=broker_settings,
             db_prefix=db_prefix,
             stripe_secret=stripe_secret,
+            ports={"ingress": ingress_port},
         )
         try:
             await system.start_all()
