@@ -141,11 +141,8 @@ def create_app() -> FastAPI:
             inbox,
             RulesResponder(config.sms.reply_max_chars),
             clock,
-            InboundConfig(
-                policy=config.sms.policy(config.links),
-                default_timezone=config.sms.default_timezone,
-                subscriptions_enabled=config.subscriptions.enabled,
-                recent_messages=config.sms.recent_messages,
+            InboundConfig.of(
+                config.sms, config.links, subscriptions_enabled=config.subscriptions.enabled
             ),
         ),
         transport,

@@ -55,12 +55,7 @@ async def inbound_consumer(
         inbox,
         responder,
         runtime.clock,
-        InboundConfig(
-            policy=settings.policy(links),
-            default_timezone=settings.default_timezone,
-            subscriptions_enabled=subscriptions.enabled,
-            recent_messages=settings.recent_messages,
-        ),
+        InboundConfig.of(settings, links, subscriptions_enabled=subscriptions.enabled),
     )
     consumer = runtime.consumer(INBOUND_QUEUE)
     consumer.handle(SmsInboundReceived, inbound.handle)

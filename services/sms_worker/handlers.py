@@ -10,6 +10,7 @@ meantime is made again. Replies leave through the outbox with keys derived from 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,15 +31,13 @@ from services.sms_worker.inbound import (
 )
 from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from services.sms_worker.profile import Profile, changed_fields
-from services.sms_worker.responder import (
-    HistoryEntry,
-    Responder,
-    ResponderContext,
-    ResponderReply,
-)
+from services.sms_worker.responder import Responder, ResponderContext, ResponderReply
+from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import SmsStore
+from services.sms_worker.summary import ConversationWindow, SummaryUpdate, entries_to_fold
 from shared.broker import PermanentError
 from shared.clock import Clock
+from shared.config import LinkSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import (
     BillingAccessChanged,
@@ -66,6 +65,20 @@ class InboundConfig:
     default_timezone: str
     subscriptions_enabled: bool
     recent_messages: int
+    # Entries gathered since the last summary that bring it up to date (`summary.py`).
+    summary_after: int
+
+    @classmethod
+    def of(
+        cls, settings: SmsWorkerSettings, links: LinkSettings, *, subscriptions_enabled: bool
+    ) -> InboundConfig:
+        return cls(
+            policy=settings.policy(links),
+            default_timezone=settings.default_timezone,
+            subscriptions_enabled=subscriptions_enabled,
+            recent_messages=settings.recent_messages,
+            summary_after=settings.summary_after_messages,
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class InboundPlan:
     reply: ResponderReply | None
     message_id: str
     at: datetime
+    summary: SummaryUpdate | None = None
 
     @property
     def outgoing(self) -> tuple[Outgoing, ...]:
@@ -90,6 +104,10 @@ class InboundPlan:
             *self.decision.outgoing,
             Outgoing(reply_key(self.event_id), "reply", self.reply.text),
         )
+
+
+async def _nothing() -> None:
+    return None
 
 
 def aware(at: datetime) -> datetime:
@@ -176,9 +194,7 @@ class InboundSms:
         access = await self._store.access(phone) if self._config.subscriptions_enabled else None
         message = InboundMessage(str(event.id), payload.body, at, payload.opt_out_type)
         decision = decide(before, message, Facts(earlier + 1, access), self._config.policy)
-        reply = None
-        if decision.respond:
-            reply = await self._respond(decision, message, user_id)
+        reply, summary = await self._respond(decision, message, user_id)
         return InboundPlan(
             event_id=str(event.id),
             phone=phone,
@@ -189,15 +205,32 @@ class InboundSms:
             reply=reply,
             message_id=message_id,
             at=at,
+            summary=summary,
         )
 
     async def _respond(
         self, decision: Decision, message: InboundMessage, user_id: str
+    ) -> tuple[ResponderReply | None, SummaryUpdate | None]:
+        """The responder's reply when the decision asks for one and, alongside it, a new
+        historical summary when one is due. Never a summary with a crisis: nothing may hold
+        that reply up."""
+        window = ConversationWindow(())
+        if self._responder.uses_history:
+            window = await self._store.conversation(user_id, self._config.recent_messages)
+        fold = None if decision.crises else entries_to_fold(window, self._config.summary_after)
+        reply, summary = await asyncio.gather(
+            self._reply(decision, message, window) if decision.respond else _nothing(),
+            self._responder.summarise(window.summary, fold.entries) if fold else _nothing(),
+        )
+        if fold is None or summary is None:
+            return reply, None
+        version = window.summary_version + 1
+        return reply, SummaryUpdate(summary.text, version, fold.through, summary.tokens)
+
+    async def _reply(
+        self, decision: Decision, message: InboundMessage, window: ConversationWindow
     ) -> ResponderReply:
         profile = decision.profile
-        history: tuple[HistoryEntry, ...] = ()
-        if self._responder.uses_history:
-            history = await self._store.history(user_id, self._config.recent_messages)
         context = ResponderContext(
             message=message.text,
             seed=message.event_id,
@@ -207,7 +240,8 @@ class InboundSms:
             burnout_band=profile.burnout_band,
             pressure_zones=profile.pressure_zones,
             crisis_severity=decision.crisis_severity,
-            history=history,
+            history=window.entries,
+            summary=window.summary,
         )
         return await self._responder.reply(context)
 
@@ -284,6 +318,8 @@ class InboundSms:
                 },
                 session,
             )
+        if plan.summary is not None:
+            await self._store.save_summary(user_id, plan.summary, now, session)
         if plan.reply is not None and plan.reply.tool_calls:
             await self._store.record_tool_calls(
                 outbound_message_id(reply_key(event_id)),

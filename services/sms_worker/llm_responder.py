@@ -3,13 +3,15 @@
 Enabled by `LLM_BASE_URL`. The official `openai` SDK does the HTTP with a timeout and bounded
 retries; anything that still goes wrong (timeouts, 5xx, empty or endless tool use) falls back to
 the rules responder, so a caregiver is never left without an answer. The system prompt lives in
-`prompts/responder_system.md`; tool calls are returned for the handler to record.
+`prompts/responder_system.md`; tool calls are returned for the handler to record. The same model
+keeps the conversation's historical summary (`prompts/summary_system.md`): what it said before
+the recent messages the reply sees.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -18,9 +20,11 @@ from openai import AsyncOpenAI
 
 from services.sms_worker.assessments import zone_label
 from services.sms_worker.responder import (
+    HistoryEntry,
     ResponderContext,
     ResponderReply,
     RulesResponder,
+    Summary,
     ToolCallRecord,
     fit_sms,
 )
@@ -29,6 +33,9 @@ from services.sms_worker.settings import LlmSettings
 log = structlog.get_logger(__name__)
 
 SYSTEM_PROMPT_FILE = "responder_system.md"
+SUMMARY_PROMPT_FILE = "summary_system.md"
+# The prompt asks for 800; a model that runs on is cut here, at a sentence if it can be.
+SUMMARY_MAX_CHARS = 1_000
 
 # Practical, national (US) resources the model may pass on; it gets only these, never a URL it
 # made up.
@@ -60,12 +67,18 @@ class ResponderFailed(Exception):
     """The model gave no usable reply (empty, or still calling tools after the last round)."""
 
 
-def load_system_prompt() -> str:
+def load_system_prompt(name: str = SYSTEM_PROMPT_FILE) -> str:
     return (
-        resources.files("services.sms_worker")
-        .joinpath("prompts", SYSTEM_PROMPT_FILE)
-        .read_text(encoding="utf-8")
+        resources.files("services.sms_worker").joinpath("prompts", name).read_text(encoding="utf-8")
     )
+
+
+def _transcript(previous: str | None, entries: Sequence[HistoryEntry]) -> str:
+    lines = [f"Summary so far: {previous or '(none yet)'}", "", "Messages since:"]
+    for entry in entries:
+        speaker = "Caregiver" if entry.direction == "inbound" else "GiveCare"
+        lines.append(f"{speaker}: {entry.body}")
+    return "\n".join(lines)
 
 
 def _profile_note(context: ResponderContext) -> str:
@@ -120,6 +133,7 @@ class LlmResponder:
         self._fallback = fallback
         self._max_chars = max_chars
         self._system_prompt = system_prompt or load_system_prompt()
+        self._summary_prompt = load_system_prompt(SUMMARY_PROMPT_FILE)
 
     @classmethod
     def from_settings(cls, settings: LlmSettings, *, max_chars: int) -> LlmResponder:
@@ -143,11 +157,38 @@ class LlmResponder:
             log.warning("llm responder failed; rules responder answers", error=type(error).__name__)
             return self._fallback.compose(context)
 
+    async def summarise(
+        self, previous: str | None, entries: Sequence[HistoryEntry]
+    ) -> Summary | None:
+        """One completion; any failure keeps the old summary (the next message tries again)."""
+        try:
+            completion = await self._client.chat.completions.create(
+                model=self._settings.model,
+                messages=[
+                    {"role": "system", "content": self._summary_prompt},
+                    {"role": "user", "content": _transcript(previous, entries)},
+                ],
+                max_tokens=self._settings.summary_max_tokens,
+            )
+        except Exception as error:
+            log.warning("conversation summary failed; kept the old one", error=type(error).__name__)
+            return None
+        content = completion.choices[0].message.content if completion.choices else None
+        text = fit_sms(content or "", SUMMARY_MAX_CHARS)
+        if not text:
+            log.warning("conversation summary came back empty; kept the old one")
+            return None
+        tokens = completion.usage.total_tokens if completion.usage else None
+        return Summary(text, tokens)
+
     async def _complete(self, context: ResponderContext) -> ResponderReply:
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": self._system_prompt},
             {"role": "system", "content": _profile_note(context)},
         ]
+        if context.summary:
+            earlier = "Earlier in this conversation (a summary): " + context.summary
+            messages.append({"role": "system", "content": earlier})
         for entry in context.history:
             role = "user" if entry.direction == "inbound" else "assistant"
             messages.append({"role": role, "content": entry.body})

@@ -23,6 +23,8 @@ ReplySource = Literal["rules", "llm"]
 class HistoryEntry:
     direction: Literal["inbound", "outbound"]
     body: str
+    # The `recent_messages` entry's id: how far the historical summary has read.
+    entry_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class ResponderContext:
     pressure_zones: tuple[Zone, ...] = ()
     crisis_severity: Severity | None = None
     history: tuple[HistoryEntry, ...] = ()
+    # What the conversation said before `history` (`conversation_state.historical_summary`).
+    summary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,26 @@ class ResponderReply:
     tool_calls: tuple[ToolCallRecord, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Summary:
+    """A historical summary written by a responder, and what writing it cost."""
+
+    text: str
+    tokens: int | None = None
+
+
 class Responder(Protocol):
-    # Whether `reply` reads `context.history` (the handler loads it only when asked).
+    # Whether `reply` reads `context.history` and `context.summary` (the handler loads them
+    # only when asked, and keeps a summary only for such a responder).
     uses_history: bool
 
     async def reply(self, context: ResponderContext) -> ResponderReply: ...
+
+    async def summarise(
+        self, previous: str | None, entries: Sequence[HistoryEntry]
+    ) -> Summary | None:
+        """`previous` with `entries` folded in; None when it cannot be written now."""
+        ...
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
@@ -140,6 +159,12 @@ class RulesResponder:
         text = _pick(options, context.seed).format(hello=hello)
         text = text[0].upper() + text[1:]
         return ResponderReply(fit_sms(text, self._max_chars), "rules")
+
+    async def summarise(
+        self, previous: str | None, entries: Sequence[HistoryEntry]
+    ) -> Summary | None:
+        """Nothing: this responder reads no history, so it keeps no summary of it."""
+        return None
 
     async def reply(self, context: ResponderContext) -> ResponderReply:
         return self.compose(context)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import timedelta
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.sms_worker.inbound import Policy
@@ -32,11 +32,23 @@ class SmsWorkerSettings(BaseSettings):
     assessment_expiry_hours: float = Field(24, gt=0)
     checkin_snooze_days: float = Field(7, gt=0)
     recent_messages: int = Field(20, ge=1, le=200)
+    # With a responder that reads history, this many new entries bring the historical summary up
+    # to date, before they leave the window of `recent_messages` (an exchange adds two or three).
+    summary_after_messages: int = Field(16, ge=1, le=199)
     # Replies aim for one segment; the sender caps any SMS at 1600 characters.
     reply_max_chars: int = Field(160, ge=40, le=1600)
     # A proactive message consumed longer than this after it fell due is not sent (the worker
     # was down, or a dead letter was replayed late): a check-in days late is worse than none.
     proactive_max_delay_hours: float = Field(24, gt=0)
+
+    @model_validator(mode="after")
+    def _summary_before_the_window_rolls(self) -> SmsWorkerSettings:
+        if self.summary_after_messages >= self.recent_messages:
+            raise ValueError(
+                "SMS_SUMMARY_AFTER_MESSAGES must be below SMS_RECENT_MESSAGES, or messages leave "
+                "the window before the summary reads them"
+            )
+        return self
 
     @field_validator("default_timezone")
     @classmethod
@@ -74,6 +86,8 @@ class LlmSettings(BaseSettings):
     max_retries: int = Field(2, ge=0, le=5)
     max_tool_rounds: int = Field(2, ge=0, le=5)
     max_tokens: int = Field(120, ge=16)
+    # The historical summary is longer than a reply (about 800 characters asked for).
+    summary_max_tokens: int = Field(300, ge=32)
 
     @property
     def enabled(self) -> bool:

@@ -18,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.sms_worker.inbound import Access
 from services.sms_worker.responder import HistoryEntry, ToolCallRecord
+from services.sms_worker.summary import ConversationWindow, SummaryUpdate
 from shared.mongo import Database, Document, IndexDeclarations, unset_or_before
 
 USERS = "users"
@@ -134,12 +135,52 @@ class SmsStore:
             return Access(has_access=False)
         return Access(has_access=bool(row.get("has_access")), status=row.get("status"))
 
-    async def history(self, user_id: str, limit: int) -> tuple[HistoryEntry, ...]:
+    async def conversation(self, user_id: str, limit: int) -> ConversationWindow:
+        """The newest `limit` entries of the conversation and its historical summary."""
         row = await self._conversations.find_one(
-            {"_id": user_id}, {"recent_messages": {"$slice": -limit}}
+            {"_id": user_id},
+            {
+                "recent_messages": {"$slice": -limit},
+                "historical_summary": 1,
+                "historical_summary_version": 1,
+                "historical_summary_through": 1,
+            },
         )
-        entries = row.get("recent_messages", []) if row else []
-        return tuple(HistoryEntry(entry["direction"], entry["body"]) for entry in entries)
+        if row is None:
+            return ConversationWindow(())
+        entries = tuple(
+            HistoryEntry(entry["direction"], entry["body"], entry.get("id"))
+            for entry in row.get("recent_messages", [])
+        )
+        return ConversationWindow(
+            entries,
+            row.get("historical_summary") or None,
+            int(row.get("historical_summary_version") or 0),
+            row.get("historical_summary_through"),
+        )
+
+    async def save_summary(
+        self, user_id: str, update: SummaryUpdate, now: datetime, session: Session
+    ) -> bool:
+        """Store `update` if the summary is still the one it was written from: a replayed or
+        raced plan never stores a second one over it."""
+        previous = update.version - 1
+        current: Any = {"$in": [None, 0]} if previous == 0 else previous
+        result = await self._conversations.update_one(
+            {"_id": user_id, "historical_summary_version": current},
+            {
+                "$set": {
+                    "historical_summary": update.text,
+                    "historical_summary_version": update.version,
+                    "historical_summary_through": update.through,
+                    "historical_summary_tokens": update.tokens,
+                    "historical_summary_updated_at": now,
+                    "updated_at": now,
+                }
+            },
+            session=session,
+        )
+        return result.modified_count == 1
 
     # --- inbound writes --------------------------------------------------------------------------
 

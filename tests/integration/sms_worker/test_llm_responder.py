@@ -1,5 +1,6 @@
 """Acceptance: the LLM responder against a local fake OpenAI-compatible server, through the real
-`openai` SDK — success, tool use, timeout and 5xx — and the caregiver always gets a reply."""
+`openai` SDK — success, tool use, timeout and 5xx — and the caregiver always gets a reply; the
+historical summary it keeps of messages older than the recent window."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from services.sms_worker.crisis import Severity
 from services.sms_worker.instruments import Zone
 from services.sms_worker.llm_responder import CAREGIVER_RESOURCES, LlmResponder
 from services.sms_worker.responder import HistoryEntry, ResponderContext, RulesResponder
-from services.sms_worker.settings import LlmSettings
+from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from tests.fakes.openai_api import Fail, FakeOpenAIServer, Reply, Stall, ToolCall
 from tests.integration.sms_worker.conftest import START, StartWorker
 
@@ -178,4 +179,82 @@ async def test_worker_replies_with_the_llm_and_records_tool_calls(
         (fallback,) = await worker.text("still here", at=START + timedelta(hours=2))
         assert fallback.kind == "reply"
         assert fallback.body.startswith("Ana")
+    await responder.close()
+
+
+SUMMARY = "The caregiver, Ana, looks after her mother Rose and is short on sleep."
+CRISIS_TEXT = "I can't do this anymore. I want to end my life"
+
+
+async def test_summarise_folds_new_messages_into_the_summary_so_far(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.fake.then(Reply(SUMMARY))
+    responder = _responder(openai_server)
+    summary = await responder.summarise("Ana cares for Rose.", CONTEXT.history)
+    assert summary is not None
+    assert summary.text == SUMMARY
+    (request,) = openai_server.fake.requests
+    system, transcript = request.messages
+    assert "running summary" in system["content"]
+    assert transcript["content"] == (
+        "Summary so far: Ana cares for Rose.\n\nMessages since:\n"
+        "Caregiver: hi\nGiveCare: Hi, I'm GiveCare."
+    )
+
+    # A reply made afterwards is told what the summary says.
+    openai_server.fake.then(Reply("How did Rose sleep last night?"))
+    await responder.reply(ResponderContext(message="back again", seed="s", summary=SUMMARY))
+    notes = [
+        m["content"] for m in openai_server.fake.requests[-1].messages if m["role"] == "system"
+    ]
+    assert notes[-1] == "Earlier in this conversation (a summary): " + SUMMARY
+
+    # A model that fails or answers nothing leaves the old summary alone.
+    openai_server.fake.then(Fail(500), Fail(500), Reply("  "))
+    assert await responder.summarise(SUMMARY, CONTEXT.history) is None
+    assert await responder.summarise(SUMMARY, CONTEXT.history) is None
+    await responder.close()
+
+
+async def test_worker_keeps_a_summary_before_messages_leave_the_window(
+    start_sms_worker: StartWorker, openai_server: FakeOpenAIServer
+) -> None:
+    """Window of 6 entries, summary after 4 new ones: onboarding's five exchanges (ten entries)
+    would otherwise have left the window unread."""
+    responder = _responder(openai_server)
+    settings = SmsWorkerSettings(recent_messages=6, summary_after_messages=4)
+    openai_server.fake.default_reply = SUMMARY
+    async with start_sms_worker(responder=responder, settings=settings) as worker:
+        texts = ["hi", "Ana", "my mom", "Rose", "02139"]
+        for minute, text in enumerate(texts):
+            await worker.text(text, at=START + timedelta(minutes=minute))
+        user = await worker.user()
+        state = await worker.db.conversation_state.find_one({"_id": user["_id"]})
+        assert state is not None
+        # Summaries at the third and the fifth message (4 new entries each time).
+        summaries = [r for r in openai_server.fake.requests if "running summary" in str(r.body)]
+        assert len(summaries) == 2
+        assert (state["historical_summary"], state["historical_summary_version"]) == (SUMMARY, 2)
+        assert state["historical_summary_through"] == state["recent_messages"][-3]["id"]
+        second = summaries[1].messages[1]["content"]
+        assert second.startswith(f"Summary so far: {SUMMARY}")
+        assert "Caregiver: Rose" in second
+
+        # The reply to the next message is written knowing the summary.
+        (reply,) = await worker.text("long week", at=START + timedelta(hours=1))
+        assert reply.body == SUMMARY
+        note = "Earlier in this conversation (a summary): " + SUMMARY
+        assert note in [m["content"] for m in openai_server.fake.requests[-1].messages]
+
+        # A summary is due again, but a crisis reply never waits for one; the next message
+        # folds what is in the window (the last entry summarised has left it meanwhile).
+        (crisis,) = await worker.text(CRISIS_TEXT, at=START + timedelta(hours=2))
+        assert crisis.kind == "crisis"
+        assert sum("running summary" in str(r.body) for r in openai_server.fake.requests) == 2
+        await worker.text("thanks", at=START + timedelta(hours=3))
+        state = await worker.db.conversation_state.find_one({"_id": user["_id"]})
+        assert state is not None
+        assert state["historical_summary_version"] == 3
+        assert state["historical_summary_through"] == state["recent_messages"][-3]["id"]
     await responder.close()
