@@ -8,9 +8,9 @@ create and list call is recorded. With `deliver_after_seconds` set it also repor
 progress (`sent`, then `delivered`) to the message's `StatusCallback`, signed as Twilio signs
 (one attempt each, as Twilio makes), so local messages reach `delivered` too. Tests run it in
 their own event loop (`FakeTwilioServer`); `python -m services.devtools.fake_twilio --port N`
-serves it standalone (what `make run` does without Twilio credentials, reporting deliveries a
-second apart), and its `/_fake/...` endpoints script and inspect it from another
-process — `givecare chat` reads the replies it shows from `/_fake/messages?to=...`.
+serves it standalone (what `make run` does without Twilio credentials, with `--deliver-after 1`),
+and its `/_fake/...` endpoints script and inspect it from another process — `givecare chat`
+reads the replies it shows from `/_fake/messages?to=...`.
 """
 
 from __future__ import annotations
@@ -396,17 +396,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--deliver-after",
         type=float,
-        default=1.0,
+        default=None,
         metavar="SECONDS",
         help="report sent, then delivered, to each message's StatusCallback this long apart "
-        "(negative: no status callbacks)",
+        "(default: no status callbacks, so a benchmark measures only what it sends)",
     )
     arguments = parser.parse_args(argv)
     port = arguments.port
     twilio = FakeTwilio(
         account_sid=os.environ.get("TWILIO_ACCOUNT_SID") or ACCOUNT_SID,
         auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or AUTH_TOKEN,
-        deliver_after_seconds=arguments.deliver_after if arguments.deliver_after >= 0 else None,
+        deliver_after_seconds=arguments.deliver_after,
     )
     sys.stdout.write(
         f"fake Twilio API on http://{LOOPBACK}:{port} (TWILIO_API_BASE_URL) for account "

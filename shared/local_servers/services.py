@@ -48,8 +48,12 @@ SERVICES = (
     ServiceSpec("billing", "services.billing_worker", 9102),
     ServiceSpec("scheduler", "services.scheduler", 9103),
 )
+# Reporting `sent`, then `delivered`, to the status callback a second apart, as Twilio would.
 FAKE_TWILIO = ServiceSpec(
-    "twilio-fake", "services.devtools.fake_twilio", None, ("--port", str(FAKE_TWILIO_PORT))
+    "twilio-fake",
+    "services.devtools.fake_twilio",
+    None,
+    ("--port", str(FAKE_TWILIO_PORT), "--deliver-after", "1"),
 )
 
 
