@@ -17,8 +17,8 @@ import pytest
 from pymongo.errors import AutoReconnect
 from secantus.server import SecantusDBServer
 
+from services.devtools.loopback import LOOPBACK
 from shared.config import MongoSettings
-from shared.local_servers._process import LOOPBACK
 from shared.mongo import MongoClient, create_client
 
 pytestmark = pytest.mark.integration

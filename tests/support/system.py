@@ -36,7 +36,7 @@ from shared.broker import connect
 from shared.config import SERVICES as SERVICE_DATABASES
 from shared.config import BrokerSettings, MongoSettings
 from shared.events.catalog import SmsOutboundRequested
-from shared.local_servers._process import free_port
+from shared.local_servers import free_port
 from shared.local_servers.env_file import write_env_file
 from shared.mongo import Database, Document, MongoClient, create_client
 from tests.support.processes import ServiceProcess, service_process, system_environment

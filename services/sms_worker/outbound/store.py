@@ -36,11 +36,13 @@ Collection = AsyncCollection[Document]
 _CLAIM_STATE: Final = ("status", "attempts", "claim", "next_attempt_at", "lease_until")
 
 
+# When a row becomes a sender's to take, by status: a retry whose time has come, then a send
+# whose holder's lease ran out (the poller's query and the claim's check both read this).
+_DUE_AT: Final = {statuses.PENDING: "next_attempt_at", statuses.SENDING: "lease_until"}
+
+
 def _due(row: Document, now: datetime) -> bool:
-    """A retry whose time has come, or a send whose holder's lease ran out."""
-    due_at = {statuses.PENDING: "next_attempt_at", statuses.SENDING: "lease_until"}.get(
-        row["status"]
-    )
+    due_at = _DUE_AT.get(row["status"])
     moment = row.get(due_at) if due_at else None
     return moment is not None and moment <= now
 
@@ -120,10 +122,8 @@ class OutboundStore:
     async def due_keys(self, now: datetime, limit: int) -> list[str]:
         """Retries whose time has come, then sends whose holder's lease ran out."""
         keys: list[str] = []
-        for query in (
-            {"status": statuses.PENDING, "next_attempt_at": {"$lte": now}},
-            {"status": statuses.SENDING, "lease_until": {"$lte": now}},
-        ):
+        for status, due_at in _DUE_AT.items():
+            query = {"status": status, due_at: {"$lte": now}}
             cursor = self._outbound.find(query, {"_id": 1}).limit(limit - len(keys))
             keys.extend([row["_id"] async for row in cursor])
             if len(keys) >= limit:
