@@ -161,7 +161,9 @@ def suppression(
         return Suppression.NO_ACCESS
     if now - due.due_at > max_delay:
         return Suppression.STALE
-    if not in_window(now, profile.timezone):
+    # Judged when it is sent, never before it fell due: a `due_at` ahead of this clock (clock
+    # skew, or the scheduler's SCHEDULER_DEV_CLOCK_START) was already checked by the scheduler.
+    if not in_window(max(now, due.due_at), profile.timezone):
         return Suppression.OUTSIDE_WINDOW
     if due.kind == "checkin":
         return _checkin_suppression(profile, due)

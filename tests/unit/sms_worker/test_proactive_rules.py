@@ -192,6 +192,14 @@ def test_consumed_late_outside_the_window_or_too_late_is_not_sent(kind: Proactiv
     assert _check(profile, due, has_access=None, now=too_late) == Suppression.STALE
 
 
+def test_a_due_time_ahead_of_this_clock_is_judged_at_the_due_time() -> None:
+    """The scheduler's clock may run ahead (skew, SCHEDULER_DEV_CLOCK_START): 11:00 due, seen
+    at 23:00 the night before by this clock, is inside the window it was chosen for."""
+    profile = _profile(burnout_band=Band.HIGH)
+    night_before = DUE_AT - timedelta(hours=12)
+    assert _check(profile, _due("checkin", 0), has_access=None, now=night_before) is None
+
+
 def test_the_window_is_the_recipients_local_one() -> None:
     # 11:00 in New York is 05:00 in Honolulu.
     profile = _profile(timezone="Pacific/Honolulu")
