@@ -113,10 +113,18 @@ async def announce_access(
         changed_at=now,
     )
     await uow.emit(
-        new_event(change, idempotency_key=f"billing:access:{phone}:{cause}", caused_by=caused_by)
+        new_event(
+            change,
+            idempotency_key=f"billing:access:{phone}:{account.access_announcements + 1}",
+            caused_by=caused_by,
+        )
     )
-    await accounts.mark_announced(phone, account.has_access, uow.session)
-    log.info("billing access changed", has_access=account.has_access, status=change.status)
+    await accounts.mark_announced(
+        phone, account.has_access, account.access_announcements, uow.session
+    )
+    log.info(
+        "billing access changed", has_access=account.has_access, status=change.status, cause=cause
+    )
     return True
 
 

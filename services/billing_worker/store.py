@@ -78,6 +78,9 @@ class BillingAccount:
     last_event_at: datetime | None
     has_access: bool
     access_announced: bool
+    # How many access changes were announced: names the next one, so racing handlers that
+    # saw the same state announce it under one idempotency key.
+    access_announcements: int
     welcomed: bool
     payment_notice_invoices: tuple[str, ...]
     last_paid_invoice_id: str | None
@@ -94,6 +97,7 @@ class BillingAccount:
             last_event_at=doc.get("last_event_at"),
             has_access=bool(doc.get("has_access", False)),
             access_announced=bool(doc.get("access_announced", False)),
+            access_announcements=int(doc.get("access_announcements", 0)),
             welcomed=doc.get("welcomed_at") is not None,
             payment_notice_invoices=tuple(doc.get("payment_notice_invoices", ())),
             last_paid_invoice_id=doc.get("last_paid_invoice_id"),
@@ -194,9 +198,16 @@ class BillingAccounts:
         )
         return result.matched_count == 1
 
-    async def mark_announced(self, phone: str, access: bool, session: Session) -> None:
+    async def mark_announced(
+        self, phone: str, access: bool, announcements: int, session: Session
+    ) -> None:
+        """Record announcement number `announcements + 1`, unless a racing handler already did
+        (its event had the same idempotency key, so only one went out)."""
+        seen: object = {"$in": [None, 0]} if announcements == 0 else announcements
         await self._collection.update_one(
-            {"_id": phone}, {"$set": {"access_announced": access}}, session=session
+            {"_id": phone, "access_announcements": seen},
+            {"$set": {"access_announced": access}, "$inc": {"access_announcements": 1}},
+            session=session,
         )
 
     async def mark_welcomed(self, phone: str, now: datetime, session: Session) -> None:
