@@ -32,6 +32,7 @@ from services.sms_worker.inbound import (
 from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from services.sms_worker.profile import Profile, changed_fields
 from services.sms_worker.responder import Responder, ResponderContext, ResponderReply
+from services.sms_worker.safety.screen import SafetyScreen, default_screen
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import SmsStore
 from services.sms_worker.summary import ConversationWindow, SummaryUpdate, entries_to_fold
@@ -135,12 +136,15 @@ class InboundSms:
         responder: Responder,
         clock: Clock,
         config: InboundConfig,
+        screen: SafetyScreen | None = None,
     ) -> None:
         self._store = store
         self._inbox = inbox
         self._responder = responder
         self._clock = clock
         self._config = config
+        # Loaded once per process (about a second); every message then costs milliseconds.
+        self._screen = screen or default_screen()
 
     async def handle(self, event: Envelope[SmsInboundReceived]) -> None:
         for attempt in range(1, MAX_REPLANS + 1):
@@ -192,7 +196,11 @@ class InboundSms:
                 user_id, at - timedelta(days=1), at, excluding=message_id
             )
         access = await self._store.access(phone) if self._config.subscriptions_enabled else None
-        message = InboundMessage(str(event.id), payload.body, at, payload.opt_out_type)
+        # Both safety layers read every message first, whatever state the user is in.
+        safety = self._screen.read(payload.body)
+        message = InboundMessage(
+            str(event.id), payload.body, at, safety=safety, twilio_opt_out=payload.opt_out_type
+        )
         decision = decide(before, message, Facts(earlier + 1, access), self._config.policy)
         reply, summary = await self._respond(decision, message, user_id)
         return InboundPlan(
@@ -421,6 +429,7 @@ class InboundSms:
                 "domestic_violence": alert.domestic_violence,
                 "source": alert.source,
                 "status": "open",
+                "needs_human_follow_up": alert.needs_human_follow_up,
                 "created_at": plan.at,
             },
             uow.session,
@@ -443,6 +452,7 @@ class InboundSms:
             "crisis detected",
             severity=alert.severity.value,
             source=alert.source,
+            needs_human_follow_up=alert.needs_human_follow_up,
             user_id=plan.user_id,
         )
 

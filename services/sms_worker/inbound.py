@@ -1,25 +1,30 @@
 """What one inbound SMS does, in the order the domain rules fix: a pure function of the profile,
 the message and a few facts read beforehand (messages today, billing access).
 
-Compliance keywords first, then crisis (before any limit or gate can silence it), then the rate
-limit, the subscription gate, check-in keywords, onboarding, an assessment in progress, and
-finally the responder. The handler reads, calls `decide`, and writes what the `Decision` says.
+The safety screen's reading (crisis language, free-text revocation) arrives with the message:
+the handler runs both layers first. Then compliance keywords and revocations (whose confirmation
+carries crisis resources when the message also carries crisis language), crisis replies (before
+any limit or gate can silence them), the rate limit, the subscription gate, check-in keywords,
+onboarding, an assessment in progress, and finally the responder. The handler reads, calls
+`decide`, and writes what the `Decision` says.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from services.sms_worker import assessments, onboarding, replies
 from services.sms_worker.assessments import Band, Score
-from services.sms_worker.crisis import CrisisFinding, Severity, detect_crisis
 from services.sms_worker.instruments import BASELINE, INSTRUMENTS, Instrument
 from services.sms_worker.keywords import Command, classify
 from services.sms_worker.profile import Profile
+from services.sms_worker.safety.lexicon import Severity
+from services.sms_worker.safety.revocation import Revocation
+from services.sms_worker.safety.screen import CrisisFinding, SafetyReading
 from shared.events.catalog import OutboundKind
 from shared.timezones import timezone_for_zip
 
@@ -38,6 +43,8 @@ class InboundMessage:
     # When the user sent it (ingress's receive time): every rule measures time from here, so
     # a redelivered or retried event decides exactly as the first delivery did.
     at: datetime
+    # What the safety screen read in `text`: crisis language and free-text revocation.
+    safety: SafetyReading
     # Twilio Advanced Opt-Out's classification ("STOP", "START", "HELP"), when it made one.
     twilio_opt_out: str | None = None
 
@@ -94,6 +101,8 @@ class CrisisAlert:
     severity: Severity
     source: CrisisSource
     domestic_violence: bool = False
+    # No text could carry the resources (the user had opted out): a person must follow up.
+    needs_human_follow_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,21 +155,25 @@ def _crisis_started(profile: Profile, at: datetime) -> Profile:
 
 
 def decide(profile: Profile, message: InboundMessage, facts: Facts, policy: Policy) -> Decision:
-    at, event_id, text = message.at, message.event_id, message.text
+    at, event_id = message.at, message.event_id
     p = _with_contact(profile, at)
     command, source = _command(p, message)
-    finding = detect_crisis(text)
+    finding = message.safety.crisis
     exempt = finding is not None
 
     if command is Command.OPT_OUT:
         if p.sms_opt_out:
-            return Decision(p, "already_opted_out", rate_exempt=exempt)
+            return _silenced_crisis(p, "already_opted_out", finding, at)
         p = p.model_copy(update={"sms_opt_out": True, "opted_out_at": at, "opt_out_changed_at": at})
         if finding is not None and finding.severity is Severity.HIGH:
             p = _crisis_started(p, at)
-        confirmation = Outgoing(
-            f"opt-out:{event_id}", "compliance", replies.OPT_OUT_CONFIRMATION, compliance=True
+        # A revocation never silences crisis resources: they ride in the one confirmation.
+        body = (
+            replies.opt_out_with_crisis(finding.domestic_violence)
+            if finding is not None
+            else replies.OPT_OUT_CONFIRMATION
         )
+        confirmation = Outgoing(f"opt-out:{event_id}", "compliance", body, compliance=True)
         return Decision(
             p,
             "opt_out",
@@ -178,13 +191,7 @@ def decide(profile: Profile, message: InboundMessage, facts: Facts, policy: Poli
         )
         return Decision(p, "opt_in", (confirmation,), OptOutChange(False, source))
     if p.sms_opt_out:
-        # Nothing may be sent; a crisis is still recorded and starts the follow-up clock.
-        if finding is not None and finding.severity is Severity.HIGH:
-            p = _crisis_started(p, at)
-        return Decision(p, "opted_out", crises=_alerts(finding), rate_exempt=exempt)
-    if command is Command.HELP:
-        help_text = Outgoing(reply_key(event_id), "compliance", replies.HELP_TEXT)
-        return Decision(p, "help", (help_text,))
+        return _silenced_crisis(p, "opted_out", finding, at)
     if finding is not None and finding.severity is Severity.HIGH:
         crisis = Outgoing(
             f"crisis:{event_id}", "crisis", replies.crisis_reply(finding.domestic_violence)
@@ -192,7 +199,46 @@ def decide(profile: Profile, message: InboundMessage, facts: Facts, policy: Poli
         return Decision(
             _crisis_started(p, at), "crisis", (crisis,), crises=_alerts(finding), rate_exempt=True
         )
-    alerts = _alerts(finding)
+    if command is Command.HELP:
+        help_text = Outgoing(reply_key(event_id), "compliance", replies.HELP_TEXT)
+        return Decision(p, "help", (help_text,), crises=_alerts(finding), rate_exempt=exempt)
+    decision = _after_support(p, message, facts, policy, command)
+    if finding is None:
+        return decision
+    # Medium: a supportive reply naming 988 goes first, in every state; the flow goes on.
+    support = Outgoing(f"crisis-support:{event_id}", "crisis", replies.CRISIS_SUPPORT)
+    return replace(
+        decision,
+        outgoing=(support, *decision.outgoing),
+        crises=(*_alerts(finding), *decision.crises),
+        crisis_severity=finding.severity,
+        rate_exempt=True,
+    )
+
+
+def _silenced_crisis(
+    p: Profile, route: str, finding: CrisisFinding | None, at: datetime
+) -> Decision:
+    """Opted out: nothing may be sent (carriers block it), but a crisis is recorded for a person
+    to follow up, and a high one starts the follow-up clock."""
+    if finding is None:
+        return Decision(p, route)
+    if finding.severity is Severity.HIGH:
+        p = _crisis_started(p, at)
+    alert = CrisisAlert(
+        finding.severity, "message", finding.domestic_violence, needs_human_follow_up=True
+    )
+    return Decision(p, route, crises=(alert,), rate_exempt=True)
+
+
+def _after_support(
+    p: Profile, message: InboundMessage, facts: Facts, policy: Policy, command: Command | None
+) -> Decision:
+    """Every rule after the safety replies: limits, gate, keywords, onboarding, assessments,
+    and the responder."""
+    at, event_id = message.at, message.event_id
+    exempt = message.safety.crisis is not None
+    alerts: tuple[CrisisAlert, ...] = ()
 
     if not exempt and facts.inbound_last_day > policy.rate_limit_per_day:
         today = local_date(at, p.timezone)
@@ -218,6 +264,9 @@ def decide(profile: Profile, message: InboundMessage, facts: Facts, policy: Poli
             p.model_copy(update={"subscription_notice_on": today}), "no_access", (gate,)
         )
 
+    if message.safety.revocation is Revocation.UNCLEAR and command is None:
+        clarify = Outgoing(f"clarify-opt-out:{event_id}", "reply", replies.CLARIFY_OPT_OUT)
+        return Decision(p, "clarify_opt_out", (clarify,), rate_exempt=exempt)
     if command in _CHECKIN_COMMANDS:
         assert command is not None
         return _checkin(p, command, event_id, at, policy, alerts, exempt)
@@ -232,14 +281,7 @@ def decide(profile: Profile, message: InboundMessage, facts: Facts, policy: Poli
         return started
     if p.assessment_offer is not None:
         p = p.model_copy(update={"assessment_offer": None})
-    return Decision(
-        p,
-        "responder",
-        crises=alerts,
-        respond=True,
-        crisis_severity=finding.severity if finding else None,
-        rate_exempt=exempt,
-    )
+    return Decision(p, "responder", crises=alerts, respond=True, rate_exempt=exempt)
 
 
 def _command(profile: Profile, message: InboundMessage) -> tuple[Command | None, OptOutSource]:
@@ -252,16 +294,16 @@ def _command(profile: Profile, message: InboundMessage) -> tuple[Command | None,
         return (Command.OPT_IN if profile.sms_opt_out else None), "twilio"
     if twilio == "HELP":
         return Command.HELP, "twilio"
-    classified = classify(
+    command = classify(
         message.text, opted_out=profile.sms_opt_out, in_assessment=profile.assessment is not None
     )
-    if classified is None:
-        return None, "keyword"
-    command, free_text = classified
-    return command, "free_text" if free_text else "keyword"
+    if command is None and message.safety.revocation is Revocation.CLEAR:
+        return Command.OPT_OUT, "free_text"
+    return command, "keyword"
 
 
 def _alerts(finding: CrisisFinding | None) -> tuple[CrisisAlert, ...]:
+    """The alert to record for a finding in the message itself."""
     if finding is None:
         return ()
     return (CrisisAlert(finding.severity, "message", finding.domestic_violence),)

@@ -1,8 +1,9 @@
 """What a message *commands*, before anything reads it as conversation.
 
 Compliance keywords (carrier rules) match the whole trimmed message, case-insensitively, never a
-substring: "Can you help me cancel my appointment?" is neither HELP nor CANCEL. Free-text
-revocations ("stop texting me") opt out too. Check-in keywords set how often we reach out.
+substring: "Can you help me cancel my appointment?" is neither HELP nor CANCEL. Revocations in
+free text are the safety screen's to read (`safety/revocation.py`). Check-in keywords set how
+often we reach out.
 """
 
 from __future__ import annotations
@@ -37,57 +38,27 @@ CHECKIN_KEYWORDS = {
     "RESUME": Command.RESUME,
 }
 
-# Revocations in the user's own words. Each needs a "me"/"us" or a clear object, so "stop"
-# inside an ordinary sentence ("I can't stop worrying") never opts anybody out.
-_FREE_TEXT_OPT_OUTS = tuple(
-    re.compile(pattern)
-    for pattern in (
-        r"(?<!can't )(?<!cant )(?<!cannot )(?<!won't )\b(stop|quit|cease|no more) "
-        r"(texting|messaging|sending|contacting|txting|msging)\b",
-        r"\b(don'?t|do not|never) (text|message|contact|txt|msg) (me|us)\b",
-        r"\bno more (texts|messages|sms|txts)\b",
-        r"\b(unsubscribe|opt) me( out)?\b",
-        r"\b(want to|wanna|please|pls) unsubscribe\b",
-        r"\bopt out\b",
-        r"\btake me off\b",
-        r"\bremove me from (this|your|the) (list|service|texts)\b",
-        r"\bremove my (number|phone)\b",
-    )
-)
-
 
 def _whole_word(text: str) -> str:
     """The message as one keyword candidate: trimmed, upper-case, trailing punctuation dropped."""
     return re.sub(r"[\s.!?]+$", "", text.strip()).upper()
 
 
-def _plain(text: str) -> str:
-    lowered = text.lower().replace("\u2019", "'")
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]+", " ", lowered)).strip()
-
-
-def is_free_text_opt_out(text: str) -> bool:
-    plain = _plain(text)
-    return any(pattern.search(plain) for pattern in _FREE_TEXT_OPT_OUTS)
-
-
-def classify(text: str, *, opted_out: bool, in_assessment: bool) -> tuple[Command, bool] | None:
-    """The command in `text` and whether it came from free text (not a keyword), or None.
+def classify(text: str, *, opted_out: bool, in_assessment: bool) -> Command | None:
+    """The keyword command in `text`, or None.
 
     `opted_out` makes YES an opt-in and START/UNSTOP meaningful; `in_assessment` makes CANCEL
     an assessment control word instead of an opt-out.
     """
     word = _whole_word(text)
     if word in OPT_OUT_KEYWORDS and not (in_assessment and word in ASSESSMENT_CONTROL_WORDS):
-        return Command.OPT_OUT, False
+        return Command.OPT_OUT
     if opted_out and (word in OPT_IN_KEYWORDS or word in OPT_IN_WHILE_OPTED_OUT):
-        return Command.OPT_IN, False
+        return Command.OPT_IN
     if word in HELP_KEYWORDS:
-        return Command.HELP, False
+        return Command.HELP
     if word in CHECKIN_KEYWORDS:
-        return CHECKIN_KEYWORDS[word], False
-    if is_free_text_opt_out(text):
-        return Command.OPT_OUT, True
+        return CHECKIN_KEYWORDS[word]
     return None
 
 

@@ -28,6 +28,26 @@ CRISIS_REPLY_DOMESTIC_VIOLENCE = (
     "You deserve to be safe. Call or text 988, text HOME to 741741, or call the DV hotline "
     "1-800-799-7233. In danger now? Call 911."
 )
+# Medium-severity crisis language: said first, then the conversation goes on as it would have.
+CRISIS_SUPPORT = (
+    "That sounds so hard, and I'm glad you told me. You can call or text 988 any time, day or "
+    "night, to talk with someone."
+)
+# Free text that might be a revocation but is not clearly one: one question, no opt-out.
+CLARIFY_OPT_OUT = (
+    "Want to stop all texts from GiveCare? Reply STOP. Otherwise, just keep texting me."
+)
+# A revocation that carries crisis language: the one confirmation carries the resources (<= 320
+# characters, two segments, nothing promotional).
+OPT_OUT_WITH_CRISIS = (
+    "You're unsubscribed from GiveCare. Please reach out now: call or text 988, or text HOME to "
+    "741741. In immediate danger, call 911. Reply START to resubscribe."
+)
+OPT_OUT_WITH_CRISIS_DOMESTIC_VIOLENCE = (
+    "You're unsubscribed from GiveCare. You deserve to be safe: call or text 988, text HOME to "
+    "741741, or call the DV hotline 1-800-799-7233. In danger now, call 911. Reply START to "
+    "resubscribe."
+)
 RATE_LIMIT_NOTICE = (
     "We've had a lot of messages today, so I'll pause replies until tomorrow. If you're in "
     "crisis, call or text 988 any time."
@@ -45,6 +65,10 @@ CHECKIN_REPLIES = {
 
 def crisis_reply(domestic_violence: bool) -> str:
     return CRISIS_REPLY_DOMESTIC_VIOLENCE if domestic_violence else CRISIS_REPLY
+
+
+def opt_out_with_crisis(domestic_violence: bool) -> str:
+    return OPT_OUT_WITH_CRISIS_DOMESTIC_VIOLENCE if domestic_violence else OPT_OUT_WITH_CRISIS
 
 
 def subscription_gate(status: str | None, *, signup_url: str, billing_url: str) -> str:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from services.sms_worker.crisis import Severity
 from services.sms_worker.instruments import Zone
+from services.sms_worker.safety.lexicon import Severity
 
 ReplySource = Literal["rules", "llm"]
 

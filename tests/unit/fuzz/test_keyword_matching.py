@@ -66,8 +66,8 @@ def test_a_keyword_inside_a_sentence_is_not_a_keyword(
     _, typed = spelling
     text = f"{word} {typed.strip()}" if before else f"{typed.strip()} {word}"
     found = classify(text, opted_out=opted_out, in_assessment=in_assessment)
-    # Only a free-text revocation ("please stop texting") may still opt out.
-    assert found is None or found == (Command.OPT_OUT, True)
+    # Free-text revocations ("please stop texting") are the safety screen's, never a keyword.
+    assert found is None
     assert not is_reserved_word(text)
 
 
@@ -75,7 +75,7 @@ def test_a_keyword_inside_a_sentence_is_not_a_keyword(
 @given(spelled(sorted(OPT_OUT_KEYWORDS)), st.booleans())
 def test_opt_out_keywords_opt_out_however_typed(spelling: tuple[str, str], opted_out: bool) -> None:
     _, typed = spelling
-    assert classify(typed, opted_out=opted_out, in_assessment=False) == (Command.OPT_OUT, False)
+    assert classify(typed, opted_out=opted_out, in_assessment=False) == Command.OPT_OUT
 
 
 @fuzz_settings(100)
@@ -93,7 +93,7 @@ def test_opt_in_words_opt_in_only_while_opted_out(
     spelling: tuple[str, str], in_assessment: bool
 ) -> None:
     _, typed = spelling
-    assert classify(typed, opted_out=True, in_assessment=in_assessment) == (Command.OPT_IN, False)
+    assert classify(typed, opted_out=True, in_assessment=in_assessment) == Command.OPT_IN
     assert classify(typed, opted_out=False, in_assessment=in_assessment) is None
 
 
@@ -104,4 +104,4 @@ def test_help_and_checkin_keywords_however_typed(
 ) -> None:
     keyword, typed = spelling
     expected = Command.HELP if keyword in HELP_KEYWORDS else CHECKIN_KEYWORDS[keyword]
-    assert classify(typed, opted_out=opted_out, in_assessment=in_assessment) == (expected, False)
+    assert classify(typed, opted_out=opted_out, in_assessment=in_assessment) == expected

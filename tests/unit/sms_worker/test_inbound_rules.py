@@ -9,7 +9,6 @@ import pytest
 
 from services.sms_worker import replies
 from services.sms_worker.assessments import AssessmentSession, Band, question_text
-from services.sms_worker.crisis import Severity
 from services.sms_worker.inbound import (
     Access,
     CrisisAlert,
@@ -24,6 +23,8 @@ from services.sms_worker.inbound import (
 from services.sms_worker.instruments import BSFC_S, EMA, Zone
 from services.sms_worker.onboarding import Field, OnboardingState
 from services.sms_worker.profile import Profile, changed_fields
+from services.sms_worker.safety.lexicon import Severity
+from services.sms_worker.safety.screen import default_screen
 
 AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 10:00 in New York
 POLICY = Policy(signup_url="https://signup.example/", billing_url="https://billing.example/")
@@ -53,7 +54,10 @@ def run(
     event_id: str = "e1",
     twilio: str | None = None,
 ) -> Decision:
-    return decide(profile, InboundMessage(event_id, text, at, twilio), facts, POLICY)
+    message = InboundMessage(
+        event_id, text, at, safety=default_screen().read(text), twilio_opt_out=twilio
+    )
+    return decide(profile, message, facts, POLICY)
 
 
 def bodies(decision: Decision) -> list[str]:
@@ -210,10 +214,10 @@ def test_crisis_comes_before_onboarding_and_assessments() -> None:
     assert decision.profile.assessment == in_assessment.assessment
 
 
-def test_crisis_while_opted_out_is_recorded_but_not_answered() -> None:
+def test_crisis_while_opted_out_is_recorded_for_a_person_but_not_answered() -> None:
     decision = run(OPTED_OUT, "I want to kill myself", event_id="e2")
     assert decision.outgoing == ()
-    assert decision.crises == (CrisisAlert(Severity.HIGH, "message"),)
+    assert decision.crises == (CrisisAlert(Severity.HIGH, "message", needs_human_follow_up=True),)
     assert decision.profile.last_crisis_event_at == AT
 
 
@@ -420,3 +424,62 @@ def test_changed_fields_lists_only_what_changed() -> None:
         "checkin_preference": "daily",
         "last_contact_at": AT,
     }
+
+
+# --- the safety screen in every state ------------------------------------------------------------
+
+
+def test_medium_crisis_at_first_contact_gets_support_before_the_greeting() -> None:
+    decision = run(NEW, "I can't do this anymore")
+    assert decision.route == "onboarding"
+    assert bodies(decision) == [replies.CRISIS_SUPPORT, replies.WELCOME]
+    assert decision.outgoing[0].kind == "crisis"
+    assert decision.crises == (CrisisAlert(Severity.MEDIUM, "message"),)
+
+
+def test_medium_crisis_mid_onboarding_is_answered_and_onboarding_goes_on() -> None:
+    asked = run(NEW, "hi").profile
+    decision = run(asked, "Ana. honestly I feel hopeless", event_id="e2")
+    assert bodies(decision)[0] == replies.CRISIS_SUPPORT
+    assert len(decision.outgoing) == 2
+
+
+def test_high_crisis_at_first_contact_gets_resources_not_the_greeting() -> None:
+    decision = run(NEW, "nobody would miss me if I was gone")
+    assert decision.route == "crisis"
+    assert bodies(decision) == [replies.CRISIS_REPLY]
+
+
+def test_a_revocation_with_crisis_language_carries_the_resources() -> None:
+    decision = run(ACTIVE, "stop texting me, I want to kill myself")
+    assert decision.route == "opt_out"
+    assert decision.opt_out == OptOutChange(True, "free_text")
+    (confirmation,) = decision.outgoing
+    assert confirmation.compliance
+    assert "988" in confirmation.body
+    assert len(confirmation.body) <= 320
+    assert decision.crises == (CrisisAlert(Severity.HIGH, "message"),)
+    assert decision.profile.last_crisis_event_at == AT
+
+
+def test_stop_keyword_with_crisis_language_in_a_later_message_while_opted_out() -> None:
+    decision = run(OPTED_OUT, "STOP. I'm going to end my life")
+    assert decision.outgoing == ()
+    assert decision.crises[0].needs_human_follow_up
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["please don't ever stop texting me", "my brother needs to stop texting me"],
+)
+def test_lookalikes_do_not_opt_out(text: str) -> None:
+    decision = run(ACTIVE, text)
+    assert decision.opt_out is None
+    assert not decision.profile.sms_opt_out
+
+
+def test_an_unclear_revocation_gets_one_question_and_no_opt_out() -> None:
+    decision = run(ACTIVE, "too many texts lately")
+    assert decision.route == "clarify_opt_out"
+    assert bodies(decision) == [replies.CLARIFY_OPT_OUT]
+    assert decision.opt_out is None

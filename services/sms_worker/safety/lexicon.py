@@ -1,0 +1,457 @@
+"""The crisis lexicon: phrases of recognised risk categories, on normalised words.
+
+Categories follow the Columbia Suicide Severity Rating Scale (wish to be dead, ideation, method
+or means, intent, plan, preparatory acts, self-harm) plus hopelessness, perceived
+burdensomeness, harm to or from others, domestic violence and immediate danger. Spelling and
+shorthand are handled once, in `text.normal_words` ("kms", "wanna end it", "cant"). A phrase
+does not count when a negation stands just before it ("I would never hurt myself") or when it
+sits inside a known idiom ("dying to see her"); the semantic layer still reads those messages.
+A first-person phrase said of someone else ("mom says she wants to die") is a concern for the
+care recipient (medium), which is the product's policy (docs/sms_worker.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.sms_worker.safety.text import normal_sentences
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+
+
+class Category(StrEnum):
+    WISH_TO_BE_DEAD = "wish_to_be_dead"
+    IDEATION = "ideation"
+    METHOD_OR_MEANS = "method_or_means"
+    INTENT = "intent"
+    PLAN = "plan"
+    PREPARATORY_ACTS = "preparatory_acts"
+    SELF_HARM = "self_harm"
+    HOPELESSNESS = "hopelessness"
+    BURDENSOMENESS = "burdensomeness"
+    HARM_TO_OTHERS = "harm_to_others"
+    HARM_FROM_OTHERS = "harm_from_others"
+    DOMESTIC_VIOLENCE = "domestic_violence"
+    IMMEDIATE_DANGER = "immediate_danger"
+    CONCERN_FOR_OTHER = "concern_for_other"
+
+
+@dataclass(frozen=True)
+class LexiconHit:
+    category: Category
+    severity: Severity
+    domestic_violence: bool = False
+
+
+@dataclass(frozen=True)
+class _Rule:
+    category: Category
+    severity: Severity
+    pattern: re.Pattern[str]
+    # First-person phrases: said of someone else, they are a concern for that person instead.
+    about_speaker: bool = False
+    domestic_violence: bool = False
+
+
+_KIN = (
+    r"(mom|mother|mum|dad|father|husband|wife|partner|spouse|son|daughter|brother|sister|"
+    r"grandma|grandpa|grandmother|grandfather|aunt|uncle|boyfriend|girlfriend|ex|fiance|"
+    r"stepdad|stepfather|stepmom|stepmother|nephew|niece|roommate|cousin|family)"
+)
+_PERSON = rf"(him|her|them|my {_KIN}|my {_KIN}s)"
+_ABUSER = rf"(he|she|they|my {_KIN}|my {_KIN}s|{_KIN})"
+_MEANS = (
+    r"(pills|meds|medication|medications|tablets|morphine|oxy|oxycodone|opioids|fentanyl|"
+    r"insulin|sleeping pills|painkillers|pain pills|xanax|ambien|tylenol|bottle)"
+)
+_WEAPON = r"(gun|guns|rifle|pistol|shotgun|revolver|firearm|knife|blade|blades|razor|razors|rope)"
+_ANY_MORE = r"( any more| any longer| much longer| like this)?"
+_SOON = r"(tonight|tomorrow|today|this weekend|this week|soon|next week|right now|now)"
+
+
+def _rules(
+    category: Category,
+    severity: Severity,
+    *patterns: str,
+    about_speaker: bool = False,
+    domestic_violence: bool = False,
+) -> list[_Rule]:
+    return [
+        _Rule(
+            category,
+            severity,
+            re.compile(rf"\b{pattern}\b"),
+            about_speaker=about_speaker,
+            domestic_violence=domestic_violence,
+        )
+        for pattern in patterns
+    ]
+
+
+HIGH, MEDIUM = Severity.HIGH, Severity.MEDIUM
+C = Category
+
+_RULES: tuple[_Rule, ...] = (
+    *_rules(
+        C.WISH_TO_BE_DEAD,
+        HIGH,
+        r"wish(ed)? (that )?i (was|were|could be|would be) (dead|gone|never born|not alive|"
+        r"not here)",
+        r"wish(ed)? i (could )?(just )?(die|disappear forever|disappear permanently|not wake up|"
+        r"never wake up|stop existing)",
+        r"wish i (had )?never (been|was) born",
+        r"wants? to (die|be dead|not exist|stop existing|not be alive|not wake up|never wake up)",
+        r"(do not|never) (want|wish) to (live|be alive|exist|wake up|go on|keep living|be here)",
+        r"(do not|does not) want to be (alive|here|on this earth|in this world)",
+        r"(hope|hoping|pray|praying) (that )?i (do not|never|will not) wake up",
+        r"(sleep|fall asleep|go to sleep) and (not|never) wake up",
+        r"(better|rather be|better being) off dead",
+        r"(would|had) rather (be dead|die|not exist|not be alive|not wake up|not be here)",
+        r"(tired|sick) of (living|being alive|life|existing)",
+        r"(no|not any|no real) (reason|point) (to|in|of) (live|living|going on|being alive|"
+        r"being here)",
+        r"(what is|whats) the point (of|in) (living|life|being alive|going on)",
+        r"nothing (left )?to live for",
+        r"(life is )?not worth (living|it any more)",
+        r"(do not|does not) care if i (die|live|wake up)",
+        r"(let|just let) me die",
+        r"ready to die",
+        r"done with (life|living|being alive)",
+        r"(want|wish|need) (it|this|everything|it all) (all )?to (end|be over)",
+        r"(not|never) (be|being) alive (any more|by)",
+        r"(easier|better|peaceful) (if i|to) (just )?(was not|were not|not be|not being) (alive|"
+        r"here|around)",
+        r"(can not|do not want to) (go on|keep) living",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.IDEATION,
+        HIGH,
+        r"suicidal",
+        r"(think|thinking|thought|thoughts|considering|considered|contemplating|"
+        r"researching|googling|googled) (about |of )?(suicide|killing myself|ending it|"
+        r"ending my life|ending things|dying|not being here|not existing)",
+        r"(commit|committing|attempt|attempting|attempted) suicide",
+        r"suicide (is|seems) (the|my) (only )?(way|option|answer|choice)",
+        r"(kill|killing|killed|hang|hanging|shoot|shooting|drown|drowning|poison|poisoning|"
+        r"off|offing|end|ending) myself",
+        r"(end|ending|take|taking) my (own )?life",
+        r"end it all",
+        r"(want|going|ready|plan|planning|about|need|decided|try|trying) to (just )?end "
+        r"(it|things|everything|my life)( all)?",
+        r"(just )?end (it|things) (now|tonight|today|for good)",
+        r"(not|will not) (be|be here|be around|still be here) (much longer|for long|"
+        r"next week|by (next week|tomorrow|the weekend)|this time next)",
+        r"this is (my )?(goodbye|the end|my last message)",
+        r"(goodbye|bye) forever",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.METHOD_OR_MEANS,
+        HIGH,
+        rf"(how many|enough) (of )?(his|her|my|the|their|those|these|mom s|dad s)? ?{_MEANS} "
+        r"(it )?(would|will|to) (take|kill|be fatal|be enough|do it|end)",
+        rf"(take|taking|swallow|swallowing|down|downing) (all|every one|the whole bottle) "
+        rf"(of )?(my|the|her|his|their|those|these)? ?{_MEANS} (at once|together|and)",
+        rf"(stockpil\w*|saving|hoarding|stash\w*|collecting|hiding) (up )?(his |her |my |the )?"
+        rf"{_MEANS}",
+        rf"{_MEANS} (saved|stockpiled|stashed|hidden) (up )?",
+        rf"(might|could|going to|want to|thinking (about|of)) (just )?(take|taking|swallow|"
+        rf"swallowing) (all|every one|the rest) (of )?(my |the |her |his )?{_MEANS}",
+        r"(i|i am|want to|going to|could|should|might|thinking about) (just )?overdos\w*",
+        r"(noose|tie a rope|hang myself|exhaust pipe|hose (for|to) the (car|exhaust))",
+        r"(jump|jumping|throw myself) (off|from|in front of) (a |the )?(bridge|building|roof|"
+        r"train|car|truck|bus|traffic|cliff|overpass|balcony)",
+        r"(step|walk|walking|stepping) (out )?in front of (a |the )?(train|bus|truck|car|traffic)",
+        r"(drive|driving|crash|crashing|steer) (my car |the car )?(into|off) (a |the )?(tree|"
+        r"wall|bridge|cliff|river|lake|oncoming|pole|overpass|embankment)",
+        rf"({_WEAPON}|{_MEANS}) (is |are )?(in my hand|in my hands|on my lap|in front of me|"
+        r"next to me|right here)",
+        rf"(holding|loaded|loading|cleaning) (the |a |his |her |my |dad s )?{_WEAPON} "
+        rf"(and|thinking|right now)",
+        rf"(keep|kept) (thinking|looking) (about|at) (his |her |the |dad s |mom s |my )?"
+        rf"({_WEAPON}|{_MEANS})",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.INTENT,
+        HIGH,
+        r"(going|decided|planning|plan|ready|about) to (do it|go through with it|kill|die|"
+        r"take them all|take the pills|take all the pills|end it|not wake up)",
+        r"(i am|i will|will) (do it|go through with it) (tonight|tomorrow|today|this time|soon)",
+        r"(mean|meant) it this time",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.PLAN,
+        HIGH,
+        r"(know|figured out|decided|picked|chosen) (exactly )?(how|when|where|the day|the date) "
+        r"(i will|i am going to|to do it|to die|to end it|i would do it)",
+        r"(i have|have|got|made) a plan( to (die|end it|kill myself))?",
+        r"the plan is to (die|end it|kill myself)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.PREPARATORY_ACTS,
+        HIGH,
+        r"(giving|gave|give|given) away (all )?(my|all my) (things|stuff|belongings|possessions|"
+        r"clothes|jewelry|pets|dog|cat|guns)",
+        r"(wrote|writing|written|left|leave|leaving) (a |my )?(suicide|goodbye|final|last) "
+        r"(note|notes|letter|letters)",
+        r"(wrote|writing|written) (letters|notes|goodbye letters) (to|for) (my |each of my )?"
+        r"(kids|children|family|everyone|husband|wife|son|daughter)",
+        r"(said|saying|say) (my )?goodbyes",
+        r"(getting|got|putting|put) my affairs in order",
+        r"(do not|please do not) (try to )?(look for|find|save|come after|follow) me",
+        r"(this is|these are) my (last|final) (message|text|words|goodbye)",
+        r"(nobody|no one) (can|will|could) (stop|save) me",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.SELF_HARM,
+        HIGH,
+        r"(hurt|harm|cut|burn|burned|burnt|hit|punch|punched|scratch|bruise|starve|hurting|"
+        r"harming|cutting|burning|hitting|punching|scratching|starving|cutting up) (my ?self|"
+        r"my (own )?(arm|arms|wrist|wrists|legs|thighs|skin))",
+        r"self (harm|harming|injury|injuring)",
+        r"(started|start|back to|relapsed|relapse) (into |on )?(cutting|self harm|"
+        r"hurting myself)",
+        r"(slit|slitting|cut|cutting) (my|his|her) (wrists|wrist|throat)",
+        r"(razor|blade|blades) (to|on|across) my",
+        r"on purpose (to|so i could) feel",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.HARM_TO_OTHERS,
+        HIGH,
+        rf"(kill|smother|strangle|suffocate|poison|shoot|stab|choke) {_PERSON}",
+        rf"(want|going|tempted|afraid|scared|terrified|worried|urge|urges|might|could|almost|"
+        rf"close) (to |i will |i might |i could |i would |of )?(hurt|harm|hit|shake|slap|"
+        rf"smother|push|kill|choke) {_PERSON}",
+        r"pillow over (his|her|their) face",
+        rf"(give|gave|giving) {_PERSON} (all|extra|too much|too many|the whole) (of )?"
+        rf"(the |his |her |their )?{_MEANS} (on purpose|so (he|she|they) (would|will|could))",
+        r"(shake|shaking|shook|hit|hitting|slapped|slap) (my )?(the )?(baby|son|daughter|kid|"
+        r"child|him|her) (so hard|until)",
+        rf"(thought|thinking|think) about (hurting|harming|killing|smothering|shaking|hitting) "
+        rf"{_PERSON}",
+    ),
+    *_rules(
+        C.DOMESTIC_VIOLENCE,
+        HIGH,
+        rf"{_ABUSER} (\w+ ){{0,3}}(hits|hit|beats|beat|chokes|choked|kicks|kicked|slaps|slapped|"
+        r"abuses|abused|strangled|strangles|pushed|shoved|punched|punches|grabbed|raped|"
+        r"threatens|threatened|bit|bites|burned|locked|locks|hurts|hurt) me",
+        r"(hitting|beating|choking|abusing|strangling|punching|kicking|slapping|raping) me",
+        rf"(afraid|scared|terrified|frightened) (of|to go home to|to be alone with) {_ABUSER}",
+        r"(afraid|scared|fear|fearing) for my (life|safety)",
+        r"threatened to (kill|hurt|harm|beat|hit|shoot|stab) me",
+        rf"{_ABUSER} (will|would|is going to|said (he|she|they) would|says (he|she|they) will|"
+        r"swore|threatens to|threatened to|going to) (\w+ ){0,2}(kill|hurt|beat|harm|shoot|"
+        r"stab|poison|end) me",
+        r"(kill|hurt|beat|harm) me if i (leave|tell|call|go|report)",
+        r"domestic (violence|abuse)",
+        r"abusive (husband|wife|partner|boyfriend|girlfriend|relationship|son|daughter|home|"
+        r"father|mother|dad|mom|ex)",
+        rf"(not|do not feel|never feel|never) safe (at home|in my (own )?home|in this house|"
+        rf"with {_ABUSER}|around {_ABUSER})",
+        r"unsafe (at home|in my (own )?home)",
+        r"(will not|does not|never) let me (leave|go out|see|call|talk to|have|use|drive)",
+        r"(takes|took|controls|keeps|hides|hid) (my|all my) (phone|money|keys|car keys|"
+        r"bank card|paycheck|passport|id)",
+        r"(tracks|tracking|monitors|reads) (my|all my) (phone|location|texts|messages)",
+        r"(gun|knife|rifle|pistol) (to|at) my (head|throat|chest|face)",
+        domestic_violence=True,
+    ),
+    *_rules(
+        C.IMMEDIATE_DANGER,
+        HIGH,
+        rf"(took|swallowed|downed|taken|ate|drank) (a |the )?(whole|entire|all|every|bunch|"
+        rf"handful|lot|fistful|ton)( of)? (the |his |her |my |their |those |these )?{_MEANS}",
+        rf"(took|swallowed|taken) (all|too many) (of )?(the |his |her |my )?{_MEANS}",
+        rf"{_WEAPON} (to|at|against) (his|her|their) (head|throat|chest|wrist)",
+        r"(standing|sitting|i am) on (the|a) (bridge|ledge|roof|edge|tracks|railing)",
+        r"(is|are|he is|she is|not|was) (not )?(breathing|responding|waking up) (and|after)",
+        r"(he|she|mom|dad|they) (is|are) not breathing",
+        r"(attempted|tried) (to )?(kill|end|hurt|take) (himself|herself|themselves|themself|"
+        r"his life|her life|their life|his own life|her own life)",
+        r"(attempted|attempting) suicide",
+        r"left a (note|goodbye note|letter) and (his |her |their )?(car|phone|keys)",
+        r"(is|are) (missing|gone) and (said|texted|left)( a)? goodbye",
+        r"(in|on) (my|his|her) way to (the bridge|do it|end it)",
+    ),
+    *_rules(
+        C.CONCERN_FOR_OTHER,
+        MEDIUM,
+        r"(kill|killing|hurt|hurting|harm|harming) (himself|herself|themselves|themself)",
+        r"(end|ending|take|taking) (his|her|their) (own )?life",
+        r"(he|she|they) (is|are|seems|sounds) suicidal",
+        r"help (him|her|them) (to )?(die|end (it|his life|her life))",
+        r"(asked|begged|begs|asks|asking|begging) me to (help (him|her|them) )?(die|end it|"
+        r"let (him|her|them) die)",
+        r"(wishes|wished|wish) (he|she|they) (was|were) (dead|gone|never born)",
+        r"(he|she|they) (wants|want|wanted) to (die|be dead|not wake up|end it)",
+        r"(talks|talking|talked|keeps talking) about (suicide|killing (himself|herself)|"
+        r"wanting to die|not wanting to live)",
+    ),
+    *_rules(
+        C.BURDENSOMENESS,
+        HIGH,
+        r"(better|happier|easier|lighter|fine) (off )?without me",
+        r"(nobody|no one) (would|will|is going to|even) (miss|notice|care)( me| if i)",
+        r"(easier|better) (for (everyone|everybody|them|my family|my kids) )?if i (was|were|am|"
+        r"was not|were not|just) (gone|dead|not here|not around|disappeared|died)",
+        r"(one less|one fewer) me",
+        r"(worth more|worth) (dead|gone)",
+        r"relieved if i (was|were|am) (gone|dead|not here|not around)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.BURDENSOMENESS,
+        MEDIUM,
+        r"i am (just |such |nothing but |only )?(a |such a |nothing but a )?(burden|drain|"
+        r"waste of space|waste of air)",
+        r"(feel|feeling|felt) (like )?(a |such a )?(burden|drain|waste of space)",
+        r"(everyone|everybody) (would be|is) better off",
+        r"i (ruin|ruined|wreck) everything",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.HOPELESSNESS,
+        MEDIUM,
+        r"hopeless(ness)?",
+        r"(no|lost|losing|lost all|out of) hope",
+        r"no way out",
+        r"(can not|could not) (go on|keep going|keep doing this|do this|do it|take (it|this|any "
+        rf"more)|handle (it|this)|cope|carry on|breathe|survive this){_ANY_MORE}",
+        r"(never|not ever|not) going to get better",
+        r"(nothing|it|things) (will )?(never|not ever) (get|gets|going to get) better",
+        r"(give|giving|given|gave) up on (everything|life|myself|it all)",
+        r"at the end of my (rope|tether)",
+        r"(at|reached|hit) (my )?breaking point",
+        r"i am (falling apart|breaking down|drowning|so empty|empty inside|dead inside|numb|"
+        r"worthless|so lost)",
+        r"(feel|feeling) (so )?(empty|numb|worthless|dead inside|trapped)",
+        r"(so|all|completely|totally|utterly) alone",
+        r"(nobody|no one) cares( about me)?",
+        r"(want|wish i could) (to )?(disappear|run away|vanish)",
+        r"(want|need) (it|this|everything) (all )?to stop",
+        r"no future",
+        r"(trapped|stuck) (forever|with no way out|for the rest of my life)",
+        r"(what is|whats) the point( any more| of (anything|any of this|trying))?$",
+        r"(i am|i am just) (done|so done)$",
+        r"can not do this$",
+        about_speaker=True,
+    ),
+)
+
+# Spans that contain crisis words but mean something else; blanked before matching.
+_IDIOMS = tuple(
+    re.compile(rf"\b{pattern}\b")
+    for pattern in (
+        r"dying (to|for)",
+        r"(die|died|dying|dead) (of|from|laughing|with laughter) ?(laughter|laughing|"
+        r"embarrassment|boredom|shame|cuteness|curiosity)?",
+        r"(bored|scared|worried|sick|worked|tired) to death",
+        r"(could|would) kill for",
+        r"killing it",
+        r"kill(ing)? (some )?time",
+        r"kill two birds",
+        r"dead (tired|on my feet|battery|end|line|lines|serious|set)",
+        r"over my dead body",
+        r"die on this hill",
+        r"(phone|battery|car|laptop|printer|tv|remote|charger|coffee maker|fridge|"
+        r"washer|dryer) (died|is dead|was dead|just died)",
+    )
+)
+_NEGATORS = frozenset({"not", "never", "no", "nor", "without"})
+# "can not stop thinking about …" negates the stopping, not the thought.
+_NEGATION_BREAKERS = frozenset({"stop", "help", "quit", "shake", "get", "keep"})
+_THIRD_PARTY = frozenset(
+    {
+        "he",
+        "she",
+        "they",
+        "him",
+        "her",
+        "mom",
+        "mother",
+        "mum",
+        "dad",
+        "father",
+        "husband",
+        "wife",
+        "partner",
+        "grandma",
+        "grandpa",
+        "grandmother",
+        "grandfather",
+        "brother",
+        "sister",
+        "aunt",
+        "uncle",
+        "patient",
+        "friend",
+        "son",
+        "daughter",
+    }
+)
+_FIRST_PERSON = frozenset({"i", "me", "my", "myself", "we"})
+
+
+def _negated(before: list[str]) -> bool:
+    window = before[-3:]
+    for index, word in enumerate(window):
+        following = window[index + 1] if index + 1 < len(window) else ""
+        if word in _NEGATORS and following not in _NEGATION_BREAKERS:
+            return True
+    return False
+
+
+def _said_of_someone_else(before: list[str]) -> bool:
+    """Whether the nearest subject before a first-person phrase is another person."""
+    for word in reversed(before[-6:]):
+        if word in _FIRST_PERSON:
+            return False
+        if word in _THIRD_PARTY:
+            return True
+    return False
+
+
+def _blank_idioms(sentence: str) -> str:
+    for idiom in _IDIOMS:
+        sentence = idiom.sub(" ~ ", sentence)
+    return sentence
+
+
+def scan(text: str) -> tuple[LexiconHit, ...]:
+    """Every category the message's words fall into, at most one hit per category."""
+    sentences = [_blank_idioms(sentence) for sentence in normal_sentences(text)]
+    # Each sentence on its own (so "$" anchors and the subject look-back stay in it), then the
+    # whole message, so a phrase broken by punctuation ("I want to... die") still matches.
+    candidates = [*sentences, " ".join(sentences)]
+    hits: dict[Category, LexiconHit] = {}
+    for rule in _RULES:
+        for candidate in candidates:
+            hit = _match(rule, candidate)
+            if hit is not None:
+                if hit.category not in hits or hit.severity is Severity.HIGH:
+                    hits[hit.category] = hit
+                break
+    return tuple(hits.values())
+
+
+def _match(rule: _Rule, candidate: str) -> LexiconHit | None:
+    for found in rule.pattern.finditer(candidate):
+        before = candidate[: found.start()].split()
+        if _negated(before):
+            continue
+        if rule.about_speaker and _said_of_someone_else(before):
+            return LexiconHit(Category.CONCERN_FOR_OTHER, Severity.MEDIUM)
+        return LexiconHit(rule.category, rule.severity, rule.domestic_violence)
+    return None

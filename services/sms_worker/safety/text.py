@@ -1,0 +1,153 @@
+"""One normal form of an SMS for every word rule: lower case, contractions spelled out, texting
+shorthand and common misspellings replaced, punctuation dropped, split into sentences.
+
+"he'll kill me" must not become "hell kill me", "dont wanna b here" must read as "do not want
+to be here", and "kms" as "kill myself", or the rules would need every spelling of every phrase.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Written-out contractions, before apostrophes go ("he'll" is not "hell").
+_CONTRACTIONS = (
+    (re.compile(r"\b(can)'?t\b"), "can not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"\bain'?t\b"), "is not"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
+    (re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'ll\b"), r"\1 will"),
+    (re.compile(r"\b(i|you|he|she|we|they|it|that|there|who)'d\b"), r"\1 would"),
+    (re.compile(r"\b(\w+)'re\b"), r"\1 are"),
+    (re.compile(r"\b(\w+)'ve\b"), r"\1 have"),
+    (re.compile(r"\bi'm\b"), "i am"),
+    (re.compile(r"\b(he|she|it|that|there|what|who)'s\b"), r"\1 is"),
+)
+
+# Whole words as texted → as written. Only words with a single plausible reading here ("ill"
+# may be "I'll" or "sick", so it stays).
+_WORDS = {
+    "dont": "do not",
+    "doesnt": "does not",
+    "didnt": "did not",
+    "cant": "can not",
+    "cannot": "can not",
+    "cnt": "can not",
+    "wont": "will not",
+    "wouldnt": "would not",
+    "couldnt": "could not",
+    "shouldnt": "should not",
+    "isnt": "is not",
+    "arent": "are not",
+    "wasnt": "was not",
+    "werent": "were not",
+    "havent": "have not",
+    "hasnt": "has not",
+    "aint": "is not",
+    "im": "i am",
+    "ive": "i have",
+    "hes": "he is",
+    "shes": "she is",
+    "theyre": "they are",
+    "theyll": "they will",
+    "youre": "you are",
+    "thats": "that is",
+    "wanna": "want to",
+    "wana": "want to",
+    "gonna": "going to",
+    "gona": "going to",
+    "gotta": "got to",
+    "tryna": "trying to",
+    "imma": "i am going to",
+    "ima": "i am going to",
+    "finna": "going to",
+    "kms": "kill myself",
+    "kys": "kill yourself",
+    "ctb": "kill myself",
+    "unalive": "kill",
+    "unaliving": "killing",
+    "sewerslide": "suicide",
+    "sui": "suicide",
+    "od": "overdose",
+    "oding": "overdosing",
+    "odd": "overdosed",
+    "b": "be",
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "n": "and",
+    "y": "why",
+    "rn": "right now",
+    "tn": "tonight",
+    "2nite": "tonight",
+    "tonite": "tonight",
+    "2day": "today",
+    "2morrow": "tomorrow",
+    "tmrw": "tomorrow",
+    "tmr": "tomorrow",
+    "pls": "please",
+    "plz": "please",
+    "anymore": "any more",
+    "anymre": "any more",
+    "nomore": "no more",
+    "myslef": "myself",
+    "meself": "myself",
+    "mysef": "myself",
+    "sucide": "suicide",
+    "suicde": "suicide",
+    "suiside": "suicide",
+    "suacide": "suicide",
+    "sucidal": "suicidal",
+    "suicidial": "suicidal",
+    "suicdal": "suicidal",
+    "sucicidal": "suicidal",
+    "suisidal": "suicidal",
+    "dye": "die",
+    "ded": "dead",
+    "pils": "pills",
+    "pillz": "pills",
+    "evry": "every",
+    "evryone": "everyone",
+    "every1": "everyone",
+    "any1": "anyone",
+    "some1": "someone",
+    "no1": "no one",
+    "noone": "no one",
+    "bc": "because",
+    "cuz": "because",
+    "coz": "because",
+    "bcuz": "because",
+    "wit": "with",
+    "w": "with",
+    "abt": "about",
+    "thru": "through",
+    "tho": "though",
+    "ppl": "people",
+    "msg": "message",
+    "msgs": "messages",
+    "txt": "text",
+    "txts": "texts",
+    "txting": "texting",
+    "texing": "texting",
+    "msging": "messaging",
+}
+_SENTENCE_END = re.compile(r"[.!?;\n]+|\s[-\u2013\u2014]+\s")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _spell_out(text: str) -> str:
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def normal_words(text: str) -> str:
+    """`text` as space-separated normal words: "I cant do this anymore!!" → "i can not do this
+    any more"."""
+    words = _NON_WORD.sub(" ", _spell_out(text).replace("'", "")).split()
+    return " ".join(_WORDS.get(word, word) for word in words)
+
+
+def normal_sentences(text: str) -> list[str]:
+    """The normal words of each sentence of `text` (empty ones dropped)."""
+    return [words for part in _SENTENCE_END.split(text) if (words := normal_words(part))]

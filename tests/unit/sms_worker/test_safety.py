@@ -1,0 +1,168 @@
+"""The safety screen on curated messages it must always get right, through both layers.
+
+These are pinned examples (the issue's own reports among them), not the measure of quality:
+`make bench` (bench/bench_safety.py) measures the layers on the held-out corpus.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.sms_worker.safety import corpus
+from services.sms_worker.safety.lexicon import Category, Severity, scan
+from services.sms_worker.safety.revocation import Revocation, read_revocation
+from services.sms_worker.safety.screen import default_screen
+from services.sms_worker.safety.text import normal_words
+
+MUST_CATCH_HIGH = [
+    "I want to kill myself",
+    "I've been thinking about ending it all",
+    "my wife's pills are right here and I keep thinking I could take all of them",
+    "nobody would miss me if I was gone",
+    "everyone would be better off without me",
+    "I can't go on like this, I just want to end it",
+    "he'll kill me if I tell anyone",
+    "kms",
+    "honestly thinking about unaliving myself",
+    "i just wanna end it",
+    "I wish I was dead",
+    "I don't want to wake up tomorrow",
+    "I have a plan to end my life",
+    "I've been cutting myself again",
+    "sometimes I want to smother him",
+    "my husband hits me",
+    "I'm not safe at home",
+    "I'm suicidal",
+    "wrote goodbye letters to my kids",
+]
+MUST_CATCH = [
+    *MUST_CATCH_HIGH,
+    "cant do this anymore",
+    "I feel completely hopeless",
+    "I'm such a burden to everyone",
+    "my dad says he wants to die",
+    "mom keeps talking about killing herself",
+]
+MUST_NOT_CATCH = [
+    "the laundry is killing me",
+    "I'd kill for a nap",
+    "dying to see the grandkids this weekend",
+    "my phone died, sorry",
+    "hospice says mom is actively dying, we're keeping her comfortable",
+    "we signed the DNR today",
+    "give her all the pills in the morning slot of the organiser",
+    "dad's cancer has spread to his bones",
+    "I'm exhausted but we got through the day",
+    "I'd never hurt myself, don't worry",
+    "hi",
+    "Ana",
+    "3",
+    "skip",
+    "",
+]
+LOOKALIKES = [
+    "please don't ever stop texting me",
+    "my brother needs to stop texting me",
+    "how do I opt out of hospice care",
+    "stop sending photos of the rash to the nurse",
+    "unsubscribe me from the pharmacy newsletter",
+    "I can't stop crying",
+    "I quit my job to take care of dad",
+    "I need to cancel mom's appointment",
+    "don't remove me, I still need these",
+    "my sister keeps telling me to stop worrying",
+]
+REVOCATIONS = [
+    "stop texting me",
+    "please remove me from your list",
+    "unsubscribe me please",
+    "I don't want these messages anymore",
+    "take me off this list",
+    "do not text me again",
+]
+
+
+@pytest.fixture(scope="module")
+def screen() -> object:
+    return default_screen()
+
+
+@pytest.mark.parametrize("text", MUST_CATCH_HIGH)
+def test_high_severity_is_never_missed(text: str) -> None:
+    finding = default_screen().read(text).crisis
+    assert finding is not None
+    assert finding.severity is Severity.HIGH
+
+
+@pytest.mark.parametrize("text", MUST_CATCH)
+def test_crisis_language_is_caught(text: str) -> None:
+    assert default_screen().read(text).crisis is not None
+
+
+@pytest.mark.parametrize("text", MUST_NOT_CATCH)
+def test_ordinary_caregiver_talk_stays_quiet(text: str) -> None:
+    assert default_screen().read(text).crisis is None
+
+
+def test_domestic_violence_adds_the_hotline() -> None:
+    finding = default_screen().read("he'll kill me if I tell anyone")
+    assert finding.crisis is not None
+    assert finding.crisis.domestic_violence
+
+
+def test_a_care_recipients_death_wish_is_a_concern_for_them() -> None:
+    hits = scan("mom says she wants to die")
+    assert [hit.category for hit in hits] == [Category.CONCERN_FOR_OTHER]
+    assert hits[0].severity is Severity.MEDIUM
+
+
+@pytest.mark.parametrize("text", LOOKALIKES)
+def test_a_lookalike_never_opts_out(text: str) -> None:
+    assert default_screen().read(text).revocation is not Revocation.CLEAR
+
+
+@pytest.mark.parametrize("text", REVOCATIONS)
+def test_a_clear_request_opts_out(text: str) -> None:
+    assert default_screen().read(text).revocation is Revocation.CLEAR
+
+
+@pytest.mark.parametrize(
+    "text", ["please don't ever stop texting me", "my brother needs to stop texting me"]
+)
+def test_the_words_rule_out_what_embeddings_cannot_see(text: str) -> None:
+    assert read_revocation(text) is Revocation.NOT_US
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("I can't do this anymore", "i can not do this any more"),
+        ("he'll kill me", "he will kill me"),
+        ("dont wanna b here", "do not want to be here"),
+        ("kms tn", "kill myself tonight"),
+    ],
+)
+def test_spelling_and_shorthand_have_one_normal_form(text: str, words: str) -> None:
+    assert normal_words(text) == words
+
+
+def test_the_corpora_meet_their_sizes_and_splits_do_not_overlap() -> None:
+    train, heldout = corpus.load("train"), corpus.load("heldout")
+    both = train + heldout
+    assert sum(e.crisis is not None and e.kind == "crisis" for e in both) >= 400
+    assert sum(e.kind == "everyday" for e in both) >= 800
+    assert sum(e.kind == "revocation" for e in both) >= 150
+    assert sum(e.kind == "lookalike" for e in both) >= 300
+    # Short answers ("5", "skip") are bound to recur; sentences must not.
+    seen = {normal_words(e.text) for e in train}
+    shared = [e.text for e in heldout if normal_words(e.text) in seen]
+    assert not [text for text in shared if len(text.split()) >= 4]
+
+
+def test_the_corpora_hold_no_phone_numbers_or_addresses() -> None:
+    for example in corpus.load("train") + corpus.load("heldout"):
+        digits = sum(ch.isdigit() for ch in example.text)
+        assert digits < 10, json.dumps(example.text)
+        assert "@" not in example.text
