@@ -166,3 +166,9 @@ def test_the_corpora_hold_no_phone_numbers_or_addresses() -> None:
         digits = sum(ch.isdigit() for ch in example.text)
         assert digits < 10, json.dumps(example.text)
         assert "@" not in example.text
+
+
+def test_training_reproduces_the_committed_heads_bit_for_bit() -> None:
+    from services.sms_worker.safety import train
+
+    assert train.main(["--check"]) == 0
