@@ -53,8 +53,20 @@ from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
-# Safety messages are never held back by the send cap (they are still counted).
-CAP_EXEMPT_KINDS: Final = frozenset({"crisis"})
+# Never held back by the send cap (still counted, so they fill it for everything else): crisis
+# resources, and the answers to STOP, START and HELP that carriers require. Each is bounded by
+# the caregiver's own messages (one per inbound message), so none can become a storm.
+CAP_EXEMPT_KINDS: Final = frozenset({"crisis", "compliance"})
+# Keys the SMS worker gives crisis replies and opt-out/opt-in confirmations, whatever the kind.
+CAP_EXEMPT_KEY_PREFIXES: Final = ("crisis:", "opt-out:", "opt-in:")
+
+
+def cap_exempt(key: str, kind: str, *, compliance: bool) -> bool:
+    """Whether a send skips the per-recipient caps: crisis replies (kind `crisis` or a
+    `crisis:` key), opt-out/opt-in confirmations (`compliance=True`, or their keys) and the HELP
+    text (kind `compliance`, which may not reach an opted-out number: only `compliance=True`
+    may)."""
+    return compliance or kind in CAP_EXEMPT_KINDS or key.startswith(CAP_EXEMPT_KEY_PREFIXES)
 
 
 class ParkingLot(Protocol):
@@ -222,7 +234,7 @@ class Dispatcher:
             now,
             self._caps,
             compliance=bool(row.get("compliance")),
-            capped=row["kind"] not in CAP_EXEMPT_KINDS,
+            capped=not cap_exempt(claim.key, row["kind"], compliance=bool(row.get("compliance"))),
         )
         if gate is Gate.OPEN:
             claim.cap_slot_at = now

@@ -97,6 +97,57 @@ async def test_send_cap_holds_back_a_storm_but_never_a_crisis_reply(
     assert len(harness.twilio.creates) == 5
 
 
+async def test_a_recipient_at_the_cap_still_gets_stop_start_help_and_crisis_answers(
+    harness_factory: object,
+) -> None:
+    """The requests exactly as the SMS worker makes them: STOP and START confirmations
+    (`compliance=True`), the HELP text (kind `compliance`, `compliance=False`, a `reply:` key) and
+    a crisis reply. Each goes out past both caps; each still counts towards them."""
+    assert callable(harness_factory)
+    harness: SenderHarness = await harness_factory(True)
+    await harness.consume(harness.sender(settings=sender_settings(send_cap=2, send_cap_daily=3)))
+    for key in (unique_key(), unique_key()):
+        await harness.publish(request_event(key))
+        await harness.row_reaches(key, "sent")
+    capped = unique_key()
+    await harness.publish(request_event(capped))
+    assert (await harness.row_reaches(capped, "suppressed"))["reason"] == "send_cap"
+
+    answers = [
+        request_event(
+            unique_key("opt-out"),
+            body="You're unsubscribed and will get no more messages. Reply START to resume.",
+            kind="compliance",
+            compliance=True,
+        ),
+        request_event(
+            unique_key("opt-in"),
+            body="You're subscribed again. Reply STOP to unsubscribe, HELP for help.",
+            kind="compliance",
+            compliance=True,
+        ),
+        request_event(
+            unique_key("reply"),
+            body="GiveCare: caregiver support by text. Reply STOP to unsubscribe.",
+            kind="compliance",
+        ),
+        request_event(unique_key("crisis"), body="Call or text 988 now.", kind="crisis"),
+    ]
+    for answer in answers:
+        await harness.publish(answer)
+        row = await harness.row_reaches(answer.idempotency_key, "sent", "suppressed")
+        assert row["status"] == "sent", (answer.idempotency_key, row.get("reason"))
+    assert len(harness.twilio.creates) == 2 + len(answers)
+
+    # They were counted: the cap still holds ordinary replies back.
+    after = unique_key()
+    await harness.publish(request_event(after))
+    assert (await harness.row_reaches(after, "suppressed"))["reason"] == "send_cap"
+    recipient = await harness.recipient()
+    assert recipient is not None
+    assert len(recipient["send_times"]) == 3  # the daily cap's length, newest first
+
+
 async def test_daily_cap_holds_back_what_the_burst_cap_lets_through(
     harness_factory: object,
 ) -> None:
