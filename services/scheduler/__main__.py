@@ -18,6 +18,7 @@ from shared.config import ConfigError, SubscriptionSettings, load_settings
 from shared.events.catalog import (
     BillingAccessChanged,
     CrisisDetected,
+    ProactiveMessageDeferred,
     SmsOptOutChanged,
     UserProfileChanged,
 )
@@ -52,6 +53,7 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
         consumer.handle(CrisisDetected, inbox.idempotent(handlers.crisis_detected))
         consumer.handle(SmsOptOutChanged, inbox.idempotent(handlers.opt_out_changed))
         consumer.handle(BillingAccessChanged, inbox.idempotent(handlers.access_changed))
+        consumer.handle(ProactiveMessageDeferred, handlers.deferrals(inbox))
         scheduler = Scheduler(
             runtime.db,
             runtime.outbox,

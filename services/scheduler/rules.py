@@ -9,7 +9,7 @@ repeats a stage; overdue crisis stages collapse into the latest one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -51,6 +51,10 @@ class ProactiveState:
     has_access: bool = True
     checkin_preference: str | None = None
     snoozed_until: datetime | None = None
+    # The message the SMS worker last deferred (its key without a deferral suffix) and how often
+    # it was: the next decision of the same message gets a new key, `<key>:deferred:<n>`.
+    deferred_key: str | None = None
+    deferrals: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,29 @@ class Decision:
 
     kind: Kind
     stage: int
-    idempotency_key: str
+    # The message's identity: the crisis or silence it belongs to and its stage, or the day.
+    base_key: str
+    # How often this same message was deferred before (0: the first time it is decided).
+    deferrals: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        if self.deferrals == 0:
+            return self.base_key
+        return f"{self.base_key}:deferred:{self.deferrals}"
+
+
+class Skip(StrEnum):
+    """Why a user who came due gets nothing this tick (the first that applies)."""
+
+    NOT_ACTIVE = "not_active"
+    OPTED_OUT = "opted_out"
+    NO_ACCESS = "no_access"
+    OUTSIDE_WINDOW = "outside_window"
+    # Within 24 h of the last proactive message.
+    GAP = "gap"
+    # `next_due_at` is allowed to be early: nothing is due yet.
+    NOTHING_DUE = "nothing_due"
 
 
 @dataclass(frozen=True)
@@ -121,36 +147,134 @@ def churn_due(state: ProactiveState, now: datetime) -> bool:
     )
 
 
-def decide(state: ProactiveState, now: datetime) -> Decision | Churn | None:
-    """What, if anything, to do for this user at `now`."""
+def evaluate(state: ProactiveState, now: datetime) -> Decision | Churn | Skip:
+    """What to do for this user at `now`, or why nothing."""
     if churn_due(state, now):
         return Churn()
-    if not eligible(state) or not in_window(now, state.timezone):
-        return None
+    if state.journey_phase != "active":
+        return Skip.NOT_ACTIVE
+    if state.opted_out:
+        return Skip.OPTED_OUT
+    if not state.has_access:
+        return Skip.NO_ACCESS
+    if not in_window(now, state.timezone):
+        return Skip.OUTSIDE_WINDOW
     if state.last_proactive_at is not None and now - state.last_proactive_at < PROACTIVE_GAP:
-        return None
+        return Skip.GAP
     stage = _crisis_stage_due(state, now)
     if stage is not None:
         assert state.last_crisis_event_at is not None
         crisis = state.last_crisis_event_at.strftime("%Y%m%dT%H%M%S")
-        return Decision(
-            Kind.CRISIS_FOLLOWUP, stage, _key(state, Kind.CRISIS_FOLLOWUP, f"{crisis}:{stage}")
-        )
+        return _decision(state, Kind.CRISIS_FOLLOWUP, stage, f"{crisis}:{stage}")
     stage = _reactivation_stage_due(state, now)
     if stage is not None:
         assert state.last_contact_at is not None
         silence = state.last_contact_at.strftime("%Y%m%dT%H%M%S")
-        return Decision(
-            Kind.REACTIVATION, stage, _key(state, Kind.REACTIVATION, f"{silence}:{stage}")
-        )
+        return _decision(state, Kind.REACTIVATION, stage, f"{silence}:{stage}")
     if _checkin_due(state, now):
         local_day = now.astimezone(ZoneInfo(state.timezone)).date().isoformat()
-        return Decision(Kind.CHECKIN, 0, _key(state, Kind.CHECKIN, local_day))
-    return None
+        return _decision(state, Kind.CHECKIN, 0, local_day)
+    return Skip.NOTHING_DUE
 
 
-def _key(state: ProactiveState, kind: Kind, stage_or_day: str) -> str:
-    return f"proactive:{state.user_id}:{kind.value}:{stage_or_day}"
+def decide(state: ProactiveState, now: datetime) -> Decision | Churn | None:
+    """What, if anything, to do for this user at `now`."""
+    outcome = evaluate(state, now)
+    return None if isinstance(outcome, Skip) else outcome
+
+
+def _decision(state: ProactiveState, kind: Kind, stage: int, stage_or_day: str) -> Decision:
+    key = f"proactive:{state.user_id}:{kind.value}:{stage_or_day}"
+    return Decision(kind, stage, key, state.deferrals if state.deferred_key == key else 0)
+
+
+# --- claiming a slot, and giving it back -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The fields a claim advances, as they were before it."""
+
+    last_proactive_at: datetime | None
+    crisis_followup_count: int
+    reactivation_count: int
+    last_reactivation_at: datetime | None
+    last_checkin_at: datetime | None
+
+    @classmethod
+    def of(cls, state: ProactiveState) -> Counters:
+        return cls(
+            state.last_proactive_at,
+            state.crisis_followup_count,
+            state.reactivation_count,
+            state.last_reactivation_at,
+            state.last_checkin_at,
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A message the scheduler emitted and the slot and stage it took for it, kept on the read
+    model until a newer claim replaces it, so a message the SMS worker could not send can give
+    them back."""
+
+    key: str
+    base_key: str
+    kind: Kind
+    stage: int
+    at: datetime
+    # The crisis a follow-up stage belongs to.
+    crisis_at: datetime | None
+    before: Counters
+
+
+def claim(state: ProactiveState, decision: Decision, now: datetime) -> tuple[ProactiveState, Claim]:
+    """The state once `decision` is emitted at `now` (the 24 h slot taken, its stage advanced),
+    and the claim that remembers what it took."""
+    taken = Claim(
+        key=decision.idempotency_key,
+        base_key=decision.base_key,
+        kind=decision.kind,
+        stage=decision.stage,
+        at=now,
+        crisis_at=state.last_crisis_event_at,
+        before=Counters.of(state),
+    )
+    if decision.kind is Kind.CRISIS_FOLLOWUP:
+        after = replace(state, crisis_followup_count=decision.stage)
+    elif decision.kind is Kind.REACTIVATION:
+        after = replace(state, reactivation_count=decision.stage, last_reactivation_at=now)
+    else:
+        after = replace(state, last_checkin_at=now)
+    return replace(after, last_proactive_at=now), taken
+
+
+def release(state: ProactiveState, taken: Claim) -> ProactiveState:
+    """`state` with what `taken` advanced given back, since its message was never sent: the
+    rules then decide again (in the next window) under a new key. A field is given back only
+    while it still holds what the claim wrote — a newer crisis, a reply or a newer claim that
+    moved it since is kept."""
+    deferrals = state.deferrals if state.deferred_key == taken.base_key else 0
+    after = replace(state, deferred_key=taken.base_key, deferrals=deferrals + 1)
+    before = taken.before
+    if state.last_proactive_at == taken.at:
+        after = replace(after, last_proactive_at=before.last_proactive_at)
+    if taken.kind is Kind.CRISIS_FOLLOWUP:
+        if (
+            state.last_crisis_event_at == taken.crisis_at
+            and state.crisis_followup_count == taken.stage
+        ):
+            after = replace(after, crisis_followup_count=before.crisis_followup_count)
+    elif taken.kind is Kind.REACTIVATION:
+        if state.reactivation_count == taken.stage and state.last_reactivation_at == taken.at:
+            after = replace(
+                after,
+                reactivation_count=before.reactivation_count,
+                last_reactivation_at=before.last_reactivation_at,
+            )
+    elif state.last_checkin_at == taken.at:
+        after = replace(after, last_checkin_at=before.last_checkin_at)
+    return after
 
 
 def next_due_at(state: ProactiveState, now: datetime) -> datetime | None:

@@ -4,28 +4,52 @@ Each event handler applies its facts idempotently (newer-than checks, not blind 
 recomputes `next_due_at`, the earliest moment any rule could fire, which the tick's index reads.
 Counters the scheduler itself advances (follow-up and reactivation stages, last proactive time)
 never move backwards because of a profile snapshot, unless the snapshot starts a new crisis or
-a new silence.
+a new silence; only a deferral (`proactive.message.deferred`) gives back what a claim took.
+
+Every write that changes a fact raises the document's `revision`; every `next_due_at` write is a
+compare-and-set on the revision it was computed from, so a value computed from an older state
+never overwrites one computed from a newer state (whose writer recomputes it anyway).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.scheduler.rules import ProactiveState, next_due_at
+from services.scheduler.rules import (
+    Claim,
+    Counters,
+    Kind,
+    ProactiveState,
+    next_due_at,
+    release,
+)
 from shared.events.catalog import (
     BillingAccessChanged,
     CrisisDetected,
+    ProactiveMessageDeferred,
     SmsOptOutChanged,
     UserProfileChanged,
 )
 from shared.mongo import Document, IndexDeclarations, unset_or_before
 
 PROACTIVE_STATE = "proactive_state"
+# The compare-and-set marker: raised by every write that changes what `next_due_at` reads.
+REVISION: Final = "revision"
+# The latest claim (see `rules.Claim`).
+CLAIM: Final = "claim"
+# Without transactions, a claim carries the event it emits until the outbox row is written (one
+# document write); a document holding one is due at once, so a tick finishes the emission.
+EMISSION: Final = "emission"
+# What a claim advances and a deferral may give back: fields of the same names in the document.
+_COUNTERS: Final = tuple(field.name for field in fields(Counters))
+_RELEASE_ATTEMPTS: Final = 5
 
 SCHEDULER_INDEXES: IndexDeclarations = {
     PROACTIVE_STATE: [
@@ -57,7 +81,58 @@ def to_rules_state(document: Document, *, subscriptions_enabled: bool) -> Proact
         has_access=bool(document.get("has_access", False)) or not subscriptions_enabled,
         checkin_preference=document.get("checkin_preference"),
         snoozed_until=document.get("snoozed_until"),
+        deferred_key=document.get("deferred_key"),
+        deferrals=document.get("deferrals", 0),
     )
+
+
+def next_due(document: Document, state: ProactiveState, now: datetime) -> datetime | None:
+    """`next_due_at` for a document in `state`: now while it holds an unfinished emission."""
+    return now if document.get(EMISSION) is not None else next_due_at(state, now)
+
+
+def counter_fields(state: ProactiveState) -> Document:
+    """The claim-advanced fields of `state`, as the document stores them."""
+    return {name: getattr(state, name) for name in _COUNTERS}
+
+
+def claim_document(taken: Claim) -> Document:
+    return {
+        "key": taken.key,
+        "base_key": taken.base_key,
+        "kind": taken.kind.value,
+        "stage": taken.stage,
+        "at": taken.at,
+        "crisis_at": taken.crisis_at,
+        "before": asdict(taken.before),
+    }
+
+
+def claim_from_document(document: Document) -> Claim:
+    return Claim(
+        key=document["key"],
+        base_key=document["base_key"],
+        kind=Kind(document["kind"]),
+        stage=document["stage"],
+        at=document["at"],
+        crisis_at=document.get("crisis_at"),
+        before=Counters(**document["before"]),
+    )
+
+
+class ReleaseOutcome(StrEnum):
+    """What a deferral did to the read model."""
+
+    # The slot and stage were given back: the rules decide again in the next window.
+    RELEASED = "released"
+    # A newer claim has the slot (or the user is unknown): that message stands in for this one.
+    SUPERSEDED = "superseded"
+    # Given back already (a redelivered deferral).
+    ALREADY_RELEASED = "already_released"
+
+
+class StateChanged(Exception):
+    """The document kept changing under a compare-and-set; the event is retried."""
 
 
 class ProactiveStateStore:
@@ -71,11 +146,12 @@ class ProactiveStateStore:
         document = await self._collection.find_one({"_id": user_id}, session=session)
         if document is None:
             return
-        due = next_due_at(
-            to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled), now
-        )
+        state = to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled)
+        # Not applied if a newer write came in since the read: its writer recomputes.
         await self._collection.update_one(
-            {"_id": user_id}, {"$set": {"next_due_at": due}}, session=session
+            {"_id": user_id, REVISION: document.get(REVISION)},
+            {"$set": {"next_due_at": next_due(document, state, now)}},
+            session=session,
         )
 
     async def apply_profile(
@@ -119,7 +195,7 @@ class ProactiveStateStore:
         if placeholder and "has_access" in placeholder and "has_access" not in current:
             update["has_access"] = placeholder["has_access"]
             update["access_changed_at"] = placeholder.get("access_changed_at")
-        operations: dict[str, Any] = {"$set": update}
+        operations: dict[str, Any] = {"$set": update, "$inc": {REVISION: 1}}
         if "has_access" not in update:
             operations["$setOnInsert"] = {"has_access": False}
         await self._collection.update_one(
@@ -137,7 +213,10 @@ class ProactiveStateStore:
             return
         result = await self._collection.update_one(
             {"_id": crisis.user_id, **unset_or_before("last_crisis_event_at", crisis.detected_at)},
-            {"$set": {"last_crisis_event_at": crisis.detected_at, "crisis_followup_count": 0}},
+            {
+                "$set": {"last_crisis_event_at": crisis.detected_at, "crisis_followup_count": 0},
+                "$inc": {REVISION: 1},
+            },
             session=session,
         )
         if result.modified_count:
@@ -183,7 +262,7 @@ class ProactiveStateStore:
             matched = True
             await self._collection.update_one(
                 {"_id": document["_id"], **unset_or_before(stamp, changed_at)},
-                {"$set": fields},
+                {"$set": fields, "$inc": {REVISION: 1}},
                 session=session,
             )
             await self._recompute(document["_id"], now, session)
@@ -194,3 +273,39 @@ class ProactiveStateStore:
                 upsert=True,
                 session=session,
             )
+
+    async def release_claim(
+        self,
+        deferred: ProactiveMessageDeferred,
+        now: datetime,
+        session: AsyncClientSession | None,
+    ) -> ReleaseOutcome:
+        """Give back what the claim of the deferred message took, if it is still the latest
+        claim (`rules.release`), and recompute `next_due_at`: one compare-and-set."""
+        for _ in range(_RELEASE_ATTEMPTS):
+            document = await self._collection.find_one({"_id": deferred.user_id}, session=session)
+            stored = document.get(CLAIM) if document is not None else None
+            if document is None or stored is None or stored["key"] != deferred.message_key:
+                return ReleaseOutcome.SUPERSEDED
+            if stored.get("released_at") is not None:
+                return ReleaseOutcome.ALREADY_RELEASED
+            state = to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled)
+            after = release(state, claim_from_document(stored))
+            result = await self._collection.update_one(
+                {"_id": deferred.user_id, REVISION: document.get(REVISION)},
+                {
+                    "$set": {
+                        **counter_fields(after),
+                        "deferred_key": after.deferred_key,
+                        "deferrals": after.deferrals,
+                        f"{CLAIM}.released_at": now,
+                        f"{CLAIM}.deferral_reason": deferred.reason,
+                        "next_due_at": next_due(document, after, now),
+                    },
+                    "$inc": {REVISION: 1},
+                },
+                session=session,
+            )
+            if result.modified_count == 1:
+                return ReleaseOutcome.RELEASED
+        raise StateChanged(f"proactive_state changed {_RELEASE_ATTEMPTS} times during a release")

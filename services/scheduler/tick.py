@@ -1,8 +1,11 @@
 """One scheduler tick: take the users that are due, decide, claim the 24 h slot, emit, advance.
 
 Only one replica ticks at a time (a lease in `scheduler_leases`); even if two overlap, the slot
-claim is a conditional update on `last_proactive_at`, so a user cannot get two messages, and
-the emitted event's id derives from its idempotency key, so a replayed emission is a duplicate.
+claim is a compare-and-set on the document's `revision` as the decision read it, so a user
+cannot get two messages, nor one decided from a state that changed meanwhile, and the emitted
+event's id derives from its idempotency key, so a replayed emission is a duplicate. The claim
+and its event are one atomic write: one transaction with the outbox row, or, without
+transactions, one document write that carries the event until the outbox row exists.
 The cost of a tick follows the number of due users (an index on `next_due_at`), not all users.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,11 +24,34 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from services.scheduler.rules import Churn, Decision, Kind, decide, next_due_at
-from services.scheduler.state import PROACTIVE_STATE, to_rules_state
+from services.scheduler.metrics import (
+    SCHEDULER_CHURNED,
+    SCHEDULER_DUE,
+    SCHEDULER_SENT,
+    SCHEDULER_SKIPPED,
+    SCHEDULER_TICK_SECONDS,
+)
+from services.scheduler.rules import (
+    Churn,
+    Decision,
+    ProactiveState,
+    Skip,
+    claim,
+    evaluate,
+    next_due_at,
+)
+from services.scheduler.state import (
+    CLAIM,
+    EMISSION,
+    PROACTIVE_STATE,
+    REVISION,
+    claim_document,
+    counter_fields,
+    to_rules_state,
+)
 from shared.clock import Clock
-from shared.events import new_event
-from shared.events.catalog import ProactiveMessageDue, UserChurned
+from shared.events import Envelope, new_event
+from shared.events.catalog import EVENTS, ProactiveMessageDue, UserChurned
 from shared.mongo import Database, Document, MongoClient
 from shared.outbox import Outbox
 
@@ -87,46 +114,55 @@ class Scheduler:
         now = self._clock.now()
         if not await self._take_lease(now):
             return None
+        started = time.perf_counter()
         report = TickReport()
-        cursor = (
-            self._states.find({"next_due_at": {"$lte": now}})
-            .sort("next_due_at", ASCENDING)
-            .limit(self._batch_size)
-        )
-        async for document in cursor:
-            report.due += 1
-            await self._handle(document, now, report)
-        await self._runs.insert_one({"started_at": now, "holder": self._holder, **report.__dict__})
+        try:
+            cursor = (
+                self._states.find({"next_due_at": {"$lte": now}})
+                .sort("next_due_at", ASCENDING)
+                .limit(self._batch_size)
+            )
+            async for document in cursor:
+                report.due += 1
+                SCHEDULER_DUE.inc()
+                await self._handle(document, now, report)
+            await self._runs.insert_one(
+                {"started_at": now, "holder": self._holder, **report.__dict__}
+            )
+        finally:
+            SCHEDULER_TICK_SECONDS.observe(time.perf_counter() - started)
         if report.due:
             log.info("scheduler tick", **report.__dict__)
         return report
 
     async def _handle(self, document: Document, now: datetime, report: TickReport) -> None:
-        state = to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled)
-        decision = decide(state, now)
-        if isinstance(decision, Churn):
-            await self._churn(document, now, report)
+        if document.get(EMISSION) is not None:
+            await self._finish_emission(document, now, report)
             return
-        if decision is None:
+        state = to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled)
+        outcome = evaluate(state, now)
+        if isinstance(outcome, Churn):
+            await self._churn(document, now, report)
+        elif isinstance(outcome, Skip):
             report.skipped += 1
+            SCHEDULER_SKIPPED.labels(outcome.value).inc()
+            # Only if nothing changed since the read; whoever changed it recomputes.
             await self._states.update_one(
-                {"_id": document["_id"], "next_due_at": document.get("next_due_at")},
+                {"_id": document["_id"], REVISION: document.get(REVISION)},
                 {"$set": {"next_due_at": next_due_at(state, now)}},
             )
-            return
-        await self._send(document, decision, now, report)
+        else:
+            await self._send(document, state, outcome, now, report)
 
     async def _send(
-        self, document: Document, decision: Decision, now: datetime, report: TickReport
+        self,
+        document: Document,
+        state: ProactiveState,
+        decision: Decision,
+        now: datetime,
+        report: TickReport,
     ) -> None:
-        advance: dict[str, Any] = {"last_proactive_at": now}
-        if decision.kind == Kind.CRISIS_FOLLOWUP:
-            advance["crisis_followup_count"] = decision.stage
-        elif decision.kind == Kind.REACTIVATION:
-            advance["reactivation_count"] = decision.stage
-            advance["last_reactivation_at"] = now
-        else:
-            advance["last_checkin_at"] = now
+        after, taken = claim(state, decision, now)
         event = new_event(
             ProactiveMessageDue(
                 user_id=document["_id"],
@@ -138,52 +174,110 @@ class Scheduler:
             idempotency_key=decision.idempotency_key,
             occurred_at=now,
         )
-
-        async def claim_and_emit(session: AsyncClientSession | None) -> Document | None:
-            # The claim: only if nobody took this user's slot since we read the document.
-            # (update_one, not find_one_and_update: the latter scans the collection on
-            # SecantusDB, ~120 ms at 20k users, and the claimed state is known anyway.)
-            result = await self._states.update_one(
-                {"_id": document["_id"], "last_proactive_at": document.get("last_proactive_at")},
-                {"$set": advance},
-                session=session,
-            )
-            if result.modified_count == 0:
-                return None
-            await self._outbox.add(event, session)
-            return {**document, **advance}
-
-        if self._client is not None:
-            async with self._client.start_session() as session:
-                claimed = await session.with_transaction(claim_and_emit)
-            self._outbox.notify()
-        else:
-            claimed = await claim_and_emit(None)
-        if claimed is None:
+        changes = {
+            **counter_fields(after),
+            CLAIM: claim_document(taken),
+            "next_due_at": next_due_at(after, now),
+        }
+        if not await self._claim_and_emit(document, changes, event, now):
             report.lost_races += 1
+            SCHEDULER_SKIPPED.labels("lost_race").inc()
             return
-        state = to_rules_state(claimed, subscriptions_enabled=self._subscriptions_enabled)
-        await self._states.update_one(
-            {"_id": document["_id"]}, {"$set": {"next_due_at": next_due_at(state, now)}}
-        )
         report.sent += 1
+        SCHEDULER_SENT.labels(decision.kind.value).inc()
 
     async def _churn(self, document: Document, now: datetime, report: TickReport) -> None:
-        churned = await self._states.update_one(
-            {"_id": document["_id"], "journey_phase": "active"},
-            {"$set": {"journey_phase": "churned", "next_due_at": None, "churned_at": now}},
+        event = new_event(
+            UserChurned(user_id=document["_id"], phone=document["phone"], churned_at=now),
+            idempotency_key=f"churned:{document['_id']}:{document.get('last_reactivation_at')}",
+            occurred_at=now,
         )
-        if churned.modified_count == 0:
+        changes = {"journey_phase": "churned", "next_due_at": None, "churned_at": now}
+        if not await self._claim_and_emit(document, changes, event, now):
             report.lost_races += 1
+            SCHEDULER_SKIPPED.labels("lost_race").inc()
             return
-        await self._outbox.add(
-            new_event(
-                UserChurned(user_id=document["_id"], phone=document["phone"], churned_at=now),
-                idempotency_key=f"churned:{document['_id']}:{document.get('last_reactivation_at')}",
-                occurred_at=now,
-            )
-        )
         report.churned += 1
+        SCHEDULER_CHURNED.inc()
+
+    async def _claim_and_emit(
+        self, document: Document, changes: Document, event: Envelope[Any], now: datetime
+    ) -> bool:
+        """Apply `changes` only if the document is still at the revision the decision read,
+        together with `event`'s outbox row; False when another write came first."""
+        read = {"_id": document["_id"], REVISION: document.get(REVISION)}
+        if self._client is not None:
+
+            async def claim_and_emit(session: AsyncClientSession) -> bool:
+                result = await self._states.update_one(
+                    read, {"$set": changes, "$inc": {REVISION: 1}}, session=session
+                )
+                if result.modified_count == 0:
+                    return False
+                await self._outbox.add(event, session)
+                return True
+
+            async with self._client.start_session() as session:
+                claimed: bool = await session.with_transaction(claim_and_emit)
+            self._outbox.notify()
+            return claimed
+        # One document write: the claim carries its event and keeps the user due until the
+        # outbox row exists; then the claim's own next_due_at is set.
+        pending = {"event_id": str(event.id), "body": event.to_json()}
+        result = await self._states.update_one(
+            read,
+            {"$set": {**changes, EMISSION: pending, "next_due_at": now}, "$inc": {REVISION: 1}},
+        )
+        if result.modified_count == 0:
+            return False
+        await self._outbox.add(event)
+        revision = (document.get(REVISION) or 0) + 1
+        await self._drop_emission(document["_id"], pending, revision, changes["next_due_at"], now)
+        return True
+
+    async def _drop_emission(
+        self,
+        user_id: str,
+        pending: Document,
+        revision: int | None,
+        due: datetime | None,
+        now: datetime,
+    ) -> None:
+        """The emission's outbox row exists: drop the carried event and set `due`, if nothing
+        was written since `revision`; else set "now" (early is safe: the next tick recomputes)."""
+        finished = await self._states.update_one(
+            {"_id": user_id, REVISION: revision},
+            {"$set": {"next_due_at": due}, "$unset": {EMISSION: ""}},
+        )
+        if finished.modified_count == 0:
+            await self._states.update_one(
+                {"_id": user_id, f"{EMISSION}.event_id": pending["event_id"]},
+                {"$set": {"next_due_at": now}, "$unset": {EMISSION: ""}},
+            )
+
+    async def _finish_emission(self, document: Document, now: datetime, report: TickReport) -> None:
+        """A claim whose tick stopped before its outbox row was written (no transactions)."""
+        pending = document[EMISSION]
+        stored = EVENTS.decode(pending["body"])
+        # Wrapped again as it was made (same key, same id): a decoded envelope serialises only
+        # the fields of its declared payload type.
+        event = new_event(
+            stored.payload,
+            idempotency_key=stored.idempotency_key,
+            correlation_id=stored.correlation_id,
+            occurred_at=stored.occurred_at,
+        )
+        await self._outbox.add(event)
+        state = to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled)
+        due = next_due_at(state, now)
+        await self._drop_emission(document["_id"], pending, document.get(REVISION), due, now)
+        log.warning("finished an emission a stopped tick had claimed", user_id=document["_id"])
+        if isinstance(event.payload, ProactiveMessageDue):
+            report.sent += 1
+            SCHEDULER_SENT.labels(event.payload.kind).inc()
+        elif isinstance(event.payload, UserChurned):
+            report.churned += 1
+            SCHEDULER_CHURNED.inc()
 
     async def run(self, stop: asyncio.Event, interval_seconds: float) -> None:
         """Tick every `interval_seconds` until `stop`; a failed tick is logged and retried."""

@@ -47,10 +47,17 @@ class Suppression(StrEnum):
     CHECKINS_OFF = "checkins_off"
     # A crisis newer than the one this follow-up stage belongs to.
     NEWER_CRISIS = "newer_crisis"
-    # Consumed late (worker down, a replayed dead letter): outside the recipient's local
-    # sending window now, or too long after it fell due to still make sense.
+
+
+class Deferral(StrEnum):
+    """Why a due proactive message that may still be sent cannot be sent now. The scheduler
+    is told (`proactive.message.deferred`) and decides again in the recipient's next window."""
+
+    # Consumed outside the recipient's local sending window (it waited in the queue).
     OUTSIDE_WINDOW = "outside_window"
-    STALE = "stale"
+    # Consumed more than the maximum delay after it fell due (worker down, a replayed dead
+    # letter): decided on facts too old to send as it is.
+    LATE = "late"
 
 
 @dataclass(frozen=True)
@@ -145,11 +152,11 @@ def suppression(
     max_delay: timedelta,
     has_access: bool | None,
 ) -> Suppression | None:
-    """Why this message must not go out now, or None to send it.
+    """Why this message must not go out at all, or None when its premises still hold (then
+    `deferral` says whether it can go out now).
 
-    `has_access` is None when the subscription gate is off. The scheduler only emits inside the
-    local window and at most once per 24 h; the window is checked again here because the event
-    may be consumed long after it was emitted.
+    `has_access` is None when the subscription gate is off. The premises are judged at `due_at`,
+    the moment the scheduler decided for.
     """
     if profile is None:
         return Suppression.UNKNOWN_USER
@@ -159,12 +166,6 @@ def suppression(
         return Suppression.NOT_ACTIVE
     if has_access is False:
         return Suppression.NO_ACCESS
-    if now - due.due_at > max_delay:
-        return Suppression.STALE
-    # Judged when it is sent, never before it fell due: a `due_at` ahead of this clock (clock
-    # skew, or the scheduler's SCHEDULER_DEV_CLOCK_START) was already checked by the scheduler.
-    if not in_window(max(now, due.due_at), profile.timezone):
-        return Suppression.OUTSIDE_WINDOW
     if due.kind == "checkin":
         return _checkin_suppression(profile, due)
     if due.kind == "reactivation":
@@ -179,6 +180,21 @@ def suppression(
     crisis = profile.last_crisis_event_at
     if after is not None and crisis is not None and crisis > due.due_at - after:
         return Suppression.NEWER_CRISIS
+    return None
+
+
+def deferral(due: Due, *, now: datetime, max_delay: timedelta, timezone: str) -> Deferral | None:
+    """Why a message whose premises hold cannot be sent now, or None to send it.
+
+    The scheduler emits only inside the recipient's local window; the event may still be
+    consumed after the window closed, or long after it fell due. It is judged when it is sent,
+    never before it fell due: a `due_at` ahead of this clock (clock skew, or the scheduler's
+    SCHEDULER_DEV_CLOCK_START) was already checked by the scheduler.
+    """
+    if now - due.due_at > max_delay:
+        return Deferral.LATE
+    if not in_window(max(now, due.due_at), timezone):
+        return Deferral.OUTSIDE_WINDOW
     return None
 
 

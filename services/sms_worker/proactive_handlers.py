@@ -1,10 +1,14 @@
-"""The proactive consumer's handlers: a due message becomes one SMS request or a recorded reason.
+"""The proactive consumer's handlers: a due message becomes one SMS request, a deferral back to
+the scheduler, or a recorded reason.
 
 `proactive.message.due` is re-checked against the profile (`proactive.suppression`) and either
-suppressed, or sent: the profile commit (conditional on its `version`, like the inbound
-worker's), the decision in `proactive_log`, then the SMS request under the scheduler's
-idempotency key and the profile snapshot. Without transactions each step is idempotent and the
-steps already done are recognised on a replay, so a redelivery can never send twice.
+suppressed; or deferred, when only the time is wrong (`proactive.deferral`: outside the
+recipient's window, or late) — recorded, and `proactive.message.deferred` tells the scheduler,
+which decides again in the next window; or sent: the profile commit (conditional on its
+`version`, like the inbound worker's), the decision in `proactive_log`, then the SMS request
+under the scheduler's idempotency key and the profile snapshot. Without transactions each step is
+idempotent and the steps already done are recognised on a replay, so a redelivery can never send
+twice.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from services.sms_worker.handlers import (
 )
 from services.sms_worker.proactive import (
     ChurnOutcome,
+    Deferral,
     Due,
     UnknownTemplate,
     churn,
     compose,
+    deferral,
     record_sent,
     suppression,
 )
@@ -34,7 +40,13 @@ from services.sms_worker.storage import Session, SmsStore
 from shared.broker import PermanentError
 from shared.clock import Clock
 from shared.events import Envelope, new_event
-from shared.events.catalog import ProactiveMessageDue, SmsOutboundRequested, UserChurned
+from shared.events.catalog import (
+    DeferralReason,
+    ProactiveMessageDeferred,
+    ProactiveMessageDue,
+    SmsOutboundRequested,
+    UserChurned,
+)
 from shared.inbox import UnitOfWork
 from shared.mongo import Document
 
@@ -42,6 +54,7 @@ log = structlog.get_logger(__name__)
 
 SENT = "sent"
 SUPPRESSED = "suppressed"
+DEFERRED = "deferred"
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,9 @@ class ProactiveMessages:
         decided = await self._store.proactive_decision(key, session)
         if decided is not None:
             # A replay without transactions: the decision stands, the requests are re-made.
+            if decided["outcome"] == DEFERRED:
+                await self._defer(event, uow, Deferral(decided["reason"]), decided["decided_at"])
+                return
             if decided["outcome"] == SUPPRESSED or profile is None:
                 return
             await self._request(event, uow, profile, decided["body"], profile.version)
@@ -78,7 +94,7 @@ class ProactiveMessages:
         if profile is not None and str(event.id) in _applied(document):
             # A replay that stopped after the profile commit: the decision was to send.
             body = compose(due.kind, due.stage, profile.first_name)
-            await self._record(event, due, body=body, reason=None, session=session)
+            await self._record(event, due, SENT, body=body, reason=None, session=session)
             await self._request(event, uow, profile, body, profile.version)
             return
         access = None
@@ -89,7 +105,7 @@ class ProactiveMessages:
             profile, due, now=now, max_delay=self._config.max_delay, has_access=access
         )
         if reason is not None or profile is None:
-            await self._record(event, due, body=None, reason=reason, session=session)
+            await self._record(event, due, SUPPRESSED, body=None, reason=reason, session=session)
             log.info(
                 "proactive message suppressed",
                 kind=due.kind,
@@ -98,10 +114,24 @@ class ProactiveMessages:
                 user_id=payload.user_id,
             )
             return
+        later = deferral(due, now=now, max_delay=self._config.max_delay, timezone=profile.timezone)
+        if later is not None:
+            # Nothing is sent and the profile is untouched; the scheduler gives back the slot
+            # and stage its claim took and decides again in the recipient's next window.
+            await self._record(event, due, DEFERRED, body=None, reason=later, session=session)
+            await self._defer(event, uow, later, now)
+            log.info(
+                "proactive message deferred",
+                kind=due.kind,
+                stage=due.stage,
+                reason=later,
+                user_id=payload.user_id,
+            )
+            return
         after = record_sent(profile, due, now)
         await _commit(self._store, profile, after, str(event.id), now, uow)
         body = compose(due.kind, due.stage, profile.first_name)
-        await self._record(event, due, body=body, reason=None, session=session)
+        await self._record(event, due, SENT, body=body, reason=None, session=session)
         await self._request(event, uow, after, body, profile.version + 1)
         log.info(
             "proactive message requested", kind=due.kind, stage=due.stage, user_id=after.user_id
@@ -111,6 +141,7 @@ class ProactiveMessages:
         self,
         event: Envelope[ProactiveMessageDue],
         due: Due,
+        outcome: str,
         *,
         body: str | None,
         reason: str | None,
@@ -124,12 +155,40 @@ class ProactiveMessages:
                 "kind": due.kind,
                 "stage": due.stage,
                 "due_at": due.due_at,
-                "outcome": SUPPRESSED if reason is not None else SENT,
+                "outcome": outcome,
                 "reason": reason,
                 "body": body,
                 "decided_at": self._clock.now(),
             },
             session,
+        )
+
+    async def _defer(
+        self,
+        event: Envelope[ProactiveMessageDue],
+        uow: UnitOfWork,
+        later: Deferral,
+        at: datetime,
+    ) -> None:
+        """Tell the scheduler this message was not sent (a replay emits the same event)."""
+        payload = event.payload
+        reason: DeferralReason = "late" if later is Deferral.LATE else "outside_window"
+        await uow.emit(
+            new_event(
+                ProactiveMessageDeferred(
+                    user_id=payload.user_id,
+                    phone=payload.phone,
+                    message_key=event.idempotency_key,
+                    kind=payload.kind,
+                    stage=payload.stage,
+                    due_at=payload.due_at,
+                    reason=reason,
+                    deferred_at=at,
+                ),
+                idempotency_key=f"proactive-deferred:{event.idempotency_key}",
+                caused_by=event,
+                occurred_at=at,
+            )
         )
 
     async def _request(

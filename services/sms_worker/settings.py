@@ -37,8 +37,9 @@ class SmsWorkerSettings(BaseSettings):
     summary_after_messages: int = Field(16, ge=1, le=199)
     # Replies aim for one segment; the sender caps any SMS at 1600 characters.
     reply_max_chars: int = Field(160, ge=40, le=1600)
-    # A proactive message consumed longer than this after it fell due is not sent (the worker
-    # was down, or a dead letter was replayed late): a check-in days late is worse than none.
+    # A proactive message consumed longer than this after it fell due is not sent as it is (the
+    # worker was down, or a dead letter was replayed late): it is deferred to the scheduler, which
+    # decides again from fresher facts — a check-in days late is worse than today's.
     proactive_max_delay_hours: float = Field(24, gt=0)
 
     @model_validator(mode="after")

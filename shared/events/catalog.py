@@ -172,6 +172,32 @@ class UserProfileChanged(Payload):
     changed_at: datetime
 
 
+DeferralReason = Literal["outside_window", "late"]
+
+
+@EVENTS.register
+class ProactiveMessageDeferred(Payload):
+    """A `proactive.message.due` the SMS worker could not send when it consumed it: outside the
+    recipient's local sending window, or more than `SMS_PROACTIVE_MAX_DELAY_HOURS` after it fell
+    due. Nothing was sent; the scheduler gives back the slot and stage its claim took, so its
+    rules decide again in the recipient's next window.
+
+    The envelope's idempotency key is `proactive-deferred:<message_key>`.
+    """
+
+    EVENT_TYPE = "proactive.message.deferred"
+
+    user_id: str
+    phone: str = E164
+    # The idempotency key of the `proactive.message.due` that was not sent.
+    message_key: str = Field(min_length=1, max_length=480)
+    kind: Literal["crisis_followup", "reactivation", "checkin"]
+    stage: int = Field(ge=0)
+    due_at: datetime
+    reason: DeferralReason
+    deferred_at: datetime
+
+
 # --- published by the billing worker --------------------------------------------------------
 
 
@@ -200,7 +226,8 @@ class BillingAccessChanged(Payload):
 class ProactiveMessageDue(Payload):
     """The scheduler decided a user should hear from us now; the SMS worker decides the words.
 
-    The envelope's idempotency key is `proactive:<user>:<kind>:<stage or day>`.
+    The envelope's idempotency key is `proactive:<user>:<kind>:<stage or day>`, followed by
+    `:deferred:<n>` when the same message was deferred n times before.
     """
 
     EVENT_TYPE = "proactive.message.due"
@@ -246,5 +273,6 @@ CONSUMER_QUEUES: dict[str, tuple[str, ...]] = {
         UserProfileChanged.EVENT_TYPE,
         SmsOptOutChanged.EVENT_TYPE,
         BillingAccessChanged.EVENT_TYPE,
+        ProactiveMessageDeferred.EVENT_TYPE,
     ),
 }

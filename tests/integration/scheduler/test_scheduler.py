@@ -1,24 +1,34 @@
 """The scheduler against a real database: the read model fed by events, ticks that emit once per
-slot, the lease between replicas, the claim between overlapping ticks, and churn."""
+slot, the lease between replicas, the claim between overlapping ticks, churn, deferrals from the
+SMS worker, and the claim's compare-and-set and atomic emission."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from prometheus_client import REGISTRY
+from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
 from services.scheduler.tick import Scheduler, TickReport
+from shared.broker.consumer import AlreadyProcessed
 from shared.clock import ManualClock
+from shared.events import Envelope, new_event
 from shared.events.catalog import (
     EVENTS,
     BillingAccessChanged,
     CrisisDetected,
+    ProactiveMessageDeferred,
+    ProactiveMessageDue,
     SmsOptOutChanged,
     UserProfileChanged,
 )
+from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox
 
@@ -196,3 +206,266 @@ async def test_silence_after_the_last_reactivation_churns_once(
     state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
     assert state is not None
     assert state["journey_phase"] == "churned"
+
+
+# --- deferrals, compare-and-set, the atomic claim ------------------------------------------
+
+# 19:59 in New York: the window's last minute; 20:30 it has closed.
+LAST_MINUTE = datetime(2026, 1, 16, 0, 59, tzinfo=UTC)
+NEXT_MORNING = datetime(2026, 1, 16, 14, 0, tzinfo=UTC)  # 09:00 in New York
+
+
+class Crash(Exception):
+    """The scheduler died here."""
+
+
+class _Hooked(Outbox):
+    """An outbox that runs `before_add` (once) before it writes a row: a crash or a concurrent
+    event landing between the claim and its outbox row."""
+
+    def __init__(self, outbox: Outbox, before_add: Callable[[], Awaitable[None]]) -> None:
+        self.__dict__.update(outbox.__dict__)
+        self._before_add: Callable[[], Awaitable[None]] | None = before_add
+
+    async def add(
+        self,
+        event: Envelope[Any],
+        session: AsyncClientSession | None = None,
+        *,
+        row_id: str | None = None,
+    ) -> None:
+        hook, self._before_add = self._before_add, None
+        if hook is not None:
+            await hook()
+        await super().add(event, session, row_id=row_id)
+
+
+def _deferral(
+    due: Envelope[Any], at: datetime, reason: Literal["outside_window", "late"] = "outside_window"
+) -> Envelope[ProactiveMessageDeferred]:
+    """The SMS worker's answer to `due`, as `proactive_handlers` makes it."""
+    payload = due.payload
+    assert isinstance(payload, ProactiveMessageDue)
+    return new_event(
+        ProactiveMessageDeferred(
+            user_id=payload.user_id,
+            phone=payload.phone,
+            message_key=due.idempotency_key,
+            kind=payload.kind,
+            stage=payload.stage,
+            due_at=payload.due_at,
+            reason=reason,
+            deferred_at=at,
+        ),
+        idempotency_key=f"proactive-deferred:{due.idempotency_key}",
+    )
+
+
+async def _due_events(db: Database) -> list[Envelope[Any]]:
+    rows = db[OUTBOX_COLLECTION].find({"type": ProactiveMessageDue.EVENT_TYPE})
+    return [EVENTS.decode(row["body"]) async for row in rows.sort("created_at", 1)]
+
+
+def _inbox(db: Database, mongo_client: MongoClient, outbox: Outbox, transactions: bool) -> Inbox:
+    return Inbox(
+        mongo_client,
+        db[INBOX_COLLECTION],
+        outbox,
+        outbox._clock,
+        consumer="scheduler.events",
+        transactions=transactions,
+    )
+
+
+@pytest.mark.parametrize("transactions", [True, False], ids=["transactions", "one-write"])
+async def test_a_deferred_message_goes_out_in_the_next_window_under_a_new_key(
+    db: Database, mongo_client: MongoClient, transactions: bool
+) -> None:
+    """Emitted at 19:59, consumed by the SMS worker at 20:30: the worker defers it, the scheduler
+    gives back the slot and the stage, and the same stage is emitted at 09:00 the next day."""
+    store, clock, outbox = await _setup(db, mongo_client)
+    await ensure_indexes(db, inbox_indexes(14))
+    crisis = LAST_MINUTE - timedelta(days=1)
+    await store.apply_profile(_profile(1, last_crisis_event_at=crisis), clock.now(), None)
+    clock.set(LAST_MINUTE)
+    scheduler = _scheduler(
+        db, outbox, clock, transactions_with=mongo_client if transactions else None
+    )
+    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
+    [first] = await _due_events(db)
+    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert state is not None
+    assert (state["crisis_followup_count"], state["last_proactive_at"]) == (1, LAST_MINUTE)
+    assert "emission" not in state
+
+    clock.set(LAST_MINUTE + timedelta(minutes=31))
+    handlers = SchedulerHandlers(store, clock)
+    deliver = handlers.deferrals(_inbox(db, mongo_client, outbox, transactions))
+    released = REGISTRY.get_sample_value(
+        "givecare_scheduler_deferred_total", {"reason": "outside_window", "outcome": "released"}
+    )
+    deferral = _deferral(first, clock.now())
+    await deliver(deferral)
+    with pytest.raises(AlreadyProcessed):
+        await deliver(deferral)  # a redelivery changes nothing
+    assert (
+        REGISTRY.get_sample_value(
+            "givecare_scheduler_deferred_total", {"reason": "outside_window", "outcome": "released"}
+        )
+        == (released or 0) + 1
+    )
+    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert state is not None
+    assert (state["crisis_followup_count"], state["last_proactive_at"]) == (0, None)
+    assert state["next_due_at"] == NEXT_MORNING
+    assert state["claim"]["released_at"] == clock.now()
+
+    assert (await scheduler.tick()).due == 0  # type: ignore[union-attr]
+    clock.set(NEXT_MORNING)
+    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
+    [_, again] = await _due_events(db)
+    assert again.idempotency_key == f"{first.idempotency_key}:deferred:1"
+    assert (again.payload.kind, again.payload.stage, again.payload.due_at) == (
+        "crisis_followup",
+        1,
+        NEXT_MORNING,
+    )
+
+
+async def test_a_deferral_that_comes_after_a_newer_claim_changes_nothing(
+    db: Database, mongo_client: MongoClient
+) -> None:
+    """The SMS worker was down for days: by the time it defers stage 1 as late, the scheduler has
+    emitted stage 2, which stands in for it (overdue stages collapse anyway)."""
+    store, clock, outbox = await _setup(db, mongo_client)
+    await ensure_indexes(db, inbox_indexes(14))
+    crisis = MORNING - timedelta(days=1)
+    await store.apply_profile(_profile(1, last_crisis_event_at=crisis), clock.now(), None)
+    scheduler = _scheduler(db, outbox, clock, transactions_with=mongo_client)
+    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
+    clock.set(crisis + timedelta(days=3))
+    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
+    first, second = await _due_events(db)
+    assert (first.payload.stage, second.payload.stage) == (1, 2)
+    before = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+
+    handlers = SchedulerHandlers(store, clock)
+    superseded = REGISTRY.get_sample_value(
+        "givecare_scheduler_deferred_total", {"reason": "late", "outcome": "superseded"}
+    )
+    await handlers.deferrals(_inbox(db, mongo_client, outbox, True))(
+        _deferral(first, clock.now(), "late")
+    )
+    assert await db[PROACTIVE_STATE].find_one({"_id": "u1"}) == before
+    assert (
+        REGISTRY.get_sample_value(
+            "givecare_scheduler_deferred_total", {"reason": "late", "outcome": "superseded"}
+        )
+        == (superseded or 0) + 1
+    )
+
+
+async def test_a_crisis_between_the_read_and_the_claim_wins(
+    db: Database, mongo_client: MongoClient
+) -> None:
+    """The claim is a compare-and-set on the revision the decision read: a decision made from a
+    state that changed meanwhile is not emitted, and the change's own next_due_at stands."""
+    store, clock, outbox = await _setup(db, mongo_client)
+    await store.apply_profile(
+        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
+    )
+    stale = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert stale is not None
+    newer = MORNING - timedelta(minutes=5)
+    await store.apply_crisis(
+        CrisisDetected(user_id="u1", phone=PHONE, severity="high", detected_at=newer),
+        clock.now(),
+        None,
+    )
+    report = TickReport()
+    await _scheduler(db, outbox, clock, transactions_with=mongo_client)._handle(
+        stale, clock.now(), report
+    )
+    assert (report.sent, report.lost_races) == (0, 1)
+    assert await _emitted(db) == []
+    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert state is not None
+    assert (state["last_crisis_event_at"], state["crisis_followup_count"]) == (newer, 0)
+    assert state["next_due_at"] == newer + timedelta(days=1)
+
+
+async def test_a_change_after_the_claim_keeps_its_next_due_at(
+    db: Database, mongo_client: MongoClient
+) -> None:
+    """Without transactions the claim's next_due_at is set after the outbox row: a crisis that
+    lands in between (here: just before the row is written) is not overwritten by it."""
+    store, clock, outbox = await _setup(db, mongo_client)
+    await store.apply_profile(
+        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
+    )
+    newer = MORNING - timedelta(minutes=5)
+
+    async def crisis_arrives() -> None:
+        await store.apply_crisis(
+            CrisisDetected(user_id="u1", phone=PHONE, severity="high", detected_at=newer),
+            clock.now(),
+            None,
+        )
+
+    scheduler = _scheduler(db, _Hooked(outbox, crisis_arrives), clock)
+    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
+    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert state is not None
+    assert "emission" not in state
+    assert (state["last_crisis_event_at"], state["crisis_followup_count"]) == (newer, 0)
+    # Not the claim's own (the old crisis' stage 3, five days away): early is safe, late is not.
+    assert state["next_due_at"] <= newer + timedelta(days=1)
+    assert len(await _emitted(db)) == 1
+    clock.advance(timedelta(minutes=1))
+    await scheduler.tick()
+    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert state is not None
+    # The new crisis' first stage, held back by the 24 h gap since this morning's message.
+    assert state["next_due_at"] == max(newer + timedelta(days=1), MORNING + timedelta(days=1))
+    assert len(await _emitted(db)) == 1
+
+
+async def test_a_claim_whose_tick_died_before_the_outbox_row_is_emitted_by_the_next(
+    db: Database, mongo_client: MongoClient
+) -> None:
+    """Without transactions the claim and its event are one document write: the event rides
+    on the document until the outbox row exists, and the document stays due meanwhile."""
+    store, clock, outbox = await _setup(db, mongo_client)
+    await store.apply_profile(
+        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
+    )
+
+    async def crash() -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        await _scheduler(db, _Hooked(outbox, crash), clock).tick()
+    assert await _emitted(db) == []
+    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert state is not None
+    assert state["crisis_followup_count"] == 1
+    assert state["emission"] is not None
+    assert state["next_due_at"] <= clock.now()
+    # A profile snapshot meanwhile keeps it due.
+    await store.apply_profile(
+        _profile(2, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
+    )
+
+    clock.advance(timedelta(minutes=1))
+    scheduler = _scheduler(db, outbox, clock)
+    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
+    assert (await scheduler.tick()).due == 0  # type: ignore[union-attr]
+    emitted = await _emitted(db)
+    crisis = MORNING - timedelta(days=2)
+    assert emitted == [
+        ("proactive.message.due", f"proactive:u1:crisis_followup:{crisis:%Y%m%dT%H%M%S}:1")
+    ]
+    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    assert state is not None
+    assert "emission" not in state
+    assert state["next_due_at"] == crisis + timedelta(days=3)

@@ -35,6 +35,7 @@ from shared.config import BrokerSettings, LinkSettings, SubscriptionSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import (
     EVENTS,
+    ProactiveMessageDeferred,
     ProactiveMessageDue,
     SmsOutboundRequested,
     UserChurned,
@@ -326,6 +327,51 @@ async def test_recent_contact_suppresses_a_checkin(start_worker: StartWorker) ->
         assert (await worker.decision(silent_long_enough))["outcome"] == "sent"
 
 
+async def test_a_message_consumed_outside_the_window_is_deferred_not_dropped(
+    start_worker: StartWorker, transactions: bool
+) -> None:
+    """It waited in the queue until it was night where the caregiver lives: nothing is sent,
+    the profile is untouched (the stage was not sent), and the scheduler is told, once."""
+    async with start_worker(transactions=transactions) as worker:
+        # The worker's clock says 16:00 UTC: 06:00 in Honolulu.
+        user_id = await _seed_active_user(
+            worker.db, "u-night", timezone="Pacific/Honolulu", last_contact_at=START
+        )
+        now = worker.clock.now()
+        due = worker.due(user_id, "reactivation", 1, now - timedelta(hours=9))
+        await worker.deliver(due, copies=2)
+        await worker.deliver(due)
+
+        assert await worker.sms.requested(due) == []
+        assert await worker.snapshots(due) == []
+        decision = await worker.decision(due)
+        assert (decision["outcome"], decision["reason"], decision["body"]) == (
+            "deferred",
+            "outside_window",
+            None,
+        )
+        profile = await worker.db.user_profiles.find_one({"_id": user_id})
+        assert profile is not None
+        assert (profile["version"], profile["reactivation_message_count"]) == (1, 0)
+        assert profile.get("last_proactive_message_at") is None
+
+        [deferral] = await worker.sms.emitted(due, ProactiveMessageDeferred.EVENT_TYPE)
+        assert deferral.idempotency_key == f"proactive-deferred:{due.idempotency_key}"
+        payload = deferral.payload
+        assert isinstance(payload, ProactiveMessageDeferred)
+        assert (payload.message_key, payload.user_id, payload.kind, payload.stage) == (
+            due.idempotency_key,
+            user_id,
+            "reactivation",
+            1,
+        )
+        assert (payload.reason, payload.due_at, payload.deferred_at) == (
+            "outside_window",
+            due.payload.due_at,
+            now,
+        )
+
+
 class Crash(Exception):
     """The worker died here."""
 
@@ -395,6 +441,54 @@ async def test_a_replay_after_a_crash_finishes_the_same_single_send(
     assert decision is not None
     assert decision["outcome"] == "sent"
     assert decision["body"] == request.body
+
+
+@pytest.mark.parametrize("crash_point", ["before the decision", "after the decision"])
+async def test_a_late_message_is_deferred_once_even_after_a_crash(
+    db: Database, crash_point: str
+) -> None:
+    """Consumed more than SMS_PROACTIVE_MAX_DELAY_HOURS after it fell due (the worker was down):
+    deferred as late. Without transactions a crash after the decision was recorded replays to
+    the same single deferral."""
+    user_id = await _seed_active_user(db, "u-late")
+    clock = _window_clock()
+    store = SmsStore(db)
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+    handler = ProactiveMessages(
+        store, clock, ProactiveConfig(DAY, False, SmsWorkerSettings().recent_messages)
+    )
+    crash = _CrashOnce(
+        store if crash_point == "before the decision" else outbox,
+        ("record_proactive_decision" if crash_point == "before the decision" else "add"),
+    )
+    due = new_event(
+        ProactiveMessageDue(
+            user_id=user_id,
+            phone=PHONE,
+            kind="crisis_followup",
+            stage=1,
+            due_at=clock.now() - DAY - timedelta(seconds=1),
+        ),
+        idempotency_key=f"proactive:{user_id}:crisis_followup:late:1",
+    )
+    with pytest.raises(Crash):
+        await handler.handle(due, UnitOfWork(None, outbox))
+    clock.advance(timedelta(seconds=5))
+    await handler.handle(due, UnitOfWork(None, outbox))
+    await handler.handle(due, UnitOfWork(None, outbox))  # redelivered once more
+    assert crash.crashed
+
+    events = [EVENTS.decode(row["body"]) async for row in db[OUTBOX_COLLECTION].find({})]
+    assert [e.type for e in events] == [ProactiveMessageDeferred.EVENT_TYPE]
+    [deferral] = events
+    assert isinstance(deferral.payload, ProactiveMessageDeferred)
+    assert (deferral.payload.reason, deferral.payload.message_key) == ("late", due.idempotency_key)
+    decision = await db.proactive_log.find_one({"_id": due.idempotency_key})
+    assert decision is not None
+    assert (decision["outcome"], decision["reason"]) == ("deferred", "late")
+    profile = await db.user_profiles.find_one({"_id": user_id})
+    assert profile is not None
+    assert (profile["version"], profile["crisis_followup_count"]) == (1, 0)
 
 
 async def test_a_stage_without_words_is_parked(

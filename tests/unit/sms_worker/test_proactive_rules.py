@@ -11,10 +11,12 @@ import pytest
 from services.sms_worker.assessments import Band
 from services.sms_worker.proactive import (
     ChurnOutcome,
+    Deferral,
     Due,
     ProactiveKind,
     Suppression,
     churn,
+    deferral,
     record_sent,
     suppression,
 )
@@ -46,6 +48,10 @@ def _check(
     profile: Profile | None, due: Due, *, has_access: bool | None, now: datetime = DUE_AT
 ) -> Suppression | None:
     return suppression(profile, due, now=now, max_delay=MAX_DELAY, has_access=has_access)
+
+
+def _later(due: Due, now: datetime, timezone: str = "America/New_York") -> Deferral | None:
+    return deferral(due, now=now, max_delay=MAX_DELAY, timezone=timezone)
 
 
 COMMON_GATE = [
@@ -178,33 +184,48 @@ def test_crisis_followup_without_a_crisis_on_the_profile_is_sent() -> None:
 
 
 @pytest.mark.parametrize("kind", ["crisis_followup", "reactivation", "checkin"])
-def test_consumed_late_outside_the_window_or_too_late_is_not_sent(kind: ProactiveKind) -> None:
+def test_consumed_outside_the_window_or_too_late_is_deferred_not_dropped(
+    kind: ProactiveKind,
+) -> None:
     profile = _profile(burnout_band=Band.HIGH, last_crisis_event_at=DUE_AT - 3 * DAY)
     due = _due(kind, 2 if kind != "checkin" else 0)
+    # Time is never a reason to drop a message whose premises hold: that is the deferral's.
+    for now in (DUE_AT, DUE_AT + timedelta(hours=9), DUE_AT + MAX_DELAY + SECOND):
+        assert _check(profile, due, has_access=None, now=now) is None
     # DUE_AT is 11:00 in New York; 19:59 is the window's last minute, 20:00 is outside.
-    last_minute = DUE_AT + timedelta(hours=8, minutes=59)
-    assert _check(profile, due, has_access=None, now=last_minute) is None
-    closed = DUE_AT + timedelta(hours=9)
-    assert _check(profile, due, has_access=None, now=closed) == Suppression.OUTSIDE_WINDOW
+    assert _later(due, DUE_AT + timedelta(hours=8, minutes=59)) is None
+    assert _later(due, DUE_AT + timedelta(hours=9)) == Deferral.OUTSIDE_WINDOW
     next_morning = DUE_AT + 23 * timedelta(hours=1)  # 10:00 the next day: in window, in time
-    assert _check(profile, due, has_access=None, now=next_morning) is None
+    assert _later(due, next_morning) is None
+    assert _later(due, DUE_AT + MAX_DELAY) is None
+    assert _later(due, DUE_AT + MAX_DELAY + SECOND) == Deferral.LATE
+
+
+def test_a_message_that_must_not_go_out_is_suppressed_whatever_the_time() -> None:
+    """The premises come first: an opted-out user's late message is suppressed, not deferred."""
+    due = _due("crisis_followup", 1)
     too_late = DUE_AT + MAX_DELAY + SECOND
-    assert _check(profile, due, has_access=None, now=too_late) == Suppression.STALE
+    assert _check(_profile(sms_opt_out=True), due, has_access=None, now=too_late) == (
+        Suppression.OPTED_OUT
+    )
+    wrote = _profile(burnout_band=Band.HIGH, last_contact_at=DUE_AT + SECOND)
+    assert _check(wrote, _due("checkin"), has_access=None, now=too_late) == (
+        Suppression.RECENT_CONTACT
+    )
 
 
 def test_a_due_time_ahead_of_this_clock_is_judged_at_the_due_time() -> None:
     """The scheduler's clock may run ahead (skew, SCHEDULER_DEV_CLOCK_START): 11:00 due, seen
     at 23:00 the night before by this clock, is inside the window it was chosen for."""
-    profile = _profile(burnout_band=Band.HIGH)
     night_before = DUE_AT - timedelta(hours=12)
-    assert _check(profile, _due("checkin", 0), has_access=None, now=night_before) is None
+    assert _later(_due("checkin", 0), night_before) is None
 
 
 def test_the_window_is_the_recipients_local_one() -> None:
     # 11:00 in New York is 05:00 in Honolulu.
-    profile = _profile(timezone="Pacific/Honolulu")
     due = _due("crisis_followup", 1)
-    assert _check(profile, due, has_access=None) == Suppression.OUTSIDE_WINDOW
+    assert _later(due, DUE_AT, "America/New_York") is None
+    assert _later(due, DUE_AT, "Pacific/Honolulu") == Deferral.OUTSIDE_WINDOW
 
 
 def test_sending_records_the_time_and_advances_only_its_own_counter() -> None:
