@@ -66,10 +66,28 @@ _KIN = (
 _PERSON = rf"(him|her|them|my {_KIN}|my {_KIN}s)"
 _ABUSER = rf"(he|she|they|my {_KIN}|my {_KIN}s|{_KIN})"
 _MEANS = (
-    r"(pills|meds|medication|medications|tablets|morphine|oxy|oxycodone|opioids|fentanyl|"
-    r"insulin|sleeping pills|painkillers|pain pills|xanax|ambien|tylenol|bottle)"
+    r"(pills|meds|medication|medications|tablets|morphine|oxy|oxycodone|oxycontin|opioids|"
+    r"fentanyl|insulin|sleeping pills|painkillers|pain pills|pain meds|xanax|ambien|tylenol|"
+    r"bottle|bottles|percocet|vicodin|hydrocodone|tramadol|lorazepam|ativan|valium|klonopin|"
+    r"gabapentin|warfarin|coumadin|metoprolol|acetaminophen|advil|ibuprofen|aspirin|digoxin|"
+    r"lithium|seroquel|trazodone|benadryl|nyquil|potassium|patches|rx|bleach|antifreeze|"
+    r"heart pills|chemo pills|insulin pen|insulin pens|liquid morphine|comfort kit)"
 )
-_WEAPON = r"(gun|guns|rifle|pistol|shotgun|revolver|firearm|knife|blade|blades|razor|razors|rope)"
+# Places and things people name when they think of dying by them.
+_PLACE = (
+    r"(bridge|overpass|ledge|railing|balcony|roof|rooftop|cliff|cliffs|tracks|train|platform|"
+    r"river|pond|lake|quarry|parking garage|garage|beam|rope|belt|cord|extension cord|noose)"
+)
+# Death words that turn a medication question into a method question.
+_LETHAL = (
+    r"(die|kill|killing|stop a heart|stop my heart|not wake up|wake up from|fatal|"
+    r"lethal|enough to|too much to|autopsy|painful|peaceful|destroys|do it|overdose|od|"
+    r"end it|for sure)"
+)
+_WEAPON = (
+    r"(gun|guns|rifle|pistol|shotgun|revolver|firearm|knife|knives|blade|blades|razor|razors|"
+    r"rope|service pistol|hunting rifle)"
+)
 _ANY_MORE = r"( any more| any longer| much longer| like this)?"
 _SOON = r"(tonight|tomorrow|today|this weekend|this week|soon|next week|right now|now)"
 
@@ -181,7 +199,7 @@ _RULES: tuple[_Rule, ...] = (
     *_rules(
         C.INTENT,
         HIGH,
-        r"(going|decided|planning|plan|ready|about) to (do it|go through with it|kill|die|"
+        r"(going|decided|planning|plan|ready|about) to (do it|go through with it|kill myself|die|"
         r"take them all|take the pills|take all the pills|end it|not wake up)",
         r"(i am|i will|will) (do it|go through with it) (tonight|tomorrow|today|this time|soon)",
         r"(mean|meant) it this time",
@@ -215,8 +233,8 @@ _RULES: tuple[_Rule, ...] = (
     *_rules(
         C.SELF_HARM,
         HIGH,
-        r"(hurt|harm|cut|burn|burned|burnt|hit|punch|punched|scratch|bruise|starve|hurting|"
-        r"harming|cutting|burning|hitting|punching|scratching|starving|cutting up) (my ?self|"
+        r"(hurt|harm|cut|hit|punch|punched|scratch|bruise|starve|hurting|"
+        r"harming|cutting|hitting|punching|scratching|starving|cutting up) (my ?self|"
         r"my (own )?(arm|arms|wrist|wrists|legs|thighs|skin))",
         r"self (harm|harming|injury|injuring)",
         r"(started|start|back to|relapsed|relapse) (into |on )?(cutting|self harm|"
@@ -244,7 +262,8 @@ _RULES: tuple[_Rule, ...] = (
     *_rules(
         C.DOMESTIC_VIOLENCE,
         HIGH,
-        rf"{_ABUSER} (\w+ ){{0,3}}(hits|hit|beats|beat|chokes|choked|kicks|kicked|slaps|slapped|"
+        rf"{_ABUSER} ((?!not |never )\w+ ){{0,3}}(hits|hit|beats|beat|chokes|choked|kicks|"
+        r"kicked|slaps|slapped|"
         r"abuses|abused|strangled|strangles|pushed|shoved|punched|punches|grabbed|raped|"
         r"threatens|threatened|bit|bites|burned|locked|locks|hurts|hurt) me",
         r"(hitting|beating|choking|abusing|strangling|punching|kicking|slapping|raping) me",
@@ -332,7 +351,6 @@ _RULES: tuple[_Rule, ...] = (
         r"(never|not ever|not) going to get better",
         r"(nothing|it|things) (will )?(never|not ever) (get|gets|going to get) better",
         r"(give|giving|given|gave) up on (everything|life|myself|it all)",
-        r"at the end of my (rope|tether)",
         r"(at|reached|hit) (my )?breaking point",
         r"i am (falling apart|breaking down|drowning|so empty|empty inside|dead inside|numb|"
         r"worthless|so lost)",
@@ -344,9 +362,290 @@ _RULES: tuple[_Rule, ...] = (
         r"no future",
         r"(trapped|stuck) (forever|with no way out|for the rest of my life)",
         r"(what is|whats) the point( any more| of (anything|any of this|trying))?$",
-        r"(i am|i am just) (done|so done)$",
         r"can not do this$",
         about_speaker=True,
+    ),
+    # Indirect and euphemistic phrasings (second pass over the train split's misses).
+    *_rules(
+        C.WISH_TO_BE_DEAD,
+        HIGH,
+        r"(would not|do not) mind (if i (died|did not wake up|never woke up)|dying|not waking up|"
+        r"if (the|my) (plane|car|heart) (went down|crashed|stopped))",
+        r"(welcome|welcomed) it if (i|my heart|something)",
+        r"(death|dying|being dead|not being alive|not existing) (would be|sounds|seems|is starting "
+        r"to sound) (like )?(a |such a )?(relief|vacation|peaceful|nice|easier|better|good|rest)",
+        r"(pray|praying|prayed|ask|asking|asked) (\w+ ){0,3}(god|the lord|jesus) (\w+ ){0,2}"
+        r"(takes|take|to take) me",
+        r"(god|lord|jesus) (please )?(just )?take me",
+        r"not (to )?let me wake up",
+        r"(hope|hoping|wish) (that )?i (do not|never) make it",
+        r"(hope|hoping|wish) (that )?(a|the|some) (truck|car|bus|drunk driver|plane|train) "
+        r"(\w+ ){0,6}(takes me out|hits me|kills me|crashes)",
+        r"(jealous|envy|envious) of (the dead|people who (die|died|are dead)|(the )?people in "
+        r"(the )?(cemetery|graves)|(her|him|them) (because|cause) (she|he|they) (gets|get) to "
+        r"(die|go|leave))",
+        r"wish i could go with (her|him|them)",
+        r"(fine|ok|okay|happy) (with|if) (not being (here|alive|around)|tomorrow never came|"
+        r"i never woke up|i did not wake up|it all ended)",
+        r"(if|when) tomorrow never (came|comes) for me",
+        r"(disappointed|sad|angry) (that )?i am still (here|alive|breathing)",
+        r"to (just )?not be (alive|here|around) (any more|anymore)?",
+        r"(not|never) want to (be|exist) any more",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.IDEATION,
+        HIGH,
+        r"(think|thinking|thought|thoughts|idea|considering|contemplating) (about |of )?(just )?"
+        r"(ending|end) (it|things|everything|my life|it all)",
+        r"(rather|should|could|might as well|going to) (just )?end (it|things|everything|my life)",
+        r"^(just )?end it( all)?$",
+        r"(keeps|keep|kept) (saying|telling me) (to )?(just )?end it",
+        r"suicide (\w+ ){0,3}(popping|crossing my mind|on my mind|in my head|sounds|seems|"
+        r"appeals|tempting|does not sound)",
+        r"want (to|2) die",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.METHOD_OR_MEANS,
+        HIGH,
+        r"(what is|whats|how much is|how many is) (a |the )?(lethal|fatal|deadly) (dose|amount)",
+        r"how (much|many) (\w+ ){0,5}(would|will|does it take to|to) (kill|be fatal|be lethal|"
+        r"end it|do it|be enough)",
+        r"how (much|many) (\w+ ){0,6}would it take",
+        r"what (happens|would happen) if (you|i|someone|a person) (take|takes|took|swallow|"
+        r"swallows|mix|mixes|drink|drinks) ([1-9][0-9]+|all|a whole|the whole|a bottle|an "
+        r"entire|every)",
+        rf"die (from|of) (mixing|taking|too many|an overdose|(his|her|my|the) {_MEANS})",
+        rf"(counted|saved|have|got|collected|stockpiled) (out )?enough (of )?(his |her |my |the )?"
+        rf"(\w+ )?{_MEANS}(?! for (the|a|his|her|this|next) (week|month|trip|weekend))",
+        rf"{_MEANS} (\w+ ){{0,2}}(be |is |are )?enough$",
+        r"(staring|stare|stared|looking|look|looked|stood|standing|stand) (\w+ ){0,2}(at|over|"
+        r"down from|on) (the |a |his |her |that )?(bridge|rope|gun|rifle|pistol|knives|balcony|"
+        r"tracks|ledge|railing|overpass)",
+        rf"({_WEAPON}|{_MEANS}|bridge|tracks|overpass|balcony).{{0,80}}\b(on my mind|"
+        r"calling (me|to me)|been calling|keep thinking about (it|them|using)|can not stop "
+        r"thinking about (it|them|drinking|taking|using)|in a way i should not)",
+        rf"(i could|could just|i might|i can) (use|take|swallow|drink) (mom s|dad s|his|her|their|"
+        rf"my|the|grandma s|grandpa s) (\w+ )?({_MEANS}|{_WEAPON})",
+        r"(car|engine) running in the (closed )?garage|closed garage (door )?and the car|"
+        r"the car and the (closed )?garage",
+        r"(thinking about|think about|want to|could|tempted to|going to) (drinking|taking|"
+        r"swallowing|downing|drink|take|swallow|down) (all|every one|the whole bottle|the whole "
+        r"box|the rest) of (it|them|her|his|my)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.INTENT,
+        HIGH,
+        r"^(i am )?done (goodbye|bye)$",
+        r"(bye|goodbye) thanks for (trying|everything)|"
+        r"thanks for (trying|everything) (bye|goodbye)",
+        r"(will not|not going to|am not going to) be (here|alive|around) (tomorrow|tonight|by|"
+        r"after|for christmas|much longer|next)",
+        r"(tonight|tomorrow|today) (is |s )?the (night|day) (\w+ ){0,3}(end|do it|go|die|"
+        r"finally)",
+        r"(last|final) time (you|anyone|any of you) (will )?(hear|hears) from me",
+        r"tell (my|the) (kids|children|family|husband|wife|son|daughter|mom|dad) (i|that i) "
+        r"(love|am sorry)",
+        r"(not|never) (doing|making it (through|to)|going through|surviving|spending) another "
+        r"(christmas|birthday|year|winter|holiday|thanksgiving)",
+        r"ending it (before|after|by|on|this|tonight|tomorrow|soon)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.PLAN,
+        HIGH,
+        r"(know|figured out|worked (it )?out|decided|decided on|picked|chosen|chose) (exactly )?"
+        r"(how and when|when and how|which (overpass|bridge|building|cliff|pills))",
+        r"and (not|never) (come|coming) back",
+        r"(walk|walking|swim|swimming|wade|wading) (out )?into (the )?(ocean|sea|lake|river|"
+        r"water|traffic)",
+        r"(everything|all) (i have |that i have )?(saved|stockpiled|collected|been saving)",
+        r"(rope|noose) (\w+ ){0,3}(beam|rafter|rafters|tree|closet|banister)",
+        rf"(going to|will) (take|use|swallow) (the |his |her |my |all the |all of the |dad s |"
+        rf"mom s )?({_MEANS}|{_WEAPON})( \w+)? (tonight|tomorrow|today|after|when|while|this "
+        rf"weekend|all of them)",
+        rf"do it with (his|her|my|the|dad s|mom s) ({_MEANS}|{_WEAPON})",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.PREPARATORY_ACTS,
+        HIGH,
+        r"(gave|given|giving|give) (away )?my (dog|cat|pets|bird|birds|puppy|kitten) (to|away)",
+        r"(found|finding) (the|my) (cat|dog|pets|bird) a new home",
+        r"rehom\w* my (dog|cat|pets|bird)",
+        r"cancel\w* (all )?my (\w+ ){0,3}(will not|wont|do not) need (them|it)",
+        r"(my )?passwords (and|&) (bank|account|accounts)",
+        r"(planned|planning|plan|picked) my (own )?funeral",
+        r"(closed|closing) (all )?my (bank )?accounts",
+        r"goodbye (messages|letters|notes|texts|videos|emails)",
+        r"(left|wrote|writing|leaving|written) (a )?(letter|letters|note|notes) (for|to) (my|each "
+        r"of my) (son|daughter|kids|children|husband|wife|family|sister|brother)",
+        r"(wrote|written|left) (a |the )?note (\w+ ){0,3}(kitchen|table|counter|nightstand|for "
+        r"(them|everyone|whoever))",
+        r"\bi (just |finally )?(bought|purchased) (a |myself a )?(gun|pistol|handgun)",
+        r"^(just )?(bought|purchased) (a )?(gun|pistol|handgun)",
+        r"(life insurance|policy) (\w+ ){0,12}suicide|suicide (clause|exclusion)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.SELF_HARM,
+        HIGH,
+        r"(hit|hitting|banged|banging|bang|slammed|slamming|slam|punched|punching) my (head|hand|"
+        r"fist|arm|hands|fists) (\w+ ){0,2}(against|into|on|in) (the )?(wall|door|mirror|table)",
+        r"on purpose\b.{0,40}\b(hurt|pain|feel|bleed|bled)",
+        r"(burned|burnt|cut|hit|punched|slammed|scratched|bit|bruised) (\w+ ){0,6}on purpose",
+        r"(fresh|new|deep|deeper) cuts|the cuts on my|cuts on my (arms|legs|wrists|thighs)",
+        r"(been|started|keep|kept) cutting|cutting (is|helps|again)|(came|went) (home )?and cut\b",
+        r"\bsh (again|is|urges|relapse)",
+        rf"(skip|skipping|skipped|stopped taking|not taking) my (own )?(\w+ )?{_MEANS} on purpose",
+        r"(skip|skipping|skipped|stopped taking|not taking) my (own )?(insulin|meds|medication|"
+        r"heart pills|blood pressure pills)",
+        r"(dug|digging|dig) my nails into|(biting|bite|bit) my (arm|hand|wrist|lip) (until|til|"
+        r"till)|(until|til|till) it (bled|bleeds|bruises|bruised)",
+        r"self harmed",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.HARM_TO_OTHERS,
+        HIGH,
+        r"pillow (in my hands|over (his|her|their))",
+        r"(stood|standing|stand) over (him|her|them|his bed|her bed) with",
+        r"close to (shaking|hitting|hurting|slapping|smothering|choking|strangling|pushing)",
+    ),
+    *_rules(
+        C.DOMESTIC_VIOLENCE,
+        HIGH,
+        r"i am not allowed to (leave|go|see|have|talk|call|use|drive|eat|sleep)",
+        rf"{_ABUSER} (\w+ ){{0,4}}(would|will|is going to|threatened to|threatens to) (\w+ ){{0,2}}"
+        r"(poison|hurt|kill|beat|shoot|stab) (me|my|the (dog|cat|kids))",
+        rf"{_WEAPON} and (will not|wont|refuses to|does not want to) (put|give|hand)",
+        domestic_violence=True,
+    ),
+    *_rules(
+        C.BURDENSOMENESS,
+        HIGH,
+        r"(easier|better|happier|relieved|lighter|freer) (\w+ ){0,4}if i (was |were |am |just |"
+        r"would )?(gone|dead|died|disappeared|not here|not around|not alive|was not (here|around|"
+        r"alive)|were not (here|around|alive))",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.BURDENSOMENESS,
+        MEDIUM,
+        r"i am (\w+ ){0,2}(useless|dead weight|a waste|only a problem|just a problem)",
+        r"dead weight",
+        r"(only|just) (a )?problem for (people|everyone)",
+        r"cause (\w+ )?problems for everyone",
+        r"(that is|thats) all i am",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.HOPELESSNESS,
+        MEDIUM,
+        r"nothing (is |will )?(ever )?(going to )?(get|gets|change|changes|improve|improves|help|"
+        r"helps|work|works|matter|matters)( better)?$",
+        r"nothing (i do )?matters",
+        r"no light at the end",
+        r"nothing (left )?(of me )?left|nothing left (to give|for me|to hope for|in me)",
+        r"how (much )?longer i can (keep going|keep doing this|do this|go on|take)",
+        r"(nightmare|hell) (\w+ ){0,3}never (going to )?end",
+        r"lost myself( completely)?",
+        r"i am (so )?broken",
+        r"(prison|trapped|stuck) .{0,40}(forever|no exit|never getting out|no way out|can not get "
+        r"(free|out))",
+        r"no exit",
+        r"(i am|i feel|feel) out of (options|hope)|out of options and",
+        r"(can not|do not) see (a |any )?(way (forward|out)|future|point|light|way this (improves|"
+        r"gets better))",
+        r"(so )?over (everything|it all|life)",
+        r"(i )?(just )?can not any more",
+        r"what is (even )?left for me",
+        r"my (own )?life (stopped|is over|ended)",
+        r"(stopped|stop|quit) believing",
+        r"no point (in |making |trying|doing)",
+        r"breaking point",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.CONCERN_FOR_OTHER,
+        MEDIUM,
+        r"(bringing up|brings up|talks about|talking about|mentions|mentioning|keeps saying) "
+        r"(\w+ ){0,2}(suicide|killing (himself|herself|themselves)|wanting to die|ending (his|her) "
+        r"life|not wanting to live)",
+    ),
+    # Third pass: general constructions behind the long tail of the train split's misses.
+    *_rules(
+        C.METHOD_OR_MEANS,
+        HIGH,
+        # A question about a medication that asks about death, not dosing.
+        rf"(how (much|many)|what (dose|amount|happens)|(is|would|will) \w+ ?\w* ?{_MEANS}|"
+        rf"(can|could|does|do) (you|u|i|someone|a person) (die|od|overdose)|is it (painful|"
+        rf"peaceful))\b.{{0,80}}\b{_LETHAL}\b",
+        rf"{_MEANS}\b.{{0,60}}\b(would|will|could|enough to|to) (kill|stop a heart|stop my heart|"
+        rf"do it|end it)",
+        # Means named with the speaker as the one they are for.
+        rf"({_MEANS}|{_WEAPON}|{_PLACE})\b.{{0,100}}\b((for me|for myself) not (him|her|them|"
+        rf"mom|dad)|on myself|asking for (me|myself)|the friend is me|someone being me|me i mean|"
+        rf"not for "
+        rf"(protection|her|him|them|mom|dad)|keep thinking about|can not stop (looking|thinking)|"
+        rf"i have (been )?noticed|i notice|on my mind|when i need it|ways to)",
+        rf"on myself\b.{{0,40}}\b({_MEANS}|{_WEAPON})",
+        rf"(keep|kept|keeps) (thinking|looking|eyeing|staring|counting) (\w+ ){{0,4}}({_MEANS}|"
+        rf"{_WEAPON}|{_PLACE}|them|it)",
+        rf"(googling|looked up|looking up|searched|researching) (\w+ ){{0,5}}({_MEANS}|{_PLACE}|"
+        rf"lethal|fatal|overdose|dose)",
+        r"(closed|shut) garage (\w+ ){0,4}(car|engine)|garage (\w+ ){0,4}(car|engine) (running|"
+        r"on)|(car|engine) (running|on) (\w+ ){0,4}garage",
+        r"(list|lists) (in my head )?of ways",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.INTENT,
+        HIGH,
+        r"\bi am (ending (it|things|my life|everything)|finishing (it|myself)|checking out|"
+        r"leaving (this world|for good)|taking myself out(?! of)|following (him|her|them))\b"
+        r".{0,40}\b(tonight|tomorrow|this weekend|permanently|for good|soon|"
+        r"after|before|once|then|this week|decided|final)",
+        r"(taking|take|took) myself out(?! of)|finish(ing)? myself|by my own hand",
+        r"(will|would|going to) be dead (by|before|after|tomorrow|tonight|soon)",
+        r"(going|gonna|go) (to )?(sleep forever|be with (jesus|god|the lord|my (wife|husband|mom|"
+        r"dad|son|daughter|mother|father)))",
+        r"(will not|not going to|am not going to|won t) be (alive|here|around) (to|for|when|"
+        r"after)",
+        r"(you|anyone|nobody|no one) (will not|won t|will never|is not going to) hear from me "
+        r"(again|after)",
+        r"last day on earth",
+        r"(goodbye|bye) and thanks|this is (me saying )?goodbye",
+        r"(mean|meant|intend|intending|planning|plan|going|decided) to die",
+        r"(not|never) (going to )?(see|make it to) (40|50|60|\d+|my (next )?birthday|christmas|"
+        r"the new year|next year)",
+        r"(decision is made|made my decision|decided|decision s made)\b.{0,60}\b(end|ending|die|"
+        r"not be here|will not be here|not waking|gone|over)",
+        r"(what|whatever) i am about to do",
+        r"(ending|end) (it|things) (this|tonight|once|when|after|before)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.IMMEDIATE_DANGER,
+        HIGH,
+        rf"(has|holding|waving|got|with) (his|her|their|a|the) {_WEAPON} (out|to|around|at|and)",
+        r"(tried|trying|try) to (hang|shoot|drown|cut|poison|strangle) (himself|herself|"
+        r"themselves|myself)",
+        r"\b(he|she|i|mom|dad|brother|sister|son|daughter|husband|wife) (just )?(overdosed|"
+        r"is overdosing)\b",
+        rf"(already )?(took|taken|swallowed|drank|put on) (all|a lot|too many|a bunch|a handful|"
+        rf"the whole|every)( of)? (\w+ ){{0,2}}{_MEANS}",
+        rf"(already )?(took|taken|swallowed|drank) (all of |a lot of |too many of )?(mom s |dad s "
+        rf"|his |her |my )?{_MEANS}\b.{{0,40}}\b(bye|goodbye|hung up|not answering|on purpose|"
+        rf"what happens|idk what)",
+        r"(goodbye|suicide) (text|note|message|letter)\b.{0,60}\b(not answering|is not "
+        r"answering|nobody knows|missing|gone|phone is off)",
+        r"(drank|drinking|swallowed) (the )?(bleach|antifreeze|drain cleaner)",
+        r"(cut|cuts) too deep|bleeding (will not|won t|is not) stop|(it is|its) not stopping",
+        rf"(got|gotten|getting) into (his|her|the|grandpa s|grandma s|my) {_MEANS}",
+        r"(sitting|sat) in the (car|garage) with the (car|engine) (running|on)",
     ),
 )
 
@@ -363,10 +662,20 @@ _IDIOMS = tuple(
         r"kill(ing)? (some )?time",
         r"kill two birds",
         r"dead (tired|on my feet|battery|end|line|lines|serious|set)",
+        r"(about|on) domestic (violence|abuse)",
+        r"(it|battery) is (about|going) to die",
+        r"drowning in (?!(grief|sadness|despair|sorrow))\w+",
+        r"rather die than",
+        r"cut(ting)? myself some slack",
         r"over my dead body",
         r"die on this hill",
         r"(phone|battery|car|laptop|printer|tv|remote|charger|coffee maker|fridge|"
-        r"washer|dryer) (died|is dead|was dead|just died)",
+        r"washer|dryer) (died|is dead|was dead|just died|is (about|going) to die)",
+        r"(would|will|is going to|going to) kill me if (he|she|they) (knew|knows|found out|finds "
+        r"out|saw|sees|heard)",
+        r"drowning in (\w+ )?(laundry|work|paperwork|bills|dishes|emails|forms|appointments)",
+        r"beat me (at|in|to) \w+",
+        r"(work|boss|job|school|my job|my boss) (will not|does not|never) let me",
     )
 )
 _NEGATORS = frozenset({"not", "never", "no", "nor", "without"})

@@ -73,10 +73,10 @@ def combine_revocation(
         if semantic.revocation >= thresholds.revocation_confirm:
             return Revocation.CLEAR
         return Revocation.UNCLEAR
-    if semantic.revocation >= thresholds.revocation_clarify:
+    if words is Revocation.UNCLEAR or semantic.revocation >= thresholds.revocation_clarify:
         return Revocation.UNCLEAR
-    # Words that may revoke ("too many texts") and a head that leans that way: ask.
-    if words is Revocation.UNCLEAR and semantic.revocation >= 0.5:
+    # A revocation word in passing and a head that leans towards revoking: ask.
+    if words is Revocation.IN_PASSING and semantic.revocation >= 0.5:
         return Revocation.UNCLEAR
     return None
 

@@ -1,4 +1,8 @@
-"""The semantic layer: logistic heads on sentence embeddings, trained on the team's corpus.
+"""The semantic layer: small heads on sentence embeddings, trained on the team's corpus.
+
+Crisis is read by a one-hidden-layer network (64 units): in cross-validation on the train split
+it found about a fifth more crisis messages than a logistic head at the same false-alarm rate.
+Severity, domestic violence and revocation are logistic heads.
 
 `head.json` holds the heads and their thresholds; `python -m services.sms_worker.safety.train`
 writes it, bit for bit the same from the same corpus and model. A message longer than one
@@ -48,30 +52,66 @@ class Thresholds:
     revocation_certain: float
 
 
-HEAD_NAMES = ("crisis", "high", "domestic_violence", "revocation")
+# The logistic heads, in the order of `Heads.logistic`'s rows.
+LOGISTIC_HEADS = ("high", "domestic_violence", "revocation")
+
+
+@dataclass(frozen=True)
+class Network:
+    """One hidden ReLU layer and a sigmoid output."""
+
+    hidden_weights: Matrix  # (384, hidden)
+    hidden_bias: Matrix  # (hidden,)
+    output_weights: Matrix  # (hidden,)
+    output_bias: float
+
+    def logits(self, features: Matrix) -> Matrix:
+        hidden = np.maximum(features @ self.hidden_weights + self.hidden_bias, 0.0)
+        result: Matrix = hidden @ self.output_weights + self.output_bias
+        return result
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "hidden_weights": np.round(self.hidden_weights, 6).tolist(),
+            "hidden_bias": np.round(self.hidden_bias, 6).tolist(),
+            "output_weights": np.round(self.output_weights, 6).tolist(),
+            "output_bias": round(float(self.output_bias), 6),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> Network:
+        return cls(
+            np.asarray(raw["hidden_weights"], dtype=np.float64),
+            np.asarray(raw["hidden_bias"], dtype=np.float64),
+            np.asarray(raw["output_weights"], dtype=np.float64),
+            float(raw["output_bias"]),  # type: ignore[arg-type]
+        )
 
 
 @dataclass(frozen=True)
 class Heads:
-    weights: Matrix  # (4, 385): one logistic head per row of HEAD_NAMES, bias last
+    crisis: Network
+    logistic: Matrix  # (3, 385): one logistic head per name of LOGISTIC_HEADS, bias last
     thresholds: Thresholds
 
     @classmethod
     def load(cls, path: Path = HEAD_PATH) -> Heads:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        weights = np.asarray([raw["heads"][name] for name in HEAD_NAMES], dtype=np.float64)
-        return cls(weights, Thresholds(**raw["thresholds"]))
+        logistic = np.asarray([raw["logistic"][name] for name in LOGISTIC_HEADS], np.float64)
+        return cls(Network.from_json(raw["crisis"]), logistic, Thresholds(**raw["thresholds"]))
 
     def read(self, embeddings: Embeddings) -> SemanticReading:
         """The heads' reading of one message from its window embeddings."""
-        probabilities = sigmoid(with_bias(embeddings.astype(np.float64)) @ self.weights.T)
+        features = embeddings.astype(np.float64)
+        crisis = sigmoid(self.crisis.logits(features))
+        others = sigmoid(with_bias(features) @ self.logistic.T)
         # The riskiest window speaks for the message; so does the most revoking one.
-        worst = probabilities[int(np.argmax(probabilities[:, 0]))]
+        worst = int(np.argmax(crisis))
         return SemanticReading(
-            crisis=float(worst[0]),
-            high=float(worst[1]),
-            domestic_violence=float(worst[2]),
-            revocation=float(np.max(probabilities[:, 3])),
+            crisis=float(crisis[worst]),
+            high=float(others[worst, 0]),
+            domestic_violence=float(others[worst, 1]),
+            revocation=float(np.max(others[:, 2])),
         )
 
 

@@ -8,6 +8,7 @@ to be here", and "kms" as "kill myself", or the rules would need every spelling 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Written-out contractions, before apostrophes go ("he'll" is not "hell").
 _CONTRACTIONS = (
@@ -129,12 +130,41 @@ _WORDS = {
     "txting": "texting",
     "texing": "texting",
     "msging": "messaging",
+    "stp": "stop",
+    "stahp": "stop",
+    "stopp": "stop",
+    "unsubb": "unsubscribe",
+    "unsubscib": "unsubscribe",
+    "unsubscibe": "unsubscribe",
+    "unsubscrib": "unsubscribe",
+    "unsuscribe": "unsubscribe",
+    "rmv": "remove",
+    "frm": "from",
+    "txtn": "texting",
+    "txtng": "texting",
+    "txtin": "texting",
+    "sendin": "sending",
+    "textin": "texting",
+    "hittin": "hitting",
+    "dnt": "do not",
+    "agin": "again",
+    "plez": "please",
+    "cancle": "cancel",
+    "enuf": "enough",
+    "ty": "thanks",
+    "thx": "thanks",
 }
+_HELD_LETTERS = re.compile(r"([a-zA-Z])\1{2,}")
 _SENTENCE_END = re.compile(r"[.!?;\n]+|\s[-\u2013\u2014]+\s")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def _spell_out(text: str) -> str:
+    # Accents off ("más" → "mas"), "#" read as a number ("remove my #"), and letters held down
+    # ("stoppp", "sooo") brought back to two.
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = _HELD_LETTERS.sub(r"\1\1", text.replace("#", " number "))
     text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
