@@ -92,7 +92,7 @@ async def test_medium_severity_first_message_gets_support_then_the_greeting(
     system: System,
 ) -> None:
     """What the SMS worker asks to send, and that the conversation goes on. Whether both texts
-    reach the phone is the next test: the sender can drop one of them (see there)."""
+    reach the phone is the next test."""
     caregiver = system.caregiver(MEDIUM_FIRST)
     sid = await caregiver.text(MEDIUM_TEXT)
     message = await caregiver.handled(sid)
@@ -102,7 +102,7 @@ async def test_medium_severity_first_message_gets_support_then_the_greeting(
         f"crisis-support:{event_id}": replies.CRISIS_SUPPORT,
         f"reply:{event_id}": replies.WELCOME,
     }
-    # Both sends settled (sent, or dropped by the race below) before the next message's.
+    # Both sends settled before the next message's.
     await system.delivered(list(requested))
     assert "988" in replies.CRISIS_SUPPORT
     assert "741741" not in replies.CRISIS_SUPPORT  # supportive text, not the high resources
@@ -112,14 +112,9 @@ async def test_medium_severity_first_message_gets_support_then_the_greeting(
     assert await caregiver.says("I'm Dana") == [replies.ask_relationship("Dana")]
 
 
-# The sender's gate (`RecipientStore.take_send_slot`) races on a number it has never texted:
-# both sends miss the absent `sms_recipients` row; one creates it and sends, the other finds it
-# there, not opted out, and concludes `send_cap`, so its text is `suppressed`. Seen in about a
-# third of runs here, dropping either the 988 support text or the greeting.
-@pytest.mark.xfail(
-    reason="sender suppresses one of two concurrent first sends to a new number as send_cap",
-    strict=False,
-)
+# Both texts of a first message reach the phone: the sender's gate once raced on a number it
+# had never texted and suppressed one of two concurrent first sends as `send_cap`
+# (tests/integration/sms_sender/test_gates.py pins the fix).
 async def test_medium_severity_first_message_both_texts_reach_the_phone(system: System) -> None:
     caregiver = system.caregiver(MEDIUM_FIRST_DELIVERED)
     got = await caregiver.says(MEDIUM_TEXT)

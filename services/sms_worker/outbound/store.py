@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from services.sms_worker.outbound import statuses
 from shared.mongo import Database, Document, IndexDeclarations, Session
@@ -313,12 +314,18 @@ class RecipientStore:
         return cls(db[SMS_RECIPIENTS])
 
     async def _ensure(self, phone: str, session: Session) -> None:
-        await self._recipients.update_one(
-            {"_id": phone},
-            {"$setOnInsert": {"opted_out": False, "changed_at": _EPOCH}},
-            upsert=True,
-            session=session,
-        )
+        try:
+            await self._recipients.update_one(
+                {"_id": phone},
+                {"$setOnInsert": {"opted_out": False, "changed_at": _EPOCH}},
+                upsert=True,
+                session=session,
+            )
+        except DuplicateKeyError:
+            # A concurrent upsert created the row first: it exists, which is all we need. In a
+            # transaction the error has aborted it, so it must reach the transaction's runner.
+            if session is not None:
+                raise
 
     async def apply_opt_out(
         self, phone: str, opted_out: bool, changed_at: datetime, source: str, session: Session
@@ -361,12 +368,16 @@ class RecipientStore:
         kept = max((cap.limit for cap in caps), default=1)
         log_send = {"$push": {"send_times": {"$each": [now], "$position": 0, "$slice": kept}}}
         result = await self._recipients.update_one(condition, log_send)
-        if result.matched_count == 0:
-            row = await self._recipients.find_one({"_id": phone}, {"opted_out": 1})
-            if row is not None:
-                opted_out = not compliance and bool(row.get("opted_out"))
-                return Gate.OPTED_OUT if opted_out else Gate.SEND_CAP
-            # First message to this number: create its row, then take the slot as above.
-            await self._ensure(phone, None)
-            result = await self._recipients.update_one(condition, log_send)
-        return Gate.OPEN if result.matched_count == 1 else Gate.SEND_CAP
+        if result.matched_count == 1:
+            return Gate.OPEN
+        # No row matched: the number may be new. Create its row (a no-op when it exists, also
+        # when another send created it a moment ago) and try once more; only a row that exists
+        # and still refuses the slot is an opt-out or a reached cap. Deciding from a row a
+        # concurrent first send had just created would turn a free slot into "send_cap".
+        await self._ensure(phone, None)
+        result = await self._recipients.update_one(condition, log_send)
+        if result.matched_count == 1:
+            return Gate.OPEN
+        row = await self._recipients.find_one({"_id": phone}, {"opted_out": 1})
+        opted_out = not compliance and row is not None and bool(row.get("opted_out"))
+        return Gate.OPTED_OUT if opted_out else Gate.SEND_CAP

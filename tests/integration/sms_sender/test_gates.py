@@ -3,10 +3,12 @@ newest change wins), the per-recipient cap, and the body limit — each ends wit
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
+from services.sms_worker.outbound.store import CapPolicy, Gate, RecipientStore
 from shared.events import new_event
 from shared.events.catalog import SmsOptOutChanged
 from tests.integration.sms_sender.conftest import (
@@ -191,3 +193,23 @@ async def test_body_over_1600_characters_is_refused_and_recorded(harness: Sender
         return await harness.db["outbound_messages"].count_documents({"claim": {"$exists": 1}}) == 0
 
     await eventually(no_claim_left)
+
+
+async def test_first_sends_to_a_new_number_at_once_all_get_their_slot(
+    harness: SenderHarness,
+) -> None:
+    """Found end to end: a medium-crisis support text and the greeting requested together for a
+    number never texted before; the one that lost the race to create the recipient's row was
+    refused as "send_cap" and never sent."""
+    store = RecipientStore.of(harness.db)
+    caps = [CapPolicy(40, timedelta(hours=1)), CapPolicy(60, timedelta(days=1))]
+    now = harness.clock.now()
+    for attempt in range(5):
+        phone = f"+1555777{attempt:04d}"
+        gates = await asyncio.gather(
+            *(
+                store.take_send_slot(phone, now, caps, compliance=False, capped=True)
+                for _ in range(4)
+            )
+        )
+        assert gates == [Gate.OPEN] * 4
