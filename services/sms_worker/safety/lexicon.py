@@ -71,7 +71,8 @@ _MEANS = (
     r"bottle|bottles|percocet|vicodin|hydrocodone|tramadol|lorazepam|ativan|valium|klonopin|"
     r"gabapentin|warfarin|coumadin|metoprolol|acetaminophen|advil|ibuprofen|aspirin|digoxin|"
     r"lithium|seroquel|trazodone|benadryl|nyquil|potassium|patches|rx|bleach|antifreeze|"
-    r"heart pills|chemo pills|insulin pen|insulin pens|liquid morphine|comfort kit)"
+    r"heart pills|chemo pills|insulin pen|insulin pens|liquid morphine|comfort kit|zolpidem|"
+    r"antidepressants|sleeping meds)"
 )
 # Places and things people name when they think of dying by them.
 _PLACE = (
@@ -124,7 +125,8 @@ _RULES: tuple[_Rule, ...] = (
         r"never wake up|stop existing)",
         r"wish i (had )?never (been|was) born",
         r"wants? to (die|be dead|not exist|stop existing|not be alive|not wake up|never wake up)",
-        r"(do not|never) (want|wish) to (live|be alive|exist|wake up|go on|keep living|be here)",
+        r"(do not|does not|never) (want|wish) to (live|be alive|exist|wake up|go on|keep living|"
+        r"be here)",
         r"(do not|does not) want to be (alive|here|on this earth|in this world)",
         r"(hope|hoping|pray|praying) (that )?i (do not|never|will not) wake up",
         r"(sleep|fall asleep|go to sleep) and (not|never) wake up",
@@ -647,6 +649,149 @@ _RULES: tuple[_Rule, ...] = (
         rf"(got|gotten|getting) into (his|her|the|grandpa s|grandma s|my) {_MEANS}",
         r"(sitting|sat) in the (car|garage) with the (car|engine) (running|on)",
     ),
+    # Fourth pass: preparation, harm to and from others, as the train split phrases them.
+    *_rules(
+        C.PREPARATORY_ACTS,
+        HIGH,
+        r"(for|after|when|once|before) i am (gone|not here|not around|dead)\b",
+        r"(after|when|once|if) i die\b",
+        r"in case i am not (around|here)",
+        r"where i am going",
+        r"(will not|won t|never) see me again",
+        r"(giving|gave|give|given) away (all )?(of )?my \w+",
+        r"(rehomed|rehoming|rehome|found homes for|found a home for|dropped off) (my|the) "
+        r"(\w+ ){0,2}(cats|dogs|pets|bunny|rabbit|chickens|goat|dog|cat|bird|birds)",
+        r"\bmy (own )?(obituary|cremation|burial|funeral|casket|headstone|eulogy)",
+        r"(want|wish) to be (buried|cremated) in",
+        r"(changed|updated|signed|switched) (my )?(life insurance|beneficiary)",
+        r"(drafting|writing|wrote|written|finished) (my|the|a) (goodbye|note|suicide note)",
+        r"(last|final) loose end|tying up (the )?ends|tie up (all )?(my )?loose ends before",
+        r"\bi (\w+ ){0,3}(said|saying|say) goodbye to (people|everyone|everybody|every room|the "
+        r"house|them all|all of them)",
+        r"for after\b",
+        rf"(saved|saving|collecting|collected|stashing|hoarding) (\w+ ){{0,4}}"
+        rf"({_MEANS}|zolpidem)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.HARM_TO_OTHERS,
+        HIGH,
+        r"(thought|thoughts|thinking|imagining|imagine|urge|urges|flash|fantasi\w+) (\w+ ){0,4}"
+        r"(smother\w*|push\w* (him|her|dad|mom)|hurt\w* (him|her)|hitting (him|her)|giving (him|"
+        r"her|dad|mom) all|doubling (his|her) \w+|not giving (him|her)|letting (him|her|it) "
+        r"(happen|fall|die|drown)|holding the pillow|the pillow)",
+        r"(scared|afraid|terrified) (of )?what i (will|might|would|could) do|"
+        r"afraid i will do worse",
+        r"\bi (\w+ ){0,2}(slapped|shook|shoved|pushed) (my (mom|dad|mother|father|husband|wife|"
+        r"grandma|grandpa)|him|her)\b",
+        r"(not|never|without) (calling|call) 911 (next time|when|if)",
+    ),
+    *_rules(
+        C.DOMESTIC_VIOLENCE,
+        HIGH,
+        r"(threw|throws|throwing) (a |the |hot |her |his )?\w+ at me",
+        r"(hands|hand) around my (neck|throat)",
+        r"\b(?!(it|this|that|reality|grief|sadness|what|nostalgia|memories|everything) )\w+ "
+        r"(shoves|shoved|hits|punches|punched|slaps|slapped|chokes|choked|kicks|kicked|"
+        r"strangles|strangled) me\b",
+        r"bruises (\w+ ){0,4}from (my|his|her|him)",
+        r"threaten\w* (me|to (kill|hurt|take|burn))",
+        r"forced (himself|herself) on me",
+        r"(scared|afraid|terrified) to go (back )?home",
+        r"(i am|i have been) hiding in the (bathroom|closet|car|bedroom|basement)|locked myself "
+        r"in the (bathroom|closet|car|bedroom|basement)",
+        r"controls (all )?(the |my )?(money|finances|phone|meds|medication)",
+        r"(checks|reads|goes through|went through) my phone",
+        r"(smashed|broke|took|takes|hid) my phone so i",
+        r"(he|she|they) (\w+ ){0,4}(drinking|screaming|yelling|banging|louder|raging)\b.{0,60}"
+        r"\b(scared|afraid|terrified|hiding)",
+        r"(make me regret|i will pay|make me pay|you will pay)",
+        r"with me (in it|inside)",
+        r"if i (ever )?(leave (him|her)|leave$|tell anyone|call (the police|the cops|anyone|911)|"
+        r"go to the police)",
+        domestic_violence=True,
+    ),
+    *_rules(
+        C.HARM_FROM_OTHERS,
+        HIGH,
+        r"(followed|attacked|mugged|assaulted|stalking|stalks|grabbed) me\b",
+        r"knows where i live",
+        r"pulled a (gun|knife) on me",
+    ),
+    # Fifth pass: passive death wishes, burdensomeness and reports about others.
+    *_rules(
+        C.WISH_TO_BE_DEAD,
+        HIGH,
+        r"(would not|would it|it would not|it is not) (really )?be (the worst thing|so bad|that "
+        r"bad) if i",
+        r"(would not|will not) (fight it|be upset|mind) if (something|the|my|this|it|i)",
+        r"(wish|wished|hoping|hope) (that )?(it|that) (was|were) me\b",
+        r"(hope|hoping|pray|praying|wish|wishing) (\w+ ){0,5}(takes me|take me|does me in|gets me|"
+        r"got me|gotten me|kills me|killed me|the real thing|too late|do not catch it|turns out "
+        r"to be everywhere|would not stop)",
+        r"(lord|god|jesus)\b.{0,40}\b(call|take|bring) me home|(call|take|bring) me home\b.{0,20}"
+        r"\b(lord|god|jesus)",
+        r"(jealous|envious|envy|swap places|trade places)\b.{0,60}\b(dead|died|passed|coffin|"
+        r"casket|box|grave|buried|burying|funeral)",
+        r"(damn|ugh|unfortunately|sadly|disappointed)\b.{0,20}\bstill (alive|here|breathing)",
+        r"(stop|cease|ceasing|stopped) (being alive|existing|to exist)|not existing (would|"
+        r"sounds|is)|be not existing",
+        r"(want|wish|need) my life to (be over|end)",
+        r"(nice|good|peaceful|a relief|a mercy|better|the dream) (to be|being) dead",
+        r"(ok|okay|fine|at peace) (with )?(dying|being dead)",
+        r"(look|looking) forward to (dying|death|being dead)|not scared of dying any more",
+        r"(hope|hoping) i go (first|before|soon)",
+        r"(lie|lay|lying) down in the (plot|grave|ground)",
+        r"(want|wish|like|want) to be gone|to just be gone|i would (just )?fade (out|away)",
+        r"(wished|wish|wishing) (for )?(\w+ ){0,4}(my )?last (one|birthday|christmas)",
+        r"(do not|does not) (really )?care if i (die|live|wake up)",
+        r"dead people (do not|never) have to",
+        r"(pray|prays|praying|prayed) to die",
+        r"ya no quiero (vivir|estar viva|estar vivo)|ojala me muriera|quiero (morir|morirme)|"
+        r"(ya )?no despertar|(pienso|pensando) en (matarme|suicidarme|morir)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.IDEATION,
+        HIGH,
+        r"(take|taking|took) myself out of the picture",
+        r"checking out\b.{0,20}\b(permanently|for good)|(ending|end) my (own )?story",
+        r"the s word",
+        r"(pitching|offering|suggesting) suicide|suicide (\w+ ){0,3}(like )?(it is |its )?a "
+        r"(solution|option|answer|way out)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.BURDENSOMENESS,
+        HIGH,
+        r"(if|when) i (died|was gone|were gone|was not here|were not here|disappeared)\b.{0,40}\b"
+        r"(free|better|easier|relieved|would not have to|happier|finally)",
+        r"(would not|does not|doesn t|wouldnt) matter if i (disappeared|died|was gone|was not "
+        r"here)",
+        r"(better|happier|easier) (\w+ ){1,5}without me",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.BURDENSOMENESS,
+        MEDIUM,
+        r"(burden|burdens|burdening) (everyone|everybody|my family|them|you all)",
+        r"(weight|anchor) around (everyone s|their|my family s|everybody s) neck",
+        r"one more (thing|patient|problem|mouth) for (them|my \w+|everyone) to (deal with|take "
+        r"care of)|one more patient for them|being so much trouble",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.CONCERN_FOR_OTHER,
+        MEDIUM,
+        r"(shoot|shooting|hang|hanging|drown|poison|off|offing) (himself|herself|themselves)",
+        r"(wishes|wished) (\w+ ){0,4}(had )?killed (him|her|them)|(wishes|wished) (he|she|they) "
+        r"(had not|never) survived",
+        r"(he|she|they) (\w+ ){0,3}(does not|doesn t|do not) want to (live|be alive|be here)",
+        r"(posting|posts|posted|writing|jokes|joking|joked) (\w+ ){0,3}about (not wanting to "
+        r"(live|be alive)|wanting to die|killing (himself|herself)|offing (himself|herself))",
+        r"stop taking (his|her) (\w+ )?(pills|meds|medication|insulin) so (he|she) (can|could|"
+        r"will) die",
+    ),
 )
 
 # Spans that contain crisis words but mean something else; blanked before matching.
@@ -666,6 +811,7 @@ _IDIOMS = tuple(
         r"(it|battery) is (about|going) to die",
         r"drowning in (?!(grief|sadness|despair|sorrow))\w+",
         r"rather die than",
+        r"kill (him|her|my \w+)\b.{0,15}\b(lol|haha|lmao|jk)",
         r"cut(ting)? myself some slack",
         r"over my dead body",
         r"die on this hill",
@@ -678,7 +824,7 @@ _IDIOMS = tuple(
         r"(work|boss|job|school|my job|my boss) (will not|does not|never) let me",
     )
 )
-_NEGATORS = frozenset({"not", "never", "no", "nor", "without"})
+_NEGATORS = frozenset({"not", "never", "no", "nor", "without", "nobody", "nope"})
 # "can not stop thinking about …" negates the stopping, not the thought.
 _NEGATION_BREAKERS = frozenset({"stop", "help", "quit", "shake", "get", "keep"})
 _THIRD_PARTY = frozenset(
