@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -93,23 +94,72 @@ class _Skip:
 
 
 SKIP = _Skip()
-_CONTROL = re.compile(r"^\s*(skip|cancel|restart)\s*[.!]*\s*$", re.IGNORECASE)
-_INTEGER = re.compile(r"^\s*([+-]?\d{1,3})\s*[.!]?\s*$")
+_CONTROL_WORDS = frozenset({"cancel", "restart"})
+_SKIP_WORD = "skip"
+# Number words read as their number; those off every scale still tell an attempted answer from
+# free text (they get the "not on the scale" reply).
+_NUMBER_WORDS = MappingProxyType(
+    {
+        word: value
+        for value, word in enumerate(
+            ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+        )
+    }
+)
+# A whole number as typed in a reply: "3", "+3", "#2", "2)", "(2)"; trailing .!? already gone.
+_INTEGER = re.compile(r"^[#(]?\s*([+-]?\d{1,3})\s*\)?$")
+# Anything that reads as a number, on the scale or not ("7", "-1", "3.5", "#12", "1,5").
+_NUMERIC = re.compile(r"^[#(]?\s*[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)\s*\)?$")
+
+
+def _candidate(text: str) -> str:
+    """The message as one answer: lower-case, whitespace collapsed, trailing `.!?` dropped."""
+    return " ".join(text.split()).lower().rstrip(" .!?")
+
+
+def _control(text: str) -> str | None:
+    """The control word (cancel, restart) that is the whole message, in any case, `.!?` after."""
+    word = _candidate(text)
+    return word if word in _CONTROL_WORDS else None
 
 
 def parse_answer(instrument: Instrument, text: str) -> int | _Skip | None:
-    """An answer on the instrument's scale, SKIP, or None (not an answer: NaN, 3.5, 7, "")."""
-    stripped = text.strip()
-    if stripped.lower() == "skip":
-        return SKIP
-    word = stripped.lower().strip(" .!")
+    """An answer on the instrument's scale, SKIP, or None (not an answer: NaN, 3.5, 7, "").
+
+    Case, surrounding whitespace and trailing `.!?` never matter ("Skip.", "4!", " 3 "); a
+    number may be written "#2", "2)" or "(2)", or as a word ("three"). A number off the scale
+    is not an answer.
+    """
+    word = _candidate(text)
     if word in instrument.answer_words:
         return instrument.answer_words[word]
-    match = _INTEGER.match(stripped)
-    if match is None:
+    if word == _SKIP_WORD:
+        return SKIP
+    value = _number(word)
+    if value is None:
         return None
-    value = int(match.group(1))
     return value if instrument.scale_min <= value <= instrument.scale_max else None
+
+
+def is_session_reply(instrument: Instrument, text: str) -> bool:
+    """Whether `text`, inside a session of `instrument`, steers it: an answer on the scale,
+    SKIP, CANCEL or RESTART. Such a message is the session's, not free text to read otherwise
+    (the safety screen reads some of them, "3." or "Cancel.", as an unclear revocation)."""
+    return _control(text) is not None or parse_answer(instrument, text) is not None
+
+
+def _number(word: str) -> int | None:
+    """The whole number `word` spells, if it is one."""
+    if word in _NUMBER_WORDS:
+        return _NUMBER_WORDS[word]
+    match = _INTEGER.match(word)
+    return int(match.group(1)) if match else None
+
+
+def _looks_numeric(text: str) -> bool:
+    """Whether `text` was meant as a number (an attempted answer), on the scale or not."""
+    word = _candidate(text)
+    return word in _NUMBER_WORDS or _NUMERIC.match(word) is not None
 
 
 def normalise(instrument: Instrument, item_index: int, value: int) -> Fraction:
@@ -194,15 +244,16 @@ def is_expired(session: AssessmentSession, at: datetime, expiry: timedelta) -> b
 def answer(
     session: AssessmentSession, text: str, *, at: datetime, expiry: timedelta, restart_id: str
 ) -> AssessmentStep:
-    """Apply one message to a session: an answer, SKIP, CANCEL, RESTART, or something invalid.
+    """Apply one message to a session: an answer, SKIP, CANCEL, RESTART, or something else.
 
-    `restart_id` names the new session if the user restarts.
+    Something else (free text, a number off the scale) is acknowledged and the caregiver is
+    offered to go on (the question's number and scale, SKIP) or end (CANCEL); the session is
+    returned unchanged. `restart_id` names the new session if the user restarts.
     """
     instrument = INSTRUMENTS[session.instrument]
     if is_expired(session, at, expiry):
         return AssessmentStep(None, replies.ASSESSMENT_EXPIRED, "expired")
-    control = _CONTROL.match(text)
-    command = control.group(1).lower() if control else None
+    command = _control(text)
     if command == "cancel":
         return AssessmentStep(None, replies.ASSESSMENT_CANCELLED, "cancelled")
     if command == "restart":
@@ -210,8 +261,16 @@ def answer(
         return AssessmentStep(restarted.session, restarted.reply, "restarted")
     parsed = parse_answer(instrument, text)
     if parsed is None:
-        hint = f"Please answer {session.question_index + 1}/{instrument.size}: "
-        return AssessmentStep(session, hint + instrument.answer_hint, "invalid")
+        # Not an answer: acknowledged, with the way on (this question, SKIP) or out (CANCEL);
+        # the session stays where it was.
+        reply = replies.assessment_not_an_answer(
+            question=session.question_index + 1,
+            size=instrument.size,
+            scale_min=instrument.scale_min,
+            scale_max=instrument.scale_max,
+            off_scale=_looks_numeric(text),
+        )
+        return AssessmentStep(session, reply, "invalid")
     value = None if isinstance(parsed, _Skip) else parsed
     answers = (*session.answers, value)
     if len(answers) < instrument.size:

@@ -132,6 +132,21 @@ ASSESSMENT_EXPIRED = (
 )
 
 
+def assessment_not_an_answer(
+    *, question: int, size: int, scale_min: int, scale_max: int, off_scale: bool
+) -> str:
+    """A message in an assessment that is not an answer: acknowledged, then the way on (this
+    question, SKIP) or out (CANCEL). `off_scale` when it was a number the scale does not have.
+    Without the question's text, which would not fit beside it."""
+    ways = (
+        f"Reply {scale_min}-{scale_max} for question {question} of {size}, SKIP to skip it, or "
+        "CANCEL to end the check-in."
+    )
+    if off_scale:
+        return f"Sorry, that's not on the scale. {ways}"
+    return f"Thanks for sharing that. Want to keep going? {ways}"
+
+
 ASSESSMENT_UNSCORED = "You skipped every question, so there's no score this time. That's okay."
 
 
