@@ -264,7 +264,12 @@ def _after_support(
             p.model_copy(update={"subscription_notice_on": today}), "no_access", (gate,)
         )
 
-    if message.safety.revocation is Revocation.UNCLEAR and command is None:
+    # One question when a message might revoke; never for an answer to the assessment in
+    # progress ("3.", "Cancel!"), which is the assessment's to read.
+    in_session = p.assessment is not None and assessments.is_session_reply(
+        INSTRUMENTS[p.assessment.instrument], message.text
+    )
+    if message.safety.revocation is Revocation.UNCLEAR and command is None and not in_session:
         clarify = Outgoing(f"clarify-opt-out:{event_id}", "reply", replies.CLARIFY_OPT_OUT)
         return Decision(p, "clarify_opt_out", (clarify,), rate_exempt=exempt)
     if command in _CHECKIN_COMMANDS:

@@ -69,7 +69,12 @@ async def test_an_assessment_from_start_to_score(system: System) -> None:
     await caregiver.onboard(first_name="Bea")
     assert await caregiver.says("CHECKIN") == [question_text(EMA, 0)]
     assert await caregiver.says("4") == [question_text(EMA, 1)]
-    assert await caregiver.says("seven") == ["Please answer 2/3: " + EMA.answer_hint]
+    # Off the scale: acknowledged, and the caregiver may go on, skip or end the check-in.
+    assert await caregiver.says("seven") == [
+        replies.assessment_not_an_answer(
+            question=2, size=3, scale_min=1, scale_max=5, off_scale=True
+        )
+    ]
     assert await caregiver.says("2") == [question_text(EMA, 2)]
     # Mood 4 and support 4 of 1-5, and overwhelm 2 (reverse-scored): 75 each on 0-100.
     assert await caregiver.says("4") == [replies.assessment_result(75, "mild", None)]

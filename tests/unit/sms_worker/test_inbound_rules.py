@@ -506,14 +506,9 @@ BSFC_Q3 = ACTIVE.model_copy(
 )
 
 
-# The safety screen reads some of these variants ("3.", "Cancel.") as an unclear revocation, and
-# the clarify-opt-out rule comes before the assessment (`_after_support`), so they get the STOP
-# question instead. `assessments.is_session_reply` tells them apart; until that rule asks it,
-# they are expected to fail here. `unscreened` shows the assessment rule itself takes them all.
-_SCREENED_AS_UNCLEAR = pytest.mark.xfail(
-    reason="safety screen reads it as an unclear revocation; clarify rule runs first",
-    strict=False,
-)
+# The safety screen reads some of these variants ("3.", "Cancel.") as an unclear revocation; the
+# clarify-opt-out rule leaves answers to the assessment in progress alone
+# (`assessments.is_session_reply`). `unscreened` shows the assessment rule on its own.
 ANSWER_VARIANTS = [
     ("Skip.", None),
     ("skip!", None),
@@ -529,16 +524,6 @@ ANSWER_VARIANTS = [
 ]
 CANCEL_VARIANTS = ["cancel", "Cancel", "Cancel.", "CANCEL!", "cancel?"]
 RESTART_VARIANTS = ["restart", "Restart.", "RESTART!", "restart!!"]
-_BLOCKED = {"3.", "3!", "Cancel.", "CANCEL!", "restart!!"}
-
-
-def _marked(values: list[str] | list[tuple[str, int | None]]) -> list[object]:
-    params: list[object] = []
-    for value in values:
-        text = value[0] if isinstance(value, tuple) else value
-        marks = [_SCREENED_AS_UNCLEAR] if text in _BLOCKED else []
-        params.append(pytest.param(*(value if isinstance(value, tuple) else (value,)), marks=marks))
-    return params
 
 
 def unscreened(profile: Profile, text: str, *, event_id: str = "e1") -> Decision:
@@ -564,7 +549,7 @@ def test_answer_variants_are_recorded_by_the_assessment_rule(
     _assert_recorded(unscreened(EMA_Q2, text), recorded)
 
 
-@pytest.mark.parametrize(("text", "recorded"), _marked(ANSWER_VARIANTS))
+@pytest.mark.parametrize(("text", "recorded"), ANSWER_VARIANTS)
 def test_answer_variants_are_recorded_and_the_next_question_asked(
     text: str, recorded: int | None
 ) -> None:
@@ -584,7 +569,7 @@ def test_cancel_variants_cancel_by_the_assessment_rule(text: str) -> None:
     _assert_cancelled(unscreened(EMA_Q2, text))
 
 
-@pytest.mark.parametrize("text", _marked(CANCEL_VARIANTS))
+@pytest.mark.parametrize("text", CANCEL_VARIANTS)
 def test_cancel_variants_inside_an_assessment_cancel_it_and_do_not_opt_out(text: str) -> None:
     _assert_cancelled(run(EMA_Q2, text))
 
@@ -602,7 +587,7 @@ def test_restart_variants_restart_by_the_assessment_rule(text: str) -> None:
     _assert_restarted(unscreened(EMA_Q2, text, event_id="e9"))
 
 
-@pytest.mark.parametrize("text", _marked(RESTART_VARIANTS))
+@pytest.mark.parametrize("text", RESTART_VARIANTS)
 def test_restart_variants_start_the_assessment_over(text: str) -> None:
     _assert_restarted(run(EMA_Q2, text, event_id="e9"))
 
