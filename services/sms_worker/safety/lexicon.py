@@ -178,7 +178,7 @@ _RULES: tuple[_Rule, ...] = (
         r"(it )?(would|will|to) (take|kill|be fatal|be enough|do it|end)",
         rf"(take|taking|swallow|swallowing|down|downing) (all|every one|the whole bottle) "
         rf"(of )?(my|the|her|his|their|those|these)? ?{_MEANS} (at once|together|and)",
-        rf"(stockpil\w*|saving|hoarding|stash\w*|collecting|hiding) (up )?(his |her |my |the )?"
+        rf"(stockpil\w*|saving|hoarding|stash\w*|collecting) (up )?(his |her |my |the )?"
         rf"{_MEANS}",
         rf"{_MEANS} (saved|stockpiled|stashed|hidden) (up )?",
         rf"(might|could|going to|want to|thinking (about|of)) (just )?(take|taking|swallow|"
@@ -212,7 +212,7 @@ _RULES: tuple[_Rule, ...] = (
         HIGH,
         r"(know|figured out|decided|picked|chosen) (exactly )?(how|when|where|the day|the date) "
         r"(i will|i am going to|to do it|to die|to end it|i would do it)",
-        r"(i have|have|got|made) a plan( to (die|end it|kill myself))?",
+        r"(i have|got|made) a plan$|a plan to (die|end it|kill myself|do it|not wake up)",
         r"the plan is to (die|end it|kill myself)",
         about_speaker=True,
     ),
@@ -486,8 +486,9 @@ _RULES: tuple[_Rule, ...] = (
         r"of my) (son|daughter|kids|children|husband|wife|family|sister|brother)",
         r"(wrote|written|left) (a |the )?note (\w+ ){0,3}(kitchen|table|counter|nightstand|for "
         r"(them|everyone|whoever))",
-        r"\bi (just |finally )?(bought|purchased) (a |myself a )?(gun|pistol|handgun)",
-        r"^(just )?(bought|purchased) (a )?(gun|pistol|handgun)",
+        r"\bi (just |finally )?(bought|purchased) (a |myself a )?(gun|pistol|handgun)"
+        r"(?! safe| lock| cabinet| case)",
+        r"^(just )?(bought|purchased) (a )?(gun|pistol|handgun)(?! safe| lock| cabinet| case)",
         r"(life insurance|policy) (\w+ ){0,12}suicide|suicide (clause|exclusion)",
         about_speaker=True,
     ),
@@ -561,7 +562,7 @@ _RULES: tuple[_Rule, ...] = (
         r"(i am|i feel|feel) out of (options|hope)|out of options and",
         r"(can not|do not) see (a |any )?(way (forward|out)|future|point|light|way this (improves|"
         r"gets better))",
-        r"(so )?over (everything|it all|life)",
+        r"i am (so )?over (everything|it all|life)|so over (everything|it all|life)",
         r"(i )?(just )?can not any more",
         r"what is (even )?left for me",
         r"my (own )?life (stopped|is over|ended)",
@@ -812,6 +813,8 @@ _IDIOMS = tuple(
         r"drowning in (?!(grief|sadness|despair|sorrow))\w+",
         r"rather die than",
         r"kill (him|her|my \w+)\b.{0,15}\b(lol|haha|lmao|jk)",
+        r"i could (kill|strangle|murder|throttle) (him|her|my \w+)",
+        r"(goodbye|bye) (\w+ ){0,2}until|(goodbye|bye) for now",
         r"cut(ting)? myself some slack",
         r"over my dead body",
         r"die on this hill",

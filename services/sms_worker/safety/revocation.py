@@ -144,7 +144,7 @@ _CLEAR = tuple(
         r"(stop|quit) (\w+ ){0,2}(reaching out|hitting my phone)",
         rf"(want|need|like|would like) (these|the|your|them|all|all the|these|my) ({_OURS} )?to "
         r"(stop|end|be over|go away)",
-        r"make (it|these|them|the texts|the messages|this) (stop|end|go away)",
+        r"make (these|them|the texts|the messages|your texts) (stop|end|go away)",
         r"make it so i (never|do not) (get|receive)",
         r"(withdraw|withdrawing|withdrew|revoke|revoking) (my )?consent",
         r"(request|asking|ask) (you )?to be (removed|taken off|unsubscribed)",
@@ -210,7 +210,8 @@ _OTHER_OBJECT = re.compile(
     r"whatever|everything|any|the whole)\b)|"
     r"(texting|sending|messaging) me (the |those |that |these |all )?(\w+ )?(links|articles|"
     r"photos|pictures|videos|memes|advice|recipes|jokes|quotes|emojis|gifs|news|politics)|"
-    r"(calling|call) me \w+|(texting|sending|messaging|calling|contacting) (him|her|my "
+    r"(calling|call) me \w+|(send|sending) me (a|an|the|those|that) (?!(text|texts|message|"
+    r"messages)\b)\w+|(texting|sending|messaging|calling|contacting) (him|her|my "
     r"(mom|dad|mother|father|husband|wife|son|daughter|brother|sister)|\w+ s phone)\b)"
 )
 # Another sender named: the request is about their texts, not ours.

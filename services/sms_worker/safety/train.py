@@ -211,9 +211,13 @@ def _revocation_thresholds(
     examples: list[Example],
 ) -> Thresholds:
     """`confirm` and `certain`: the pair that opts out the most revocations while opting out no
-    other message in cross-validation; `clarify`: where 98 % of the other messages stay quiet."""
+    look-alike or everyday message in cross-validation; `clarify`: where 98 % of those stay
+    quiet. Crisis messages are left out of the constraint: some of them ask us to stop too
+    ("no more check-ins for me, I'm done tonight"), and those are opted out with the crisis
+    resources in the confirmation, which is the rule."""
     p = np.asarray([reading.revocation for reading in readings])
     revokes = np.asarray([example.revokes for example in examples])
+    bystander = np.asarray([example.kind in ("lookalike", "everyday") for example in examples])
     clear = np.asarray([w is Revocation.CLEAR for w in words])
     open_to_us = np.asarray([w is not Revocation.NOT_US for w in words])
     best = (-1, 1.0, 1.0)
@@ -222,11 +226,11 @@ def _revocation_thresholds(
             if confirm > certain:
                 break
             opted_out = open_to_us & ((p >= certain) | (clear & (p >= confirm)))
-            if opted_out[~revokes].any():
+            if opted_out[bystander].any():
                 continue
             best = max(best, (int(opted_out[revokes].sum()), -float(certain), -float(confirm)))
     _, certain, confirm = best
-    clarify = float(np.quantile(p[~revokes], 0.98))
+    clarify = float(np.quantile(p[bystander], 0.98))
     return _with(
         thresholds,
         revocation_certain=round(-certain, 2) if certain < 0 else 1.0,
@@ -252,7 +256,9 @@ def figures(
         "cv_crisis_recall": float(found[crisis].mean()),
         "cv_false_crisis_rate": float(found[~crisis].mean()),
         "cv_revocation_recall": float(opted_out[revokes].mean()),
-        "cv_false_opt_outs": float(opted_out[~revokes].sum()),
+        "cv_false_opt_outs": float(
+            sum(o for o, e in zip(opted_out, examples, strict=True) if e.kind != "revocation")
+        ),
     }
 
 

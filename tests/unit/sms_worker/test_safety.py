@@ -168,6 +168,7 @@ def test_the_corpora_hold_no_phone_numbers_or_addresses() -> None:
         assert "@" not in example.text
 
 
+@pytest.mark.timeout(900)  # encodes and fits the whole train split: a few minutes on 2 cores
 def test_training_reproduces_the_committed_heads_bit_for_bit() -> None:
     from services.sms_worker.safety import train
 
