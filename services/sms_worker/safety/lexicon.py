@@ -793,6 +793,81 @@ _RULES: tuple[_Rule, ...] = (
         r"stop taking (his|her) (\w+ )?(pills|meds|medication|insulin) so (he|she) (can|could|"
         r"will) die",
     ),
+    # Sixth pass: acts in progress and plans with their means, as the train split tells them.
+    *_rules(
+        C.IMMEDIATE_DANGER,
+        HIGH,
+        rf"(took|swallowed|taken|drank|chewed|shot up|ate) (all |the rest of |everything|"
+        rf"[1-9][0-9]* |a handful of |the whole |her whole |his whole |my whole )(\w+ ){{0,3}}"
+        rf"({_MEANS}|in there|she had|he had|i had|pens of insulin|pack|organizer)",
+        rf"(already|just) (taken|took|swallowed|drank) (the |all the |my |his |her )?(\w+ )?"
+        rf"{_MEANS}",
+        rf"(took|swallowed|taken) (the |all the |all my )?{_MEANS} [0-9]+ (min|mins|minutes|hour|"
+        rf"hours) ago|(min|mins|minutes|hour|hours) ago i (took|swallowed|used)",
+        r"(stabbed|shot|hanged|hung|cut|strangled) (himself|herself|myself|themselves)",
+        r"(belt|rope|cord|bag|plastic bag|noose) (around|over) (his|her|my|their) (neck|head)",
+        r"(on|at) the (roof|ledge|tracks|edge|railroad|railway crossing) (and|of)\b",
+        r"(on|at) the bridge\b.{0,60}\b(goodbye|sorry|jump|will not come|end it|picture)",
+        r"\b(i|he|she|they|mom|dad) (just )?(walked|waded|is walking|is wading) (out )?into the "
+        r"(lake|ocean|river|water|sea|bay)",
+        r"(engine|truck|car) running\b.{0,40}\b(sealed|door down|garage)|(door down|sealed up|"
+        r"garage)\b.{0,40}\b(engine|truck|car) running",
+        rf"({_WEAPON})\b.{{0,60}}\b(not coming back|he is done|she is done|i am done|said goodbye|"
+        rf"wanted to say it|end it)",
+        r"(i am|he is|she is|i will be) not coming back|not driving back",
+        r"(me quito la vida|quitarme la vida|me voy a matar|tomo todas las pastillas)",
+    ),
+    *_rules(
+        C.INTENT,
+        HIGH,
+        r"(going|gonna|want|planning|about) to kill (tonight|tomorrow|today|soon)|going to kill$",
+        r"done (living|being alive)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.PLAN,
+        HIGH,
+        rf"\bi (have|got|have got) (the|his|her|my|dad s|mom s) ({_MEANS}|{_WEAPON})( ready| set "
+        rf"aside| saved| picked out)",
+        rf"\bi (have|got|have got) the ({_WEAPON}|blades)$",
+        about_speaker=True,
+    ),
+    # Seventh pass: coercive control and violence at home; harm a caregiver fears doing.
+    *_rules(
+        C.DOMESTIC_VIOLENCE,
+        HIGH,
+        r"(grabs|grabbed|grabbing|held|holds|holding) (me )?(by )?(the |my )?(neck|throat)|held me "
+        r"down|(drags|dragged|dragging) me|pins me (down|against)",
+        r"broke (two of |both of )?my (ribs|rib|wrist|arm|hand|fingers|nose|jaw)|(break|breaks) my "
+        r"(hand|arm|wrist|fingers|neck)",
+        r"\bi (have|got) a black eye",
+        r"(takes|took|taking) it out on me",
+        r"(gun|knife)\b.{0,50}\b(reminds me|when we argue|threaten)",
+        r"(blocks|blocked|blocking) the door|stands over my bed|tracker on my (car|phone)|"
+        r"(he|she) put a lock on|listens to my calls|reads every text|call immigration on me|"
+        r"walk on eggshells|"
+        r"punching (walls|the wall|holes)",
+        r"never see (them|the kids|my kids) (again )?if",
+        r"make me (sorry|suffer)",
+        r"(scared|afraid|terrified) of what (he|she|they) (will|ll|might|would) do",
+        r"(putting|put|puts) something in my (food|drink|coffee|tea)",
+        r"me amenaza|me pega|tengo miedo de (el|ella|mi esposo|mi marido)",
+        domestic_violence=True,
+    ),
+    *_rules(
+        C.HARM_TO_OTHERS,
+        HIGH,
+        r"(think|thinking|thought|thoughts) (about|of) (giving (him|her|them|mom|dad) all|turning "
+        r"off (his|her) (oxygen|machine|pump|feeding)|letting (him|her) fall|hurting (the|my|him|"
+        r"her) ?\w*)",
+        r"\bi (\w+ ){0,2}(pinched|dragged|locked) (her|him|mom|dad|my \w+)",
+        r"as (a )?punishment",
+        r"(make|made) (him|her|them) stop breathing",
+        r"(swear|swore) i (will|ll|am going to) (hurt|kill|hit) (her|him|them)",
+        r"put (him|her) in the ground",
+        r"(scared|afraid|worried|terrified) (that )?i (am going to|will|might|ll) (snap and )?"
+        r"(hurt|hit|harm|shake|kill) (mom|dad|him|her|them|my \w+)",
+    ),
 )
 
 # Spans that contain crisis words but mean something else; blanked before matching.
@@ -814,6 +889,7 @@ _IDIOMS = tuple(
         r"rather die than",
         r"kill (him|her|my \w+)\b.{0,15}\b(lol|haha|lmao|jk)",
         r"i could (kill|strangle|murder|throttle) (him|her|my \w+)",
+        r"shot (myself|himself|herself) in the foot",
         r"(goodbye|bye) (\w+ ){0,2}until|(goodbye|bye) for now",
         r"cut(ting)? myself some slack",
         r"over my dead body",

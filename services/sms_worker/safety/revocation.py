@@ -180,7 +180,8 @@ _SOMEONE_ELSE = re.compile(
 _NEGATED_REQUEST = re.compile(
     r"\b((do not|never|not|no) (want|wish|mean|need|plan|planning|asking|trying|going)( you)? to "
     r"(stop|quit|unsubscribe|opt|end|cancel|be removed|leave|remove|drop|delete|take me off)|"
-    r"not that i (want|need)|"
+    r"not that i (want|need)|i am not (leaving|quitting|unsubscribing|going anywhere|opting out)|"
+    r"said (stop|unsubscribe|quit) to (my|the|a|his|her) \w+|"
     r"(nobody|no one) (should|can|may|is to|gets to) (take|remove|stop|unsubscribe|opt)|"
     r"(zero|no) (plans|intention|desire|interest|way) (to|of|i am going to) (stop|opt|unsubscribe|"
     r"quit|cancel)|(was going to|was about to|almost|nearly) (opt|unsubscribe|stop|quit|cancel)|"
@@ -198,6 +199,7 @@ _ADDRESSES_US = re.compile(r"\b(you|your|givecare)\b")
 # answer?"); "can you stop texting me?" is a request and stays one.
 _QUESTION = re.compile(
     r"^((does|do(?! not)|did|is|are|if|when|what|how often|why)\b|"
+    r"(will|would|does|do)\b.*\bor\b|"
     r"(will|would|can|could)\b.*\b(if|when|while|after|during|on weekends|at night)\b)"
 )
 # Another service or object: "unsubscribe me from the pharmacy's robocalls", "stop texting me
@@ -213,6 +215,16 @@ _OTHER_OBJECT = re.compile(
     r"(calling|call) me \w+|(send|sending) me (a|an|the|those|that) (?!(text|texts|message|"
     r"messages)\b)\w+|(texting|sending|messaging|calling|contacting) (him|her|my "
     r"(mom|dad|mother|father|husband|wife|son|daughter|brother|sister)|\w+ s phone)\b)"
+)
+# Someone else typed or sent it: "my grandson grabbed my phone and typed unsubscribe".
+_SOMEONE_ELSE_SENT = re.compile(
+    r"\b(my (?!number|phone)\w+|someone|somebody|she|he|they)\b (\w+ ){0,6}(typed|texted|"
+    r"replied|sent|said|quit|unsubscribed|signed up)\b"
+)
+# The caregiver says they want to keep the texts: nothing in the message opts them out.
+_KEEP = re.compile(
+    r"\b(keep texting|keep (the|these|my|sending) (texts|messages)|i am staying|i want (them|to "
+    r"keep|these|mine)|please ignore (it|that|this)|still want (them|these|the texts))\b"
 )
 # Another sender named: the request is about their texts, not ours.
 _OTHER_SENDER = re.compile(
@@ -232,7 +244,9 @@ _SCHEDULE = re.compile(
     r"\d+pm|anything after|so often|as often|every day|daily|weekly|while i am|during|until)\b"
     # Or only some of the texts: "stop the hydration reminders but keep the check-ins".
     r"|\b((keep|keeping) (the|everything|just|sending|my|all)|but keep|everything else|"
-    r"(reminders|messages|texts|tips|prompts) about|the same (tip|text|message)|"
+    r"(reminders|messages|texts|tips|prompts|reminder) (about|for)|the same (tip|text|message)|"
+    r"(texting|sending|messaging) me about|in the (texts|messages)|(long|short|voice|video|"
+    r"bedtime) (messages|texts|ones)|ones only|as much|"
     r"(evening|morning|night|weekend|sunday|daily) (check ins|texts|reminders|messages)|"
     r"putting \w+ in|for now)\b"
 )
@@ -243,7 +257,8 @@ _HEDGE = re.compile(
     r"how can i)\b"
 )
 _THIRD_PARTY_REQUEST = re.compile(
-    r"^(my|our) \w+( \w+)? (asked|asks|wants|wanted|needs|said|says) to|"
+    r"^(my|our) \w+( \w+)? (asked|asks|wants|wanted|needs|said|says|does not want|would "
+    r"like|would rather) to|"
     r"\bmy (\w+ ){1,3}(needs? to |has to |should |would |will |keeps? |to |wont |will not )"
     r"(stop|quit|unsubscribe|opt)"
 )
@@ -338,6 +353,8 @@ def read_revocation(text: str) -> Revocation | None:
             unclear = True
         elif _REVOCATION_WORD.search(sentence):
             passing = True
+    if any(_KEEP.search(sentence) for sentence in sentences):
+        return Revocation.NOT_US
     if clear:
         return Revocation.CLEAR
     if not_us:
@@ -358,7 +375,10 @@ def _ruled_out(sentence: str) -> bool:
         return True
     if _QUESTION.search(sentence) and _has_clear(sentence, negation_ok=True):
         return True
-    someone_else = _SOMEONE_ELSE.search(sentence) or _THIRD_PARTY_REQUEST.search(sentence)
+    # "My wife doesn't want your texts" is about her subscription, whoever it names.
+    if _THIRD_PARTY_REQUEST.search(sentence):
+        return True
+    someone_else = _SOMEONE_ELSE.search(sentence) or _SOMEONE_ELSE_SENT.search(sentence)
     return bool(someone_else) and not _ADDRESSES_US.search(sentence)
 
 

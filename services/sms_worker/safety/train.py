@@ -212,12 +212,17 @@ def _revocation_thresholds(
 ) -> Thresholds:
     """`confirm` and `certain`: the pair that opts out the most revocations while opting out no
     look-alike or everyday message in cross-validation; `clarify`: where 98 % of those stay
-    quiet. Crisis messages are left out of the constraint: some of them ask us to stop too
-    ("no more check-ins for me, I'm done tonight"), and those are opted out with the crisis
-    resources in the confirmation, which is the rule."""
+    quiet. Messages with crisis language are left out of the constraint: some of them ask us to
+    stop too ("no more check-ins for me, I'm done tonight"), and those are opted out with the
+    crisis resources in the confirmation, which is the rule."""
     p = np.asarray([reading.revocation for reading in readings])
     revokes = np.asarray([example.revokes for example in examples])
-    bystander = np.asarray([example.kind in ("lookalike", "everyday") for example in examples])
+    bystander = np.asarray(
+        [
+            example.kind in ("lookalike", "everyday") and example.crisis is None
+            for example in examples
+        ]
+    )
     clear = np.asarray([w is Revocation.CLEAR for w in words])
     open_to_us = np.asarray([w is not Revocation.NOT_US for w in words])
     best = (-1, 1.0, 1.0)
