@@ -1,4 +1,4 @@
-"""The proactive-message policy (DOMAIN.md, "Proactive messages"), defined once.
+"""The proactive-message policy (docs/domain.md, "Proactive messages"), defined once.
 
 The scheduler decides *when* a message is due from its read model; the SMS worker re-checks the
 same premises against the live profile right before it texts. Both read the numbers and the
