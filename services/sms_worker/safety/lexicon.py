@@ -90,7 +90,6 @@ _WEAPON = (
     r"rope|service pistol|hunting rifle)"
 )
 _ANY_MORE = r"( any more| any longer| much longer| like this)?"
-_SOON = r"(tonight|tomorrow|today|this weekend|this week|soon|next week|right now|now)"
 
 
 def _rules(

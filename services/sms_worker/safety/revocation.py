@@ -89,9 +89,6 @@ _CLEAR = tuple(
         rf"{_STOP_WORD} (\w+ ){{0,5}}{_OURS}",
         rf"{_STOP_WORD} (with )?(these|them|it with these)$",
         rf"{_STOP_WORD} (\w+ ){{0,2}}{_CONTACTING}( {_US}\b|$)",
-        r"(remove|delete|erase|drop) (me|us|{_NUMBER})( (from|off) \w+( \w+)?)?$".replace(
-            "{_NUMBER}", _NUMBER
-        ),
         rf"(remove|delete|erase|take|get|drop|count) (me|us|{_NUMBER}) (\w+ )?(off|of|out of|"
         rf"from|out) (\w+ ){{0,2}}({_LIST}|{_OURS}|givecare|here|it)\b",
         rf"(take|get) (me|{_NUMBER}|my cell|this cell( phone)?) (off|out of)\b",
@@ -102,9 +99,7 @@ _CLEAR = tuple(
         r"(number|phone|cell))\b",
         r"(do not|never) send (me )?(anything|any more|more|another)",
         r"i want (off|out)\b",
-        r"(want|like|need|wish) to stop (getting|receiving) (them|these|any|all|{_OURS})".replace(
-            "{_OURS}", _OURS
-        ),
+        rf"(want|like|need|wish) to stop (getting|receiving) (them|these|any|all|{_OURS})",
         r"(please|pls) stop$",
         r"(please|pls|just) stop (texting|messaging|txting)\b",
         r"(never heard of (you|givecare|this)|new number)",
@@ -307,7 +302,6 @@ _SHORT_TYPOS = {
     "msgin": "messaging",
     "mee": "me",
     "k": "ok",
-    "u": "you",
 }
 
 
@@ -344,7 +338,7 @@ def read_revocation(text: str) -> Revocation | None:
     for sentence in sentences:
         if _ruled_out(sentence):
             not_us = True
-        elif _has_clear(sentence, negation_ok=True):
+        elif _has_clear(sentence):
             if _SCHEDULE.search(sentence) or _HEDGE.search(sentence):
                 unclear = True
             else:
@@ -373,7 +367,7 @@ def _ruled_out(sentence: str) -> bool:
         return True
     if _OTHER_SENDER.search(sentence) and not _ADDRESSES_US.search(sentence):
         return True
-    if _QUESTION.search(sentence) and _has_clear(sentence, negation_ok=True):
+    if _QUESTION.search(sentence) and _has_clear(sentence):
         return True
     # "My wife doesn't want your texts" is about her subscription, whoever it names.
     if _THIRD_PARTY_REQUEST.search(sentence):
@@ -382,15 +376,13 @@ def _ruled_out(sentence: str) -> bool:
     return bool(someone_else) and not _ADDRESSES_US.search(sentence)
 
 
-def _has_clear(sentence: str, *, negation_ok: bool) -> bool:
+def _has_clear(sentence: str) -> bool:
+    """A clear request in `sentence`, unless a negation stands just before it (a request that
+    itself begins "do not"/"never" — "do not text me" — carries its own negation)."""
     for pattern in _CLEAR:
         for found in pattern.finditer(sentence):
             before = sentence[: found.start()].split()[-4:]
-            if not negation_ok and any(word in {"not", "never"} for word in before):
-                continue
-            if any(word in {"not", "never"} for word in before) and not found.group().startswith(
-                ("do not", "never")
-            ):
-                continue
-            return True
+            negated = any(word in {"not", "never"} for word in before)
+            if not negated or found.group().startswith(("do not", "never")):
+                return True
     return False

@@ -25,24 +25,11 @@ from services.scheduler.rules import (
     release,
 )
 from shared.proactive_policy import next_window_moment
+from tests.unit.scheduler.users import DAY, NOON_NY, NY, active_user
 
-NY = "America/New_York"
-# 17:00 UTC = 12:00 in New York (EST): inside the window.
-NOON_NY = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)
 # 20:30 in New York the same day: the window has closed.
 EVENING_NY = datetime(2026, 1, 16, 1, 30, tzinfo=UTC)
-DAY = timedelta(days=1)
-
-
-def _user(**changes: object) -> ProactiveState:
-    base = ProactiveState(
-        user_id="u1",
-        timezone=NY,
-        journey_phase="active",
-        band="mild",
-        last_contact_at=NOON_NY - timedelta(hours=1),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+_user = active_user
 
 
 # Each kind of message, due at noon, after an earlier proactive message 3 days before.

@@ -12,7 +12,6 @@ from services.scheduler.rules import (
     Churn,
     Decision,
     Kind,
-    ProactiveState,
     checkin_cadence,
     decide,
     next_due_at,
@@ -23,25 +22,12 @@ from shared.proactive_policy import (
     in_window,
     next_window_moment,
 )
+from tests.unit.scheduler.users import DAY, NOON_NY, NY, active_user
 
 DAILY, EVERY_THREE_DAYS, WEEKLY = Cadence.DAILY, Cadence.EVERY_3_DAYS, Cadence.WEEKLY
 
-NY = "America/New_York"
 HONOLULU = "Pacific/Honolulu"
-# 15:00 UTC = 10:00 in New York (EST, winter): inside the window.
-NOON_NY = datetime(2026, 1, 15, 17, 0, tzinfo=UTC)
-DAY = timedelta(days=1)
-
-
-def _user(**changes: object) -> ProactiveState:
-    base = ProactiveState(
-        user_id="u1",
-        timezone=NY,
-        journey_phase="active",
-        band="mild",
-        last_contact_at=NOON_NY - timedelta(hours=1),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+_user = active_user
 
 
 # --- window -------------------------------------------------------------------------------
