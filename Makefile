@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .local/tools/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap test test-unit test-integration test-e2e chaos lint fmt run infra up down docker bench bench-report soak clean
+.PHONY: help bootstrap test test-unit test-integration test-e2e chaos lint fmt run infra stop up down docker bench bench-report soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ run: bootstrap ## start the whole system locally: broker, database and every ser
 
 infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
 	$(RUN) python -m shared.local_servers --dir .local/infra
+
+stop: ## stop a make run/infra of this checkout and whatever a killed run, test or benchmark left running
+	$(RUN) python -m shared.local_servers --dir .local/infra --stop
 
 COMPOSE := docker compose -f deploy/compose.yaml
 DOWN_ARGS ?=

@@ -15,6 +15,7 @@ import httpx
 from bench.machine import process_cpu, process_stats
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 from shared.local_servers import free_port
+from shared.local_servers._lifecycle import dies_with, watch_over_this_process
 
 
 def cpu_snapshot(
@@ -58,9 +59,15 @@ async def wait_http(url: str, *, attempts: int = 300) -> None:
 
 @contextlib.asynccontextmanager
 async def child(*args: str, env: Mapping[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python <args>` for the duration of the block; SIGTERM and reaped on the way out."""
+    """`python <args>` for the duration of the block; SIGTERM and reaped on the way out, and
+    ended with the benchmark however that ends (the kernel's SIGTERM, then our guardian)."""
+    watch_over_this_process()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, *args, env=dict(env), stdout=asyncio.subprocess.DEVNULL
+        sys.executable,
+        *args,
+        env=dict(env),
+        stdout=asyncio.subprocess.DEVNULL,
+        preexec_fn=dies_with(os.getpid()),
     )
     try:
         yield process

@@ -2,17 +2,46 @@
 
 Nothing here runs unless a test asks for `rabbitmq_url` or `mongodb_url`, so unit tests never
 start a server; how each server is obtained lives in `tests/support/servers.py`.
+
+Nothing the session starts outlives it: SIGTERM (a timeout, a CI runner giving up) stops the
+run as Ctrl-C does, so fixture teardown stops the servers and processes; if the session dies
+without teardown (SIGKILL), its guardian ends them (`shared/local_servers/_lifecycle.py`).
 """
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
 from shared.local_servers import LocalMongo, LocalRabbitMQ
+from shared.local_servers._lifecycle import watch_over_this_process
 from tests.support.servers import Infra, infra_summary, resolve_mongodb, resolve_rabbitmq
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM as Ctrl-C: pytest stops and tears every fixture down. A second SIGTERM, while
+    teardown runs, kills at once (the guardian then ends what teardown did not reach)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+
+
+def _end_on_sigterm() -> None:
+    # Only over the default: a test's own handler (an event loop's) stays until it resets it.
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    watch_over_this_process()
+    _end_on_sigterm()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _end_on_sigterm()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,6 +5,9 @@ Prints `RABBITMQ_URL=...` and `MONGODB_URL=...` and writes them to `<dir>/env` (
 so `set -a; . <dir>/env` works). With `--services` it also writes `<dir>/devtools.env`: the
 development values it made up (tokens, the fake Twilio's address) that `givecare chat` and
 `givecare stripe send` need to talk to this run. Both files are removed on a clean shutdown.
+
+Whatever it starts ends when it ends, however it ends (`_lifecycle`); one run at a time holds
+the directory, and `--stop` (`make stop`) ends a run of it and whatever a killed run left behind.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from shared.local_servers import LocalMongo, LocalRabbitMQ, LocalServerError
+from shared.local_servers._lifecycle import DirectoryBusyError, DirectoryLock, stop_run
 from shared.local_servers.env_file import write_env_file
 from shared.local_servers.services import (
     DEVTOOLS_ENV_FILE,
@@ -30,6 +34,8 @@ from shared.local_servers.services import (
 )
 
 log = logging.getLogger("shared.local_servers")
+# What a run leaves for other shells and tools: the URLs, and `make run`'s made-up values.
+ENV_FILES = ("env", DEVTOOLS_ENV_FILE)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,6 +57,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--services", action="store_true", help="also run every service (what `make run` does)"
     )
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="run the services on free ports instead of 8000, 8010 and 9101-9104",
+    )
+    parser.add_argument(
+        "--stop",
+        action="store_true",
+        help="stop the run using --dir, and end whatever a killed run of this checkout left "
+        "running (what `make stop` does), then exit",
+    )
     parser.add_argument("--log-level", default="INFO", help="log level of this launcher")
     return parser.parse_args(argv)
 
@@ -66,8 +83,9 @@ def _how_to_use(setup: DevelopmentSetup) -> list[str]:
             f"outbound SMS: the fake Twilio at {setup.fake_twilio_url} "
             "(no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN set), nothing leaves this machine"
         )
+    ops_ports = ", ".join(str(spec.ops_port) for spec in setup.specs if spec.ops_port)
     return [
-        f"# ingress: {setup.ingress_url} (webhooks, /docs); workers' ops ports 9101-9104",
+        f"# ingress: {setup.ingress_url} (webhooks, /docs); workers' ops ports {ops_ports}",
         f"# {outbound}",
         f"# chat as a caregiver (another terminal): {givecare} chat --phone +15551234567",
         f"# a signed Stripe test event: {givecare} stripe send checkout.session.completed "
@@ -81,18 +99,39 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     base: Path = args.dir.resolve()
-    base.mkdir(parents=True, exist_ok=True)
-    env_file = base / "env"
-    devtools_env_file = base / DEVTOOLS_ENV_FILE
+    if args.stop:
+        lines = stop_run(base, str(args.dir)) or ["nothing of this checkout was left running"]
+        if DirectoryLock(base, "").holder() is None:
+            for name in ENV_FILES:
+                (base / name).unlink(missing_ok=True)  # left by a run that was killed
+        sys.stdout.write("".join(f"make stop: {line}\n" for line in lines))
+        return 0
+    owner = DirectoryLock(base, "make run" if args.services else "make infra", str(args.dir))
+    try:
+        sweep = owner.acquire()
+    except DirectoryBusyError as exc:
+        log.error("%s; stop it first (Ctrl-C where it runs, or make stop)", exc)
+        return 1
+    for record in sweep.ended:
+        log.warning("ended %s, left running by an earlier run that is gone", record.describe())
+    try:
+        return _run(args, base)
+    finally:
+        owner.release()
 
+
+def _run(args: argparse.Namespace, base: Path) -> int:
+    """Start everything, wait for a signal or a process that died, stop everything."""
+    env_file, devtools_env_file = (base / name for name in ENV_FILES)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # SIGHUP: the terminal went away; stopping is what the person who started us would want.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
 
     rabbitmq = LocalRabbitMQ(base / "rabbitmq", port=args.rabbitmq_port, management=args.management)
     mongo = LocalMongo(base / "mongodb", port=args.mongodb_port)
@@ -111,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"# management UI: {rabbitmq.management_url} (guest/guest)")
         lines.append(f"# env file: {env_file}; logs under {base}; Ctrl-C to stop")
         if args.services:
-            setup = development_setup(urls)
+            setup = development_setup(urls, free_ports=args.free_ports)
             write_env_file(devtools_env_file, setup.made_up)
-            supervisor = ServiceSupervisor(setup.env, setup.specs)
+            supervisor = ServiceSupervisor(setup.env, setup.specs, state_dir=base)
             lines.extend(_how_to_use(setup))
         # The one place that talks to the terminal: `make infra` shows these lines.
         sys.stdout.write("\n".join(lines) + "\n")

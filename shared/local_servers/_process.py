@@ -1,8 +1,9 @@
-"""Process plumbing shared by the local RabbitMQ and MongoDB-protocol servers.
+"""Process plumbing shared by the local RabbitMQ and MongoDB-protocol servers and `make run`.
 
 Each server runs in its own session (process group) so stopping it reaches exactly its own
 process tree and nothing else on the machine; ports are remembered in the base directory so a
-restart, or the next `make infra`, comes back on the same URL with the same data.
+restart, or the next `make infra`, comes back on the same URL with the same data. Every process
+is started through `spawn`, so it ends when we end, however we end (`_lifecycle`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -20,19 +22,102 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import IO, Any, ClassVar, Self, TypeVar
+
+from shared.local_servers._lifecycle import (
+    DirectoryBusyError,
+    DirectoryLock,
+    Record,
+    dies_with,
+    forget,
+    record_child,
+    watch_over_this_process,
+)
 
 LOOPBACK = "127.0.0.1"
 _POLL_SECONDS = 0.1
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class LocalServerError(RuntimeError):
     """A local server failed to start or stop; the message carries the tail of its log."""
+
+
+class _LastingThread:
+    """Runs calls on one daemon thread that lives as long as the process.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked a child ends: a child forked on a pool
+    or `asyncio.to_thread` worker would be killed as soon as that worker retires.
+    """
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._owner = 0
+        self._lock = threading.Lock()
+
+    def call(self, function: Callable[[], _T]) -> _T:
+        if threading.current_thread() is threading.main_thread():
+            return function()
+        with self._lock:
+            if self._thread is None or self._owner != os.getpid() or not self._thread.is_alive():
+                self._calls = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._run, name="spawner", daemon=True)
+                self._owner = os.getpid()
+                self._thread.start()
+        result: Future[_T] = Future()
+        self._calls.put((function, result))
+        return result.result()
+
+    def _run(self) -> None:
+        calls = self._calls
+        while True:
+            function, result = calls.get()
+            try:
+                result.set_result(function())
+            except BaseException as exc:
+                result.set_exception(exc)
+
+
+_spawner = _LastingThread()
+
+
+def spawn(
+    argv: list[str],
+    *,
+    name: str,
+    directory: Path | None,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stdout: IO[bytes] | int | None = None,
+) -> tuple[subprocess.Popen[bytes], Record | None]:
+    """Start `argv` in a session of its own that ends when this process ends, however it ends.
+
+    The child gets SIGTERM from the kernel if we die, the guardian ends its whole session (what
+    it forked too) once we are gone, and its record (`forget` it once reaped) lets the next run
+    in `directory` and `make stop` find it if both failed.
+    """
+    watch_over_this_process()
+    parent = os.getpid()
+    process = _spawner.call(
+        lambda: subprocess.Popen(  # noqa: S603 - argv is built by us, no shell
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=dies_with(parent),  # prctl only: no lock a fork could have copied held
+        )
+    )
+    return process, record_child(process.pid, name, directory)
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -108,10 +193,12 @@ class ManagedProcess:
     recycled by the kernel before the final sweep of the group.
     """
 
-    def __init__(self, name: str, log_file: Path) -> None:
+    def __init__(self, name: str, log_file: Path, state_dir: Path) -> None:
         self.name = name
         self.log_file = log_file
+        self.state_dir = state_dir
         self._proc: subprocess.Popen[bytes] | None = None
+        self._record: Record | None = None
         self._exit: os.waitid_result | None = None
         self._log_offset = 0
 
@@ -126,14 +213,8 @@ class ManagedProcess:
         with self.log_file.open("ab") as log_handle:
             self._log_offset = log_handle.tell()
             self._exit = None
-            self._proc = subprocess.Popen(  # noqa: S603 - argv is built by us, no shell
-                argv,
-                env=dict(env),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            self._proc, self._record = spawn(
+                argv, name=self.name, directory=self.state_dir, env=env, cwd=cwd, stdout=log_handle
             )
 
     @property
@@ -200,6 +281,8 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        forget(self._record)
+        self._record = None
 
 
 _live_servers: set[LocalServer] = set()
@@ -240,6 +323,7 @@ class LocalServer(abc.ABC):
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self._ports = PortBook(self._base_dir / "ports.json")
+        self._owner = DirectoryLock(self._base_dir, type(self).__name__)
         self._lock = threading.RLock()
         self._closed = False
         self._start_failed = False
@@ -300,6 +384,7 @@ class LocalServer(abc.ABC):
             if self.is_running:
                 return self
             began = time.monotonic()
+            self._take_directory()
             _live_servers.add(self)
             # A foreign listener on our port would answer the readiness probe in our stead.
             taken = {name: p for name, p in self._listen_ports.items() if not port_is_free(p)}
@@ -322,6 +407,20 @@ class LocalServer(abc.ABC):
                 self._base_dir,
             )
             return self
+
+    def _take_directory(self) -> None:
+        """Hold the base directory until `close()`; what a killed earlier user left running in
+        it is ended first, so its ports and data files are free again."""
+        try:
+            sweep = self._owner.acquire()
+        except DirectoryBusyError as exc:
+            raise LocalServerError(f"cannot start {self.kind}: {exc}") from None
+        for record in sweep.ended:
+            log.warning(
+                "ended %s, left running in %s by a run that is gone",
+                record.describe(),
+                self._base_dir,
+            )
 
     def _wait_ready(self, deadline: float) -> None:
         while True:
@@ -360,6 +459,7 @@ class LocalServer(abc.ABC):
             self.stop()
             self._closed = True
             _live_servers.discard(self)
+            self._owner.release()
             if self._owns_dir:
                 shutil.rmtree(self._base_dir, ignore_errors=True)
 
@@ -371,6 +471,7 @@ class LocalServer(abc.ABC):
         self.kill()
         self._closed = True
         _live_servers.discard(self)
+        self._owner.release()
         if self._owns_dir and not self._start_failed:
             shutil.rmtree(self._base_dir, ignore_errors=True)
 

@@ -46,7 +46,7 @@ class LocalMongo(LocalServer):
         self.port = self._ports.claim("mongodb", port)
         self.log_level = log_level
         self.data_dir = self.base_dir / "data"
-        self._server = ManagedProcess("secantusd", self.base_dir / "secantus.log")
+        self._server = ManagedProcess("secantusd", self.base_dir / "secantus.log", self.base_dir)
 
     @property
     def url(self) -> str:

@@ -88,8 +88,9 @@ class LocalRabbitMQ(LocalServer):
             self._ports.claim("management", management_port) if management else None
         )
         self.node_name = f"givecare-{self.port}@localhost"
-        self._node = ManagedProcess("rabbitmq-server", self.base_dir / "log" / "node.log")
-        self._epmd = ManagedProcess("epmd", self.base_dir / "log" / "epmd.log")
+        log_dir = self.base_dir / "log"
+        self._node = ManagedProcess("rabbitmq-server", log_dir / "node.log", self.base_dir)
+        self._epmd = ManagedProcess("epmd", log_dir / "epmd.log", self.base_dir)
 
     @property
     def url(self) -> str:
@@ -104,6 +105,10 @@ class LocalRabbitMQ(LocalServer):
     @property
     def _main(self) -> ManagedProcess:
         return self._node
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.base_dir / "node.pid"
 
     @property
     def _listen_ports(self) -> dict[str, int]:
@@ -162,7 +167,7 @@ class LocalRabbitMQ(LocalServer):
                 "RABBITMQ_MNESIA_BASE": str(paths["mnesia"]),
                 "RABBITMQ_LOG_BASE": str(paths["log"]),
                 "RABBITMQ_LOGS": "-",
-                "RABBITMQ_PID_FILE": str(self.base_dir / "node.pid"),
+                "RABBITMQ_PID_FILE": str(self._pid_file),
                 # Distribution on loopback only, registered with our own epmd.
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": _LOOPBACK_DISTRIBUTION,
                 "ERL_EPMD_PORT": str(self.epmd_port),
@@ -176,6 +181,8 @@ class LocalRabbitMQ(LocalServer):
             raise LocalServerError(f"{self.server} is not executable; install rabbitmq-server")
         paths = self._write_config()
         env = self._environment(paths)
+        # We hold the directory, so a pid file here names a node of a run that is gone.
+        self._pid_file.unlink(missing_ok=True)
         # Our own foreground epmd, so the VM does not daemonize one that would outlive the node.
         self._epmd.spawn(
             [_find_epmd(), "-port", str(self.epmd_port), "-address", LOOPBACK],

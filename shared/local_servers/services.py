@@ -5,11 +5,13 @@ for what it would otherwise refuse to start without (a Twilio auth token so ingr
 the webhooks a local tool signs, a Stripe webhook secret). Without Twilio credentials a fake
 Twilio REST API runs as one more process on port 8010 and the sender is pointed at it, so a
 reply takes the whole path a real one does. Output lines are prefixed with the process's name,
-coloured in a terminal. Stopping sends SIGTERM to all, waits, and kills what is left.
+coloured in a terminal. Stopping sends SIGTERM to all, waits, and kills what is left; each runs
+in a session of its own and ends with the supervisor however it ends (`_process.spawn`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -18,10 +20,13 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from services.ingress.settings import IngressSettings, WebhookSettings
 from shared.config import StripeSettings, TwilioSettings, load_settings
+from shared.local_servers._lifecycle import Record, forget
+from shared.local_servers._process import free_port, spawn
 
 log = logging.getLogger("shared.local_servers")
 
@@ -48,13 +53,20 @@ SERVICES = (
     ServiceSpec("billing", "services.billing_worker", 9102),
     ServiceSpec("scheduler", "services.scheduler", 9103),
 )
-# Reporting `sent`, then `delivered`, to the status callback a second apart, as Twilio would.
-FAKE_TWILIO = ServiceSpec(
-    "twilio-fake",
-    "services.devtools.fake_twilio",
-    None,
-    ("--port", str(FAKE_TWILIO_PORT), "--deliver-after", "1"),
-)
+
+
+def _fake_twilio(port: int) -> ServiceSpec:
+    """Reporting `sent`, then `delivered`, to the status callback a second apart, as Twilio
+    would."""
+    return ServiceSpec(
+        "twilio-fake",
+        "services.devtools.fake_twilio",
+        None,
+        ("--port", str(port), "--deliver-after", "1"),
+    )
+
+
+FAKE_TWILIO = _fake_twilio(FAKE_TWILIO_PORT)
 
 
 @dataclass(frozen=True)
@@ -67,16 +79,17 @@ class DevelopmentSetup:
     made_up: dict[str, str]
     ingress_url: str
     fake_twilio_url: str | None
-
-    @property
-    def specs(self) -> tuple[ServiceSpec, ...]:
-        """The fake Twilio first, so it listens before the sender's first call."""
-        return SERVICES if self.fake_twilio_url is None else (FAKE_TWILIO, *SERVICES)
+    # The fake Twilio first, so it listens before the sender's first call.
+    specs: tuple[ServiceSpec, ...] = SERVICES
 
 
-def development_setup(urls: Mapping[str, str]) -> DevelopmentSetup:
+def development_setup(urls: Mapping[str, str], *, free_ports: bool = False) -> DevelopmentSetup:
     """The caller's environment, then the local servers, then development defaults only where
-    the services would find nothing — in the environment or in `.env`, which they also read."""
+    the services would find nothing — in the environment or in `.env`, which they also read.
+
+    `free_ports` puts every process on a port nobody uses instead of the fixed ones (8000, 8010,
+    9101-9104), so a second run (a test's) can run beside a developer's.
+    """
     env = {**os.environ, **urls}
     env.setdefault("LOG_FORMAT", "console")
     ingress = load_settings(IngressSettings)
@@ -84,7 +97,11 @@ def development_setup(urls: Mapping[str, str]) -> DevelopmentSetup:
     twilio = load_settings(TwilioSettings)
     stripe = load_settings(StripeSettings)
     made_up: dict[str, str] = {}
-    ingress_url = webhooks.public_base_url or f"http://127.0.0.1:{ingress.port}"
+    ingress_port, fake_twilio_port = ingress.port, FAKE_TWILIO_PORT
+    if free_ports:
+        ingress_port, fake_twilio_port = free_port(), free_port()
+        env["INGRESS_PORT"] = str(ingress_port)
+    ingress_url = webhooks.public_base_url or f"http://127.0.0.1:{ingress_port}"
     if not webhooks.public_base_url:
         made_up["PUBLIC_BASE_URL"] = ingress_url
     token = twilio.auth_token.get_secret_value() if twilio.auth_token else None
@@ -92,7 +109,7 @@ def development_setup(urls: Mapping[str, str]) -> DevelopmentSetup:
         made_up["TWILIO_AUTH_TOKEN"] = token = f"dev-{secrets.token_hex(16)}"
     fake_twilio_url = None
     if not twilio.configured:
-        fake_twilio_url = f"http://127.0.0.1:{FAKE_TWILIO_PORT}"
+        fake_twilio_url = f"http://127.0.0.1:{fake_twilio_port}"
         made_up["TWILIO_API_BASE_URL"] = fake_twilio_url
         if not twilio.account_sid:
             made_up["TWILIO_ACCOUNT_SID"] = DEV_TWILIO_ACCOUNT_SID
@@ -106,7 +123,15 @@ def development_setup(urls: Mapping[str, str]) -> DevelopmentSetup:
     if not stripe.webhook_secret_list:
         made_up["STRIPE_WEBHOOK_SECRET"] = f"whsec_dev_{secrets.token_hex(16)}"
     env.update(made_up)
-    return DevelopmentSetup(env, made_up, ingress_url, fake_twilio_url)
+    specs: tuple[ServiceSpec, ...] = SERVICES
+    if free_ports:
+        specs = tuple(
+            dataclasses.replace(spec, ops_port=free_port()) if spec.ops_port else spec
+            for spec in specs
+        )
+    if fake_twilio_url is not None:
+        specs = (_fake_twilio(fake_twilio_port), *specs)
+    return DevelopmentSetup(env, made_up, ingress_url, fake_twilio_url, specs)
 
 
 # One colour per process in a terminal (cyan, green, yellow, magenta, blue, red); none when the
@@ -133,10 +158,25 @@ def _relay_output(prefix: bytes, stream: IO[bytes]) -> None:
 
 
 class ServiceSupervisor:
-    def __init__(self, env: Mapping[str, str], specs: tuple[ServiceSpec, ...] = SERVICES) -> None:
+    """The services as child processes, recorded under `state_dir` (the next `make run` there,
+    and `make stop`, end what a killed supervisor left running)."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        specs: tuple[ServiceSpec, ...] = SERVICES,
+        *,
+        state_dir: Path | None = None,
+    ) -> None:
         self._env = dict(env)
         self._specs = specs
+        self._state_dir = state_dir
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._records: list[Record | None] = []
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self._processes.items()}
 
     def start(self) -> None:
         colour = _colour_wanted()
@@ -144,12 +184,14 @@ class ServiceSupervisor:
             env = dict(self._env)
             if spec.ops_port is not None:
                 env["OPS_PORT"] = str(spec.ops_port)
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            process, record = spawn(
                 [sys.executable, "-m", spec.module, *spec.args],
+                name=spec.name,
+                directory=self._state_dir,
                 env=env,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
             )
+            self._records.append(record)
             assert process.stdout is not None
             threading.Thread(
                 target=_relay_output,
@@ -174,3 +216,6 @@ class ServiceSupervisor:
                 log.warning("%s did not stop in %.0f s; killing it", name, timeout)
                 process.kill()
                 process.wait()
+        for record in self._records:
+            forget(record)
+        self._records = []
