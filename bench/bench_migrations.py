@@ -23,10 +23,10 @@ from bench.report import print_table, write_result
 from bench.servers import database, describe_database
 from bench.sizes import sized
 from services.migrations import message_parts, product_migrations, split_users
+from services.migrations.fixtures import generate
 from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
 from shared.migrations import MigrationRunner
-from shared.migrations.fixtures import generate
 from shared.mongo import MongoClient, create_client
 
 BASELINES = {"backfill": 136.1, "cleanup": 612.4}

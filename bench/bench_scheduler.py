@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -66,7 +65,6 @@ async def _measure(url: str, population: int, due_share: float) -> dict[str, obj
         batch_size=100_000,
         lease_seconds=60,
         subscriptions_enabled=False,
-        transactions_with=client if os.environ.get("BENCH_TRANSACTIONS", "1") == "1" else None,
     )
     started = time.perf_counter()
     report = await scheduler.tick()

@@ -117,7 +117,6 @@ def _inbound(phone: str, text: str, step: int) -> Any:
 
 async def _run_mode(
     runtime_name: str,
-    transactions: bool,
     users: int,
     rabbit_url: str,
     mongo_url: str,
@@ -134,7 +133,6 @@ async def _run_mode(
             "RABBITMQ_QUEUE_PREFIX": broker_settings.queue_prefix,
             "MONGODB_URL": mongo_url,
             "MONGODB_DB_SMS_WORKER": f"{counter.database_prefix}{run_id}",
-            "MONGODB_TRANSACTIONS": "on" if transactions else "off",
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",
         }
@@ -186,7 +184,7 @@ async def _run_mode(
             rows.append(
                 {
                     "runtime": runtime_name,
-                    "mode": "transactions" if transactions else "idempotent writes",
+                    "mode": "transactions",
                     "scenario": scenario,
                     "messages": users,
                     "seconds": round(elapsed, 2),
@@ -249,12 +247,8 @@ async def main() -> None:
     rows: list[dict[str, Any]] = []
     with broker_and_database() as (rabbit_url, mongo_url):
         database = describe_database(mongo_url)
-        for transactions in (True, False):
-            # Alternated, so a drift in the machine's load touches both runtimes alike.
-            for runtime in runtimes:
-                rows += await _run_mode(
-                    runtime, transactions, args.users, rabbit_url, mongo_url, counter
-                )
+        for runtime in runtimes:
+            rows += await _run_mode(runtime, args.users, rabbit_url, mongo_url, counter)
     print_table(
         "inbound SMS worker: one process, batch drained from the queue",
         [{k: v for k, v in row.items() if k != "breakdown"} for row in rows],

@@ -157,7 +157,6 @@ async def _run_mode(
         "RABBITMQ_QUEUE_PREFIX": prefix,
         "MONGODB_URL": mongodb_url,
         "MONGODB_DB_SMS_WORKER": database,
-        "MONGODB_TRANSACTIONS": mode,
         "OPS_PORT": str(ops_port),
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "json",
@@ -200,7 +199,7 @@ async def _main(args: argparse.Namespace) -> None:
         database = describe_database(mongodb_url)
         async with fake_twilio_process() as twilio_url:
             rows = []
-            modes = args.modes.split(",")
+            modes = ["transactions"]
             for mode in modes:
                 rows.extend(await _run_mode(mode, rabbitmq_url, mongodb_url, twilio_url, args))
             creates = await twilio_creates(twilio_url)
@@ -225,9 +224,6 @@ def main() -> None:
     )
     parser.add_argument(
         "--burst", type=int, default=sized(500, 100), help="requests published at once"
-    )
-    parser.add_argument(
-        "--modes", default="auto,off", help="MONGODB_TRANSACTIONS values to run, comma-separated"
     )
     asyncio.run(_main(parser.parse_args()))
 

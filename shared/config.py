@@ -77,8 +77,6 @@ class MongoSettings(_Settings):
     db_billing_worker: str | None = None
     db_scheduler: str | None = None
     db_admin: str | None = None
-    # "auto" uses multi-document transactions when the server is a replica set member.
-    transactions: Literal["auto", "on", "off"] = "auto"
     server_selection_timeout_ms: int = Field(5_000, ge=100)
     # Pooled connections idle longer than this are replaced before use: servers, proxies and
     # load balancers drop idle connections (SecantusDB after 300 s), and with retryWrites off

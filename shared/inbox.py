@@ -1,18 +1,16 @@
 """Idempotent consumer: an event's effect happens once however often the broker delivers it.
 
-With transactions, the inbox row (unique per consumer and event id), the handler's state changes
-and the events it emits commit together: a redelivery hits the unique key and is acknowledged as
-`AlreadyProcessed`. Without transactions (a standalone server), the handler must write
-idempotently, keyed by the event id; the inbox row is written *after* the handler, so a crash in
-between replays the handler, which is harmless, instead of losing the effect.
+The inbox row (unique per consumer and event id), the handler's state changes and the events it
+emits commit in one transaction: a redelivery hits the unique key and is acknowledged as
+`AlreadyProcessed`, and a crash part-way leaves nothing behind to repair.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
+import structlog
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -21,12 +19,17 @@ from pymongo.errors import DuplicateKeyError
 from shared.broker.consumer import AlreadyProcessed
 from shared.clock import Clock
 from shared.events import Envelope
-from shared.mongo import Document, IndexDeclarations, MongoClient
-from shared.outbox import Outbox
+from shared.mongo import Document, IndexDeclarations
+from shared.unit_of_work import PlannedHandler, StalePlan, Transactions, U
+
+log = structlog.get_logger(__name__)
 
 INBOX_COLLECTION = "inbox"
+# Plans made again in-process when their inputs moved on underneath; then the broker retries.
+MAX_PLANS = 3
 
 P = TypeVar("P")
+PlanT = TypeVar("PlanT")
 
 
 def inbox_indexes(retention_days: float) -> IndexDeclarations:
@@ -41,80 +44,74 @@ def inbox_indexes(retention_days: float) -> IndexDeclarations:
     }
 
 
-class UnitOfWork:
-    """What a handler needs to make its effects atomic: the session every write must pass, and
-    `emit` for follow-up events, which go to the outbox inside the same transaction."""
+class Inbox(Generic[U]):
+    """Wraps handlers so the consumer runtime can call them with just the event."""
 
-    def __init__(self, session: AsyncClientSession | None, outbox: Outbox) -> None:
-        self.session = session
-        self._outbox = outbox
-
-    async def emit(self, event: Envelope[Any]) -> None:
-        await self._outbox.add(event, self.session)
-
-
-TransactionalHandler = Callable[[Envelope[P], UnitOfWork], Awaitable[None]]
-
-
-class Inbox:
     def __init__(
         self,
-        client: MongoClient,
+        transactions: Transactions[U],
         collection: AsyncCollection[Document],
-        outbox: Outbox,
         clock: Clock,
         *,
         consumer: str,
-        transactions: bool,
     ) -> None:
-        self._client = client
+        self._transactions = transactions
         self._collection = collection
-        self._outbox = outbox
         self._clock = clock
         self._consumer = consumer
-        self._transactions = transactions
 
     def idempotent(
-        self, handler: TransactionalHandler[P]
+        self, handler: Callable[[Envelope[P], U], Awaitable[None]]
     ) -> Callable[[Envelope[P]], Awaitable[None]]:
-        """Wrap `handler` so the consumer runtime can call it with just the event."""
-
         async def run(event: Envelope[P]) -> None:
-            if self._transactions:
-                await self._run_in_transaction(handler, event)
-            else:
-                await self._run_idempotently(handler, event)
+            await self._transaction(event, lambda uow: handler(event, uow))
 
         return run
 
-    def _row(self, event: Envelope[Any]) -> Document:
-        return {
-            "_id": f"{self._consumer}:{event.id}",
+    def planned(
+        self, handler: PlannedHandler[P, PlanT, U]
+    ) -> Callable[[Envelope[P]], Awaitable[None]]:
+        """`handler.plan` outside the transaction, `handler.apply` inside it with the inbox row;
+        a `StalePlan` makes the plan again, up to `MAX_PLANS` times, then goes to the broker's
+        retry. A redelivery of an applied event is recognised before any planning, so the slow
+        work (an LLM call) is not paid for twice."""
+
+        async def run(event: Envelope[P]) -> None:
+            if await self._collection.find_one({"_id": self._row_id(event)}, {"_id": 1}):
+                raise AlreadyProcessed
+            for attempt in range(1, MAX_PLANS + 1):
+                plan = await handler.plan(event)
+
+                async def apply(uow: U, plan: PlanT = plan) -> None:
+                    await handler.apply(event, plan, uow)
+
+                try:
+                    await self._transaction(event, apply)
+                except StalePlan:
+                    log.info("plan went stale; planning again", attempt=attempt)
+                    continue
+                return
+            raise StalePlan(f"the plan went stale {MAX_PLANS} times")
+
+        return run
+
+    def _row_id(self, event: Envelope[Any]) -> str:
+        return f"{self._consumer}:{event.id}"
+
+    async def _transaction(
+        self, event: Envelope[Any], body: Callable[[U], Awaitable[None]]
+    ) -> None:
+        row = {
+            "_id": self._row_id(event),
             "event_type": event.type,
             "processed_at": self._clock.now(),
         }
 
-    async def _run_in_transaction(
-        self, handler: TransactionalHandler[P], event: Envelope[P]
-    ) -> None:
-        row = self._row(event)
-
-        async def body(session: AsyncClientSession) -> None:
+        async def with_row(session: AsyncClientSession, uow: U) -> None:
             try:
                 await self._collection.insert_one(row, session=session)
             except DuplicateKeyError:
                 raise AlreadyProcessed from None
-            await handler(event, UnitOfWork(session, self._outbox))
+            await body(uow)
 
-        async with self._client.start_session() as session:
-            await session.with_transaction(body)
-        self._outbox.notify()
-
-    async def _run_idempotently(self, handler: TransactionalHandler[P], event: Envelope[P]) -> None:
-        row = self._row(event)
-        if await self._collection.find_one({"_id": row["_id"]}, {"_id": 1}) is not None:
-            raise AlreadyProcessed
-        await handler(event, UnitOfWork(None, self._outbox))
-        # A concurrent delivery may have finished first; both ran idempotent writes.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._collection.insert_one(row)
+        await self._transactions.run_in_session(with_row)

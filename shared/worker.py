@@ -45,11 +45,12 @@ from shared.mongo import (
     create_client,
     ensure_indexes,
     ping,
+    require_transactions,
     service_database,
-    supports_transactions,
 )
 from shared.ops import ops_app, serve_ops
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay, outbox_indexes
+from shared.unit_of_work import Transactions, U, UnitOfWork
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -127,7 +128,6 @@ class WorkerRuntime:
         connection: AbstractRobustConnection,
         client: MongoClient,
         db: Database,
-        transactions: bool,
         outbox: Outbox,
         relay: OutboxRelay,
         registry: EventRegistry,
@@ -138,7 +138,6 @@ class WorkerRuntime:
         self.connection = connection
         self.client = client
         self.db = db
-        self.transactions = transactions
         self.outbox = outbox
         self.relay = relay
         self.registry = registry
@@ -167,7 +166,7 @@ class WorkerRuntime:
         try:
             await wait_for("mongodb", lambda: ping(client), wait)
             db = service_database(client, mongo_settings, service)
-            transactions = await supports_transactions(client, mongo_settings)
+            await require_transactions(client)
             await ensure_indexes(
                 db,
                 {
@@ -192,7 +191,6 @@ class WorkerRuntime:
                     connection=connection,
                     client=client,
                     db=db,
-                    transactions=transactions,
                     outbox=outbox,
                     relay=relay,
                     registry=registry,
@@ -206,16 +204,17 @@ class WorkerRuntime:
     def consumer(self, queue: str) -> Consumer:
         return Consumer(self.connection, queue, self.registry, self.broker_settings)
 
-    def inbox(self, consumer: str) -> Inbox:
+    def transactions(self, factory: Callable[..., U]) -> Transactions[U]:
+        """Units of work built by `factory(session, outbox)` on this service's database."""
+        return Transactions(self.client, self.outbox, factory)
+
+    def inbox(self, consumer: str, transactions: Transactions[U]) -> Inbox[U]:
         """The idempotent-consumer guard for handlers of `consumer` (usually its queue name)."""
-        return Inbox(
-            self.client,
-            self.db[INBOX_COLLECTION],
-            self.outbox,
-            self.clock,
-            consumer=consumer,
-            transactions=self.transactions,
-        )
+        return Inbox(transactions, self.db[INBOX_COLLECTION], self.clock, consumer=consumer)
+
+    def plain_inbox(self, consumer: str) -> Inbox[UnitOfWork]:
+        """An inbox whose handlers only emit events (no repositories of their own)."""
+        return self.inbox(consumer, self.transactions(UnitOfWork))
 
     async def _broker_ready(self) -> None:
         if self.connection.is_closed:

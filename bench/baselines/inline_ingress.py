@@ -23,18 +23,14 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.ingress.app import EMPTY_TWIML, signed_url
 from services.ingress.settings import IngressSettings, WebhookSettings
 from services.ingress.signatures import SignatureInvalid, verify_twilio
 from services.ingress.webhooks import InvalidWebhook, inbound_sms, parse_form
 from services.sms_worker.bootstrap import SERVICE as SMS_WORKER
-from services.sms_worker.handlers import (
-    MAX_REPLANS,
-    InboundConfig,
-    InboundSms,
-    ProfileChanged,
-)
+from services.sms_worker.handlers import InboundConfig, InboundPlan, InboundSms, ProfileChanged
 from services.sms_worker.outbound.transport import OutgoingSms, TwilioTransport
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
@@ -50,21 +46,28 @@ from shared.config import (
 )
 from shared.events import Envelope, new_event
 from shared.events.catalog import SmsInboundReceived, SmsOutboundRequested
-from shared.inbox import INBOX_COLLECTION, Inbox, UnitOfWork
+from shared.inbox import MAX_PLANS
 from shared.logging import configure_logging
-from shared.mongo import create_client, ensure_indexes, ping, service_database
+from shared.mongo import (
+    MongoClient,
+    atomic_writes,
+    create_client,
+    ensure_indexes,
+    ping,
+    service_database,
+)
 from shared.ops import ops_router
-from shared.outbox import OUTBOX_COLLECTION, Outbox
+from shared.unit_of_work import UnitOfWork
 
 SERVICE = "inline_baseline"
 
 
 class InlineEffects(UnitOfWork):
-    """The handler's unit of work without an outbox: no session (idempotent writes, as the
-    product runs without transactions) and emitted events kept here, to be acted on at once."""
+    """The handler's unit of work without an outbox: the same transaction as the product's,
+    and emitted events kept here, to be acted on at once after the commit."""
 
-    def __init__(self) -> None:
-        self.session = None
+    def __init__(self, session: AsyncClientSession) -> None:
+        self._session = session
         self.emitted: list[Envelope[Any]] = []
 
     async def emit(self, event: Envelope[Any]) -> None:
@@ -84,16 +87,24 @@ class _Config:
 class InlineHandler:
     """Everything one inbound SMS causes, done before the webhook is answered."""
 
-    def __init__(self, handler: InboundSms, transport: TwilioTransport) -> None:
+    def __init__(
+        self, handler: InboundSms, client: MongoClient, transport: TwilioTransport
+    ) -> None:
         self._handler = handler
+        self._atomic = atomic_writes(client)
         self._transport = transport
 
     async def handle(self, event: Envelope[SmsInboundReceived]) -> None:
-        for _ in range(MAX_REPLANS):
+        for _ in range(MAX_PLANS):
             plan = await self._handler.plan(event)
-            effects = InlineEffects()
+
+            async def apply(session: AsyncClientSession, plan: InboundPlan = plan) -> InlineEffects:
+                effects = InlineEffects(session)
+                await self._handler.apply(event, plan, effects)
+                return effects
+
             try:
-                await self._handler.apply(event, effects, plan=plan)
+                effects = await self._atomic(apply)
             except ProfileChanged:
                 continue
             for emitted in effects.emitted:
@@ -105,7 +116,7 @@ class InlineHandler:
                         )
                     )
             return
-        raise ProfileChanged(f"profile kept changing over {MAX_REPLANS} plans")
+        raise ProfileChanged(f"profile kept changing over {MAX_PLANS} plans")
 
 
 def create_app() -> FastAPI:
@@ -126,25 +137,16 @@ def create_app() -> FastAPI:
     client = create_client(config.mongo, app_name=SERVICE)
     db = service_database(client, config.mongo, SMS_WORKER)
     transport = TwilioTransport(config.twilio)
-    # `InboundSms.handle` would use this inbox; the baseline calls `plan` and `apply` itself.
-    inbox = Inbox(
-        client,
-        db[INBOX_COLLECTION],
-        Outbox(db[OUTBOX_COLLECTION], clock),
-        clock,
-        consumer=SERVICE,
-        transactions=False,
-    )
     handler = InlineHandler(
         InboundSms(
             SmsStore(db),
-            inbox,
             RulesResponder(config.sms.reply_max_chars),
             clock,
             InboundConfig.of(
                 config.sms, config.links, subscriptions_enabled=config.subscriptions.enabled
             ),
         ),
+        client,
         transport,
     )
 

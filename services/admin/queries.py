@@ -23,13 +23,13 @@ from services.admin.outbound_retry import FAILED_STATUSES, retryable
 from services.admin.store import AdminStore
 from services.billing_worker.store import BillingAccounts
 from services.sms_worker.outbound.store import OUTBOUND_MESSAGES
-from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from services.sms_worker.storage import ALERTS, CONVERSATIONS, MESSAGES, PROFILES, USERS
 from shared.broker.parking import list_parked
 from shared.clock import Clock
 from shared.logging import mask_phone, mask_text
 from shared.migrations.runner import MIGRATIONS_COLLECTION
 from shared.mongo import Database, Document
+from shared.phones import InvalidPhoneNumber, normalise_phone
 
 _WEEK: Final = timedelta(days=7)
 _HIDDEN: Final = "[hidden]"

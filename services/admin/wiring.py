@@ -4,7 +4,7 @@ the API (mounted in ingress) and the CLI alike, so both run the same code over t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,7 +13,7 @@ from services.admin.auth import Authenticator
 from services.admin.broker import BrokerAccess
 from services.admin.queries import AdminReads
 from services.admin.settings import AdminSettings
-from services.admin.store import AdminStore, Session, admin_indexes, role_indexes
+from services.admin.store import AdminStore, admin_indexes, role_indexes
 from shared.clock import Clock, SystemClock
 from shared.config import (
     BrokerSettings,
@@ -28,7 +28,6 @@ from shared.mongo import (
     create_client,
     ensure_indexes,
     service_database,
-    supports_transactions,
 )
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay
 
@@ -100,19 +99,12 @@ class AdminServices:
             sms_db=self.sms_db,
             outbox=self.outbox,
             relay=self.relay,
-            atomic=self._atomic,
+            atomic=atomic_writes(self.client),
             broker=self.broker,
             clock=clock,
             token_ttl=timedelta(days=settings.token_ttl_days),
             max_body_chars=config.sender.max_body_chars,
         )
-        self._transactions: bool | None = None
-
-    async def _atomic(self, body: Callable[[Session], Awaitable[None]]) -> None:
-        """One transaction where the deployment has them (asked once, at the first write)."""
-        if self._transactions is None:
-            self._transactions = await supports_transactions(self.client, self.config.mongo)
-        await atomic_writes(self.client, self._transactions)(body)
 
     async def prepare(self) -> None:
         """Apply the admin's indexes (idempotent), like every service at start-up."""

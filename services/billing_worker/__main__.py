@@ -47,7 +47,7 @@ async def serve() -> None:
         consumer = runtime.consumer(QUEUE)
         register_stripe_events(
             consumer,
-            runtime.inbox(QUEUE),
+            runtime.plain_inbox(QUEUE),
             stripe_event_handler(runtime.db, runtime.clock, texts),
             refresher,
         )
@@ -56,7 +56,6 @@ async def serve() -> None:
             runtime.outbox,
             runtime.client,
             runtime.clock,
-            transactions=runtime.transactions,
             interval_seconds=billing.access_sweep_interval_seconds,
         )
         await runtime.run([consumer], background=[expiry.run])

@@ -15,9 +15,9 @@ from services.billing_worker.access import has_access
 from services.billing_worker.handlers import announce_access
 from services.billing_worker.store import BillingAccounts
 from shared.clock import Clock
-from shared.inbox import UnitOfWork
 from shared.mongo import MongoClient
 from shared.outbox import Outbox
+from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -30,14 +30,12 @@ class AccessExpiry:
         client: MongoClient,
         clock: Clock,
         *,
-        transactions: bool,
         interval_seconds: float,
     ) -> None:
         self._accounts = accounts
         self._outbox = outbox
         self._client = client
         self._clock = clock
-        self._transactions = transactions
         self._interval = interval_seconds
 
     async def expire_due(self) -> int:
@@ -62,7 +60,7 @@ class AccessExpiry:
                 await asyncio.wait_for(stop.wait(), self._interval)
 
     async def _expire(self, phone: str, now: datetime) -> bool:
-        async def body(session: AsyncClientSession | None) -> bool:
+        async def body(session: AsyncClientSession) -> bool:
             account = await self._accounts.get(phone, session)
             if account is None or account.current_period_end is None:
                 return False
@@ -79,8 +77,6 @@ class AccessExpiry:
                 now=now,
             )
 
-        if not self._transactions:
-            return await body(None)
         async with self._client.start_session() as session:
             announced: bool = await session.with_transaction(body)
         self._outbox.notify()

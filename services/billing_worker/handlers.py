@@ -36,7 +36,7 @@ from shared.broker import PermanentError
 from shared.clock import Clock
 from shared.events import Envelope, new_event
 from shared.events.catalog import BillingAccessChanged, SmsOutboundRequested, StripeEventReceived
-from shared.inbox import UnitOfWork
+from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 

@@ -17,6 +17,7 @@ from shared.events import Envelope
 from shared.events.catalog import StripeEventReceived
 from shared.inbox import Inbox
 from shared.mongo import Database
+from shared.unit_of_work import UnitOfWork
 
 QUEUE = "billing_worker.stripe"
 
@@ -27,7 +28,7 @@ class StripeEventConsumer:
 
     def __init__(
         self,
-        inbox: Inbox,
+        inbox: Inbox[UnitOfWork],
         handler: StripeEventHandler,
         refresher: SubscriptionRefresher | None = None,
     ) -> None:
@@ -51,7 +52,7 @@ def stripe_event_handler(db: Database, clock: Clock, texts: BillingTexts) -> Str
 
 def register_stripe_events(
     consumer: Consumer,
-    inbox: Inbox,
+    inbox: Inbox[UnitOfWork],
     handler: StripeEventHandler,
     refresher: SubscriptionRefresher | None = None,
 ) -> None:

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.billing_worker.access import SubscriptionState
-from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from shared.events.catalog import StripeEventReceived
+from shared.phones import InvalidPhoneNumber, normalise_phone
 
 
 class MalformedStripeObject(ValueError):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
+from shared.phones import InvalidPhoneNumber, normalise_phone
 
 
 def _e164(raw: str) -> str:

@@ -20,6 +20,7 @@ import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
+from pymongo.errors import PyMongoError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.admin.api import admin_router
@@ -53,7 +54,13 @@ from shared.config import (
 )
 from shared.events import Envelope, Payload, new_event
 from shared.logging import configure_logging
-from shared.mongo import create_client, ensure_indexes, ping, service_database
+from shared.mongo import (
+    create_client,
+    ensure_indexes,
+    ping,
+    require_transactions,
+    service_database,
+)
 from shared.ops import ops_router
 from shared.outbox import Outbox, OutboxRelay, outbox_indexes
 from shared.worker import declare_topology
@@ -422,6 +429,10 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        with contextlib.suppress(PyMongoError):
+            # A standalone server is refused at once (TransactionsUnavailable); one that is not
+            # up yet is not: requests answer 503 until it is.
+            await require_transactions(ingress.client)
         with contextlib.suppress(Exception):
             # Indexes are applied when the database is up; requests answer 503 until then.
             await ensure_indexes(

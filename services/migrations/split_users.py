@@ -43,7 +43,6 @@ from services.sms_worker.handlers import profile_snapshot
 from services.sms_worker.instruments import Zone
 from services.sms_worker.onboarding import FIELDS as ONBOARDING_FIELDS
 from services.sms_worker.onboarding import OnboardingState
-from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from services.sms_worker.profile import Profile, profile_document
 from services.sms_worker.storage import CONVERSATIONS, PROFILES, USERS, sms_worker_indexes
 from shared.events import new_event
@@ -59,6 +58,7 @@ from shared.migrations import (
 )
 from shared.mongo import Document, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, outbox_row
+from shared.phones import InvalidPhoneNumber, normalise_phone
 from shared.timezones import timezone_for_zip
 
 ID: Final = "001_split_users"
@@ -412,7 +412,7 @@ class SplitUsers(Migration):
         )
         plan.add(
             self.profiles,
-            _insert(user_id, {**profile_document(profile), "applied_inbound": [], **marks}),
+            _insert(user_id, {**profile_document(profile), **marks}),
         )
         recent = _recent_messages(document, user_id)
         plan.add(

@@ -47,7 +47,7 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
             runtime.db[PROACTIVE_STATE], subscriptions_enabled=subscriptions_enabled
         )
         handlers = SchedulerHandlers(store, runtime.clock)
-        inbox = runtime.inbox(QUEUE)
+        inbox = runtime.plain_inbox(QUEUE)
         consumer = runtime.consumer(QUEUE)
         consumer.handle(UserProfileChanged, inbox.idempotent(handlers.profile_changed))
         consumer.handle(CrisisDetected, inbox.idempotent(handlers.crisis_detected))
@@ -62,7 +62,6 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
             batch_size=settings.batch_size,
             lease_seconds=settings.lease_seconds,
             subscriptions_enabled=subscriptions_enabled,
-            transactions_with=runtime.client if runtime.transactions else None,
         )
 
         async def tick_loop(stop: asyncio.Event) -> None:

@@ -18,7 +18,8 @@ from shared.events.catalog import (
     SmsOptOutChanged,
     UserProfileChanged,
 )
-from shared.inbox import Inbox, UnitOfWork
+from shared.inbox import Inbox
+from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +53,7 @@ class SchedulerHandlers:
         self._releases[event.id] = outcome
 
     def deferrals(
-        self, inbox: Inbox
+        self, inbox: Inbox[UnitOfWork]
     ) -> Callable[[Envelope[ProactiveMessageDeferred]], Awaitable[None]]:
         """`proactive_deferred` behind `inbox`, counted and logged once it has committed."""
         run = inbox.idempotent(self.proactive_deferred)

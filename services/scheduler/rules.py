@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from shared.proactive_policy import (
+from domain.proactive_policy import (
     CHURN_AFTER_LAST_REACTIVATION,
     CRISIS_FOLLOWUP_DAYS,
     PROACTIVE_GAP,
@@ -23,7 +23,7 @@ from shared.proactive_policy import (
     in_window,
     next_window_moment,
 )
-from shared.proactive_policy import checkin_cadence as policy_cadence
+from domain.proactive_policy import checkin_cadence as policy_cadence
 
 
 class Kind(StrEnum):

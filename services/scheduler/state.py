@@ -44,9 +44,6 @@ PROACTIVE_STATE = "proactive_state"
 REVISION: Final = "revision"
 # The latest claim (see `rules.Claim`).
 CLAIM: Final = "claim"
-# Without transactions, a claim carries the event it emits until the outbox row is written (one
-# document write); a document holding one is due at once, so a tick finishes the emission.
-EMISSION: Final = "emission"
 # What a claim advances and a deferral may give back: fields of the same names in the document.
 _COUNTERS: Final = tuple(field.name for field in fields(Counters))
 _RELEASE_ATTEMPTS: Final = 5
@@ -84,11 +81,6 @@ def to_rules_state(document: Document, *, subscriptions_enabled: bool) -> Proact
         deferred_key=document.get("deferred_key"),
         deferrals=document.get("deferrals", 0),
     )
-
-
-def next_due(document: Document, state: ProactiveState, now: datetime) -> datetime | None:
-    """`next_due_at` for a document in `state`: now while it holds an unfinished emission."""
-    return now if document.get(EMISSION) is not None else next_due_at(state, now)
 
 
 def counter_fields(state: ProactiveState) -> Document:
@@ -150,7 +142,7 @@ class ProactiveStateStore:
         # Not applied if a newer write came in since the read: its writer recomputes.
         await self._collection.update_one(
             {"_id": user_id, REVISION: document.get(REVISION)},
-            {"$set": {"next_due_at": next_due(document, state, now)}},
+            {"$set": {"next_due_at": next_due_at(state, now)}},
             session=session,
         )
 
@@ -300,7 +292,7 @@ class ProactiveStateStore:
                         "deferrals": after.deferrals,
                         f"{CLAIM}.released_at": now,
                         f"{CLAIM}.deferral_reason": deferred.reason,
-                        "next_due_at": next_due(document, after, now),
+                        "next_due_at": next_due_at(after, now),
                     },
                     "$inc": {REVISION: 1},
                 },

@@ -4,8 +4,7 @@ Only one replica ticks at a time (a lease in `scheduler_leases`); even if two ov
 claim is a compare-and-set on the document's `revision` as the decision read it, so a user
 cannot get two messages, nor one decided from a state that changed meanwhile, and the emitted
 event's id derives from its idempotency key, so a replayed emission is a duplicate. The claim
-and its event are one atomic write: one transaction with the outbox row, or, without
-transactions, one document write that carries the event until the outbox row exists.
+and its event's outbox row are written in one transaction.
 The cost of a tick follows the number of due users (an index on `next_due_at`), not all users.
 """
 
@@ -42,7 +41,6 @@ from services.scheduler.rules import (
 )
 from services.scheduler.state import (
     CLAIM,
-    EMISSION,
     PROACTIVE_STATE,
     REVISION,
     claim_document,
@@ -51,7 +49,7 @@ from services.scheduler.state import (
 )
 from shared.clock import Clock
 from shared.events import Envelope, new_event
-from shared.events.catalog import EVENTS, ProactiveMessageDue, UserChurned
+from shared.events.catalog import ProactiveMessageDue, UserChurned
 from shared.mongo import Database, Document, MongoClient
 from shared.outbox import Outbox
 
@@ -82,11 +80,8 @@ class Scheduler:
         batch_size: int,
         lease_seconds: float,
         subscriptions_enabled: bool,
-        transactions_with: MongoClient | None = None,
     ) -> None:
-        """`transactions_with`: the client to run claim + emission in one transaction with;
-        None where the server has none (the emission then follows the claim)."""
-        self._client = transactions_with
+        self._client: MongoClient = db.client
         self._states: AsyncCollection[Document] = db[PROACTIVE_STATE]
         self._leases: AsyncCollection[Document] = db[LEASES]
         self._runs: AsyncCollection[Document] = db[RUNS]
@@ -136,9 +131,6 @@ class Scheduler:
         return report
 
     async def _handle(self, document: Document, now: datetime, report: TickReport) -> None:
-        if document.get(EMISSION) is not None:
-            await self._finish_emission(document, now, report)
-            return
         state = to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled)
         outcome = evaluate(state, now)
         if isinstance(outcome, Churn):
@@ -206,78 +198,20 @@ class Scheduler:
         """Apply `changes` only if the document is still at the revision the decision read,
         together with `event`'s outbox row; False when another write came first."""
         read = {"_id": document["_id"], REVISION: document.get(REVISION)}
-        if self._client is not None:
 
-            async def claim_and_emit(session: AsyncClientSession) -> bool:
-                result = await self._states.update_one(
-                    read, {"$set": changes, "$inc": {REVISION: 1}}, session=session
-                )
-                if result.modified_count == 0:
-                    return False
-                await self._outbox.add(event, session)
-                return True
-
-            async with self._client.start_session() as session:
-                claimed: bool = await session.with_transaction(claim_and_emit)
-            self._outbox.notify()
-            return claimed
-        # One document write: the claim carries its event and keeps the user due until the
-        # outbox row exists; then the claim's own next_due_at is set.
-        pending = {"event_id": str(event.id), "body": event.to_json()}
-        result = await self._states.update_one(
-            read,
-            {"$set": {**changes, EMISSION: pending, "next_due_at": now}, "$inc": {REVISION: 1}},
-        )
-        if result.modified_count == 0:
-            return False
-        await self._outbox.add(event)
-        revision = (document.get(REVISION) or 0) + 1
-        await self._drop_emission(document["_id"], pending, revision, changes["next_due_at"], now)
-        return True
-
-    async def _drop_emission(
-        self,
-        user_id: str,
-        pending: Document,
-        revision: int | None,
-        due: datetime | None,
-        now: datetime,
-    ) -> None:
-        """The emission's outbox row exists: drop the carried event and set `due`, if nothing
-        was written since `revision`; else set "now" (early is safe: the next tick recomputes)."""
-        finished = await self._states.update_one(
-            {"_id": user_id, REVISION: revision},
-            {"$set": {"next_due_at": due}, "$unset": {EMISSION: ""}},
-        )
-        if finished.modified_count == 0:
-            await self._states.update_one(
-                {"_id": user_id, f"{EMISSION}.event_id": pending["event_id"]},
-                {"$set": {"next_due_at": now}, "$unset": {EMISSION: ""}},
+        async def claim_and_emit(session: AsyncClientSession) -> bool:
+            result = await self._states.update_one(
+                read, {"$set": changes, "$inc": {REVISION: 1}}, session=session
             )
+            if result.modified_count == 0:
+                return False
+            await self._outbox.add(event, session)
+            return True
 
-    async def _finish_emission(self, document: Document, now: datetime, report: TickReport) -> None:
-        """A claim whose tick stopped before its outbox row was written (no transactions)."""
-        pending = document[EMISSION]
-        stored = EVENTS.decode(pending["body"])
-        # Wrapped again as it was made (same key, same id): a decoded envelope serialises only
-        # the fields of its declared payload type.
-        event = new_event(
-            stored.payload,
-            idempotency_key=stored.idempotency_key,
-            correlation_id=stored.correlation_id,
-            occurred_at=stored.occurred_at,
-        )
-        await self._outbox.add(event)
-        state = to_rules_state(document, subscriptions_enabled=self._subscriptions_enabled)
-        due = next_due_at(state, now)
-        await self._drop_emission(document["_id"], pending, document.get(REVISION), due, now)
-        log.warning("finished an emission a stopped tick had claimed", user_id=document["_id"])
-        if isinstance(event.payload, ProactiveMessageDue):
-            report.sent += 1
-            SCHEDULER_SENT.labels(event.payload.kind).inc()
-        elif isinstance(event.payload, UserChurned):
-            report.churned += 1
-            SCHEDULER_CHURNED.inc()
+        async with self._client.start_session() as session:
+            claimed: bool = await session.with_transaction(claim_and_emit)
+        self._outbox.notify()
+        return claimed
 
     async def run(self, stop: asyncio.Event, interval_seconds: float) -> None:
         """Tick every `interval_seconds` until `stop`; a failed tick is logged and retried."""

@@ -49,16 +49,15 @@ async def inbound_consumer(
     """Apply the indexes and return the `sms_worker.inbound` consumer with its handlers."""
     await ensure_indexes(runtime.db, sms_worker_indexes())
     store = SmsStore(runtime.db)
-    inbox = runtime.inbox(INBOUND_QUEUE)
+    inbox = runtime.plain_inbox(INBOUND_QUEUE)
     inbound = InboundSms(
         store,
-        inbox,
         responder,
         runtime.clock,
         InboundConfig.of(settings, links, subscriptions_enabled=subscriptions.enabled),
     )
     consumer = runtime.consumer(INBOUND_QUEUE)
-    consumer.handle(SmsInboundReceived, inbound.handle)
+    consumer.handle(SmsInboundReceived, inbox.planned(inbound))
     consumer.handle(SmsOptOutChanged, inbox.idempotent(OptOutChanges(store, runtime.clock).handle))
     consumer.handle(
         BillingAccessChanged, inbox.idempotent(BillingAccess(store, runtime.clock).handle)
@@ -72,7 +71,7 @@ def proactive_consumer(
     """The `sms_worker.proactive` consumer: the scheduler's due messages and churn decisions."""
     check_templates()
     store = SmsStore(runtime.db)
-    inbox = runtime.inbox(PROACTIVE_QUEUE)
+    inbox = runtime.plain_inbox(PROACTIVE_QUEUE)
     messages = ProactiveMessages(
         store,
         runtime.clock,

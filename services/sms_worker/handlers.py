@@ -3,15 +3,14 @@
 An inbound SMS is handled in two steps. *Plan* reads what the rules need, decides (pure
 `inbound.decide`) and lets the responder write the reply — outside any transaction, because an
 LLM call is slow and must not run again on a write conflict. *Apply* writes the plan inside
-the inbox's unit of work (one transaction, or idempotent writes keyed by the event without
-one); it is guarded by the profile's version, and a plan made on a profile that changed in the
-meantime is made again. Replies leave through the outbox with keys derived from the event.
+the inbox's transaction; it is guarded by the profile's version, and a plan made on a profile
+that changed in the meantime is stale and made again (`Inbox.planned`). Replies leave through
+the outbox with keys derived from the event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +28,6 @@ from services.sms_worker.inbound import (
     decide,
     reply_key,
 )
-from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from services.sms_worker.profile import Profile, changed_fields
 from services.sms_worker.responder import Responder, ResponderContext, ResponderReply
 from services.sms_worker.safety.screen import SafetyScreen, default_screen
@@ -48,15 +46,13 @@ from shared.events.catalog import (
     SmsOutboundRequested,
     UserProfileChanged,
 )
-from shared.inbox import Inbox, UnitOfWork
+from shared.phones import InvalidPhoneNumber, normalise_phone
+from shared.unit_of_work import StalePlan, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-# Plans made again in-process when the profile moved on underneath; then the broker retries.
-MAX_REPLANS = 3
 
-
-class ProfileChanged(Exception):
+class ProfileChanged(StalePlan):
     """The profile changed between plan and apply (another message of the same user won)."""
 
 
@@ -132,35 +128,20 @@ class InboundSms:
     def __init__(
         self,
         store: SmsStore,
-        inbox: Inbox,
         responder: Responder,
         clock: Clock,
         config: InboundConfig,
         screen: SafetyScreen | None = None,
     ) -> None:
         self._store = store
-        self._inbox = inbox
         self._responder = responder
         self._clock = clock
         self._config = config
         # Loaded once per process (about a second); every message then costs milliseconds.
         self._screen = screen or default_screen()
 
-    async def handle(self, event: Envelope[SmsInboundReceived]) -> None:
-        for attempt in range(1, MAX_REPLANS + 1):
-            plan = await self.plan(event)
-            try:
-                await self._inbox.idempotent(functools.partial(self.apply, plan=plan))(event)
-            except ProfileChanged:
-                log.info("profile changed while handling; planning again", attempt=attempt)
-                continue
-            if plan is not None:
-                log.info("inbound sms handled", route=plan.decision.route, user_id=plan.user_id)
-            return
-        raise ProfileChanged(f"profile kept changing over {MAX_REPLANS} plans")
-
-    async def plan(self, event: Envelope[SmsInboundReceived]) -> InboundPlan | None:
-        """Read, decide, and have the reply written; None when this event is already applied."""
+    async def plan(self, event: Envelope[SmsInboundReceived]) -> InboundPlan:
+        """Read, decide, and have the reply written."""
         payload = event.payload
         at = aware(payload.received_at)
         message_id = inbound_message_id(payload)
@@ -183,8 +164,6 @@ class InboundSms:
         user = await self._store.user_by_phone(phone)
         user_id = str(user["_id"]) if user else str(uuid_compat.uuid7())
         document = await self._store.profile(user_id) if user else None
-        if document is not None and str(event.id) in document.get("applied_inbound", ()):
-            return None
         before = (
             Profile.model_validate(document)
             if document is not None
@@ -254,16 +233,9 @@ class InboundSms:
         return await self._responder.reply(context)
 
     async def apply(
-        self,
-        event: Envelope[SmsInboundReceived],
-        uow: UnitOfWork,
-        *,
-        plan: InboundPlan | None,
+        self, event: Envelope[SmsInboundReceived], plan: InboundPlan, uow: UnitOfWork
     ) -> None:
-        """Write the plan. The profile commit comes last: without transactions, a crash before
-        it replays the whole (idempotent) apply; after it, the event is complete."""
-        if plan is None:
-            return
+        """Write the plan, unless the profile moved on since it was made (`ProfileChanged`)."""
         session, now = uow.session, self._clock.now()
         decision, payload, event_id = plan.decision, event.payload, str(event.id)
         user_id = plan.user_id
@@ -406,12 +378,12 @@ class InboundSms:
             user_id,
             expected_version=plan.before.version,
             changes=changes,
-            event_id=event_id,
             now=now,
             session=session,
         )
         if not committed:
             raise ProfileChanged("the profile moved to a newer version")
+        log.info("inbound sms handled", route=decision.route, user_id=user_id)
 
     async def _record_crisis(
         self,

@@ -18,15 +18,15 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, field_validator
 
-from services.sms_worker.profile import Profile
-from services.sms_worker.replies import SMS_SEGMENT
-from shared.proactive_policy import (
+from domain.proactive_policy import (
     CRISIS_FOLLOWUP_DAYS,
     REACTIVATION_SILENCE_DAYS,
     checkin_cadence,
     in_window,
     stage_delay,
 )
+from services.sms_worker.profile import Profile
+from services.sms_worker.replies import SMS_SEGMENT
 
 ProactiveKind = Literal["crisis_followup", "reactivation", "checkin"]
 KINDS: tuple[ProactiveKind, ...] = get_args(ProactiveKind)

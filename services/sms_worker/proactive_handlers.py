@@ -6,9 +6,8 @@ suppressed; or deferred, when only the time is wrong (`proactive.deferral`: outs
 recipient's window, or late) — recorded, and `proactive.message.deferred` tells the scheduler,
 which decides again in the next window; or sent: the profile commit (conditional on its
 `version`, like the inbound worker's), the decision in `proactive_log`, then the SMS request
-under the scheduler's idempotency key and the profile snapshot. Without transactions each step is
-idempotent and the steps already done are recognised on a replay, so a redelivery can never send
-twice.
+under the scheduler's idempotency key and the profile snapshot, all in the inbox's transaction,
+so a redelivery can never send twice.
 """
 
 from __future__ import annotations
@@ -47,8 +46,7 @@ from shared.events.catalog import (
     SmsOutboundRequested,
     UserChurned,
 )
-from shared.inbox import UnitOfWork
-from shared.mongo import Document
+from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +71,7 @@ class ProactiveMessages:
         self._config = config
 
     async def handle(self, event: Envelope[ProactiveMessageDue], uow: UnitOfWork) -> None:
-        payload, session, key = event.payload, uow.session, event.idempotency_key
+        payload, session = event.payload, uow.session
         due = Due(payload.kind, payload.stage, aware(payload.due_at))
         try:
             compose(due.kind, due.stage, None)
@@ -81,22 +79,6 @@ class ProactiveMessages:
             raise PermanentError(str(error)) from None
         document = await self._store.profile(payload.user_id, session)
         profile = Profile.model_validate(document) if document is not None else None
-        decided = await self._store.proactive_decision(key, session)
-        if decided is not None:
-            # A replay without transactions: the decision stands, the requests are re-made.
-            if decided["outcome"] == DEFERRED:
-                await self._defer(event, uow, Deferral(decided["reason"]), decided["decided_at"])
-                return
-            if decided["outcome"] == SUPPRESSED or profile is None:
-                return
-            await self._request(event, uow, profile, decided["body"], profile.version)
-            return
-        if profile is not None and str(event.id) in _applied(document):
-            # A replay that stopped after the profile commit: the decision was to send.
-            body = compose(due.kind, due.stage, profile.first_name)
-            await self._record(event, due, SENT, body=body, reason=None, session=session)
-            await self._request(event, uow, profile, body, profile.version)
-            return
         access = None
         if self._config.subscriptions_enabled:
             access = (await self._store.access(payload.phone)).has_access
@@ -129,7 +111,7 @@ class ProactiveMessages:
             )
             return
         after = record_sent(profile, due, now)
-        await _commit(self._store, profile, after, str(event.id), now, uow)
+        await _commit(self._store, profile, after, now, uow)
         body = compose(due.kind, due.stage, profile.first_name)
         await self._record(event, due, SENT, body=body, reason=None, session=session)
         await self._request(event, uow, after, body, profile.version + 1)
@@ -170,7 +152,7 @@ class ProactiveMessages:
         later: Deferral,
         at: datetime,
     ) -> None:
-        """Tell the scheduler this message was not sent (a replay emits the same event)."""
+        """Tell the scheduler this message was not sent."""
         payload = event.payload
         reason: DeferralReason = "late" if later is Deferral.LATE else "outside_window"
         await uow.emit(
@@ -241,10 +223,6 @@ class ChurnedUsers:
             log.warning("churn for an unknown user; nothing to apply", user_id=payload.user_id)
             return
         profile = Profile.model_validate(document)
-        if str(event.id) in _applied(document):
-            # A replay that stopped after the profile commit.
-            await _emit_snapshot(event, uow, profile, payload.phone, profile.version, now)
-            return
         outcome = churn(profile)
         log.info("user churned", outcome=outcome, user_id=payload.user_id)
         if outcome is ChurnOutcome.ALREADY_CHURNED:
@@ -254,19 +232,14 @@ class ChurnedUsers:
         after = profile
         if outcome is ChurnOutcome.CHURNED:
             after = profile.model_copy(update={"journey_phase": "churned"})
-        await _commit(self._store, profile, after, str(event.id), now, uow)
+        await _commit(self._store, profile, after, now, uow)
         await _emit_snapshot(event, uow, after, payload.phone, profile.version + 1, now)
-
-
-def _applied(document: Document | None) -> list[str]:
-    return list(document.get("applied_inbound", ())) if document is not None else []
 
 
 async def _commit(
     store: SmsStore,
     before: Profile,
     after: Profile,
-    event_id: str,
     now: datetime,
     uow: UnitOfWork,
 ) -> None:
@@ -278,7 +251,6 @@ async def _commit(
         before.user_id,
         expected_version=before.version,
         changes=changes,
-        event_id=event_id,
         now=now,
         session=uow.session,
     )

@@ -2,8 +2,7 @@
 
 One document per concern, so a message touches only what it needs: `users` is identity (what a
 phone lookup reads), `user_profiles` the slow-changing profile, `conversation_state` the churn
-of recent messages. Writes take the caller's session and are idempotent by event or message
-id, so they are safe both inside a transaction and replayed without one.
+of recent messages. Writes take the caller's session: they belong to the handler's transaction.
 """
 
 from __future__ import annotations
@@ -32,9 +31,6 @@ ASSESSMENT_RESULTS = "assessment_results"
 BILLING_ACCESS = "billing_access"
 PROACTIVE_LOG = "proactive_log"
 
-# How many applied event ids (inbound messages, proactive messages, churn) a profile remembers,
-# to recognise a replay without transactions (the inbox row is written after the handler there).
-APPLIED_INBOUND_KEPT = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Session = AsyncClientSession | None
@@ -327,7 +323,6 @@ class SmsStore:
         *,
         expected_version: int,
         changes: Document,
-        event_id: str,
         now: datetime,
         session: Session,
     ) -> bool:
@@ -336,7 +331,6 @@ class SmsStore:
         done, the event's effect is complete."""
         update: dict[str, Any] = {
             "$set": {**changes, "version": expected_version + 1, "updated_at": now},
-            "$push": {"applied_inbound": {"$each": [event_id], "$slice": -APPLIED_INBOUND_KEPT}},
         }
         if expected_version == 0:
             update["$setOnInsert"] = {"created_at": now}
@@ -397,10 +391,6 @@ class SmsStore:
         return result.matched_count == 1
 
     # --- proactive messages ----------------------------------------------------------------------
-
-    async def proactive_decision(self, key: str, session: Session) -> Document | None:
-        """What was decided for the proactive message with idempotency key `key`, if anything."""
-        return await self._proactive_log.find_one({"_id": key}, session=session)
 
     async def record_proactive_decision(self, key: str, fields: Document, session: Session) -> None:
         """Keep the first decision for `key`: sent (with the text) or suppressed (with why)."""

@@ -4,10 +4,11 @@ from shared.mongo.client import (
     Database,
     Document,
     MongoClient,
+    TransactionsUnavailable,
     create_client,
     ping,
+    require_transactions,
     service_database,
-    supports_transactions,
 )
 from shared.mongo.filters import unset_or_before
 from shared.mongo.indexes import IndexDeclarations, ensure_indexes
@@ -20,11 +21,12 @@ __all__ = [
     "IndexDeclarations",
     "MongoClient",
     "Session",
+    "TransactionsUnavailable",
     "atomic_writes",
     "create_client",
     "ensure_indexes",
     "ping",
+    "require_transactions",
     "service_database",
-    "supports_transactions",
     "unset_or_before",
 ]

@@ -35,15 +35,24 @@ def service_database(client: MongoClient, settings: MongoSettings, service: str)
     return client.get_database(settings.database_name(service))
 
 
-async def supports_transactions(client: MongoClient, settings: MongoSettings) -> bool:
-    """Whether to run inbox + state + outbox in one transaction (`MONGODB_TRANSACTIONS`).
+class TransactionsUnavailable(RuntimeError):
+    """The server cannot run multi-document transactions, which every service relies on."""
 
-    `auto` asks the server: transactions need a replica-set member or a mongos.
+
+async def require_transactions(client: MongoClient) -> None:
+    """Refuse to start on a server without transactions (a standalone `mongod`).
+
+    Every consumer applies inbox row, state change and outbox rows in one transaction; there is
+    no second, weaker mode. Transactions need a replica-set member or a mongos.
     """
-    if settings.transactions != "auto":
-        return settings.transactions == "on"
     hello: Mapping[str, Any] = await client.admin.command("hello")
-    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+    if hello.get("setName") or hello.get("msg") == "isdbgrid":
+        return
+    raise TransactionsUnavailable(
+        "MongoDB is running standalone, without transactions. Run it as a single-node replica "
+        "set: start mongod with `--replSet rs0`, run `rs.initiate()` once in mongosh, and "
+        "connect with `?replicaSet=rs0` (or `?directConnection=true`) in MONGODB_URL."
+    )
 
 
 async def ping(client: MongoClient) -> None:

@@ -1,5 +1,5 @@
 """Exactly-once effects against real servers: the inbox under redelivery, the outbox relay under
-crashes and concurrency, with and without MongoDB transactions."""
+crashes and concurrency."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from shared.broker import Consumer, Publisher, connect, declare_exchange
+from shared.broker.consumer import AlreadyProcessed
 from shared.clock import ManualClock, SystemClock
-from shared.config import BrokerSettings, MongoSettings, OutboxSettings
+from shared.config import BrokerSettings, OutboxSettings
 from shared.events import Envelope, EventRegistry, Payload, new_event
-from shared.inbox import INBOX_COLLECTION, Inbox, UnitOfWork, inbox_indexes
-from shared.mongo import Database, MongoClient, ensure_indexes, supports_transactions
+from shared.inbox import INBOX_COLLECTION, MAX_PLANS, Inbox, inbox_indexes
+from shared.mongo import Database, MongoClient, ensure_indexes, require_transactions
 from shared.outbox import (
     OUTBOX_COLLECTION,
     SENT,
@@ -26,6 +27,7 @@ from shared.outbox import (
     OutboxRelay,
     outbox_indexes,
 )
+from shared.unit_of_work import StalePlan, Transactions, UnitOfWork
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -50,10 +52,10 @@ def _registry() -> EventRegistry:
 
 
 async def _record_deposit(db: Database, event: Envelope[Deposit], uow: UnitOfWork) -> None:
-    """A handler whose write is idempotent by event id, as the non-transactional mode requires."""
+    """A handler whose write is *not* idempotent: only the inbox's transaction keeps it once."""
     await db.accounts.update_one(
-        {"_id": event.payload.account, "applied": {"$ne": str(event.id)}},
-        {"$inc": {"balance": event.payload.amount}, "$push": {"applied": str(event.id)}},
+        {"_id": event.payload.account},
+        {"$inc": {"balance": event.payload.amount}},
         upsert=False,
         session=uow.session,
     )
@@ -91,28 +93,22 @@ async def _tap(
     return queue
 
 
-@pytest.mark.parametrize("transactions", [True, False], ids=["transactions", "idempotent-writes"])
 async def test_consumer_killed_before_ack_redelivers_and_effect_happens_once(
-    transactions: bool,
     broker_settings: BrokerSettings,
     broker: AbstractRobustConnection,
     mongo_client: MongoClient,
-    mongo_settings: MongoSettings,
     db: Database,
 ) -> None:
-    if transactions:
-        assert await supports_transactions(mongo_client, mongo_settings)
+    await require_transactions(mongo_client)
     await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7)})
-    await db.accounts.insert_one({"_id": "acct-1", "balance": 0, "applied": []})
+    await db.accounts.insert_one({"_id": "acct-1", "balance": 0})
     clock = SystemClock()
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
     inbox = Inbox(
-        mongo_client,
+        Transactions(mongo_client, outbox, UnitOfWork),
         db[INBOX_COLLECTION],
-        outbox,
         clock,
         consumer="tests.deposits",
-        transactions=transactions,
     )
     registry = _registry()
     recorded = await _tap(broker, broker_settings.exchange, DepositRecorded.EVENT_TYPE)
@@ -179,6 +175,82 @@ async def test_consumer_killed_before_ack_redelivers_and_effect_happens_once(
     follow_up = registry.decode(published[0].body)
     assert follow_up.causation_id == str(deposit.id)
     assert follow_up.correlation_id == deposit.correlation_id
+
+
+class _Transfer:
+    """A planned handler: reads the balance outside the transaction, applies only if it is
+    still what the plan read (another write in between makes the plan stale)."""
+
+    def __init__(self, db: Database, interfere: int) -> None:
+        self._db = db
+        self._interfere = interfere
+        self.plans = 0
+
+    async def plan(self, event: Envelope[Deposit]) -> int:
+        self.plans += 1
+        account = await self._db.accounts.find_one({"_id": event.payload.account})
+        assert account is not None
+        balance: int = account["balance"]
+        if self.plans <= self._interfere:
+            # Another event of the same account wins the race after this plan was made.
+            await self._db.accounts.update_one(
+                {"_id": event.payload.account}, {"$inc": {"balance": 1}}
+            )
+        return balance
+
+    async def apply(self, event: Envelope[Deposit], plan: int, uow: UnitOfWork) -> None:
+        updated = await self._db.accounts.update_one(
+            {"_id": event.payload.account, "balance": plan},
+            {"$set": {"balance": plan + event.payload.amount}},
+            session=uow.session,
+        )
+        if updated.modified_count == 0:
+            raise StalePlan("the balance moved since the plan")
+        await _record_deposit_event(event, uow)
+
+
+async def _record_deposit_event(event: Envelope[Deposit], uow: UnitOfWork) -> None:
+    await uow.emit(
+        new_event(
+            DepositRecorded(account=event.payload.account),
+            idempotency_key=f"recorded:{event.id}",
+            caused_by=event,
+        )
+    )
+
+
+@pytest.mark.parametrize(("interfere", "applied"), [(1, True), (MAX_PLANS, False)])
+async def test_a_stale_plan_is_made_again_then_left_to_the_broker(
+    mongo_client: MongoClient, db: Database, interfere: int, applied: bool
+) -> None:
+    await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7)})
+    await db.accounts.insert_one({"_id": "acct-p", "balance": 0})
+    clock = SystemClock()
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+    inbox = Inbox(
+        Transactions(mongo_client, outbox, UnitOfWork),
+        db[INBOX_COLLECTION],
+        clock,
+        consumer="tests.planned",
+    )
+    transfer = _Transfer(db, interfere)
+    deposit = new_event(Deposit(account="acct-p", amount=10), idempotency_key="deposit:p")
+    deliver = inbox.planned(transfer)
+    if applied:
+        await deliver(deposit)
+        with pytest.raises(AlreadyProcessed):
+            await deliver(deposit)
+    else:
+        with pytest.raises(StalePlan):
+            await deliver(deposit)
+    account = await db.accounts.find_one({"_id": "acct-p"})
+    assert account is not None
+    assert account["balance"] == (interfere + 10 if applied else interfere)
+    # Nothing of a stale plan was kept: no inbox row (the broker's retry runs it again), no event.
+    assert await db[INBOX_COLLECTION].count_documents({}) == int(applied)
+    assert await db[OUTBOX_COLLECTION].count_documents({}) == int(applied)
+    # The redelivery of an applied event is recognised before planning (no slow work again).
+    assert transfer.plans == (interfere + 1 if applied else MAX_PLANS)
 
 
 class _RelayCrashed(BaseException):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from shared.events import Envelope, EventRegistry, Payload
-from shared.inbox import UnitOfWork
+from shared.unit_of_work import UnitOfWork
 from shared.worker import WorkerRuntime
 
 QUEUE = "tests.slow_worker"
@@ -35,7 +35,7 @@ async def main() -> None:
             await progress.insert_one({"_id": f"finished:{event.id}"}, session=uow.session)
 
         consumer = runtime.consumer(QUEUE)
-        consumer.handle(Job, runtime.inbox(QUEUE).idempotent(work))
+        consumer.handle(Job, runtime.plain_inbox(QUEUE).idempotent(work))
         await runtime.run([consumer])
 
 

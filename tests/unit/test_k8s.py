@@ -24,6 +24,8 @@ from cloudcoil.models.keda import v1alpha1 as keda
 
 from services.billing_worker.service import QUEUE as BILLING_QUEUE
 from services.ingress.settings import IngressSettings
+from services.migrations.__main__ import _parser as migrations_cli
+from services.migrations.registry import known_migrations
 from services.scheduler.__main__ import QUEUE as SCHEDULER_QUEUE
 from services.sms_worker.bootstrap import INBOUND_QUEUE, PROACTIVE_QUEUE
 from services.sms_worker.outbound.wiring import SENDER_QUEUE
@@ -31,8 +33,6 @@ from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
 from shared.events.catalog import CONSUMER_QUEUES
 from shared.local_servers.services import SERVICES
-from shared.migrations.__main__ import _parser as migrations_cli
-from shared.migrations.registry import known_migrations
 from tests.support.settings_catalog import setting_variables
 from tests.support.tools import dev_tool
 
@@ -359,7 +359,7 @@ def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None
     assert container["command"] == [
         "/bin/sh",
         "-c",
-        "exec python -m shared.migrations $MIGRATE_ARGS",
+        "exec python -m services.migrations $MIGRATE_ARGS",
     ]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     source = manifests.generated("ConfigMap", "givecare-migrate")

@@ -29,7 +29,6 @@ async def serve(config: SenderConfig) -> None:
             sender = assemble(
                 runtime.db,
                 client=runtime.client,
-                transactions=runtime.transactions,
                 outbox=runtime.outbox,
                 clock=runtime.clock,
                 transport=transport,
@@ -41,7 +40,7 @@ async def serve(config: SenderConfig) -> None:
                 settings=config.sender,
             )
             consumer = runtime.consumer(SENDER_QUEUE)
-            sender.bind(consumer, runtime.inbox(SENDER_QUEUE))
+            sender.bind(consumer, runtime.plain_inbox(SENDER_QUEUE))
             await runtime.run([consumer], background=[sender.poller.run])
         finally:
             await transport.close()

@@ -20,7 +20,7 @@ from shared.broker import AlreadyProcessed
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
-from shared.inbox import UnitOfWork
+from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 

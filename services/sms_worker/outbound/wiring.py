@@ -25,6 +25,7 @@ from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsSta
 from shared.inbox import Inbox
 from shared.mongo import Database, MongoClient, atomic_writes
 from shared.outbox import Outbox
+from shared.unit_of_work import UnitOfWork
 
 SENDER_QUEUE: Final = "sms_worker.sender"
 
@@ -41,7 +42,7 @@ class Sender:
     clock: Clock
     transport_name: str
 
-    def bind(self, consumer: Consumer, inbox: Inbox) -> None:
+    def bind(self, consumer: Consumer, inbox: Inbox[UnitOfWork]) -> None:
         """Route the sender queue's three event types to their handlers."""
         consumer.handle(
             SmsOutboundRequested,
@@ -62,7 +63,6 @@ def assemble(
     db: Database,
     *,
     client: MongoClient,
-    transactions: bool,
     outbox: Outbox,
     clock: Clock,
     transport: SmsTransport,
@@ -77,7 +77,7 @@ def assemble(
         recipients=recipients,
         transport=transport,
         outbox=outbox,
-        atomic=atomic_writes(client, transactions),
+        atomic=atomic_writes(client),
         clock=clock,
         settings=settings,
         parking=parking,

@@ -31,6 +31,7 @@ from shared.events.catalog import (
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, PENDING, Outbox, OutboxRelay, outbox_indexes
+from shared.unit_of_work import Transactions, UnitOfWork
 from tests.fakes.stripe_api import FakeStripeServer
 from tests.support.waiting import eventually
 
@@ -74,7 +75,6 @@ class BillingHarness:
     accounts: BillingAccounts
     outbox: Outbox
     client: MongoClient
-    transactions: bool
     deliveries: list[str] = field(default_factory=list)
 
     async def publish(self, *envelopes: Envelope[StripeEventReceived]) -> None:
@@ -131,12 +131,6 @@ async def fake_stripe() -> AsyncIterator[FakeStripeServer]:
 
 
 @pytest.fixture
-def transactions() -> bool:
-    """Parametrize a test with `transactions` to run it without them too."""
-    return True
-
-
-@pytest.fixture
 def refresher_factory() -> Callable[[BillingAccounts, ManualClock], SubscriptionRefresher] | None:
     """Override to give the worker a subscription refresher (re-fetch through Stripe)."""
     return None
@@ -149,7 +143,6 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def billing(
-    transactions: bool,
     refresher_factory: Callable[[BillingAccounts, ManualClock], SubscriptionRefresher] | None,
     clock: ManualClock,
     broker: AbstractRobustConnection,
@@ -160,7 +153,7 @@ async def billing(
     await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7), **BILLING_INDEXES})
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
     inbox = Inbox(
-        mongo_client, db[INBOX_COLLECTION], outbox, clock, consumer=QUEUE, transactions=transactions
+        Transactions(mongo_client, outbox, UnitOfWork), db[INBOX_COLLECTION], clock, consumer=QUEUE
     )
     accounts = BillingAccounts(db)
     handler = stripe_event_handler(db, clock, BillingTexts(signup_url=SIGNUP_URL))
@@ -176,7 +169,6 @@ async def billing(
         accounts=accounts,
         outbox=outbox,
         client=mongo_client,
-        transactions=transactions,
     )
 
     async def counted(event: Envelope[StripeEventReceived]) -> None:

@@ -96,7 +96,6 @@ async def test_tied_or_thin_subscription_events_are_settled_by_asking_stripe(
     assert await billing.access_published() == [True, False, True]
 
 
-@pytest.mark.parametrize("transactions", [True, False], ids=["transactions", "idempotent-writes"])
 async def test_canceled_access_lasts_until_the_period_ends_then_is_withdrawn_once(
     billing: BillingHarness,
 ) -> None:
@@ -121,7 +120,6 @@ async def test_canceled_access_lasts_until_the_period_ends_then_is_withdrawn_onc
         billing.outbox,
         billing.client,
         billing.clock,
-        transactions=billing.transactions,
         interval_seconds=60,
     )
     assert await expiry.expire_due() == 0

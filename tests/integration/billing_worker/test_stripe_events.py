@@ -25,9 +25,6 @@ pytestmark = pytest.mark.integration
 PHONE = "+15555550123"
 CUSTOMER = "cus_alice"
 SUBSCRIPTION = "sub_alice"
-MODES = pytest.mark.parametrize(
-    "transactions", [True, False], ids=["transactions", "idempotent-writes"]
-)
 
 
 def _lifecycle(now: datetime) -> dict[str, dict[str, Any]]:
@@ -72,7 +69,6 @@ async def _link(billing: BillingHarness) -> None:
     await billing.deliver(stripe_envelope(checkout))
 
 
-@MODES
 @pytest.mark.parametrize(
     ("order", "announced"),
     [
@@ -106,7 +102,6 @@ async def test_subscription_lifecycle_in_any_order_ends_canceled_with_one_event_
     assert await billing.event_status("evt_d") == "applied"
 
 
-@MODES
 async def test_burst_of_shuffled_duplicated_events_settles_and_flips_alternate(
     billing: BillingHarness,
 ) -> None:
@@ -127,7 +122,6 @@ async def test_burst_of_shuffled_duplicated_events_settles_and_flips_alternate(
     assert await billing.db.billing_events.count_documents({"status": "received"}) == 0
 
 
-@MODES
 async def test_checkout_twice_welcomes_once_and_failed_invoice_twice_notifies_once(
     billing: BillingHarness,
 ) -> None:
@@ -174,7 +168,6 @@ async def test_checkout_twice_welcomes_once_and_failed_invoice_twice_notifies_on
     assert account.user_id == "u-1"
 
 
-@MODES
 async def test_events_for_an_unknown_customer_wait_for_the_checkout_that_links_it(
     billing: BillingHarness,
 ) -> None:

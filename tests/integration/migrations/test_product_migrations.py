@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from services.migrations import message_parts, split_users
+from services.migrations.fixtures import generate
 from shared.events.catalog import EVENTS
-from shared.migrations.fixtures import generate
 from shared.mongo import Database, MongoClient
 from tests.support.waiting import sigkill_when
 
@@ -42,7 +42,7 @@ class Deployment:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared.migrations",
+            "services.migrations",
             *argv,
             env={**self.env, **extra_env},
             stdout=asyncio.subprocess.PIPE,
@@ -146,7 +146,7 @@ async def test_sigkill_mid_backfill_then_rerun_completes_without_duplicates(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.migrations",
+        "services.migrations",
         "run",
         split_users.ID,
         "--batch-size",

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.migrations.__main__ import main as cli
 from shared.clock import ManualClock, SystemClock
 from shared.migrations import LeaseHeld, MigrationRunner, Status
-from shared.migrations.__main__ import main as cli
 from shared.mongo import Database, MongoClient
 from tests.support.sample_migration import PeopleToPersons
 from tests.support.waiting import eventually, sigkill_when

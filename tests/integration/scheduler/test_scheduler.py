@@ -31,6 +31,7 @@ from shared.events.catalog import (
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox
+from shared.unit_of_work import Transactions, UnitOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,7 @@ async def test_crisis_followup_is_emitted_once_when_due_and_stages_advance(
     assert state is not None
     assert state["next_due_at"] == crisis + timedelta(days=1)
 
-    scheduler = _scheduler(db, outbox, clock, transactions_with=mongo_client)
+    scheduler = _scheduler(db, outbox, clock)
     assert (await scheduler.tick()).sent == 0  # type: ignore[union-attr]
     clock.set(crisis + timedelta(days=1))
     report = await scheduler.tick()
@@ -266,20 +267,17 @@ async def _due_events(db: Database) -> list[Envelope[Any]]:
     return [EVENTS.decode(row["body"]) async for row in rows.sort("created_at", 1)]
 
 
-def _inbox(db: Database, mongo_client: MongoClient, outbox: Outbox, transactions: bool) -> Inbox:
+def _inbox(db: Database, mongo_client: MongoClient, outbox: Outbox) -> Inbox[UnitOfWork]:
     return Inbox(
-        mongo_client,
+        Transactions(mongo_client, outbox, UnitOfWork),
         db[INBOX_COLLECTION],
-        outbox,
         outbox._clock,
         consumer="scheduler.events",
-        transactions=transactions,
     )
 
 
-@pytest.mark.parametrize("transactions", [True, False], ids=["transactions", "one-write"])
 async def test_a_deferred_message_goes_out_in_the_next_window_under_a_new_key(
-    db: Database, mongo_client: MongoClient, transactions: bool
+    db: Database, mongo_client: MongoClient
 ) -> None:
     """Emitted at 19:59, consumed by the SMS worker at 20:30: the worker defers it, the scheduler
     gives back the slot and the stage, and the same stage is emitted at 09:00 the next day."""
@@ -288,9 +286,7 @@ async def test_a_deferred_message_goes_out_in_the_next_window_under_a_new_key(
     crisis = LAST_MINUTE - timedelta(days=1)
     await store.apply_profile(_profile(1, last_crisis_event_at=crisis), clock.now(), None)
     clock.set(LAST_MINUTE)
-    scheduler = _scheduler(
-        db, outbox, clock, transactions_with=mongo_client if transactions else None
-    )
+    scheduler = _scheduler(db, outbox, clock)
     assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
     [first] = await _due_events(db)
     state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
@@ -300,7 +296,7 @@ async def test_a_deferred_message_goes_out_in_the_next_window_under_a_new_key(
 
     clock.set(LAST_MINUTE + timedelta(minutes=31))
     handlers = SchedulerHandlers(store, clock)
-    deliver = handlers.deferrals(_inbox(db, mongo_client, outbox, transactions))
+    deliver = handlers.deferrals(_inbox(db, mongo_client, outbox))
     released = REGISTRY.get_sample_value(
         "givecare_scheduler_deferred_total", {"reason": "outside_window", "outcome": "released"}
     )
@@ -341,7 +337,7 @@ async def test_a_deferral_that_comes_after_a_newer_claim_changes_nothing(
     await ensure_indexes(db, inbox_indexes(14))
     crisis = MORNING - timedelta(days=1)
     await store.apply_profile(_profile(1, last_crisis_event_at=crisis), clock.now(), None)
-    scheduler = _scheduler(db, outbox, clock, transactions_with=mongo_client)
+    scheduler = _scheduler(db, outbox, clock)
     assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
     clock.set(crisis + timedelta(days=3))
     assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
@@ -353,7 +349,7 @@ async def test_a_deferral_that_comes_after_a_newer_claim_changes_nothing(
     superseded = REGISTRY.get_sample_value(
         "givecare_scheduler_deferred_total", {"reason": "late", "outcome": "superseded"}
     )
-    await handlers.deferrals(_inbox(db, mongo_client, outbox, True))(
+    await handlers.deferrals(_inbox(db, mongo_client, outbox))(
         _deferral(first, clock.now(), "late")
     )
     assert await db[PROACTIVE_STATE].find_one({"_id": "u1"}) == before
@@ -383,89 +379,10 @@ async def test_a_crisis_between_the_read_and_the_claim_wins(
         None,
     )
     report = TickReport()
-    await _scheduler(db, outbox, clock, transactions_with=mongo_client)._handle(
-        stale, clock.now(), report
-    )
+    await _scheduler(db, outbox, clock)._handle(stale, clock.now(), report)
     assert (report.sent, report.lost_races) == (0, 1)
     assert await _emitted(db) == []
     state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
     assert state is not None
     assert (state["last_crisis_event_at"], state["crisis_followup_count"]) == (newer, 0)
     assert state["next_due_at"] == newer + timedelta(days=1)
-
-
-async def test_a_change_after_the_claim_keeps_its_next_due_at(
-    db: Database, mongo_client: MongoClient
-) -> None:
-    """Without transactions the claim's next_due_at is set after the outbox row: a crisis that
-    lands in between (here: just before the row is written) is not overwritten by it."""
-    store, clock, outbox = await _setup(db, mongo_client)
-    await store.apply_profile(
-        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
-    )
-    newer = MORNING - timedelta(minutes=5)
-
-    async def crisis_arrives() -> None:
-        await store.apply_crisis(
-            CrisisDetected(user_id="u1", phone=PHONE, severity="high", detected_at=newer),
-            clock.now(),
-            None,
-        )
-
-    scheduler = _scheduler(db, _Hooked(outbox, crisis_arrives), clock)
-    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert "emission" not in state
-    assert (state["last_crisis_event_at"], state["crisis_followup_count"]) == (newer, 0)
-    # Not the claim's own (the old crisis' stage 3, five days away): early is safe, late is not.
-    assert state["next_due_at"] <= newer + timedelta(days=1)
-    assert len(await _emitted(db)) == 1
-    clock.advance(timedelta(minutes=1))
-    await scheduler.tick()
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    # The new crisis' first stage, held back by the 24 h gap since this morning's message.
-    assert state["next_due_at"] == max(newer + timedelta(days=1), MORNING + timedelta(days=1))
-    assert len(await _emitted(db)) == 1
-
-
-async def test_a_claim_whose_tick_died_before_the_outbox_row_is_emitted_by_the_next(
-    db: Database, mongo_client: MongoClient
-) -> None:
-    """Without transactions the claim and its event are one document write: the event rides
-    on the document until the outbox row exists, and the document stays due meanwhile."""
-    store, clock, outbox = await _setup(db, mongo_client)
-    await store.apply_profile(
-        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
-    )
-
-    async def crash() -> None:
-        raise Crash
-
-    with pytest.raises(Crash):
-        await _scheduler(db, _Hooked(outbox, crash), clock).tick()
-    assert await _emitted(db) == []
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert state["crisis_followup_count"] == 1
-    assert state["emission"] is not None
-    assert state["next_due_at"] <= clock.now()
-    # A profile snapshot meanwhile keeps it due.
-    await store.apply_profile(
-        _profile(2, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
-    )
-
-    clock.advance(timedelta(minutes=1))
-    scheduler = _scheduler(db, outbox, clock)
-    assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
-    assert (await scheduler.tick()).due == 0  # type: ignore[union-attr]
-    emitted = await _emitted(db)
-    crisis = MORNING - timedelta(days=2)
-    assert emitted == [
-        ("proactive.message.due", f"proactive:u1:crisis_followup:{crisis:%Y%m%dT%H%M%S}:1")
-    ]
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert "emission" not in state
-    assert state["next_due_at"] == crisis + timedelta(days=3)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from domain.proactive_policy import CRISIS_FOLLOWUP_DAYS, PROACTIVE_GAP, next_window_moment
 from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
 from services.scheduler.tick import Scheduler
 from shared.broker import Publisher, declare_exchange
@@ -35,7 +36,6 @@ from shared.events.catalog import (
 )
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay
-from shared.proactive_policy import CRISIS_FOLLOWUP_DAYS, PROACTIVE_GAP, next_window_moment
 
 pytestmark = pytest.mark.integration
 
@@ -181,7 +181,6 @@ async def _simulate(
             batch_size=10_000,
             lease_seconds=0 if replicas > 1 else 30,
             subscriptions_enabled=False,
-            transactions_with=mongo_client,
         )
         for n in range(replicas)
     ]

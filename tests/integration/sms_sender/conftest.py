@@ -34,6 +34,7 @@ from shared.events.catalog import EVENTS, SmsOutboundRequested
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, Document, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox, outbox_indexes
+from shared.unit_of_work import Transactions, UnitOfWork
 from tests.support.waiting import eventually
 
 PHONE = "+15551230001"
@@ -76,7 +77,6 @@ class SenderHarness:
     twilio: FakeTwilio
     twilio_url: str
     clock: ManualClock
-    transactions: bool
     outbox: Outbox
     _channel: AbstractChannel
     _publisher: Publisher
@@ -111,7 +111,6 @@ class SenderHarness:
         return assemble(
             self.db,
             client=self.client,
-            transactions=self.transactions,
             outbox=self.outbox,
             clock=self.clock,
             transport=transport or self.twilio_transport(),
@@ -131,12 +130,10 @@ class SenderHarness:
         sender.bind(
             consumer,
             Inbox(
-                self.client,
+                Transactions(self.client, self.outbox, UnitOfWork),
                 self.db[INBOX_COLLECTION],
-                self.outbox,
                 self.clock,
                 consumer=SENDER_QUEUE,
-                transactions=self.transactions,
             ),
         )
         await consumer.start()
@@ -199,22 +196,17 @@ class SenderHarness:
             await self._channel.close()
 
 
-@pytest.fixture(params=[True, False], ids=["transactions", "idempotent-writes"])
-def transactions(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
-
-
 @pytest.fixture
 async def harness_factory(
     broker: AbstractRobustConnection,
     broker_settings: BrokerSettings,
     mongo_client: MongoClient,
     db: Database,
-) -> AsyncIterator[Callable[[bool], Any]]:
-    """`await harness_factory(transactions)` → a running `SenderHarness` (closed after the test)."""
+) -> AsyncIterator[Callable[[], Any]]:
+    """`await harness_factory()` → a running `SenderHarness` (closed after the test)."""
     opened: list[tuple[SenderHarness, FakeTwilioServer]] = []
 
-    async def open_harness(transactions: bool) -> SenderHarness:
+    async def open_harness() -> SenderHarness:
         await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7), **sender_indexes()})
         # Whole seconds: Twilio's timestamps have no fractions, and in-doubt lookups compare.
         clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
@@ -229,7 +221,6 @@ async def harness_factory(
             twilio=server.twilio,
             twilio_url=server.base_url,
             clock=clock,
-            transactions=transactions,
             outbox=Outbox(db[OUTBOX_COLLECTION], clock),
             _channel=channel,
             _publisher=await Publisher.open(broker, broker_settings),
@@ -244,8 +235,8 @@ async def harness_factory(
 
 
 @pytest.fixture
-async def harness(harness_factory: Callable[[bool], Any], transactions: bool) -> SenderHarness:
-    result: SenderHarness = await harness_factory(transactions)
+async def harness(harness_factory: Callable[[], Any]) -> SenderHarness:
+    result: SenderHarness = await harness_factory()
     return result
 
 

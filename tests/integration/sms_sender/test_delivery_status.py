@@ -9,7 +9,7 @@ from services.sms_worker.outbound.transport import OutgoingSms, ProviderMessage,
 from services.sms_worker.outbound.wiring import Sender
 from shared.events import new_event
 from shared.events.catalog import SmsStatusUpdated
-from shared.inbox import UnitOfWork
+from shared.unit_of_work import Transactions, UnitOfWork
 from tests.integration.sms_sender.conftest import PHONE, SenderHarness, request_event, unique_key
 
 pytestmark = pytest.mark.integration
@@ -91,7 +91,9 @@ class _CallbackBeatsRecord:
         message = await self._real.send(sms)
         assert self.sender is not None
         status = _status(self._harness, message.sid, "delivered", sms.key)
-        await self.sender.statuses.apply(new_event(status), UnitOfWork(None, self._harness.outbox))
+        await Transactions(self._harness.client, self._harness.outbox, UnitOfWork).run(
+            lambda uow: self.sender.statuses.apply(new_event(status), uow)  # type: ignore[union-attr]
+        )
         return message
 
     async def find_sent(self, to_number: str, since: object, limit: int) -> list[ProviderMessage]:

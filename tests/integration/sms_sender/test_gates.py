@@ -76,7 +76,7 @@ async def test_send_cap_holds_back_a_storm_but_never_a_crisis_reply(
     harness_factory: object,
 ) -> None:
     assert callable(harness_factory)
-    harness: SenderHarness = await harness_factory(True)
+    harness: SenderHarness = await harness_factory()
     await harness.consume(harness.sender(settings=sender_settings(send_cap=3)))
     keys = [unique_key() for _ in range(5)]
     for key in keys:
@@ -106,7 +106,7 @@ async def test_a_recipient_at_the_cap_still_gets_stop_start_help_and_crisis_answ
     (`compliance=True`), the HELP text (kind `compliance`, `compliance=False`, a `reply:` key) and
     a crisis reply. Each goes out past both caps; each still counts towards them."""
     assert callable(harness_factory)
-    harness: SenderHarness = await harness_factory(True)
+    harness: SenderHarness = await harness_factory()
     await harness.consume(harness.sender(settings=sender_settings(send_cap=2, send_cap_daily=3)))
     for key in (unique_key(), unique_key()):
         await harness.publish(request_event(key))
@@ -154,7 +154,7 @@ async def test_daily_cap_holds_back_what_the_burst_cap_lets_through(
     harness_factory: object,
 ) -> None:
     assert callable(harness_factory)
-    harness: SenderHarness = await harness_factory(True)
+    harness: SenderHarness = await harness_factory()
     settings = sender_settings(send_cap=2, send_cap_daily=3)
     await harness.consume(harness.sender(settings=settings))
 

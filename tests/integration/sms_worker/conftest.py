@@ -134,7 +134,7 @@ def start_sms_worker(
     mongo_db_name: str,
     db: Database,
 ) -> StartWorker:
-    """`async with start_sms_worker(transactions=..., ...) as worker:` runs the service."""
+    """`async with start_sms_worker(...) as worker:` runs the service."""
     for name, value in {
         "RABBITMQ_URL": broker_settings.url.get_secret_value(),
         "RABBITMQ_EXCHANGE": broker_settings.exchange,
@@ -154,15 +154,12 @@ def start_sms_worker(
     @asynccontextmanager
     async def start(
         *,
-        transactions: bool = True,
         subscriptions: bool = False,
         responder: Responder | None = None,
         settings: SmsWorkerSettings | None = None,
     ) -> AsyncIterator[SmsWorker]:
-        monkeypatch.setenv("MONGODB_TRANSACTIONS", "on" if transactions else "off")
         worker_settings = settings or SmsWorkerSettings()
         async with WorkerRuntime.open(SERVICE) as runtime:
-            assert runtime.transactions is transactions
             consumer = await inbound_consumer(
                 runtime,
                 worker_settings,
@@ -189,8 +186,3 @@ def _consuming(consumer: Any) -> Callable[[], Awaitable[bool]]:
         return bool(consumer.consuming)
 
     return probe
-
-
-@pytest.fixture(params=[True, False], ids=["transactions", "idempotent-writes"])
-def transactions(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)

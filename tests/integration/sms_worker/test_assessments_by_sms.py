@@ -187,7 +187,7 @@ async def test_cancel_inside_an_assessment_is_not_an_opt_out(
     start_sms_worker: StartWorker,
 ) -> None:
     phone = "+14155559999"
-    async with start_sms_worker(transactions=False) as worker:
+    async with start_sms_worker() as worker:
         await _onboard(worker, phone)
         await worker.text("CHECKIN", phone=phone, at=START + timedelta(hours=1))
         (cancelled,) = await worker.text("cancel", phone=phone, at=START + timedelta(hours=1))

@@ -1,5 +1,5 @@
 """Acceptance: the same inbound event delivered twice, one after the other or at the same time,
-yields one reply request, one message row and one state change — with and without transactions.
+yields one reply request, one message row and one state change.
 A sender that is not a phone number is recorded and parked."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ async def _queue_depth(broker: AbstractRobustConnection, name: str) -> int | Non
 async def test_duplicates_sequential_and_concurrent_have_one_effect(
     start_sms_worker: StartWorker, transactions: bool, broker: AbstractRobustConnection
 ) -> None:
-    async with start_sms_worker(transactions=transactions) as worker:
+    async with start_sms_worker() as worker:
         # New users are the hardest case: both copies race to create the user too.
         first = worker.inbound("hi", phone="+14155550111")
         await asyncio.gather(worker.publish(first), worker.publish(first), worker.publish(first))

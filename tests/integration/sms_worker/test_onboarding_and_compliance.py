@@ -1,5 +1,5 @@
 """Acceptance: a new number is onboarded by SMS into the split collections; STOP/START and
-look-alike sentences behave as the compliance rules say — with and without transactions."""
+look-alike sentences behave as the compliance rules say."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ PHONE = "+14155550100"
 
 
 async def test_new_number_is_onboarded_into_split_collections(
-    start_sms_worker: StartWorker, transactions: bool
+    start_sms_worker: StartWorker,
 ) -> None:
-    async with start_sms_worker(transactions=transactions) as worker:
+    async with start_sms_worker() as worker:
         # Twilio may post the sender in any US spelling; it becomes one E.164 identity.
         first = await worker.text("hi", phone="(415) 555-0100")
         assert [(r.to_number, r.kind, r.body) for r in first] == [
@@ -74,10 +74,8 @@ async def test_profile_changes_are_published_for_the_scheduler(
         assert snapshot.payload.last_contact_at == event.payload.received_at
 
 
-async def test_stop_silences_everything_until_start(
-    start_sms_worker: StartWorker, transactions: bool
-) -> None:
-    async with start_sms_worker(transactions=transactions) as worker:
+async def test_stop_silences_everything_until_start(start_sms_worker: StartWorker) -> None:
+    async with start_sms_worker() as worker:
         await worker.conversation(["hi", "Ana", "my dad", "Joe", "10001"])
         stop = worker.inbound("STOP")
         await worker.publish(stop)

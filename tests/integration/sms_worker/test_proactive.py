@@ -29,8 +29,9 @@ from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import SmsStore
 from shared.broker import Consumer, Publisher
+from shared.broker.consumer import AlreadyProcessed
 from shared.broker.topology import parking_queue_name
-from shared.clock import ManualClock
+from shared.clock import Clock, ManualClock
 from shared.config import BrokerSettings, LinkSettings, SubscriptionSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import (
@@ -41,9 +42,10 @@ from shared.events.catalog import (
     UserChurned,
     UserProfileChanged,
 )
-from shared.inbox import INBOX_COLLECTION, UnitOfWork
+from shared.inbox import INBOX_COLLECTION, Inbox
 from shared.mongo import Database
 from shared.outbox import OUTBOX_COLLECTION, Outbox
+from shared.unit_of_work import Transactions, UnitOfWork
 from shared.worker import WorkerHost, WorkerRuntime
 from tests.integration.sms_worker.conftest import START, SmsWorker
 from tests.support.processes import ServiceProcess, service_environment
@@ -141,21 +143,19 @@ def start_worker(
     mongo_db_name: str,
     db: Database,
 ) -> StartWorker:
-    """`async with start_worker(transactions=...) as worker:` runs both consumers in-process."""
+    """`async with start_worker() as worker:` runs both consumers in-process."""
     environment = _environment(broker_settings, mongodb_url, mongo_db_name, LOG_FORMAT="console")
     for name, value in environment.items():
         if os.environ.get(name) != value:
             monkeypatch.setenv(name, value)
 
     @asynccontextmanager
-    async def start(*, transactions: bool = True) -> AsyncIterator[ProactiveWorker]:
-        monkeypatch.setenv("MONGODB_TRANSACTIONS", "on" if transactions else "off")
+    async def start() -> AsyncIterator[ProactiveWorker]:
         # The events here are dated around START; staleness has tests of its own.
         monkeypatch.setenv("SMS_PROACTIVE_MAX_DELAY_HOURS", str(LONG_DELAY.total_seconds() / 3600))
         clock = _window_clock()
         settings = SmsWorkerSettings()
         async with WorkerRuntime.open(SERVICE, clock=clock) as runtime:
-            assert runtime.transactions is transactions
             consumers = await sms_worker_consumers(
                 runtime,
                 settings,
@@ -227,9 +227,9 @@ def _consuming(consumers: list[Consumer]) -> Callable[[], Awaitable[bool]]:
 
 
 async def test_a_due_message_is_requested_once_however_often_it_arrives(
-    start_worker: StartWorker, transactions: bool
+    start_worker: StartWorker,
 ) -> None:
-    async with start_worker(transactions=transactions) as worker:
+    async with start_worker() as worker:
         user_id = await worker.onboard()
         before = await worker.sms.profile(PHONE)
         due = worker.due(user_id, "reactivation", 1, START + 8 * DAY)
@@ -286,9 +286,9 @@ async def test_an_opted_out_user_gets_no_proactive_message(start_worker: StartWo
 
 
 async def test_a_churned_user_is_churned_once_and_hears_nothing_more(
-    start_worker: StartWorker, transactions: bool
+    start_worker: StartWorker,
 ) -> None:
-    async with start_worker(transactions=transactions) as worker:
+    async with start_worker() as worker:
         user_id = await worker.onboard()
         before = await worker.sms.profile(PHONE)
         churned = worker.churned(user_id, START + 40 * DAY)
@@ -328,11 +328,11 @@ async def test_recent_contact_suppresses_a_checkin(start_worker: StartWorker) ->
 
 
 async def test_a_message_consumed_outside_the_window_is_deferred_not_dropped(
-    start_worker: StartWorker, transactions: bool
+    start_worker: StartWorker,
 ) -> None:
     """It waited in the queue until it was night where the caregiver lives: nothing is sent,
     the profile is untouched (the stage was not sent), and the scheduler is told, once."""
-    async with start_worker(transactions=transactions) as worker:
+    async with start_worker() as worker:
         # The worker's clock says 16:00 UTC: 06:00 in Honolulu.
         user_id = await _seed_active_user(
             worker.db, "u-night", timezone="Pacific/Honolulu", last_contact_at=START
@@ -391,6 +391,11 @@ class _CrashOnce:
         return await self._original(*args, **kwargs)
 
 
+def _inbox(db: Database, outbox: Outbox, clock: Clock) -> Inbox[UnitOfWork]:
+    transactions = Transactions(db.client, outbox, UnitOfWork)
+    return Inbox(transactions, db[INBOX_COLLECTION], clock, consumer="sms_worker.proactive")
+
+
 @pytest.mark.parametrize(
     "crash_point",
     ["after the profile commit", "after the decision was recorded"],
@@ -398,8 +403,8 @@ class _CrashOnce:
 async def test_a_replay_after_a_crash_finishes_the_same_single_send(
     db: Database, crash_point: str
 ) -> None:
-    """Without transactions (no session) a worker may die between the handler's writes; the
-    broker then delivers the event again, and the replay completes the same, single send."""
+    """A worker that dies between the handler's writes leaves none of them (one transaction);
+    the broker then delivers the event again, and the redelivery makes the single send."""
     user_id = await _seed_active_user(db, "u-crash")
     clock = _window_clock()
     store = SmsStore(db)
@@ -417,10 +422,11 @@ async def test_a_replay_after_a_crash_finishes_the_same_single_send(
         ),
         idempotency_key=f"proactive:{user_id}:crisis_followup:crash:2",
     )
+    deliver = _inbox(db, outbox, clock).idempotent(handler.handle)
     with pytest.raises(Crash):
-        await handler.handle(due, UnitOfWork(None, outbox))
+        await deliver(due)
     clock.advance(timedelta(seconds=5))  # the redelivery comes a little later
-    await handler.handle(due, UnitOfWork(None, outbox))
+    await deliver(due)
     assert crash.crashed
 
     rows = [row async for row in db[OUTBOX_COLLECTION].find({})]
@@ -448,8 +454,8 @@ async def test_a_late_message_is_deferred_once_even_after_a_crash(
     db: Database, crash_point: str
 ) -> None:
     """Consumed more than SMS_PROACTIVE_MAX_DELAY_HOURS after it fell due (the worker was down):
-    deferred as late. Without transactions a crash after the decision was recorded replays to
-    the same single deferral."""
+    deferred as late. A crash part-way leaves nothing; the redelivery makes the single
+    deferral, and a further one is recognised by the inbox."""
     user_id = await _seed_active_user(db, "u-late")
     clock = _window_clock()
     store = SmsStore(db)
@@ -471,11 +477,13 @@ async def test_a_late_message_is_deferred_once_even_after_a_crash(
         ),
         idempotency_key=f"proactive:{user_id}:crisis_followup:late:1",
     )
+    deliver = _inbox(db, outbox, clock).idempotent(handler.handle)
     with pytest.raises(Crash):
-        await handler.handle(due, UnitOfWork(None, outbox))
+        await deliver(due)
     clock.advance(timedelta(seconds=5))
-    await handler.handle(due, UnitOfWork(None, outbox))
-    await handler.handle(due, UnitOfWork(None, outbox))  # redelivered once more
+    await deliver(due)
+    with pytest.raises(AlreadyProcessed):
+        await deliver(due)  # redelivered once more
     assert crash.crashed
 
     events = [EVENTS.decode(row["body"]) async for row in db[OUTBOX_COLLECTION].find({})]

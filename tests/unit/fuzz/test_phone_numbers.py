@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
 from shared.events.catalog import E164
+from shared.phones import InvalidPhoneNumber, normalise_phone
 from tests.support.fuzzing import fuzz_settings, hostile_text
 
 _E164_CONTRACT = TypeAdapter(Annotated[str, E164])

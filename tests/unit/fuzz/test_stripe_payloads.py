@@ -27,8 +27,8 @@ from services.billing_worker.stripe_objects import (
 from services.devtools.signing import stripe_signature_header
 from services.ingress.signatures import SignatureInvalid, verify_stripe
 from services.ingress.webhooks import InvalidWebhook, stripe_event
-from services.sms_worker.phones import normalise_phone
 from shared.events import new_event
+from shared.phones import normalise_phone
 from tests.support.fuzzing import (
     assert_publishable,
     fuzz_settings,

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.migrations import split_users
+from services.migrations.fixtures import legacy_user, make_odd
 from services.migrations.split_users import (
     MOVED_FIELDS,
     RETIRED_FIELDS,
@@ -24,7 +25,6 @@ from services.migrations.targets import MigrationDatabases
 from services.sms_worker.profile import Profile
 from shared.events.catalog import EVENTS
 from shared.migrations import DocumentRejected, Plan, Target
-from shared.migrations.fixtures import legacy_user, make_odd
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 DBS = MigrationDatabases(legacy="legacy", sms_worker="sms", billing_worker="billing")

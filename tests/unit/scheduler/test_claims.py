@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.proactive_policy import next_window_moment
 from services.scheduler.rules import (
     Churn,
     Decision,
@@ -24,7 +25,6 @@ from services.scheduler.rules import (
     next_due_at,
     release,
 )
-from shared.proactive_policy import next_window_moment
 from tests.unit.scheduler.users import DAY, NOON_NY, NY, active_user
 
 # 20:30 in New York the same day: the window has closed.

@@ -8,6 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.proactive_policy import (
+    CRISIS_FOLLOWUP_DAYS,
+    Cadence,
+    in_window,
+    next_window_moment,
+)
 from services.scheduler.rules import (
     Churn,
     Decision,
@@ -15,12 +21,6 @@ from services.scheduler.rules import (
     checkin_cadence,
     decide,
     next_due_at,
-)
-from shared.proactive_policy import (
-    CRISIS_FOLLOWUP_DAYS,
-    Cadence,
-    in_window,
-    next_window_moment,
 )
 from tests.unit.scheduler.users import DAY, NOON_NY, NY, active_user
 

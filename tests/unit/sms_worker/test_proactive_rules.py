@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from domain.proactive_policy import Cadence, checkin_cadence
 from services.sms_worker.assessments import Band
 from services.sms_worker.proactive import (
     ChurnOutcome,
@@ -21,7 +22,6 @@ from services.sms_worker.proactive import (
     suppression,
 )
 from services.sms_worker.profile import Profile
-from shared.proactive_policy import Cadence, checkin_cadence
 
 DUE_AT = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
 MAX_DELAY = timedelta(hours=24)

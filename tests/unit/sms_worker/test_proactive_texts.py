@@ -8,6 +8,7 @@ import re
 import pytest
 from pydantic import ValidationError
 
+from domain.proactive_policy import CRISIS_FOLLOWUP_DAYS, REACTIVATION_SILENCE_DAYS
 from services.sms_worker import proactive
 from services.sms_worker.proactive import (
     KINDS,
@@ -20,7 +21,6 @@ from services.sms_worker.proactive import (
     templates,
 )
 from services.sms_worker.replies import SMS_SEGMENT
-from shared.proactive_policy import CRISIS_FOLLOWUP_DAYS, REACTIVATION_SILENCE_DAYS
 
 # About as long as a first name onboarding accepts (at most 40 characters).
 LONGEST_NAME = "Maximiliana Theodora Wilhelmina Augusta"

@@ -1,8 +1,5 @@
-"""The migrations this deployment knows, in the order they are meant to run.
-
-The product's migrations live in `services.migrations`, beside the services whose collections
-they fill; they are imported only when asked for, so `shared` stays importable on its own.
-"""
+"""The migrations this deployment knows, in the order they are meant to run (the runner and
+framework are the platform's, in `shared.migrations`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Realistic legacy data for migration tests and benchmarks, generated, never checked in.
 
-    python -m shared.migrations.fixtures --users N [--messages-per-user M] [--odd-fraction F]
+    python -m services.migrations.fixtures --users N [--messages-per-user M] [--odd-fraction F]
                                          [--seed S] [--drop]
 
 Writes into MIGRATIONS_LEGACY_DB (`users`: one hot document of 117 camelCase fields per user, as
@@ -333,7 +333,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.migrations.fixtures")
+    parser = argparse.ArgumentParser(prog="python -m services.migrations.fixtures")
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--messages-per-user", type=float, default=3)
     parser.add_argument("--odd-fraction", type=float, default=0.02)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_worker.phones import InvalidPhoneNumber, normalise_phone
+from shared.phones import InvalidPhoneNumber, normalise_phone
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """The operator's command line for data migrations.
 
-    python -m shared.migrations list | status [ID] | run ID [--dry-run] [--batch-size N]
+    python -m services.migrations list | status [ID] | run ID [--dry-run] [--batch-size N]
                                      | verify ID | rollback ID
 
 Reads MONGODB_* and MIGRATIONS_* from the environment. `run` shows a progress bar with rate and
@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from services.migrations.registry import known_migrations
 from shared.clock import SystemClock
 from shared.config import (
     ConfigError,
@@ -30,13 +31,12 @@ from shared.config import (
 )
 from shared.logging import configure_logging
 from shared.migrations.framework import Migration, NotReversible, PrerequisiteMissing
-from shared.migrations.registry import known_migrations
 from shared.migrations.runner import LeaseHeld, MigrationRunner
 from shared.mongo import create_client
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared.migrations")
+    parser = argparse.ArgumentParser(prog="python -m services.migrations")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="known migrations and their status")
     status = commands.add_parser("status", help="one migration's record (or all)")

@@ -1,0 +1,92 @@
+"""The unit of work: one MongoDB transaction, seen by handlers only as repositories and `emit`.
+
+Each service subclasses `UnitOfWork` to build its typed repositories on the transaction's
+session (`uow.profiles`, `uow.sends`); handlers never hold a session, so no write can slip
+outside the transaction. `Transactions` opens one unit per call and runs the body in it, and
+`PlannedHandler` is the one shape for "do the slow work first (an LLM, a provider lookup), then
+apply inside the transaction": the plan is made outside, and a plan whose inputs changed before
+it could be applied raises `StalePlan` and is made again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from shared.events import Envelope
+from shared.mongo import MongoClient
+from shared.outbox import Outbox
+
+_T = TypeVar("_T")
+P = TypeVar("P")
+PlanT = TypeVar("PlanT")
+
+
+class Emits(Protocol):
+    """What every unit of work offers besides its service's repositories. Each service declares
+    its own protocol (`class BillingWork(Emits, Protocol): accounts: Accounts ...`), which its
+    handlers take, and which both its Mongo unit of work and its in-memory fake satisfy."""
+
+    async def emit(self, event: Envelope[Any]) -> None: ...
+
+
+class UnitOfWork:
+    """The Mongo side: emitted events join the transaction through the outbox and leave after
+    it commits. Services subclass it to build their repositories on `session`."""
+
+    def __init__(self, session: AsyncClientSession, outbox: Outbox) -> None:
+        self._session = session
+        self._outbox = outbox
+
+    async def emit(self, event: Envelope[Any]) -> None:
+        await self._outbox.add(event, self._session)
+
+    @property
+    def session(self) -> AsyncClientSession:
+        """For the platform (inbox, outbox) only; services reach data through repositories."""
+        return self._session
+
+
+U = TypeVar("U", bound=UnitOfWork)
+U_contra = TypeVar("U_contra", bound=UnitOfWork, contravariant=True)
+UnitOfWorkFactory = Callable[[AsyncClientSession, Outbox], U]
+
+
+class StalePlan(Exception):
+    """What a plan was made from changed before it was applied (another event of the same
+    caregiver won the race): the plan is made again."""
+
+
+class PlannedHandler(Protocol[P, PlanT, U_contra]):
+    """A handler in two steps: `plan` outside any transaction (slow calls, never retried by a
+    write conflict), `apply` inside the unit of work (fast writes only)."""
+
+    async def plan(self, event: Envelope[P]) -> PlanT: ...
+
+    async def apply(self, event: Envelope[P], plan: PlanT, uow: U_contra) -> None: ...
+
+
+class Transactions(Generic[U]):
+    """Runs bodies each in its own transaction with a fresh unit of work; after a commit the
+    outbox relay is woken so the emitted events leave at once."""
+
+    def __init__(self, client: MongoClient, outbox: Outbox, factory: UnitOfWorkFactory[U]) -> None:
+        self._client = client
+        self._outbox = outbox
+        self._factory = factory
+
+    async def run(self, body: Callable[[U], Awaitable[_T]]) -> _T:
+        return await self.run_in_session(lambda _session, uow: body(uow))
+
+    async def run_in_session(self, body: Callable[[AsyncClientSession, U], Awaitable[_T]]) -> _T:
+        """`run` for platform code that writes its own rows beside the unit's (the inbox)."""
+
+        async def in_session(session: AsyncClientSession) -> _T:
+            return await body(session, self._factory(session, self._outbox))
+
+        async with self._client.start_session() as session:
+            result: _T = await session.with_transaction(in_session)
+        self._outbox.notify()
+        return result
