@@ -17,11 +17,15 @@ from __future__ import annotations
 from enum import Enum
 from typing import Final
 
-from services.sms_worker.outbound import statuses
+from domain import send_status
 from services.sms_worker.outbound.store import RETRIES_EXHAUSTED, Gate
 
 RETRY_KEY_MARKER: Final = ":admin-retry:"
-FAILED_STATUSES: Final = (statuses.FAILED, statuses.PERMANENTLY_FAILED, statuses.UNDELIVERED)
+FAILED_STATUSES: Final = (
+    send_status.FAILED,
+    send_status.PERMANENTLY_FAILED,
+    send_status.UNDELIVERED,
+)
 
 
 class RetryMode(Enum):
@@ -34,15 +38,15 @@ class NotRetryable(Exception):
 
 
 def retry_mode(status: str, reason: str | None) -> RetryMode:
-    if status == statuses.FAILED and reason == RETRIES_EXHAUSTED:
+    if status == send_status.FAILED and reason == RETRIES_EXHAUSTED:
         return RetryMode.REOPEN
-    if status in (statuses.FAILED, statuses.UNDELIVERED):
+    if status in (send_status.FAILED, send_status.UNDELIVERED):
         return RetryMode.RESEND
-    if status == statuses.SUPPRESSED and reason == Gate.SEND_CAP.value:
+    if status == send_status.SUPPRESSED and reason == Gate.SEND_CAP.value:
         return RetryMode.RESEND
-    if status == statuses.SUPPRESSED:
+    if status == send_status.SUPPRESSED:
         raise NotRetryable(f"suppressed ({reason or 'no reason'}); the recipient opted out")
-    if status == statuses.PERMANENTLY_FAILED:
+    if status == send_status.PERMANENTLY_FAILED:
         raise NotRetryable(f"refused for good ({reason or 'no reason'}); a retry would fail again")
     raise NotRetryable(f"status is {status}, not failed")
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from domain.send_status import SendStatus
 from shared.events.envelope import Payload
 from shared.events.registry import EventRegistry
 
@@ -108,6 +109,26 @@ class SmsOutboundRequested(Payload):
     user_id: str | None = None
     # Only opt-out/opt-in confirmations may reach a number that is opted out.
     compliance: bool = False
+
+
+# --- published by the SMS sender ------------------------------------------------------------
+
+
+@EVENTS.register
+class SmsSendUpdated(Payload):
+    """A requested SMS moved along its life (`domain.send_status`): the sender publishes every
+    step so the SMS worker's conversation log can follow. Consumers apply it forward-only, in
+    whatever order steps arrive; `key` is the request's idempotency key."""
+
+    EVENT_TYPE = "sms.send.updated"
+
+    key: str = Field(min_length=1)
+    user_id: str | None = None
+    status: SendStatus
+    provider_sid: str | None = None
+    # The provider's error code (Twilio's 21610, 30003, ...) when the step is a failure.
+    error_code: int | None = None
+    updated_at: datetime
 
 
 # --- published by the SMS worker ------------------------------------------------------------
@@ -268,6 +289,8 @@ CONSUMER_QUEUES: dict[str, tuple[str, ...]] = {
     ),
     "billing_worker.stripe": (StripeEventReceived.EVENT_TYPE,),
     "sms_worker.proactive": (ProactiveMessageDue.EVENT_TYPE, UserChurned.EVENT_TYPE),
+    # The conversation log's copy of every outbound SMS: the request, then the sender's steps.
+    "sms_worker.sends": (SmsOutboundRequested.EVENT_TYPE, SmsSendUpdated.EVENT_TYPE),
     "scheduler.events": (
         CrisisDetected.EVENT_TYPE,
         UserProfileChanged.EVENT_TYPE,

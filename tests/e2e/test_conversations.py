@@ -10,11 +10,11 @@ import signal
 
 import pytest
 
+from domain import send_status
 from services.devtools.fake_twilio import Reply
 from services.sms_worker import replies
 from services.sms_worker.assessments import question_text
 from services.sms_worker.instruments import BASELINE, EMA
-from services.sms_worker.outbound import statuses
 from services.sms_worker.outbound.store import message_id
 from shared.mongo import Document
 from shared.outbox import SENT as OUTBOX_SENT
@@ -103,7 +103,7 @@ async def test_twilio_delivery_reports_move_a_reply_to_delivered(system: System)
 
     async def delivered() -> Document | None:
         row = await sms.outbound_messages.find_one({"to_number": DELIVERED})
-        return row if row is not None and row["status"] == statuses.DELIVERED else None
+        return row if row is not None and row["status"] == send_status.DELIVERED else None
 
     row = await eventually(delivered, timeout=REPLY_TIMEOUT)
     message = await sms.messages.find_one({"_id": message_id(row["_id"])})

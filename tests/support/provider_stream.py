@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from domain import send_status
 from services.devtools.webhooks import WebhookRefused
 from services.sms_worker import replies
-from services.sms_worker.outbound import statuses
 from shared.config import SERVICES
 from shared.events.catalog import CONSUMER_QUEUES
 from shared.outbox import PENDING
@@ -160,7 +160,7 @@ async def _settled(system: System) -> bool:
         if await system.db(service).outbox.count_documents({"status": PENDING}):
             return False
     open_sends = await system.db("sms_worker").outbound_messages.count_documents(
-        {"status": {"$in": [statuses.PENDING, statuses.SENDING]}}
+        {"status": {"$in": [send_status.PENDING, send_status.SENDING]}}
     )
     if open_sends:
         return False

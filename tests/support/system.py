@@ -27,11 +27,11 @@ from typing import Any
 from aio_pika.abc import AbstractRobustConnection
 from pydantic import SecretStr
 
+from domain import send_status
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
 from services.devtools.stripe_events import BillingEventType, caregiver_event
 from services.devtools.webhooks import IngressWebhooks
 from services.sms_worker import replies
-from services.sms_worker.outbound import statuses
 from shared.broker import connect
 from shared.config import SERVICES as SERVICE_DATABASES
 from shared.config import BrokerSettings, MongoSettings
@@ -204,7 +204,9 @@ class System:
 
         async def settled() -> list[Document] | None:
             rows = await outbound.find({"_id": {"$in": keys}}).to_list()
-            done = [row for row in rows if statuses.rank(row["status"]) >= statuses.rank("sent")]
+            done = [
+                row for row in rows if send_status.rank(row["status"]) >= send_status.rank("sent")
+            ]
             return rows if len(done) == len(keys) else None
 
         rows = await eventually(settled, timeout=REPLY_TIMEOUT)

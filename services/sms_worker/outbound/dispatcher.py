@@ -22,7 +22,8 @@ from typing import Final, Protocol
 import structlog
 from pymongo.errors import PyMongoError
 
-from services.sms_worker.outbound import statuses
+from domain import send_status
+from services.sms_worker.outbound import twilio_statuses
 from services.sms_worker.outbound.backoff import retry_delay
 from services.sms_worker.outbound.classification import UNSUBSCRIBED, describe
 from services.sms_worker.outbound.metrics import (
@@ -156,7 +157,7 @@ class Dispatcher:
 
     async def _dispatch_claimed(self, claim: _Claim) -> str:
         in_doubt_since: datetime | None = claim.row.get("in_doubt_since")
-        if claim.row["status"] == statuses.SENDING:
+        if claim.row["status"] == send_status.SENDING:
             # The previous holder died or stalled mid-send: its call may have reached Twilio.
             previous = claim.row.get("attempt_started_at") or claim.claimed_at
             in_doubt_since = _earliest(in_doubt_since, previous)
@@ -173,7 +174,7 @@ class Dispatcher:
         if gate is not Gate.OPEN:
             SMS_SUPPRESSED.labels(gate.value).inc()
             log.info("outbound SMS suppressed", reason=gate.value, kind=claim.row["kind"])
-            await self._finish(claim, statuses.SUPPRESSED, {"reason": gate.value}, "suppressed")
+            await self._finish(claim, send_status.SUPPRESSED, {"reason": gate.value}, "suppressed")
             return "suppressed"
         SMS_SEND_ATTEMPTS.labels(self._transport.name).inc()
         try:
@@ -194,7 +195,7 @@ class Dispatcher:
         known_sid = claim.row.get("provider_sid")
         if known_sid:
             # A status callback carrying our key already named the message.
-            reported = claim.row.get("reported_status") or statuses.SENT
+            reported = claim.row.get("reported_status") or send_status.SENT
             await self._record_sent(claim, ProviderMessage(known_sid, reported), "resolved")
             return "resolved"
         assert in_doubt_since is not None
@@ -266,9 +267,12 @@ class Dispatcher:
         return after
 
     async def _record_sent(self, claim: _Claim, message: ProviderMessage, outcome: str) -> None:
-        status = statuses.SENT
-        for reported in (statuses.from_twilio(message.status), claim.row.get("reported_status")):
-            if reported is not None and statuses.advances(status, reported):
+        status = send_status.SENT
+        for reported in (
+            twilio_statuses.from_twilio(message.status),
+            claim.row.get("reported_status"),
+        ):
+            if reported is not None and send_status.advances(status, reported):
                 status = reported
         fields = {
             "provider_sid": message.sid,
@@ -277,7 +281,7 @@ class Dispatcher:
         }
         after = await self._finish(claim, status, fields, outcome)
         late = after.get("reported_status") if after is not None else None
-        if late is not None and statuses.advances(status, late):
+        if late is not None and send_status.advances(status, late):
             # A status callback arrived while this send was still claimed.
             await self._outbound.apply_reported_status(
                 claim.key, message.sid, late, None, self._clock.now(), None
@@ -356,7 +360,13 @@ class Dispatcher:
                     session,
                 )
             await self._outbound.finish(
-                claim.key, claim.token, statuses.PERMANENTLY_FAILED, now, fields, history, session
+                claim.key,
+                claim.token,
+                send_status.PERMANENTLY_FAILED,
+                now,
+                fields,
+                history,
+                session,
             )
 
         await self._atomic(write)
@@ -379,7 +389,7 @@ class Dispatcher:
         }
         if in_doubt_since is not None:
             fields["in_doubt_since"] = in_doubt_since
-        await self._finish(claim, statuses.FAILED, fields, "failed")
+        await self._finish(claim, send_status.FAILED, fields, "failed")
         log.error("send failed on every attempt; parking the request", attempts=claim.attempt)
         await self._parking.park(claim.row, claim.attempt, failure.reason)
         return "failed"

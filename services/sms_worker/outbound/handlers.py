@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from services.sms_worker.outbound import statuses
+from domain import send_status
+from services.sms_worker.outbound import twilio_statuses
 from services.sms_worker.outbound.body import count_segments, refusal_reason
 from services.sms_worker.outbound.dispatcher import Dispatcher
 from services.sms_worker.outbound.metrics import SMS_OUTCOMES
@@ -41,7 +42,7 @@ class OutboundRequests:
         key = event.idempotency_key
         now = self._clock.now()
         refusal = self.refusal(request)
-        status = statuses.PERMANENTLY_FAILED if refusal else statuses.PENDING
+        status = send_status.PERMANENTLY_FAILED if refusal else send_status.PENDING
         segments = count_segments(request.body)
         row = {
             "_id": key,
@@ -132,7 +133,7 @@ class DeliveryStatuses:
 
     async def apply(self, event: Envelope[SmsStatusUpdated], uow: UnitOfWork) -> None:
         update = event.payload
-        status = statuses.from_twilio(update.status)
+        status = twilio_statuses.from_twilio(update.status)
         if status is None:
             log.info("status callback ignored: not an outbound status", status=update.status)
             return

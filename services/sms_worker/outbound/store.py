@@ -19,7 +19,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.sms_worker.outbound import statuses
+from domain import send_status
 from shared.mongo import Database, Document, IndexDeclarations, Session
 
 OUTBOUND_MESSAGES: Final = "outbound_messages"
@@ -39,7 +39,7 @@ _CLAIM_STATE: Final = ("status", "attempts", "claim", "next_attempt_at", "lease_
 
 # When a row becomes a sender's to take, by status: a retry whose time has come, then a send
 # whose holder's lease ran out (the poller's query and the claim's check both read this).
-_DUE_AT: Final = {statuses.PENDING: "next_attempt_at", statuses.SENDING: "lease_until"}
+_DUE_AT: Final = {send_status.PENDING: "next_attempt_at", send_status.SENDING: "lease_until"}
 
 
 def _due(row: Document, now: datetime) -> bool:
@@ -95,10 +95,10 @@ class OutboundStore:
     async def reopen_exhausted(self, key: str, now: datetime, session: Session = None) -> bool:
         """A replayed request for a send that ran out of retries starts it over."""
         result = await self._outbound.update_one(
-            {"_id": key, "status": statuses.FAILED, "reason": RETRIES_EXHAUSTED},
+            {"_id": key, "status": send_status.FAILED, "reason": RETRIES_EXHAUSTED},
             {
                 "$set": {
-                    "status": statuses.PENDING,
+                    "status": send_status.PENDING,
                     "attempts": 0,
                     "next_attempt_at": now,
                     "updated_at": now,
@@ -112,8 +112,8 @@ class OutboundStore:
             return False
         # An operator's retry is a new attempt, the one move back the message row allows.
         await self._messages.update_one(
-            {"_id": message_id(key), "status": statuses.FAILED},
-            {"$set": {"status": statuses.PENDING, "updated_at": now}},
+            {"_id": message_id(key), "status": send_status.FAILED},
+            {"$set": {"status": send_status.PENDING, "updated_at": now}},
             session=session,
         )
         return True
@@ -148,7 +148,7 @@ class OutboundStore:
             {"_id": key, **{field: row.get(field) for field in _CLAIM_STATE}},
             {
                 "$set": {
-                    "status": statuses.SENDING,
+                    "status": send_status.SENDING,
                     "claim": token,
                     "lease_until": lease_until,
                     "attempt_started_at": now,
@@ -212,7 +212,7 @@ class OutboundStore:
         update: dict[str, Any] = {
             "$set": {
                 **fields,
-                "status": statuses.PENDING,
+                "status": send_status.PENDING,
                 "next_attempt_at": next_attempt_at,
                 "updated_at": now,
             },
@@ -230,7 +230,7 @@ class OutboundStore:
         if provider_sid is not None:
             fields["provider_sid"] = provider_sid
         await self._messages.update_one(
-            {"_id": message_id(key), "status": {"$in": statuses.below(status)}},
+            {"_id": message_id(key), "status": {"$in": send_status.below(status)}},
             {"$set": fields},
             session=session,
         )
@@ -268,11 +268,13 @@ class OutboundStore:
             fields["error_code"] = error_code
         await self.advance_message(key, status, provider_sid, now, session)
         forwards = [
-            s for s in statuses.below(status) if statuses.rank(s) >= statuses.rank(statuses.SENT)
+            s
+            for s in send_status.below(status)
+            if send_status.rank(s) >= send_status.rank(send_status.SENT)
         ]
         for replaceable in (
             {"status": {"$in": forwards}},
-            {"status": statuses.FAILED, "reason": RETRIES_EXHAUSTED},
+            {"status": send_status.FAILED, "reason": RETRIES_EXHAUSTED},
         ):
             await self._outbound.update_one(
                 {"_id": key, **sid_matches, **replaceable},
@@ -282,8 +284,8 @@ class OutboundStore:
         await self._outbound.update_one(
             {
                 "_id": key,
-                "status": {"$in": [statuses.PENDING, statuses.SENDING]},
-                "reported_status": {"$in": [None, *statuses.below(status)]},
+                "status": {"$in": [send_status.PENDING, send_status.SENDING]},
+                "reported_status": {"$in": [None, *send_status.below(status)]},
                 **sid_matches,
             },
             {"$set": {**fields, "reported_status": status}},

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain import send_status
 from services.admin.api import error_response
 from services.admin.auth import Actor, Role
 from services.admin.errors import (
@@ -32,7 +33,6 @@ from services.admin.outbound_retry import (
 )
 from services.admin.queries import Viewer, start_of_day, user_query
 from services.admin.settings import AdminSettings
-from services.sms_worker.outbound import statuses
 from shared.config import ConfigError, load_settings
 
 SUPPORT = Actor(kind="token", id="t", user_id="u", roles=frozenset({Role.SUPPORT}))
@@ -42,10 +42,10 @@ ADMIN = Actor(kind="token", id="t", user_id="u", roles=frozenset({Role.ADMIN}))
 @pytest.mark.parametrize(
     ("status", "reason", "mode"),
     [
-        (statuses.FAILED, "retries_exhausted", RetryMode.REOPEN),
-        (statuses.FAILED, None, RetryMode.RESEND),
-        (statuses.UNDELIVERED, None, RetryMode.RESEND),
-        (statuses.SUPPRESSED, "send_cap", RetryMode.RESEND),
+        (send_status.FAILED, "retries_exhausted", RetryMode.REOPEN),
+        (send_status.FAILED, None, RetryMode.RESEND),
+        (send_status.UNDELIVERED, None, RetryMode.RESEND),
+        (send_status.SUPPRESSED, "send_cap", RetryMode.RESEND),
     ],
 )
 def test_retryable_failures_and_how(status: str, reason: str | None, mode: RetryMode) -> None:
@@ -56,13 +56,13 @@ def test_retryable_failures_and_how(status: str, reason: str | None, mode: Retry
 @pytest.mark.parametrize(
     ("status", "reason", "why"),
     [
-        (statuses.PERMANENTLY_FAILED, "unsubscribed", "refused for good"),
-        (statuses.PERMANENTLY_FAILED, "body_too_long", "refused for good"),
-        (statuses.SUPPRESSED, "opted_out", "opted out"),
-        (statuses.PENDING, None, "not failed"),
-        (statuses.SENDING, None, "not failed"),
-        (statuses.SENT, None, "not failed"),
-        (statuses.DELIVERED, None, "not failed"),
+        (send_status.PERMANENTLY_FAILED, "unsubscribed", "refused for good"),
+        (send_status.PERMANENTLY_FAILED, "body_too_long", "refused for good"),
+        (send_status.SUPPRESSED, "opted_out", "opted out"),
+        (send_status.PENDING, None, "not failed"),
+        (send_status.SENDING, None, "not failed"),
+        (send_status.SENT, None, "not failed"),
+        (send_status.DELIVERED, None, "not failed"),
     ],
 )
 def test_what_may_not_be_retried_says_why(status: str, reason: str | None, why: str) -> None:
@@ -72,10 +72,10 @@ def test_what_may_not_be_retried_says_why(status: str, reason: str | None, why: 
 
 
 def test_without_a_reason_only_carrier_failures_are_retried() -> None:
-    assert set(FAILED_STATUSES) <= set(statuses.STATUSES)
-    assert {s for s in statuses.STATUSES if retryable(s, None)} == {
-        statuses.FAILED,
-        statuses.UNDELIVERED,
+    assert set(FAILED_STATUSES) <= set(send_status.STATUSES)
+    assert {s for s in send_status.STATUSES if retryable(s, None)} == {
+        send_status.FAILED,
+        send_status.UNDELIVERED,
     }
 
 

@@ -1,13 +1,14 @@
-"""The life of an outbound message and the one rule status changes obey: never backwards.
+"""The life of an outbound SMS and the one rule its status obeys: never backwards.
 
 `pending → sending → sent → delivered | undelivered | failed`, plus `permanently_failed` and
-`suppressed`. Twilio's own statuses are mapped onto these; callbacks arrive out of order, so a
-status is applied only when it ranks above the current one, and final states stay final.
+`suppressed`. The sender moves a send along it and publishes each step (`sms.send.updated`);
+the SMS worker's conversation log follows. Updates arrive out of order, so a status is applied
+only when it ranks above the current one, and final states stay final.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 PENDING: Final = "pending"
 SENDING: Final = "sending"
@@ -29,23 +30,17 @@ _RANK: Final = {
     SUPPRESSED: 3,
 }
 STATUSES: Final = tuple(_RANK)
+SendStatus = Literal[
+    "pending",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "permanently_failed",
+    "suppressed",
+]
 FINAL: Final = frozenset(status for status, rank in _RANK.items() if rank == 3)
-
-# Twilio message statuses (https://www.twilio.com/docs/messaging/api/message-resource) → ours.
-# Everything Twilio accepted but has not yet seen delivered is "sent" from our side.
-_FROM_TWILIO: Final = {
-    "accepted": SENT,
-    "scheduled": SENT,
-    "queued": SENT,
-    "sending": SENT,
-    "sent": SENT,
-    "delivered": DELIVERED,
-    "read": DELIVERED,
-    "partially_delivered": DELIVERED,
-    "undelivered": UNDELIVERED,
-    "failed": FAILED,
-    "canceled": FAILED,
-}
 
 
 def rank(status: str) -> int:
@@ -60,8 +55,3 @@ def advances(current: str, new: str) -> bool:
 def below(status: str) -> list[str]:
     """The statuses `status` may replace: the filter of a never-backwards update."""
     return [candidate for candidate in STATUSES if rank(candidate) < rank(status)]
-
-
-def from_twilio(twilio_status: str) -> str | None:
-    """Our status for a Twilio status; None for statuses of inbound messages (`received`)."""
-    return _FROM_TWILIO.get(twilio_status.strip().lower())
