@@ -117,12 +117,15 @@ class SmsOutboundRequested(Payload):
 @EVENTS.register
 class SmsSendUpdated(Payload):
     """A requested SMS moved along its life (`domain.send_status`): the sender publishes every
-    step so the SMS worker's conversation log can follow. Consumers apply it forward-only, in
-    whatever order steps arrive; `key` is the request's idempotency key."""
+    step so the SMS worker's conversation log can follow; `key` is the request's idempotency
+    key. Steps arrive in any order: a consumer applies one only when `(reopened, rank(status))`
+    is greater than what it holds — forward only, except that an operator's retry of a failed
+    send (`reopened` counts them) starts it over at `pending`."""
 
     EVENT_TYPE = "sms.send.updated"
 
     key: str = Field(min_length=1)
+    reopened: int = Field(0, ge=0)
     user_id: str | None = None
     status: SendStatus
     provider_sid: str | None = None
