@@ -34,7 +34,7 @@ async def _queue_depth(broker: AbstractRobustConnection, name: str) -> int | Non
 
 
 async def test_duplicates_sequential_and_concurrent_have_one_effect(
-    start_sms_worker: StartWorker, transactions: bool, broker: AbstractRobustConnection
+    start_sms_worker: StartWorker, broker: AbstractRobustConnection
 ) -> None:
     async with start_sms_worker() as worker:
         # New users are the hardest case: both copies race to create the user too.
