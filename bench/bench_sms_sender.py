@@ -2,7 +2,7 @@
 exactly-once machinery (inbox + record, claim, opt-out/cap check, outcome record) adds to each
 Twilio call.
 
-`python -m services.sms_worker.outbound` runs as a real process with a real broker and database;
+`python -m services.sms_sender` runs as a real process with a real broker and database;
 the fake Twilio REST API runs as its own process on 127.0.0.1. Two phases per database mode:
 sequential (one request in flight: latency without queueing) and burst (N requests published at
 once: throughput). Time splits come from the sender's own /metrics, diffed around each phase.
@@ -156,7 +156,7 @@ async def _run_mode(
         "RABBITMQ_URL": rabbitmq_url,
         "RABBITMQ_QUEUE_PREFIX": prefix,
         "MONGODB_URL": mongodb_url,
-        "MONGODB_DB_SMS_WORKER": database,
+        "MONGODB_DB_SMS_SENDER": database,
         "OPS_PORT": str(ops_port),
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "json",
@@ -171,7 +171,7 @@ async def _run_mode(
     connection = await connect(broker_settings, name="bench-sms-sender")
     rows: list[dict[str, object]] = []
     try:
-        async with child("-m", "services.sms_worker.outbound", env=env):
+        async with child("-m", "services.sms_sender", env=env):
             await wait_http(f"http://127.0.0.1:{ops_port}/readyz")
             publisher = await Publisher.open(connection, broker_settings)
             outbound = client[database]["outbound_messages"]

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Each owns a database; `admin` (the admin API and CLI) keeps its tokens and audit log in its own.
-SERVICES = ("ingress", "sms_worker", "billing_worker", "scheduler", "admin")
+SERVICES = ("ingress", "sms_worker", "sms_sender", "billing_worker", "scheduler", "admin")
 
 
 class ConfigError(Exception):
@@ -74,6 +74,7 @@ class MongoSettings(_Settings):
     db_prefix: str = Field("givecare", min_length=1)
     db_ingress: str | None = None
     db_sms_worker: str | None = None
+    db_sms_sender: str | None = None
     db_billing_worker: str | None = None
     db_scheduler: str | None = None
     db_admin: str | None = None
@@ -161,7 +162,13 @@ class MigrationSettings(_Settings):
     lease_seconds: float = Field(60, gt=0)
 
 
-DEFAULT_OPS_PORTS = {"ingress": 8000, "sms_worker": 9101, "billing_worker": 9102, "scheduler": 9103}
+DEFAULT_OPS_PORTS = {
+    "ingress": 8000,
+    "sms_worker": 9101,
+    "billing_worker": 9102,
+    "scheduler": 9103,
+    "sms_sender": 9104,
+}
 
 
 class OpsSettings(_Settings):

@@ -31,10 +31,11 @@ from services.ingress.signatures import SignatureInvalid, verify_twilio
 from services.ingress.webhooks import InvalidWebhook, inbound_sms, parse_form
 from services.sms_worker.bootstrap import SERVICE as SMS_WORKER
 from services.sms_worker.handlers import InboundConfig, InboundPlan, InboundSms, ProfileChanged
-from services.sms_worker.outbound.transport import OutgoingSms, TwilioTransport
+from services.sms_sender.transport import OutgoingSms, TwilioTransport
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
-from services.sms_worker.storage import SmsStore, sms_worker_indexes
+from services.sms_worker.storage import sms_worker_indexes
+from services.sms_worker.unit_of_work import MongoSmsRepositories
 from shared.clock import SystemClock
 from shared.config import (
     LinkSettings,
@@ -49,6 +50,7 @@ from shared.events.catalog import SmsInboundReceived, SmsOutboundRequested
 from shared.inbox import MAX_PLANS
 from shared.logging import configure_logging
 from shared.mongo import (
+    Database,
     MongoClient,
     atomic_writes,
     create_client,
@@ -57,17 +59,16 @@ from shared.mongo import (
     service_database,
 )
 from shared.ops import ops_router
-from shared.unit_of_work import UnitOfWork
 
 SERVICE = "inline_baseline"
 
 
-class InlineEffects(UnitOfWork):
-    """The handler's unit of work without an outbox: the same transaction as the product's,
-    and emitted events kept here, to be acted on at once after the commit."""
+class InlineEffects(MongoSmsRepositories):
+    """The handler's unit of work without an outbox: the product's repositories in the same
+    transaction, and emitted events kept here, to be acted on at once after the commit."""
 
-    def __init__(self, session: AsyncClientSession) -> None:
-        self._session = session
+    def __init__(self, db: Database, session: AsyncClientSession) -> None:
+        super().__init__(db, session)
         self.emitted: list[Envelope[Any]] = []
 
     async def emit(self, event: Envelope[Any]) -> None:
@@ -88,10 +89,11 @@ class InlineHandler:
     """Everything one inbound SMS causes, done before the webhook is answered."""
 
     def __init__(
-        self, handler: InboundSms, client: MongoClient, transport: TwilioTransport
+        self, handler: InboundSms, client: MongoClient, db: Database, transport: TwilioTransport
     ) -> None:
         self._handler = handler
         self._atomic = atomic_writes(client)
+        self._db = db
         self._transport = transport
 
     async def handle(self, event: Envelope[SmsInboundReceived]) -> None:
@@ -99,7 +101,7 @@ class InlineHandler:
             plan = await self._handler.plan(event)
 
             async def apply(session: AsyncClientSession, plan: InboundPlan = plan) -> InlineEffects:
-                effects = InlineEffects(session)
+                effects = InlineEffects(self._db, session)
                 await self._handler.apply(event, plan, effects)
                 return effects
 
@@ -139,7 +141,7 @@ def create_app() -> FastAPI:
     transport = TwilioTransport(config.twilio)
     handler = InlineHandler(
         InboundSms(
-            SmsStore(db),
+            MongoSmsRepositories(db),
             RulesResponder(config.sms.reply_max_chars),
             clock,
             InboundConfig.of(
@@ -147,6 +149,7 @@ def create_app() -> FastAPI:
             ),
         ),
         client,
+        db,
         transport,
     )
 

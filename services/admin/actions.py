@@ -33,10 +33,10 @@ from services.admin.outbound_retry import (
 )
 from services.admin.queries import user_query
 from services.admin.store import AdminStore, Session
-from services.sms_worker.outbound.body import refusal_reason
-from services.sms_worker.outbound.parking import request_envelope
-from services.sms_worker.outbound.store import OUTBOUND_MESSAGES, RecipientStore
-from services.sms_worker.storage import SmsStore
+from services.sms_sender.body import refusal_reason
+from services.sms_sender.views import Send, SenderViews
+from services.sms_worker.records import User
+from services.sms_worker.storage import MongoUsers
 from shared.broker.parking import discard_parked, replay_parked
 from shared.clock import Clock
 from shared.events import Envelope, new_event
@@ -58,6 +58,7 @@ class AdminActions:
         *,
         store: AdminStore,
         sms_db: Database,
+        sender: SenderViews,
         outbox: Outbox,
         relay: OutboxRelay,
         atomic: Atomic,
@@ -67,9 +68,8 @@ class AdminActions:
         max_body_chars: int,
     ) -> None:
         self._store = store
-        self._sms = SmsStore(sms_db)
-        self._recipients = RecipientStore.of(sms_db)
-        self._outbound = sms_db[OUTBOUND_MESSAGES]
+        self._sms_db = sms_db
+        self._sender = sender
         self._outbox = outbox
         self._relay = relay
         self._atomic = atomic
@@ -83,6 +83,12 @@ class AdminActions:
         if user is None:
             raise NotFound("no such user")
         return user
+
+    async def _ensure_user(self, phone: str, new_id: str, now: datetime, session: Session) -> str:
+        """The id of the SMS worker's user with `phone`, created as `new_id` if there is none
+        (through its repository, in this action's transaction)."""
+        users = MongoUsers(self._sms_db, session)
+        return (await users.add(User(id=new_id, phone=phone, created_at=now))).id
 
     async def _audited(
         self,
@@ -133,7 +139,7 @@ class AdminActions:
         async def body(session: Session) -> None:
             nonlocal user_id
             # An existing user (say, a caregiver on the team) keeps their id.
-            user_id = await self._sms.ensure_user(query["phone"], new_id, now, session)
+            user_id = await self._ensure_user(query["phone"], new_id, now, session)
             await self._store.state.spend_bootstrap(user_id, now, session)
             await self._store.roles.grant(user_id, Role.ADMIN, now, session)
             await self._store.tokens.insert(
@@ -250,7 +256,7 @@ class AdminActions:
 
         async def grant(session: Session) -> None:
             if user is None:
-                await self._sms.ensure_user(query["phone"], user_id, now, session)
+                await self._ensure_user(query["phone"], user_id, now, session)
             await self._store.roles.grant(user_id, role, now, session)
 
         await self._audited(actor, "role.grant", ("user", user_id), {"role": role.value}, grant)
@@ -290,7 +296,7 @@ class AdminActions:
             raise InvalidRequest(f"request_id must be 1 to {_MAX_REQUEST_ID_CHARS} characters")
         user = await self._user(user_ref)
         user_id, phone = str(user["_id"]), str(user["phone"])
-        if await self._recipients.opted_out(phone):
+        if await self._sender.opted_out(phone):
             raise Conflict("the user opted out of SMS")
         key = f"{ADMIN_MESSAGE_PREFIX}:{user_id}:{request_id or uuid_compat.uuid7()}"
         event = new_event(
@@ -313,16 +319,16 @@ class AdminActions:
     async def retry_outbound(self, actor: Actor, key: str) -> Document:
         """Ask again for a failed send (see `outbound_retry` for which and how)."""
         require(actor, Role.ADMIN)
-        row = await self._outbound.find_one({"_id": key}, {"history": 0})
-        if row is None:
+        send = await self._sender.send(key)
+        if send is None:
             raise NotFound("no such outbound message")
         try:
-            mode = retry_mode(row["status"], row.get("reason"))
+            mode = retry_mode(send.status, send.reason)
         except NotRetryable as error:
             raise Conflict(str(error)) from None
-        if not row.get("compliance") and await self._recipients.opted_out(row["to_number"]):
+        if not send.compliance and await self._sender.opted_out(send.to_number):
             raise Conflict("the recipient opted out of SMS")
-        original = request_envelope(row)
+        original = send.request()
         if mode is RetryMode.REOPEN:
             event: Envelope[SmsOutboundRequested] = original
             # The same event once more: a row id of its own, or the outbox would drop it.
@@ -345,16 +351,12 @@ class AdminActions:
             "status": "requested",
         }
 
-    async def _retries_of(self, key: str) -> list[Document]:
+    async def _retries_of(self, key: str) -> list[Send]:
         """Earlier admin retries of `key`'s series; refused while one may still go out."""
-        prefix = f"{base_key(key)}{RETRY_KEY_MARKER}"
-        cursor = self._outbound.find(
-            {"_id": {"$gte": prefix, "$lt": prefix + "\uffff"}}, {"status": 1, "reason": 1}
-        )
-        earlier = [row async for row in cursor]
-        for row in earlier:
-            if not retryable(row["status"], row.get("reason")):
-                raise Conflict(f"already retried as {row['_id']} ({row['status']})")
+        earlier = await self._sender.sends_keyed_from(f"{base_key(key)}{RETRY_KEY_MARKER}")
+        for send in earlier:
+            if not retryable(send.status, send.reason):
+                raise Conflict(f"already retried as {send.key} ({send.status})")
         return earlier
 
     async def _request(

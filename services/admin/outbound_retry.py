@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Final
 
 from domain import send_status
-from services.sms_worker.outbound.store import RETRIES_EXHAUSTED, Gate
+from services.sms_sender.store import RETRIES_EXHAUSTED, Gate
 
 RETRY_KEY_MARKER: Final = ":admin-retry:"
 FAILED_STATUSES: Final = (

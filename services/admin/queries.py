@@ -21,8 +21,8 @@ from services.admin.broker import BrokerAccess, consumer_queue
 from services.admin.errors import BrokerUnavailable, InvalidRequest, NotFound
 from services.admin.outbound_retry import FAILED_STATUSES, retryable
 from services.admin.store import AdminStore
-from services.billing_worker.store import BillingAccounts
-from services.sms_worker.outbound.store import OUTBOUND_MESSAGES
+from services.billing_worker.store import MongoAccounts
+from services.sms_sender.views import SenderViews
 from services.sms_worker.storage import ALERTS, CONVERSATIONS, MESSAGES, PROFILES, USERS
 from shared.broker.parking import list_parked
 from shared.clock import Clock
@@ -118,6 +118,7 @@ class AdminReads:
         *,
         store: AdminStore,
         sms_db: Database,
+        sender: SenderViews,
         billing_db: Database,
         migrations_db: Database,
         broker: BrokerAccess,
@@ -127,7 +128,8 @@ class AdminReads:
     ) -> None:
         self._store = store
         self._sms = sms_db
-        self._billing = BillingAccounts(billing_db)
+        self._sender = sender
+        self._billing = MongoAccounts(billing_db)
         self._migrations = migrations_db[MIGRATIONS_COLLECTION]
         self._broker = broker
         self._clock = clock
@@ -182,7 +184,7 @@ class AdminReads:
                 ),
                 "open": await alerts.count_documents({"status": "open"}),
             },
-            "outbound_by_status": await self._group(OUTBOUND_MESSAGES, "status", {}),
+            "outbound_by_status": await self._sender.count_by_status(),
             "queues": queues,
             "parked_total": (
                 sum(q["parked"] or 0 for q in queues.values()) if queues is not None else None
@@ -275,29 +277,24 @@ class AdminReads:
         """Sends that did not reach the recipient, newest first, with whether a retry may help."""
         require(actor, Role.SUPPORT)
         view = Viewer(actor)
-        cursor = (
-            self._sms[OUTBOUND_MESSAGES]
-            .find({"status": {"$in": list(FAILED_STATUSES)}}, {"history": 0})
-            .sort("updated_at", DESCENDING)
-            .limit(limit)
-        )
+        sends = await self._sender.sends_with_status(FAILED_STATUSES, limit=limit)
         return [
             {
-                "key": row["_id"],
-                "user_id": row.get("user_id"),
-                "to_number": view.phone(row.get("to_number")),
-                "kind": row.get("kind"),
-                "status": row["status"],
-                "reason": row.get("reason"),
-                "error_code": row.get("error_code"),
-                "error": row.get("error"),
-                "attempts": row.get("attempts", 0),
-                "chars": len(row.get("body", "")),
-                "body": view.personal(row.get("body")),
-                "updated_at": row.get("updated_at"),
-                "retryable": retryable(row["status"], row.get("reason")),
+                "key": send.key,
+                "user_id": send.user_id,
+                "to_number": view.phone(send.to_number),
+                "kind": send.kind,
+                "status": send.status,
+                "reason": send.reason,
+                "error_code": send.error_code,
+                "error": send.error,
+                "attempts": send.attempts,
+                "chars": len(send.body),
+                "body": view.personal(send.body),
+                "updated_at": send.updated_at,
+                "retryable": retryable(send.status, send.reason),
             }
-            async for row in cursor
+            for send in sends
         ]
 
     async def migrations(self, actor: Actor) -> list[Document]:

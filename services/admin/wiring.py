@@ -14,6 +14,7 @@ from services.admin.broker import BrokerAccess
 from services.admin.queries import AdminReads
 from services.admin.settings import AdminSettings
 from services.admin.store import AdminStore, admin_indexes, role_indexes
+from services.sms_sender.views import SenderViews
 from shared.clock import Clock, SystemClock
 from shared.config import (
     BrokerSettings,
@@ -69,6 +70,7 @@ class AdminServices:
         self.client = create_client(config.mongo, app_name=app_name)
         self.admin_db = service_database(self.client, config.mongo, SERVICE)
         self.sms_db = service_database(self.client, config.mongo, "sms_worker")
+        self.sender = SenderViews(service_database(self.client, config.mongo, "sms_sender"))
         self.broker = BrokerAccess(config.broker, name=app_name)
         settings = config.admin
         self.store = AdminStore(
@@ -87,6 +89,7 @@ class AdminServices:
         self.reads = AdminReads(
             store=self.store,
             sms_db=self.sms_db,
+            sender=self.sender,
             billing_db=service_database(self.client, config.mongo, "billing_worker"),
             migrations_db=self.client.get_database(config.migrations.state_db),
             broker=self.broker,
@@ -97,6 +100,7 @@ class AdminServices:
         self.actions = AdminActions(
             store=self.store,
             sms_db=self.sms_db,
+            sender=self.sender,
             outbox=self.outbox,
             relay=self.relay,
             atomic=atomic_writes(self.client),

@@ -1,7 +1,7 @@
 """`givecare dlq list|replay|discard QUEUE`: events parked in a consumer queue's `.dlq`.
 
 QUEUE is a consumer queue of the catalog without the environment's prefix, e.g.
-`sms_worker.sender`.
+`sms_sender.events`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from services.cli.console import print_json, run_admin
 
 dlq_app = typer.Typer(help="Parked (dead-lettered) events.", no_args_is_help=True)
 
-Queue = Annotated[str, typer.Argument(help="consumer queue, e.g. sms_worker.sender")]
+Queue = Annotated[str, typer.Argument(help="consumer queue, e.g. sms_sender.events")]
 Ids = Annotated[list[str] | None, typer.Option("--id", help="a message id (repeatable)")]
 Limit = Annotated[int, typer.Option(min=1, help="look at this many parked events at most")]
 

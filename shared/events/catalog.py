@@ -285,7 +285,7 @@ CONSUMER_QUEUES: dict[str, tuple[str, ...]] = {
         SmsOptOutChanged.EVENT_TYPE,
         BillingAccessChanged.EVENT_TYPE,
     ),
-    "sms_worker.sender": (
+    "sms_sender.events": (
         SmsOutboundRequested.EVENT_TYPE,
         SmsStatusUpdated.EVENT_TYPE,
         SmsOptOutChanged.EVENT_TYPE,

@@ -49,7 +49,7 @@ class ServiceSpec:
 SERVICES = (
     ServiceSpec("ingress", "services.ingress", None),
     ServiceSpec("sms-worker", "services.sms_worker", 9101),
-    ServiceSpec("sms-sender", "services.sms_worker.outbound", 9104),
+    ServiceSpec("sms-sender", "services.sms_sender", 9104),
     ServiceSpec("billing", "services.billing_worker", 9102),
     ServiceSpec("scheduler", "services.scheduler", 9103),
 )

@@ -15,7 +15,6 @@ from services.devtools.fake_twilio import Reply
 from services.sms_worker import replies
 from services.sms_worker.assessments import question_text
 from services.sms_worker.instruments import BASELINE, EMA
-from services.sms_worker.outbound.store import message_id
 from shared.mongo import Document
 from shared.outbox import SENT as OUTBOX_SENT
 from tests.support.system import REPLY_TIMEOUT, System
@@ -96,19 +95,25 @@ async def test_onboarding_then_the_whole_baseline_assessment_gets_every_reply(
 
 async def test_twilio_delivery_reports_move_a_reply_to_delivered(system: System) -> None:
     """The fake reports `sent`, then `delivered`, to the status callback, as Twilio does: signed
-    webhooks through ingress to the sender, which records them on both of its rows."""
+    webhooks through ingress to the sender, which records them on its send and publishes each
+    step; the SMS worker's conversation log follows."""
     caregiver = system.caregiver(DELIVERED)
     assert await caregiver.says("hi") == [replies.WELCOME]
-    sms = system.db("sms_worker")
 
     async def delivered() -> Document | None:
-        row = await sms.outbound_messages.find_one({"to_number": DELIVERED})
+        row = await system.db("sms_sender").outbound_messages.find_one({"to_number": DELIVERED})
         return row if row is not None and row["status"] == send_status.DELIVERED else None
 
     row = await eventually(delivered, timeout=REPLY_TIMEOUT)
-    message = await sms.messages.find_one({"_id": message_id(row["_id"])})
-    assert message is not None
-    assert (message["status"], message["provider_sid"]) == ("delivered", row["provider_sid"])
+
+    async def logged() -> Document | None:
+        message: Document | None = await system.db("sms_worker").messages.find_one(
+            {"_id": f"out:{row['_id']}", "status": send_status.DELIVERED}
+        )
+        return message
+
+    message = await eventually(logged, timeout=REPLY_TIMEOUT)
+    assert message["provider_sid"] == row["provider_sid"]
     reports = [r for r in system.twilio.reports if r.sid == row["provider_sid"]]
     # Ingress took both (2xx; a refused signature would be 403).
     assert [(r.status, r.answer // 100) for r in reports] == [("sent", 2), ("delivered", 2)]
@@ -145,7 +150,7 @@ async def test_a_sender_killed_in_the_middle_of_a_send_still_sends_exactly_once(
         system.twilio.release_hangs()
     handled = await caregiver.handled(message_sid)
     [key] = await system.requested("sms_worker", handled["event_id"])
-    row = await system.db("sms_worker").outbound_messages.find_one({"_id": key})
+    row = await system.db("sms_sender").outbound_messages.find_one({"_id": key})
     assert row is not None
     assert row["status"] == "sending"  # killed while it held the send
 

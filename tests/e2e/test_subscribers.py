@@ -94,7 +94,7 @@ async def test_a_daily_checkin_comes_when_the_scheduler_clock_says_it_is_due(
         return checkin in caregiver.inbox()
 
     await eventually(checked_in, timeout=REPLY_TIMEOUT)
-    outbound = system.db("sms_worker").outbound_messages
+    outbound = system.db("sms_sender").outbound_messages
     proactive = await outbound.find({"to_number": CHECKIN, "kind": "proactive"}).to_list()
     assert [row["body"] for row in proactive] == [checkin]
     assert caregiver.inbox()[-1] == checkin

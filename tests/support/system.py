@@ -200,7 +200,7 @@ class System:
         once every one of them is sent (or has ended otherwise: then it is missing here)."""
         if not keys:
             return []
-        outbound = self.db("sms_worker").outbound_messages
+        outbound = self.db("sms_sender").outbound_messages
 
         async def settled() -> list[Document] | None:
             rows = await outbound.find({"_id": {"$in": keys}}).to_list()

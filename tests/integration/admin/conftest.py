@@ -61,6 +61,7 @@ class AdminHarness:
     broker_settings: BrokerSettings
     admin_db: Database
     sms_db: Database
+    sender_db: Database
     billing_db: Database
     migrations_db: Database
     env: dict[str, str]
@@ -107,10 +108,11 @@ async def admin(
     mongo_client: MongoClient,
     db: Database,
 ) -> AsyncIterator[AdminHarness]:
-    """Ingress with the admin API on a free port. The SMS worker's database is `db`, so a test
-    can run the real sender over the same data."""
+    """Ingress with the admin API on a free port. The SMS worker's and the sender's databases
+    are both `db` here, so a test can run the real sender (whose harness uses `db`) beside it."""
     names = {
         "MONGODB_DB_SMS_WORKER": mongo_db_name,
+        "MONGODB_DB_SMS_SENDER": mongo_db_name,
         "MONGODB_DB_ADMIN": f"{mongo_db_name}_adm",
         "MONGODB_DB_BILLING_WORKER": f"{mongo_db_name}_bil",
         "MIGRATIONS_STATE_DB": f"{mongo_db_name}_mig",
@@ -150,10 +152,11 @@ async def admin(
                 broker_settings=broker_settings,
                 admin_db=mongo_client[names["MONGODB_DB_ADMIN"]],
                 sms_db=db,
+                sender_db=db,
                 billing_db=mongo_client[names["MONGODB_DB_BILLING_WORKER"]],
                 migrations_db=mongo_client[names["MIGRATIONS_STATE_DB"]],
                 env=env,
             )
     finally:
-        for name in (*list(names.values())[1:], ingress_db):
+        for name in (*list(names.values())[2:], ingress_db):
             await mongo_client.drop_database(name)

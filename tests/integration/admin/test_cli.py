@@ -11,7 +11,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from services.admin.store import AUDIT_LOG
-from services.sms_worker.outbound.store import OUTBOUND_MESSAGES
+from services.sms_sender.store import OUTBOUND_MESSAGES
 from shared.broker import parking_queue_name
 from shared.broker.publisher import event_message
 from shared.events import new_event
@@ -126,7 +126,7 @@ async def test_parked_events_and_failed_sends_from_the_command_line(
     await work.close()
 
     key = "reply:cli-retry"
-    await admin.sms_db[OUTBOUND_MESSAGES].insert_one(
+    await admin.sender_db[OUTBOUND_MESSAGES].insert_one(
         {
             "_id": key,
             "to_number": "+15555550300",

@@ -12,7 +12,7 @@ import pytest
 
 from services.admin.auth import Role
 from services.devtools.fake_twilio import Reply
-from services.sms_worker.outbound.store import RETRIES_EXHAUSTED
+from services.sms_sender.store import RETRIES_EXHAUSTED
 from shared.events import new_event
 from shared.events.catalog import SmsStatusUpdated
 from tests.integration.admin.conftest import ADMIN_PHONE, AdminHarness, auth
@@ -28,9 +28,9 @@ pytestmark = pytest.mark.integration
 
 
 async def test_failed_sends_are_retried_through_the_normal_path_once(
-    admin: AdminHarness, harness_factory: Callable[[bool], Any]
+    admin: AdminHarness, harness_factory: Callable[[], Any]
 ) -> None:
-    sending: SenderHarness = await harness_factory(True)
+    sending: SenderHarness = await harness_factory()
     sending.twilio.script(Reply.server_error(), Reply.server_error())
     sender = sending.sender(settings=sender_settings(max_attempts=2))
     await sending.consume(sender)

@@ -11,7 +11,7 @@ import pytest
 
 from services.admin.auth import Role
 from services.billing_worker.store import ACCOUNTS
-from services.sms_worker.outbound.store import OUTBOUND_MESSAGES
+from services.sms_sender.store import OUTBOUND_MESSAGES
 from services.sms_worker.storage import ALERTS, CONVERSATIONS, MESSAGES, PROFILES, USERS
 from shared.events.catalog import CONSUMER_QUEUES
 from shared.migrations.runner import MIGRATIONS_COLLECTION
@@ -93,7 +93,7 @@ async def _seed(admin: AdminHarness) -> None:
         )
     sends = ["sent", "sent", "delivered", "failed", "permanently_failed"]
     for index, status in enumerate(sends):
-        await db[OUTBOUND_MESSAGES].insert_one(
+        await admin.sender_db[OUTBOUND_MESSAGES].insert_one(
             {
                 "_id": f"reply:{index}",
                 "to_number": CAREGIVER,

@@ -13,7 +13,7 @@ from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from services.admin.auth import Role
 from services.admin.store import AUDIT_LOG
-from services.sms_worker.outbound.store import OUTBOUND_MESSAGES, SMS_RECIPIENTS
+from services.sms_sender.store import OUTBOUND_MESSAGES, SMS_RECIPIENTS
 from services.sms_worker.storage import ALERTS, USERS
 from shared.events.catalog import SmsOutboundRequested
 from tests.integration.admin.conftest import (
@@ -38,7 +38,7 @@ async def _seed(admin: AdminHarness) -> None:
     await admin.sms_db[USERS].insert_one(
         {"_id": "caregiver", "phone": CAREGIVER, "roles": [], "created_at": NOW}
     )
-    await admin.sms_db[OUTBOUND_MESSAGES].insert_one(
+    await admin.sender_db[OUTBOUND_MESSAGES].insert_one(
         {
             "_id": FAILED_KEY,
             "to_number": CAREGIVER,
@@ -171,7 +171,7 @@ async def test_a_repeated_request_id_sends_one_message_and_opted_out_users_are_r
     )
     assert too_long.status_code == 422
 
-    await admin.sms_db[SMS_RECIPIENTS].insert_one({"_id": CAREGIVER, "opted_out": True})
+    await admin.sender_db[SMS_RECIPIENTS].insert_one({"_id": CAREGIVER, "opted_out": True})
     refused = await admin.http.post("/users/caregiver/messages", headers=boss, json={"body": BODY})
     assert refused.status_code == 409
     assert "opted out" in refused.json()["detail"]

@@ -15,22 +15,21 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
 from prometheus_client import REGISTRY
 
+from domain import send_status
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
-from services.sms_worker.outbound.parking import BrokerParkingLot
-from services.sms_worker.outbound.store import (
-    MESSAGES,
+from services.sms_sender.parking import BrokerParkingLot
+from services.sms_sender.store import (
     OUTBOUND_MESSAGES,
     SMS_RECIPIENTS,
-    message_id,
     sender_indexes,
 )
-from services.sms_worker.outbound.transport import SmsTransport, TwilioTransport
-from services.sms_worker.outbound.wiring import SENDER_QUEUE, Sender, assemble
+from services.sms_sender.transport import SmsTransport, TwilioTransport
+from services.sms_sender.wiring import SENDER_QUEUE, Sender, assemble
 from shared.broker import Consumer, Publisher, declare_exchange
 from shared.clock import ManualClock
 from shared.config import BrokerSettings, SenderSettings, TwilioSettings
 from shared.events import Envelope, new_event
-from shared.events.catalog import EVENTS, SmsOutboundRequested
+from shared.events.catalog import EVENTS, SmsOutboundRequested, SmsSendUpdated
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, Document, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox, outbox_indexes
@@ -156,10 +155,19 @@ class SenderHarness:
         assert row is not None, f"no outbound row {key}"
         return row
 
+    async def published(self, key: str) -> list[SmsSendUpdated]:
+        """The steps of send `key` the sender published (`sms.send.updated`, from its outbox)."""
+        rows = self.db[OUTBOX_COLLECTION].find({"type": SmsSendUpdated.EVENT_TYPE})
+        steps = [EVENTS.decode(row["body"]).payload async for row in rows]
+        return [s for s in steps if isinstance(s, SmsSendUpdated) and s.key == key]
+
     async def message(self, key: str) -> Document:
-        row = await self.db[MESSAGES].find_one({"_id": message_id(key)})
-        assert row is not None, f"no message row {key}"
-        return row
+        """The conversation log's view of send `key`: its published steps applied as the SMS
+        worker applies them (the greatest `(reopened, rank)` wins)."""
+        steps = await self.published(key)
+        assert steps, f"no step of {key} published"
+        last = max(steps, key=lambda s: (s.reopened, send_status.rank(s.status)))
+        return {"status": last.status, "provider_sid": last.provider_sid}
 
     async def recipient(self, phone: str = PHONE) -> Document | None:
         return await self.db[SMS_RECIPIENTS].find_one({"_id": phone})

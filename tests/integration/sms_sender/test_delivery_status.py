@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_worker.outbound.transport import OutgoingSms, ProviderMessage, TwilioTransport
-from services.sms_worker.outbound.wiring import Sender
+from services.sms_sender.transport import OutgoingSms, ProviderMessage, TwilioTransport
+from services.sms_sender.wiring import Sender
 from shared.events import new_event
 from shared.events.catalog import SmsStatusUpdated
 from shared.unit_of_work import Transactions, UnitOfWork

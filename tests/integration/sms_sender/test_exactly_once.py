@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_worker.outbound.transport import OutgoingSms, ProviderMessage, TwilioTransport
+from services.sms_sender.transport import OutgoingSms, ProviderMessage, TwilioTransport
 from shared.broker import connect
 from shared.inbox import INBOX_COLLECTION
 from tests.integration.sms_sender.conftest import (
@@ -45,11 +45,7 @@ async def test_same_request_delivered_five_times_to_three_senders_makes_one_call
     assert row["attempts"] == 1
     assert row["transport"] == "twilio"
     message = await harness.message(key)
-    assert (message["status"], message["provider_sid"], message["direction"]) == (
-        "sent",
-        create.sid,
-        "outbound",
-    )
+    assert (message["status"], message["provider_sid"]) == ("sent", create.sid)
     assert await harness.db[INBOX_COLLECTION].count_documents({}) == 1
 
 

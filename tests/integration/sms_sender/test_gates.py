@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_worker.outbound.store import CapPolicy, Gate, RecipientStore
+from services.sms_sender.store import CapPolicy, Gate, RecipientStore
 from shared.events import new_event
 from shared.events.catalog import SmsOptOutChanged
 from tests.integration.sms_sender.conftest import (

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from services.devtools.fake_twilio import Reply
-from services.sms_worker.outbound.store import RETRIES_EXHAUSTED
+from services.sms_sender.store import RETRIES_EXHAUSTED
 from shared.broker import Publisher
 from shared.broker.parking import list_parked, replay_parked
 from shared.config import OutboxSettings

@@ -1,4 +1,4 @@
-"""`python -m services.sms_worker.outbound` as a real process: it consumes the sender queue,
+"""`python -m services.sms_sender` as a real process: it consumes the sender queue,
 sends through the Twilio SDK to the fake, serves its metrics, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ async def test_sender_process_sends_once_and_stops_on_sigterm(
         env = service_environment(
             broker_settings,
             mongodb_url,
-            service="sms_worker",
+            service="sms_sender",
             database=mongo_db_name,
             TWILIO_ACCOUNT_SID=ACCOUNT_SID,
             TWILIO_AUTH_TOKEN=AUTH_TOKEN,
@@ -36,7 +36,7 @@ async def test_sender_process_sends_once_and_stops_on_sigterm(
             TWILIO_API_BASE_URL=twilio.base_url,
             TWILIO_STATUS_CALLBACK_URL="https://ingress.example/webhooks/twilio/status",
         )
-        async with ServiceProcess("services.sms_worker.outbound", env) as process:
+        async with ServiceProcess("services.sms_sender", env) as process:
             key = unique_key()
             body = "Your weekly check-in: how is your energy today, 1 to 5?"
             publisher = await Publisher.open(broker, broker_settings)

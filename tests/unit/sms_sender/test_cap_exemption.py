@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_worker.outbound.dispatcher import cap_exempt
+from services.sms_sender.dispatcher import cap_exempt
 
 EXEMPT = [
     # (case, key, kind, compliance) — as the SMS worker requests them

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.sms_worker.outbound.settings import SenderConfig
-from services.sms_worker.outbound.transport import (
+from services.sms_sender.settings import SenderConfig
+from services.sms_sender.transport import (
     ConsoleTransport,
     OutgoingSms,
     TwilioTransport,

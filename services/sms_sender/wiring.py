@@ -9,15 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from services.sms_worker.outbound.dispatcher import Dispatcher, DuePoller, ParkingLot
-from services.sms_worker.outbound.handlers import (
+from services.sms_sender.dispatcher import Dispatcher, DuePoller, ParkingLot
+from services.sms_sender.handlers import (
     DeliveryStatuses,
     OptOuts,
     OutboundRequests,
     RequestIntake,
 )
-from services.sms_worker.outbound.store import OutboundStore, RecipientStore
-from services.sms_worker.outbound.transport import SmsTransport
+from services.sms_sender.store import OutboundStore, RecipientStore
+from services.sms_sender.transport import SmsTransport
 from shared.broker import Consumer
 from shared.clock import Clock
 from shared.config import SenderSettings
@@ -27,7 +27,7 @@ from shared.mongo import Database, MongoClient, atomic_writes
 from shared.outbox import Outbox
 from shared.unit_of_work import UnitOfWork
 
-SENDER_QUEUE: Final = "sms_worker.sender"
+SENDER_QUEUE: Final = "sms_sender.events"
 
 
 @dataclass(frozen=True)

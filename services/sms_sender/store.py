@@ -1,10 +1,10 @@
 """The sender's collections and every write it makes to them.
 
 `outbound_messages` (one row per idempotency key) is the durable record and the work list of
-sends; `messages` holds the conversation's view of each outbound SMS (the inbound side owns the
-collection; the sender writes only `out:<key>` rows); `sms_recipients` is the sender's read model
-of opt-outs plus its per-recipient send log for the cap. Status writes are filtered by the
-statuses they may replace, so no write ever moves a message backwards.
+sends; `sms_recipients` is the sender's read model of opt-outs plus its per-recipient send log
+for the cap. Status writes are filtered by the statuses they may replace, so no write ever moves
+a send backwards. The conversation's view of each SMS is the SMS worker's; it follows the
+`sms.send.updated` events the sender publishes.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from domain import send_status
 from shared.mongo import Database, Document, IndexDeclarations, Session
 
 OUTBOUND_MESSAGES: Final = "outbound_messages"
-MESSAGES: Final = "messages"
 SMS_RECIPIENTS: Final = "sms_recipients"
-MESSAGE_ID_PREFIX: Final = "out:"
 # A recipient row created before any opt-out event is older than every real change.
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 RETRIES_EXHAUSTED: Final = "retries_exhausted"
@@ -58,32 +56,21 @@ def sender_indexes() -> IndexDeclarations:
     }
 
 
-def message_id(key: str) -> str:
-    return f"{MESSAGE_ID_PREFIX}{key}"
-
-
 class OutboundStore:
-    """`outbound_messages` rows and the matching `messages` rows."""
+    """`outbound_messages`: one row per requested send."""
 
-    def __init__(self, outbound: Collection, messages: Collection) -> None:
+    def __init__(self, outbound: Collection) -> None:
         self._outbound = outbound
-        self._messages = messages
 
     @classmethod
     def of(cls, db: Database) -> OutboundStore:
-        return cls(db[OUTBOUND_MESSAGES], db[MESSAGES])
+        return cls(db[OUTBOUND_MESSAGES])
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def record_request(self, row: Document, message: Document, session: Session) -> bool:
-        """Insert both rows unless they exist: a repeated request changes nothing. True when
-        the outbound row is new."""
-        await self._messages.update_one(
-            {"_id": message["_id"]},
-            {"$setOnInsert": {k: v for k, v in message.items() if k != "_id"}},
-            upsert=True,
-            session=session,
-        )
+    async def record_request(self, row: Document, session: Session) -> bool:
+        """Insert the row unless it exists: a repeated request changes nothing. True when the
+        row is new."""
         result = await self._outbound.update_one(
             {"_id": row["_id"]},
             {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
@@ -92,8 +79,12 @@ class OutboundStore:
         )
         return result.upserted_id is not None
 
-    async def reopen_exhausted(self, key: str, now: datetime, session: Session = None) -> bool:
-        """A replayed request for a send that ran out of retries starts it over."""
+    async def reopen_exhausted(
+        self, key: str, now: datetime, session: Session = None
+    ) -> Document | None:
+        """A replayed request for a send that ran out of retries starts it over (an operator's
+        retry, the one move back a send allows); returns the reopened row, None if it was not
+        such a send."""
         result = await self._outbound.update_one(
             {"_id": key, "status": send_status.FAILED, "reason": RETRIES_EXHAUSTED},
             {
@@ -109,14 +100,8 @@ class OutboundStore:
             session=session,
         )
         if result.modified_count != 1:
-            return False
-        # An operator's retry is a new attempt, the one move back the message row allows.
-        await self._messages.update_one(
-            {"_id": message_id(key), "status": send_status.FAILED},
-            {"$set": {"status": send_status.PENDING, "updated_at": now}},
-            session=session,
-        )
-        return True
+            return None
+        return await self._outbound.find_one({"_id": key}, session=session)
 
     # -- claims --------------------------------------------------------------------------------
 
@@ -180,12 +165,8 @@ class OutboundStore:
         history: Document,
         session: Session,
     ) -> Document | None:
-        """Record the claimed send's outcome and release the claim; the message row follows.
-
-        The message row is written first: without transactions a crash between the two leaves
-        the outbound row claimed, and the send is resolved again after its lease.
-        """
-        await self.advance_message(key, status, fields.get("provider_sid"), now, session)
+        """Record the claimed send's outcome and release the claim; the row as it is after, or
+        None when the claim was lost."""
         result = await self._outbound.update_one(
             {"_id": key, "claim": token},
             {
@@ -223,18 +204,6 @@ class OutboundStore:
             update["$min"] = {"in_doubt_since": in_doubt_since}
         await self._outbound.update_one({"_id": key, "claim": token}, update)
 
-    async def advance_message(
-        self, key: str, status: str, provider_sid: str | None, now: datetime, session: Session
-    ) -> None:
-        fields: Document = {"status": status, "updated_at": now}
-        if provider_sid is not None:
-            fields["provider_sid"] = provider_sid
-        await self._messages.update_one(
-            {"_id": message_id(key), "status": {"$in": send_status.below(status)}},
-            {"$set": fields},
-            session=session,
-        )
-
     # -- provider status callbacks -------------------------------------------------------------
 
     async def find_for_status(
@@ -254,8 +223,9 @@ class OutboundStore:
         error_code: int | None,
         now: datetime,
         session: Session,
-    ) -> None:
-        """Apply a provider-reported status, forwards only.
+    ) -> bool:
+        """Apply a provider-reported status, forwards only; True when the send's status moved
+        (False when it was set aside on a claimed row, or changed nothing).
 
         A row still claimed (the callback beat the sender's own record) keeps the status aside
         in `reported_status` for the sender to apply; a row given up after exhausted retries
@@ -266,21 +236,22 @@ class OutboundStore:
         fields: Document = {"provider_sid": provider_sid, "updated_at": now}
         if error_code is not None:
             fields["error_code"] = error_code
-        await self.advance_message(key, status, provider_sid, now, session)
         forwards = [
             s
             for s in send_status.below(status)
             if send_status.rank(s) >= send_status.rank(send_status.SENT)
         ]
+        moved = False
         for replaceable in (
             {"status": {"$in": forwards}},
             {"status": send_status.FAILED, "reason": RETRIES_EXHAUSTED},
         ):
-            await self._outbound.update_one(
+            result = await self._outbound.update_one(
                 {"_id": key, **sid_matches, **replaceable},
                 {"$set": {**fields, "status": status}, "$unset": {"reason": ""}},
                 session=session,
             )
+            moved = moved or result.modified_count == 1
         await self._outbound.update_one(
             {
                 "_id": key,
@@ -291,6 +262,7 @@ class OutboundStore:
             {"$set": {**fields, "reported_status": status}},
             session=session,
         )
+        return moved
 
 
 class Gate(Enum):

@@ -12,11 +12,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from domain import send_status
-from services.sms_worker.outbound import twilio_statuses
-from services.sms_worker.outbound.body import count_segments, refusal_reason
-from services.sms_worker.outbound.dispatcher import Dispatcher
-from services.sms_worker.outbound.metrics import SMS_OUTCOMES
-from services.sms_worker.outbound.store import OutboundStore, RecipientStore, message_id
+from services.sms_sender import twilio_statuses
+from services.sms_sender.body import count_segments, refusal_reason
+from services.sms_sender.dispatcher import Dispatcher
+from services.sms_sender.metrics import SMS_OUTCOMES
+from services.sms_sender.store import OutboundStore, RecipientStore
+from services.sms_sender.updates import send_updated
 from shared.broker import AlreadyProcessed
 from shared.clock import Clock
 from shared.events import Envelope
@@ -65,22 +66,15 @@ class OutboundRequests:
             **({"reason": refusal, "chars": len(request.body)} if refusal else {}),
             **({} if refusal else {"next_attempt_at": now}),
         }
-        message = {
-            "_id": message_id(key),
-            "direction": "outbound",
-            "user_id": request.user_id,
-            "body": request.body,
-            "kind": request.kind,
-            "status": status,
-            "provider_sid": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        if not await self._outbound.record_request(row, message, uow.session) and (
-            await self._outbound.reopen_exhausted(key, now, uow.session)
-        ):
+        if await self._outbound.record_request(row, uow.session):
+            if refusal:
+                await uow.emit(send_updated(row, status, now))
+            return
+        reopened = await self._outbound.reopen_exhausted(key, now, uow.session)
+        if reopened is not None:
             # The same request again after the inbox forgot it (a dead letter replayed weeks
             # later): as with a replay the inbox still knows, a send out of retries starts over.
+            await uow.emit(send_updated(reopened, send_status.PENDING, now))
             log.warning("failed send reopened by a replayed request", outbound_key=key)
 
 
@@ -112,7 +106,7 @@ class RequestIntake:
         except AlreadyProcessed:
             # Delivered again: a redelivery, or an operator replaying a parked request, which
             # starts a send that ran out of retries over (the claim still sends at most once).
-            if await self._outbound.reopen_exhausted(key, self._clock.now()):
+            if await self._dispatcher.reopen(key):
                 log.warning("failed send reopened by a replayed request", outbound_key=key)
             await self._dispatcher.dispatch(key)
             raise
@@ -151,14 +145,12 @@ class DeliveryStatuses:
                 provider_sid=update.message_sid,
             )
             return
-        await self._outbound.apply_reported_status(
-            row["_id"],
-            update.message_sid,
-            status,
-            update.error_code,
-            self._clock.now(),
-            uow.session,
-        )
+        now = self._clock.now()
+        if await self._outbound.apply_reported_status(
+            row["_id"], update.message_sid, status, update.error_code, now, uow.session
+        ):
+            reported = {**row, "provider_sid": update.message_sid}
+            await uow.emit(send_updated(reported, status, now, error_code=update.error_code))
 
 
 class OptOuts:

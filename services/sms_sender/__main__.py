@@ -1,4 +1,4 @@
-"""`python -m services.sms_worker.outbound`: the SMS sender, consuming `sms_worker.sender`.
+"""`python -m services.sms_sender`: the SMS sender, consuming `sms_sender.events`.
 
 Scales separately from inbound handling; any number of these may run at once.
 """
@@ -8,16 +8,16 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from services.sms_worker.outbound.parking import BrokerParkingLot
-from services.sms_worker.outbound.settings import SenderConfig
-from services.sms_worker.outbound.store import sender_indexes
-from services.sms_worker.outbound.transport import open_transport
-from services.sms_worker.outbound.wiring import SENDER_QUEUE, assemble
+from services.sms_sender.parking import BrokerParkingLot
+from services.sms_sender.settings import SenderConfig
+from services.sms_sender.store import sender_indexes
+from services.sms_sender.transport import open_transport
+from services.sms_sender.wiring import SENDER_QUEUE, assemble
 from shared.config import ConfigError
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
-SERVICE = "sms_worker"
+SERVICE = "sms_sender"
 
 
 async def serve(config: SenderConfig) -> None:

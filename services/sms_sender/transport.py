@@ -22,8 +22,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from services.sms_worker.outbound.classification import ErrorClass, classify
-from services.sms_worker.outbound.metrics import TWILIO_REQUEST_SECONDS
+from services.sms_sender.classification import ErrorClass, classify
+from services.sms_sender.metrics import TWILIO_REQUEST_SECONDS
 from shared.config import TwilioSettings
 from shared.logging import mask_text
 

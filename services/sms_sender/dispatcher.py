@@ -20,36 +20,38 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 import structlog
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
 from domain import send_status
-from services.sms_worker.outbound import twilio_statuses
-from services.sms_worker.outbound.backoff import retry_delay
-from services.sms_worker.outbound.classification import UNSUBSCRIBED, describe
-from services.sms_worker.outbound.metrics import (
+from services.sms_sender import twilio_statuses
+from services.sms_sender.backoff import retry_delay
+from services.sms_sender.classification import UNSUBSCRIBED, describe
+from services.sms_sender.metrics import (
     SMS_DISPATCH_SECONDS,
     SMS_OUTCOMES,
     SMS_SEND_ATTEMPTS,
     SMS_SUPPRESSED,
 )
-from services.sms_worker.outbound.store import (
+from services.sms_sender.store import (
     RETRIES_EXHAUSTED,
     CapPolicy,
     Gate,
     OutboundStore,
     RecipientStore,
 )
-from services.sms_worker.outbound.transport import (
+from services.sms_sender.transport import (
     OutgoingSms,
     ProviderMessage,
     SendFailure,
     SmsTransport,
 )
+from services.sms_sender.updates import send_updated
 from shared.clock import Clock
 from shared.config import SenderSettings
 from shared.events import new_event
 from shared.events.catalog import SmsOptOutChanged
-from shared.mongo import Atomic, Document, Session
+from shared.mongo import Atomic, Document
 from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -251,20 +253,44 @@ class Dispatcher:
     async def _finish(
         self, claim: _Claim, status: str, fields: Document, outcome: str
     ) -> Document | None:
-        """Record an outcome. No transaction needed: `finish` writes the message row first and
-        the claimed row last, so a crash in between is repaired when the lease runs out."""
-        after = await self._outbound.finish(
-            claim.key,
-            claim.token,
-            status,
-            self._clock.now(),
-            claim.with_cap_slot(fields),
-            self._history(claim, outcome),
-            None,
-        )
+        """Record an outcome and publish it (`sms.send.updated`) in one transaction; a crash
+        before the commit leaves the row claimed, and the send is resolved after its lease."""
+        now = self._clock.now()
+
+        async def write(session: AsyncClientSession) -> Document | None:
+            after = await self._outbound.finish(
+                claim.key,
+                claim.token,
+                status,
+                now,
+                claim.with_cap_slot(fields),
+                self._history(claim, outcome),
+                session,
+            )
+            if after is not None:
+                await self._outbox.add(send_updated(after, status, now), session)
+            return after
+
+        after = await self._atomic(write)
+        self._outbox.notify()
         if after is None:
             log.warning("claim lost before the outcome was recorded", outcome=outcome)
         return after
+
+    async def reopen(self, key: str) -> bool:
+        """Start a send that ran out of retries over (a replayed request: an operator's retry)
+        and publish its return to `pending`; False when it was no such send."""
+        now = self._clock.now()
+
+        async def write(session: AsyncClientSession) -> bool:
+            row = await self._outbound.reopen_exhausted(key, now, session)
+            if row is not None:
+                await self._outbox.add(send_updated(row, send_status.PENDING, now), session)
+            return row is not None
+
+        reopened = await self._atomic(write)
+        self._outbox.notify()
+        return reopened
 
     async def _record_sent(self, claim: _Claim, message: ProviderMessage, outcome: str) -> None:
         status = send_status.SENT
@@ -281,11 +307,18 @@ class Dispatcher:
         }
         after = await self._finish(claim, status, fields, outcome)
         late = after.get("reported_status") if after is not None else None
-        if late is not None and send_status.advances(status, late):
+        if after is not None and late is not None and send_status.advances(status, late):
             # A status callback arrived while this send was still claimed.
-            await self._outbound.apply_reported_status(
-                claim.key, message.sid, late, None, self._clock.now(), None
-            )
+            now = self._clock.now()
+
+            async def apply_late(session: AsyncClientSession) -> None:
+                if await self._outbound.apply_reported_status(
+                    claim.key, message.sid, late, None, now, session
+                ):
+                    await self._outbox.add(send_updated(after, late, now), session)
+
+            await self._atomic(apply_late)
+            self._outbox.notify()
 
     async def _failed(
         self, claim: _Claim, failure: SendFailure, in_doubt_since: datetime | None
@@ -339,7 +372,7 @@ class Dispatcher:
         unsubscribed = failure.code == UNSUBSCRIBED
         row = claim.row
 
-        async def write(session: Session) -> None:
+        async def write(session: AsyncClientSession) -> None:
             if unsubscribed:
                 await self._recipients.apply_opt_out(
                     row["to_number"], True, now, "carrier", session
@@ -359,7 +392,7 @@ class Dispatcher:
                     ),
                     session,
                 )
-            await self._outbound.finish(
+            after = await self._outbound.finish(
                 claim.key,
                 claim.token,
                 send_status.PERMANENTLY_FAILED,
@@ -368,6 +401,9 @@ class Dispatcher:
                 history,
                 session,
             )
+            if after is not None:
+                update = send_updated(after, send_status.PERMANENTLY_FAILED, now)
+                await self._outbox.add(update, session)
 
         await self._atomic(write)
         self._outbox.notify()
