@@ -33,8 +33,7 @@ from services.admin.outbound_retry import (
 )
 from services.admin.queries import user_query
 from services.admin.store import AdminStore, Session
-from services.sms_sender.body import refusal_reason
-from services.sms_sender.views import Send, SenderViews
+from services.sms_sender.views import Send, SenderViews, refusal_reason
 from services.sms_worker.records import User
 from services.sms_worker.storage import MongoUsers
 from shared.broker.parking import discard_parked, replay_parked

@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Final
 
 from domain import send_status
-from services.sms_sender.store import RETRIES_EXHAUSTED, Gate
+from services.sms_sender.views import RETRIES_EXHAUSTED, SEND_CAP
 
 RETRY_KEY_MARKER: Final = ":admin-retry:"
 FAILED_STATUSES: Final = (
@@ -42,7 +42,7 @@ def retry_mode(status: str, reason: str | None) -> RetryMode:
         return RetryMode.REOPEN
     if status in (send_status.FAILED, send_status.UNDELIVERED):
         return RetryMode.RESEND
-    if status == send_status.SUPPRESSED and reason == Gate.SEND_CAP.value:
+    if status == send_status.SUPPRESSED and reason == SEND_CAP:
         return RetryMode.RESEND
     if status == send_status.SUPPRESSED:
         raise NotRetryable(f"suppressed ({reason or 'no reason'}); the recipient opted out")

@@ -12,13 +12,17 @@ from typing import Any, ClassVar
 
 from pymongo import DESCENDING
 
+from services.sms_sender.body import refusal_reason
 from services.sms_sender.parking import request_envelope
-from services.sms_sender.store import OUTBOUND_MESSAGES, RETRIES_EXHAUSTED, RecipientStore
+from services.sms_sender.store import OUTBOUND_MESSAGES, RETRIES_EXHAUSTED, Gate, RecipientStore
 from shared.events import Envelope
 from shared.events.catalog import SmsOutboundRequested
 from shared.mongo import Database, Document
 
-__all__ = ["RETRIES_EXHAUSTED", "Send", "SenderViews"]
+__all__ = ["RETRIES_EXHAUSTED", "SEND_CAP", "Send", "SenderViews", "refusal_reason"]
+
+# Why a send ended `suppressed` because the recipient had too many texts (not an opt-out).
+SEND_CAP = Gate.SEND_CAP.value
 
 
 @dataclass(frozen=True)
