@@ -140,13 +140,14 @@ def launcher(directory: Path, *flags: str) -> list[str]:
     return [sys.executable, "-m", "shared.local_servers", "--dir", str(directory), *flags]
 
 
-def end_and_check(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
-    """Send `sig` and assert that everything the process started ends; its exit status."""
+def end_and_check(process: subprocess.Popen[bytes], sig: signal.Signals) -> tuple[int, set[str]]:
+    """Send `sig` and assert that everything the process started ends; its exit status and
+    the names of what it had started."""
     processes = started_by(process.pid)
     process.send_signal(sig)
     status = process.wait(timeout=60)
     assert_all_end(processes)
-    return status
+    return status, {p.name for p in processes}
 
 
 # -- make infra / make run --------------------------------------------------------------------
@@ -160,7 +161,9 @@ def test_infra_and_run_leave_nothing_running_however_they_end(
     log = tmp_path / "infra-1.log"
     with child(launcher(infra), env, log) as process:
         wait_for(lambda: announced(log), process, log)
-        assert end_and_check(process, signal.SIGTERM) == 0, log.read_text()
+        status, ended = end_and_check(process, signal.SIGTERM)
+        assert status == 0, log.read_text()
+        assert {"epmd", "beam.smp", "secantusd-py"} <= ended
     assert not (infra / "env").exists()
 
     # The same directory again, now with every service, ended as by `kill -9`.
@@ -171,7 +174,9 @@ def test_infra_and_run_leave_nothing_running_however_they_end(
             return {record.name for record in read_records(registry)} >= SERVICES
 
         wait_for(services_started, process, log)
-        assert end_and_check(process, signal.SIGKILL) == -signal.SIGKILL
+        status, ended = end_and_check(process, signal.SIGKILL)
+        assert status == -signal.SIGKILL
+        assert {"beam.smp", "secantusd-py"} <= ended
     assert read_records(registry) == []  # the guardian dropped what it ended
 
     # The next start after a SIGKILL succeeds; `make stop` stops it.
@@ -286,6 +291,9 @@ def test_a_pytest_session_leaves_no_server_running_however_it_ends(
         ready.unlink(missing_ok=True)
         with child(argv, session_env, log) as process:
             wait_for(ready.exists, process, log)
-            assert end_and_check(process, sig) == status, log.read_text()
+            ended_by, ended = end_and_check(process, sig)
+            assert ended_by == status, log.read_text()
+            # The servers' processes, and the child recorded nowhere (only the guardian's).
+            assert {"beam.smp", "secantusd-py", "sleep"} <= ended
     # SIGTERM was a Ctrl-C: the session stopped and tore its fixtures down.
     assert "KeyboardInterrupt" in log.read_text()
