@@ -8,6 +8,7 @@ echoes its value (it may be a secret).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -83,6 +84,9 @@ class MongoSettings(_Settings):
     # load balancers drop idle connections (SecantusDB after 300 s), and with retryWrites off
     # a write on such a connection fails instead of being retried.
     max_idle_time_ms: int = Field(60_000, ge=1_000)
+    # Tests and audits only: append every write's service, database and collection to this file
+    # (`shared/mongo/write_log.py`).
+    write_log: Path | None = None
     inbox_retention_days: float = Field(14, gt=0)
     outbox_retention_days: float = Field(7, gt=0)
 

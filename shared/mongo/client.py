@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.config import MongoSettings
+from shared.mongo.write_log import WriteLog
 
 Document = dict[str, Any]
 MongoClient = AsyncMongoClient[Document]
@@ -21,6 +22,9 @@ Database = AsyncDatabase[Document]
 
 def create_client(settings: MongoSettings, *, app_name: str | None = None) -> MongoClient:
     """A lazily-connecting client; the URL carries deployment options such as `retryWrites`."""
+    listeners = []
+    if settings.write_log is not None:
+        listeners.append(WriteLog(settings.write_log, app_name or "unnamed"))
     return AsyncMongoClient(
         settings.url.get_secret_value(),
         tz_aware=True,
@@ -28,6 +32,7 @@ def create_client(settings: MongoSettings, *, app_name: str | None = None) -> Mo
         serverSelectionTimeoutMS=settings.server_selection_timeout_ms,
         maxIdleTimeMS=settings.max_idle_time_ms,
         document_class=dict,
+        event_listeners=listeners,
     )
 
 

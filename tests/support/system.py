@@ -39,6 +39,7 @@ from shared.events.catalog import SmsOutboundRequested
 from shared.local_servers import free_port
 from shared.local_servers.env_file import write_env_file
 from shared.mongo import Database, Document, MongoClient, create_client
+from shared.mongo.write_log import read_write_log
 from tests.support.processes import ServiceProcess, service_process, system_environment
 from tests.support.waiting import eventually
 
@@ -68,6 +69,29 @@ FAST_LOOPS = {
     "RABBITMQ_RETRY_MAX_DELAY_MS": "2000",
     "RABBITMQ_SHUTDOWN_GRACE_SECONDS": "5",
 }
+
+
+# The MongoDB client name each process (or command line) gives, and the service it acts for: the
+# admin is served by ingress and used by the operator CLI, but owns a database of its own.
+CLIENT_SERVICES = {
+    "ingress": "ingress",
+    "ingress-admin": "admin",
+    "givecare-cli": "admin",
+    "sms_worker": "sms_worker",
+    "sms_sender": "sms_sender",
+    "billing_worker": "billing_worker",
+    "scheduler": "scheduler",
+}
+
+
+def foreign_writes(writes: set[tuple[str, str, str]], db_prefix: str) -> list[str]:
+    """Writes that landed outside the writing service's own database (`<prefix>_<service>`)."""
+    foreign = []
+    for client_name, database, collection in sorted(writes):
+        service = CLIENT_SERVICES.get(client_name)
+        if service is None or database != f"{db_prefix}_{service}":
+            foreign.append(f"{client_name} wrote {database}.{collection}")
+    return foreign
 
 
 @dataclass
@@ -303,6 +327,7 @@ async def running_system(
     )
     db_prefix = f"e2e{run[:12]}"
     stripe_secret = f"whsec_e2e_{run}"
+    write_log = Path(tempfile.mkdtemp(prefix="givecare-writes-")) / "writes.log"
     client = create_client(MongoSettings(url=mongodb_url), app_name="e2e-tests")
     broker = await connect(broker_settings, name="e2e-tests")
     # Known before ingress starts, so the sender can name it as the status callback.
@@ -322,6 +347,7 @@ async def running_system(
             TWILIO_API_BASE_URL=twilio.base_url,
             TWILIO_STATUS_CALLBACK_URL=f"http://127.0.0.1:{ingress_port}/webhooks/twilio/status",
             STRIPE_WEBHOOK_SECRET=stripe_secret,
+            MONGODB_WRITE_LOG=str(write_log),
             **FAST_LOOPS,
             **module_environment,
         )
@@ -343,6 +369,8 @@ async def running_system(
             # the signal once its graceful shutdown is done, so it ends "by SIGTERM".
             clean = {name: 0 for name in exit_codes} | {"ingress": -signal.SIGTERM}
             assert exit_codes == clean
+            # Whatever the module drove, each service wrote only its own database.
+            assert foreign_writes(read_write_log(write_log), db_prefix) == []
         finally:
             await system.stop()
             if hasattr(system, "webhooks"):
@@ -351,3 +379,4 @@ async def running_system(
             for service in SERVICE_DATABASES:
                 await client.drop_database(system.db(service).name)
             await client.close()
+            shutil.rmtree(write_log.parent, ignore_errors=True)
