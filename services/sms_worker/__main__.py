@@ -1,5 +1,6 @@
-"""`python -m services.sms_worker`: the inbound consumer (queue `sms_worker.inbound`) and the
-proactive one (queue `sms_worker.proactive`), in one process.
+"""`python -m services.sms_worker`: the inbound consumer (queue `sms_worker.inbound`), the
+proactive one (`sms_worker.proactive`) and the conversation log's sends (`sms_worker.sends`),
+in one process.
 
 Settings come from the environment (`SMS_*`, `SUBSCRIPTIONS_ENABLED`, `LLM_*` plus the shared
 broker/database ones); an invalid value stops start-up with exit code 2, naming the variable.

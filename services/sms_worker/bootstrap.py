@@ -1,5 +1,8 @@
 """Wiring the SMS worker's consumers once: collections, handlers, responder, from the runtime.
 
+Every consumer has its own inbox over one kind of transaction, `MongoSmsWork` (the unit of
+work handlers see as `SmsWork`).
+
 `__main__` and the integration tests build the service the same way, so the tests exercise the
 wiring that production runs.
 """
@@ -13,8 +16,10 @@ from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.proactive import check_templates
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
 from services.sms_worker.responder import Responder, RulesResponder
+from services.sms_worker.sends import apply_update, record_request
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
-from services.sms_worker.storage import SmsStore, sms_worker_indexes
+from services.sms_worker.storage import sms_worker_indexes
+from services.sms_worker.unit_of_work import MongoSmsRepositories, MongoSmsWork, sms_work
 from shared.broker import Consumer
 from shared.config import LinkSettings, SubscriptionSettings
 from shared.events.catalog import (
@@ -22,14 +27,18 @@ from shared.events.catalog import (
     ProactiveMessageDue,
     SmsInboundReceived,
     SmsOptOutChanged,
+    SmsOutboundRequested,
+    SmsSendUpdated,
     UserChurned,
 )
+from shared.inbox import Inbox
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
 SERVICE = "sms_worker"
 INBOUND_QUEUE = "sms_worker.inbound"
 PROACTIVE_QUEUE = "sms_worker.proactive"
+SENDS_QUEUE = "sms_worker.sends"
 
 
 def build_responder(settings: SmsWorkerSettings, llm: LlmSettings) -> Responder:
@@ -48,20 +57,17 @@ async def inbound_consumer(
 ) -> Consumer:
     """Apply the indexes and return the `sms_worker.inbound` consumer with its handlers."""
     await ensure_indexes(runtime.db, sms_worker_indexes())
-    store = SmsStore(runtime.db)
-    inbox = runtime.plain_inbox(INBOUND_QUEUE)
+    inbox = _inbox(runtime, INBOUND_QUEUE)
     inbound = InboundSms(
-        store,
+        MongoSmsRepositories(runtime.db),
         responder,
         runtime.clock,
         InboundConfig.of(settings, links, subscriptions_enabled=subscriptions.enabled),
     )
     consumer = runtime.consumer(INBOUND_QUEUE)
     consumer.handle(SmsInboundReceived, inbox.planned(inbound))
-    consumer.handle(SmsOptOutChanged, inbox.idempotent(OptOutChanges(store, runtime.clock).handle))
-    consumer.handle(
-        BillingAccessChanged, inbox.idempotent(BillingAccess(store, runtime.clock).handle)
-    )
+    consumer.handle(SmsOptOutChanged, inbox.idempotent(OptOutChanges(runtime.clock).handle))
+    consumer.handle(BillingAccessChanged, inbox.idempotent(BillingAccess(runtime.clock).handle))
     return consumer
 
 
@@ -70,10 +76,8 @@ def proactive_consumer(
 ) -> Consumer:
     """The `sms_worker.proactive` consumer: the scheduler's due messages and churn decisions."""
     check_templates()
-    store = SmsStore(runtime.db)
-    inbox = runtime.plain_inbox(PROACTIVE_QUEUE)
+    inbox = _inbox(runtime, PROACTIVE_QUEUE)
     messages = ProactiveMessages(
-        store,
         runtime.clock,
         ProactiveConfig(
             max_delay=timedelta(hours=settings.proactive_max_delay_hours),
@@ -83,8 +87,21 @@ def proactive_consumer(
     )
     consumer = runtime.consumer(PROACTIVE_QUEUE)
     consumer.handle(ProactiveMessageDue, inbox.idempotent(messages.handle))
-    consumer.handle(UserChurned, inbox.idempotent(ChurnedUsers(store, runtime.clock).handle))
+    consumer.handle(UserChurned, inbox.idempotent(ChurnedUsers(runtime.clock).handle))
     return consumer
+
+
+def sends_consumer(runtime: WorkerRuntime) -> Consumer:
+    """The `sms_worker.sends` consumer: the conversation log's rows of outbound SMS."""
+    inbox = _inbox(runtime, SENDS_QUEUE)
+    consumer = runtime.consumer(SENDS_QUEUE)
+    consumer.handle(SmsOutboundRequested, inbox.idempotent(record_request))
+    consumer.handle(SmsSendUpdated, inbox.idempotent(apply_update))
+    return consumer
+
+
+def _inbox(runtime: WorkerRuntime, queue: str) -> Inbox[MongoSmsWork]:
+    return runtime.inbox(queue, runtime.transactions(sms_work(runtime.db)))
 
 
 async def sms_worker_consumers(
@@ -98,4 +115,5 @@ async def sms_worker_consumers(
     return [
         await inbound_consumer(runtime, settings, subscriptions, responder, links),
         proactive_consumer(runtime, settings, subscriptions),
+        sends_consumer(runtime),
     ]

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 from uuid_utils import compat as uuid_compat
 
 from services.sms_worker.inbound import (
+    AssessmentCompleted,
     CrisisAlert,
     Decision,
     Facts,
@@ -28,12 +28,26 @@ from services.sms_worker.inbound import (
     decide,
     reply_key,
 )
-from services.sms_worker.profile import Profile, changed_fields
+from services.sms_worker.profile import Profile
+from services.sms_worker.records import (
+    Alert,
+    AssessmentResult,
+    Attachment,
+    ConversationEntry,
+    InboundSmsRecord,
+    ToolCall,
+    User,
+    inbound_message_id,
+    outbound_message_id,
+)
+from services.sms_worker.records import (
+    BillingAccess as AccessRecord,
+)
 from services.sms_worker.responder import Responder, ResponderContext, ResponderReply
 from services.sms_worker.safety.screen import SafetyScreen, default_screen
 from services.sms_worker.settings import SmsWorkerSettings
-from services.sms_worker.storage import SmsStore
 from services.sms_worker.summary import ConversationWindow, SummaryUpdate, entries_to_fold
+from services.sms_worker.unit_of_work import SmsRepositories, SmsWork
 from shared.broker import PermanentError
 from shared.clock import Clock
 from shared.config import LinkSettings
@@ -47,7 +61,7 @@ from shared.events.catalog import (
     UserProfileChanged,
 )
 from shared.phones import InvalidPhoneNumber, normalise_phone
-from shared.unit_of_work import StalePlan, UnitOfWork
+from shared.unit_of_work import StalePlan
 
 log = structlog.get_logger(__name__)
 
@@ -112,28 +126,19 @@ def aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def inbound_message_id(payload: SmsInboundReceived) -> str:
-    """The `messages` row of an inbound SMS: Twilio's MessageSid names it."""
-    return f"in:{payload.message_sid}"
-
-
-def outbound_message_id(key: str) -> str:
-    """The sender's `messages` row for the SMS requested under idempotency key `key`."""
-    return f"out:{key}"
-
-
 class InboundSms:
     """`sms.inbound.received`: the whole inbound rule set for one message."""
 
     def __init__(
         self,
-        store: SmsStore,
+        reads: SmsRepositories,
         responder: Responder,
         clock: Clock,
         config: InboundConfig,
         screen: SafetyScreen | None = None,
     ) -> None:
-        self._store = store
+        # The repositories without a transaction: what the plan reads before one opens.
+        self._reads = reads
         self._responder = responder
         self._clock = clock
         self._config = config
@@ -144,37 +149,41 @@ class InboundSms:
         """Read, decide, and have the reply written."""
         payload = event.payload
         at = aware(payload.received_at)
-        message_id = inbound_message_id(payload)
+        message_id = inbound_message_id(payload.message_sid)
         try:
             phone = normalise_phone(payload.from_number)
         except InvalidPhoneNumber as error:
-            await self._store.record_rejected_inbound(
-                message_id,
-                {
-                    "direction": "inbound",
-                    "user_id": None,
-                    "body": payload.body,
-                    "provider_sid": payload.message_sid,
-                    "error": str(error),
-                    "updated_at": self._clock.now(),
-                },
-                self._clock.now(),
+            # Kept for support on its own (the event is parked, so no transaction follows).
+            now = self._clock.now()
+            await self._reads.messages.record_inbound(
+                InboundSmsRecord(
+                    id=message_id,
+                    user_id=None,
+                    body=payload.body,
+                    provider_sid=payload.message_sid,
+                    status="rejected",
+                    created_at=now,
+                    updated_at=now,
+                    error=str(error),
+                )
             )
             raise PermanentError(f"unusable sender: {error}") from None
-        user = await self._store.user_by_phone(phone)
-        user_id = str(user["_id"]) if user else str(uuid_compat.uuid7())
-        document = await self._store.profile(user_id) if user else None
+        user = await self._reads.users.by_phone(phone)
+        user_id = user.id if user else str(uuid_compat.uuid7())
+        stored = await self._reads.profiles.get(user_id) if user else None
         before = (
-            Profile.model_validate(document)
-            if document is not None
+            stored
+            if stored is not None
             else Profile(user_id=user_id, timezone=self._config.default_timezone)
         )
         earlier = 0
-        if document is not None:
-            earlier = await self._store.inbound_count(
+        if stored is not None:
+            earlier = await self._reads.messages.inbound_count(
                 user_id, at - timedelta(days=1), at, excluding=message_id
             )
-        access = await self._store.access(phone) if self._config.subscriptions_enabled else None
+        access = None
+        if self._config.subscriptions_enabled:
+            access = AccessRecord.access(await self._reads.billing_access.get(phone))
         # Both safety layers read every message first, whatever state the user is in.
         safety = self._screen.read(payload.body)
         message = InboundMessage(
@@ -186,7 +195,7 @@ class InboundSms:
             event_id=str(event.id),
             phone=phone,
             user_id=user_id,
-            new_profile=document is None,
+            new_profile=stored is None,
             before=before,
             decision=decision,
             reply=reply,
@@ -203,7 +212,7 @@ class InboundSms:
         that reply up."""
         window = ConversationWindow(())
         if self._responder.uses_history:
-            window = await self._store.conversation(user_id, self._config.recent_messages)
+            window = await self._reads.conversations.window(user_id, self._config.recent_messages)
         fold = None if decision.crises else entries_to_fold(window, self._config.summary_after)
         reply, summary = await asyncio.gather(
             self._reply(decision, message, window) if decision.respond else _nothing(),
@@ -233,80 +242,58 @@ class InboundSms:
         return await self._responder.reply(context)
 
     async def apply(
-        self, event: Envelope[SmsInboundReceived], plan: InboundPlan, uow: UnitOfWork
+        self, event: Envelope[SmsInboundReceived], plan: InboundPlan, uow: SmsWork
     ) -> None:
         """Write the plan, unless the profile moved on since it was made (`ProfileChanged`)."""
-        session, now = uow.session, self._clock.now()
+        now = self._clock.now()
         decision, payload, event_id = plan.decision, event.payload, str(event.id)
         user_id = plan.user_id
         if plan.new_profile:
             # Users are never deleted, so only a user the plan did not find needs creating.
-            user_id = await self._store.ensure_user(plan.phone, plan.user_id, now, session)
-            if user_id != plan.user_id:
+            user = await uow.users.add(User(id=plan.user_id, phone=plan.phone, created_at=now))
+            if user.id != plan.user_id:
                 raise ProfileChanged("the user was created by another message")
-            await self._store.ensure_conversation(user_id, plan.at, now, session)
-        await self._store.record_inbound(
-            {
-                "_id": plan.message_id,
-                "direction": "inbound",
-                "user_id": user_id,
-                "body": payload.body,
-                "provider_sid": payload.message_sid,
-                "status": "received",
-                "num_media": payload.num_media,
-                "route": decision.route,
-                "rate_exempt": decision.rate_exempt,
-                "event_id": event_id,
-                "created_at": plan.at,
-                "updated_at": now,
-            },
-            [
-                {
-                    "_id": f"{plan.message_id}:{position}",
-                    "message_id": plan.message_id,
-                    "user_id": user_id,
-                    "url": media.url,
-                    "content_type": media.content_type,
-                    "position": position,
-                    "created_at": now,
-                }
-                for position, media in enumerate(payload.media)
-            ],
-            session,
+            await uow.conversations.start(user_id, plan.at, now)
+        await uow.messages.record_inbound(
+            InboundSmsRecord(
+                id=plan.message_id,
+                user_id=user_id,
+                body=payload.body,
+                provider_sid=payload.message_sid,
+                status="received",
+                created_at=plan.at,
+                updated_at=now,
+                num_media=payload.num_media,
+                route=decision.route,
+                rate_exempt=decision.rate_exempt,
+                event_id=event_id,
+                attachments=tuple(
+                    Attachment(
+                        id=f"{plan.message_id}:{position}",
+                        message_id=plan.message_id,
+                        user_id=user_id,
+                        url=media.url,
+                        content_type=media.content_type,
+                        position=position,
+                        created_at=now,
+                    )
+                    for position, media in enumerate(payload.media)
+                ),
+            )
         )
         for alert in decision.crises:
             await self._record_crisis(event, uow, plan, alert)
         if decision.assessment is not None:
-            completed = decision.assessment
-            score = completed.score
-            await self._store.record_assessment(
-                completed.session_id,
-                {
-                    "user_id": user_id,
-                    "instrument": score.instrument,
-                    "answers": list(completed.answers),
-                    "score": float(round(score.score, 1)),
-                    "band": score.band.value,
-                    "confidence": float(round(score.confidence, 2)),
-                    "zone_scores": {
-                        z.value: float(round(v, 1)) for z, v in score.zone_scores.items()
-                    },
-                    "pressure_zones": [z.value for z in score.pressure_zones],
-                    "raw_total": score.raw_total,
-                    "severity": score.severity,
-                    "completed_at": plan.at,
-                },
-                session,
-            )
+            await uow.assessments.record(assessment_result(decision.assessment, user_id, plan.at))
         if plan.summary is not None:
-            await self._store.save_summary(user_id, plan.summary, now, session)
+            await uow.conversations.save_summary(user_id, plan.summary, now)
         if plan.reply is not None and plan.reply.tool_calls:
-            await self._store.record_tool_calls(
-                outbound_message_id(reply_key(event_id)),
-                user_id,
-                plan.reply.tool_calls,
-                now,
-                session,
+            reply_id = outbound_message_id(reply_key(event_id))
+            await uow.tool_calls.record(
+                [
+                    ToolCall(reply_id, user_id, call, position, now)
+                    for position, call in enumerate(plan.reply.tool_calls)
+                ]
             )
         for outgoing in plan.outgoing:
             await uow.emit(
@@ -344,43 +331,25 @@ class InboundSms:
                 caused_by=event,
             )
         )
-        await self._store.append_conversation(
+        await uow.conversations.add_exchange(
             user_id,
             [
-                {
-                    "id": plan.message_id,
-                    "direction": "inbound",
-                    "body": payload.body,
-                    "at": plan.at,
-                },
+                ConversationEntry(plan.message_id, "inbound", payload.body, plan.at),
                 *(
-                    {
-                        "id": outbound_message_id(o.key),
-                        "direction": "outbound",
-                        "body": o.body,
-                        "kind": o.kind,
-                        "at": plan.at,
-                    }
+                    ConversationEntry(
+                        outbound_message_id(o.key), "outbound", o.body, plan.at, kind=o.kind
+                    )
                     for o in plan.outgoing
                 ),
             ],
             keep=self._config.recent_messages,
             now=now,
-            session=session,
         )
-        changes = (
-            {**after.model_dump(mode="python"), "user_id": user_id}
-            if plan.new_profile
-            else changed_fields(plan.before, after)
-        )
-        changes.pop("version", None)
-        committed = await self._store.commit_profile(
-            user_id,
-            expected_version=plan.before.version,
-            changes=changes,
-            now=now,
-            session=session,
-        )
+        # The last write: once it is done, the event's effect is complete.
+        if plan.new_profile:
+            committed = await uow.profiles.create(after, now)
+        else:
+            committed = await uow.profiles.update(plan.before, after, now)
         if not committed:
             raise ProfileChanged("the profile moved to a newer version")
         log.info("inbound sms handled", route=decision.route, user_id=user_id)
@@ -388,23 +357,21 @@ class InboundSms:
     async def _record_crisis(
         self,
         event: Envelope[SmsInboundReceived],
-        uow: UnitOfWork,
+        uow: SmsWork,
         plan: InboundPlan,
         alert: CrisisAlert,
     ) -> None:
-        await self._store.record_alert(
-            f"{plan.message_id}:{alert.source}",
-            {
-                "user_id": plan.user_id,
-                "message_id": plan.message_id,
-                "severity": alert.severity.value,
-                "domestic_violence": alert.domestic_violence,
-                "source": alert.source,
-                "status": "open",
-                "needs_human_follow_up": alert.needs_human_follow_up,
-                "created_at": plan.at,
-            },
-            uow.session,
+        await uow.alerts.record(
+            Alert(
+                id=f"{plan.message_id}:{alert.source}",
+                user_id=plan.user_id,
+                message_id=plan.message_id,
+                severity=alert.severity.value,
+                domestic_violence=alert.domestic_violence,
+                source=alert.source,
+                needs_human_follow_up=alert.needs_human_follow_up,
+                created_at=plan.at,
+            )
         )
         await uow.emit(
             new_event(
@@ -427,6 +394,27 @@ class InboundSms:
             needs_human_follow_up=alert.needs_human_follow_up,
             user_id=plan.user_id,
         )
+
+
+def assessment_result(
+    completed: AssessmentCompleted, user_id: str, at: datetime
+) -> AssessmentResult:
+    """The stored result of a completed session, rounded as reports show it."""
+    score = completed.score
+    return AssessmentResult(
+        id=completed.session_id,
+        user_id=user_id,
+        instrument=score.instrument,
+        answers=completed.answers,
+        score=float(round(score.score, 1)),
+        band=score.band.value,
+        confidence=float(round(score.confidence, 2)),
+        zone_scores={z.value: float(round(v, 1)) for z, v in score.zone_scores.items()},
+        pressure_zones=tuple(z.value for z in score.pressure_zones),
+        raw_total=score.raw_total,
+        severity=score.severity,
+        completed_at=at,
+    )
 
 
 def profile_snapshot(
@@ -456,22 +444,20 @@ class OptOutChanges:
     """`sms.optout.changed`: carrier (21610), Twilio or admin opt-outs reach the profile; our own
     keyword events find their state already applied and change nothing."""
 
-    def __init__(self, store: SmsStore, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    async def handle(self, event: Envelope[SmsOptOutChanged], uow: UnitOfWork) -> None:
+    async def handle(self, event: Envelope[SmsOptOutChanged], uow: SmsWork) -> None:
         payload = event.payload
-        user = await self._store.user_by_phone(payload.phone, uow.session)
+        user = await uow.users.by_phone(payload.phone)
         if user is None:
             log.info("opt-out change for an unknown number; nothing to apply")
             return
-        applied = await self._store.apply_opt_out(
-            str(user["_id"]),
+        applied = await uow.profiles.set_opt_out(
+            user.id,
             opted_out=payload.opted_out,
             changed_at=aware(payload.changed_at),
             now=self._clock.now(),
-            session=uow.session,
         )
         log.info("opt-out change", applied=applied, source=payload.source)
 
@@ -479,20 +465,20 @@ class OptOutChanges:
 class BillingAccess:
     """`billing.access.changed`: this service's read model of access, keyed by phone."""
 
-    def __init__(self, store: SmsStore, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    async def handle(self, event: Envelope[BillingAccessChanged], uow: UnitOfWork) -> None:
+    async def handle(self, event: Envelope[BillingAccessChanged], uow: SmsWork) -> None:
         payload = event.payload
-        fields: dict[str, Any] = {
-            "user_id": payload.user_id,
-            "has_access": payload.has_access,
-            "status": payload.status,
-            "current_period_end": payload.current_period_end,
-            "updated_at": self._clock.now(),
-        }
-        applied = await self._store.apply_access(
-            payload.phone, fields, aware(payload.changed_at), uow.session
+        applied = await uow.billing_access.apply(
+            AccessRecord(
+                phone=payload.phone,
+                user_id=payload.user_id,
+                has_access=payload.has_access,
+                status=payload.status,
+                current_period_end=payload.current_period_end,
+                changed_at=aware(payload.changed_at),
+                updated_at=self._clock.now(),
+            )
         )
         log.info("billing access change", applied=applied, status=payload.status)

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 import structlog
 
-from services.sms_worker.handlers import (
-    ProfileChanged,
-    aware,
-    outbound_message_id,
-    profile_snapshot,
-)
+from services.sms_worker.handlers import ProfileChanged, aware, profile_snapshot
 from services.sms_worker.proactive import (
     ChurnOutcome,
     Deferral,
@@ -34,8 +30,15 @@ from services.sms_worker.proactive import (
     record_sent,
     suppression,
 )
-from services.sms_worker.profile import Profile, changed_fields
-from services.sms_worker.storage import Session, SmsStore
+from services.sms_worker.profile import Profile
+from services.sms_worker.records import (
+    BillingAccess,
+    ConversationEntry,
+    ProactiveDecision,
+    ProactiveOutcome,
+    outbound_message_id,
+)
+from services.sms_worker.unit_of_work import SmsWork
 from shared.broker import PermanentError
 from shared.clock import Clock
 from shared.events import Envelope, new_event
@@ -46,13 +49,12 @@ from shared.events.catalog import (
     SmsOutboundRequested,
     UserChurned,
 )
-from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-SENT = "sent"
-SUPPRESSED = "suppressed"
-DEFERRED = "deferred"
+SENT: Final = "sent"
+SUPPRESSED: Final = "suppressed"
+DEFERRED: Final = "deferred"
 
 
 @dataclass(frozen=True)
@@ -65,29 +67,27 @@ class ProactiveConfig:
 class ProactiveMessages:
     """`proactive.message.due`: re-check, compose, record, request the SMS — once."""
 
-    def __init__(self, store: SmsStore, clock: Clock, config: ProactiveConfig) -> None:
-        self._store = store
+    def __init__(self, clock: Clock, config: ProactiveConfig) -> None:
         self._clock = clock
         self._config = config
 
-    async def handle(self, event: Envelope[ProactiveMessageDue], uow: UnitOfWork) -> None:
-        payload, session = event.payload, uow.session
+    async def handle(self, event: Envelope[ProactiveMessageDue], uow: SmsWork) -> None:
+        payload = event.payload
         due = Due(payload.kind, payload.stage, aware(payload.due_at))
         try:
             compose(due.kind, due.stage, None)
         except UnknownTemplate as error:
             raise PermanentError(str(error)) from None
-        document = await self._store.profile(payload.user_id, session)
-        profile = Profile.model_validate(document) if document is not None else None
+        profile = await uow.profiles.get(payload.user_id)
         access = None
         if self._config.subscriptions_enabled:
-            access = (await self._store.access(payload.phone)).has_access
+            access = BillingAccess.access(await uow.billing_access.get(payload.phone)).has_access
         now = self._clock.now()
         reason = suppression(
             profile, due, now=now, max_delay=self._config.max_delay, has_access=access
         )
         if reason is not None or profile is None:
-            await self._record(event, due, SUPPRESSED, body=None, reason=reason, session=session)
+            await self._record(event, uow, due, SUPPRESSED, body=None, reason=reason)
             log.info(
                 "proactive message suppressed",
                 kind=due.kind,
@@ -100,7 +100,7 @@ class ProactiveMessages:
         if later is not None:
             # Nothing is sent and the profile is untouched; the scheduler gives back the slot
             # and stage its claim took and decides again in the recipient's next window.
-            await self._record(event, due, DEFERRED, body=None, reason=later, session=session)
+            await self._record(event, uow, due, DEFERRED, body=None, reason=later)
             await self._defer(event, uow, later, now)
             log.info(
                 "proactive message deferred",
@@ -111,9 +111,9 @@ class ProactiveMessages:
             )
             return
         after = record_sent(profile, due, now)
-        await _commit(self._store, profile, after, now, uow)
+        await _commit(profile, after, now, uow)
         body = compose(due.kind, due.stage, profile.first_name)
-        await self._record(event, due, SENT, body=body, reason=None, session=session)
+        await self._record(event, uow, due, SENT, body=body, reason=None)
         await self._request(event, uow, after, body, profile.version + 1)
         log.info(
             "proactive message requested", kind=due.kind, stage=due.stage, user_id=after.user_id
@@ -122,33 +122,32 @@ class ProactiveMessages:
     async def _record(
         self,
         event: Envelope[ProactiveMessageDue],
+        uow: SmsWork,
         due: Due,
-        outcome: str,
+        outcome: ProactiveOutcome,
         *,
         body: str | None,
         reason: str | None,
-        session: Session,
     ) -> None:
-        await self._store.record_proactive_decision(
-            event.idempotency_key,
-            {
-                "event_id": str(event.id),
-                "user_id": event.payload.user_id,
-                "kind": due.kind,
-                "stage": due.stage,
-                "due_at": due.due_at,
-                "outcome": outcome,
-                "reason": reason,
-                "body": body,
-                "decided_at": self._clock.now(),
-            },
-            session,
+        await uow.proactive_log.record(
+            ProactiveDecision(
+                key=event.idempotency_key,
+                event_id=str(event.id),
+                user_id=event.payload.user_id,
+                kind=due.kind,
+                stage=due.stage,
+                due_at=due.due_at,
+                outcome=outcome,
+                decided_at=self._clock.now(),
+                reason=reason,
+                body=body,
+            )
         )
 
     async def _defer(
         self,
         event: Envelope[ProactiveMessageDue],
-        uow: UnitOfWork,
+        uow: SmsWork,
         later: Deferral,
         at: datetime,
     ) -> None:
@@ -176,7 +175,7 @@ class ProactiveMessages:
     async def _request(
         self,
         event: Envelope[ProactiveMessageDue],
-        uow: UnitOfWork,
+        uow: SmsWork,
         profile: Profile,
         body: str,
         version: int,
@@ -193,18 +192,13 @@ class ProactiveMessages:
                 occurred_at=now,
             )
         )
-        await self._store.remember_outbound(
+        await uow.conversations.remember_outbound(
             profile.user_id,
-            {
-                "id": outbound_message_id(event.idempotency_key),
-                "direction": "outbound",
-                "body": body,
-                "kind": "proactive",
-                "at": now,
-            },
+            ConversationEntry(
+                outbound_message_id(event.idempotency_key), "outbound", body, now, kind="proactive"
+            ),
             keep=self._config.recent_messages,
             now=now,
-            session=uow.session,
         )
         await _emit_snapshot(event, uow, profile, payload.phone, version, now)
 
@@ -212,17 +206,15 @@ class ProactiveMessages:
 class ChurnedUsers:
     """`user.churned`: the journey ends in `churned`, unless the user has written since."""
 
-    def __init__(self, store: SmsStore, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    async def handle(self, event: Envelope[UserChurned], uow: UnitOfWork) -> None:
+    async def handle(self, event: Envelope[UserChurned], uow: SmsWork) -> None:
         payload, now = event.payload, self._clock.now()
-        document = await self._store.profile(payload.user_id, uow.session)
-        if document is None:
+        profile = await uow.profiles.get(payload.user_id)
+        if profile is None:
             log.warning("churn for an unknown user; nothing to apply", user_id=payload.user_id)
             return
-        profile = Profile.model_validate(document)
         outcome = churn(profile)
         log.info("user churned", outcome=outcome, user_id=payload.user_id)
         if outcome is ChurnOutcome.ALREADY_CHURNED:
@@ -232,35 +224,20 @@ class ChurnedUsers:
         after = profile
         if outcome is ChurnOutcome.CHURNED:
             after = profile.model_copy(update={"journey_phase": "churned"})
-        await _commit(self._store, profile, after, now, uow)
+        await _commit(profile, after, now, uow)
         await _emit_snapshot(event, uow, after, payload.phone, profile.version + 1, now)
 
 
-async def _commit(
-    store: SmsStore,
-    before: Profile,
-    after: Profile,
-    now: datetime,
-    uow: UnitOfWork,
-) -> None:
+async def _commit(before: Profile, after: Profile, now: datetime, uow: SmsWork) -> None:
     """The profile update, conditional on the version read, as the inbound worker does it; a
     profile that moved on meanwhile fails the event, and the broker's retry decides again."""
-    changes = changed_fields(before, after)
-    changes.pop("version", None)
-    committed = await store.commit_profile(
-        before.user_id,
-        expected_version=before.version,
-        changes=changes,
-        now=now,
-        session=uow.session,
-    )
-    if not committed:
+    if not await uow.profiles.update(before, after, now):
         raise ProfileChanged("the profile moved to a newer version")
 
 
 async def _emit_snapshot(
     event: Envelope[ProactiveMessageDue] | Envelope[UserChurned],
-    uow: UnitOfWork,
+    uow: SmsWork,
     profile: Profile,
     phone: str,
     version: int,

@@ -1,39 +1,60 @@
-"""The SMS worker's collections, their indexes, and every query and write the handlers make.
+"""The SMS worker's collections, their indexes, and the Mongo repositories over them.
 
 One document per concern, so a message touches only what it needs: `users` is identity (what a
 phone lookup reads), `user_profiles` the slow-changing profile, `conversation_state` the churn
-of recent messages. Writes take the caller's session: they belong to the handler's transaction.
+of recent messages, `messages` the conversation log. Each repository converts between records
+(`records.py`) and documents, and is bound to a session when it is built
+(`unit_of_work.MongoSmsWork`), so no call can forget the transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.asynchronous.collection import AsyncCollection
 
-from services.sms_worker.inbound import Access
-from services.sms_worker.responder import HistoryEntry, ToolCallRecord
+from domain import send_status
+from services.sms_worker.profile import Profile, changed_fields, profile_document
+from services.sms_worker.records import (
+    Alert,
+    AssessmentResult,
+    Attachment,
+    BillingAccess,
+    Conversation,
+    ConversationEntry,
+    InboundSmsRecord,
+    OutboundRequest,
+    OutboundSmsRecord,
+    ProactiveDecision,
+    SendUpdate,
+    ToolCall,
+    User,
+    outbound_message_id,
+    supersedes,
+)
+from services.sms_worker.responder import ToolCallRecord
 from services.sms_worker.summary import ConversationWindow, SummaryUpdate
 from shared.mongo import Database, Document, IndexDeclarations, unset_or_before
 
-USERS = "users"
-PROFILES = "user_profiles"
-CONVERSATIONS = "conversation_state"
-MESSAGES = "messages"
-ATTACHMENTS = "attachments"
-TOOL_CALLS = "tool_calls"
-ALERTS = "alerts"
-ASSESSMENT_RESULTS = "assessment_results"
-BILLING_ACCESS = "billing_access"
-PROACTIVE_LOG = "proactive_log"
+USERS: Final = "users"
+PROFILES: Final = "user_profiles"
+CONVERSATIONS: Final = "conversation_state"
+MESSAGES: Final = "messages"
+ATTACHMENTS: Final = "attachments"
+TOOL_CALLS: Final = "tool_calls"
+ALERTS: Final = "alerts"
+ASSESSMENT_RESULTS: Final = "assessment_results"
+BILLING_ACCESS: Final = "billing_access"
+PROACTIVE_LOG: Final = "proactive_log"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A billing access row created before any change is older than every real change.
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
-Session = AsyncClientSession | None
+Collection = AsyncCollection[Document]
 
 
 class UserCreationRaced(Exception):
@@ -88,81 +109,227 @@ def sms_worker_indexes() -> IndexDeclarations:
     }
 
 
-class SmsStore:
-    """Queries and idempotent writes over the SMS worker's database."""
+class _Repository:
+    """One collection and the session every call on it runs in (None: each call alone)."""
 
-    def __init__(self, db: Database) -> None:
-        self._users = db[USERS]
-        self._profiles = db[PROFILES]
-        self._conversations = db[CONVERSATIONS]
-        self._messages = db[MESSAGES]
-        self._attachments = db[ATTACHMENTS]
-        self._tool_calls = db[TOOL_CALLS]
-        self._alerts = db[ALERTS]
-        self._results = db[ASSESSMENT_RESULTS]
-        self._access = db[BILLING_ACCESS]
-        self._proactive_log = db[PROACTIVE_LOG]
+    COLLECTION: str
 
-    # --- reads -----------------------------------------------------------------------------------
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._collection: Collection = db[self.COLLECTION]
+        self._session = session
 
-    async def user_by_phone(self, phone: str, session: Session = None) -> Document | None:
-        return await self._users.find_one({"phone": phone}, session=session)
-
-    async def profile(self, user_id: str, session: Session = None) -> Document | None:
-        return await self._profiles.find_one({"_id": user_id}, session=session)
-
-    async def inbound_count(
-        self, user_id: str, since: datetime, until: datetime, *, excluding: str
-    ) -> int:
-        """Inbound messages of `user_id` in (since, until] that count towards the rate limit."""
-        return await self._messages.count_documents(
-            {
-                "user_id": user_id,
-                "created_at": {"$gt": since, "$lte": until},
-                "direction": "inbound",
-                "rate_exempt": {"$ne": True},
-                "_id": {"$ne": excluding},
-            }
+    async def _keep_first(self, row_id: str, fields: Document) -> None:
+        """Insert the row unless it exists: a repeated write changes nothing."""
+        await self._collection.update_one(
+            {"_id": row_id}, {"$setOnInsert": fields}, upsert=True, session=self._session
         )
 
-    async def access(self, phone: str) -> Access:
-        row = await self._access.find_one({"_id": phone})
-        if row is None:
-            return Access(has_access=False)
-        return Access(has_access=bool(row.get("has_access")), status=row.get("status"))
+    async def _get(self, row_id: str) -> Document | None:
+        return await self._collection.find_one({"_id": row_id}, session=self._session)
 
-    async def conversation(self, user_id: str, limit: int) -> ConversationWindow:
-        """The newest `limit` entries of the conversation and its historical summary."""
-        row = await self._conversations.find_one(
+
+class MongoUsers(_Repository):
+    COLLECTION = USERS
+
+    async def by_phone(self, phone: str) -> User | None:
+        row = await self._collection.find_one({"phone": phone}, session=self._session)
+        if row is None:
+            return None
+        return User(id=str(row["_id"]), phone=row["phone"], created_at=row["created_at"])
+
+    async def add(self, user: User) -> User:
+        """An indexed lookup first (almost every message is from a known number), then an
+        upsert: not `find_one_and_update`, which SecantusDB runs as a scan of the collection.
+        In a transaction a concurrent creation surfaces as a retried write conflict."""
+        found = await self.by_phone(user.phone)
+        if found is not None:
+            return found
+        result = await self._collection.update_one(
+            {"phone": user.phone},
+            {
+                "$setOnInsert": {
+                    "_id": user.id,
+                    "phone": user.phone,
+                    "email": None,
+                    "roles": [],
+                    "created_at": user.created_at,
+                    "updated_at": user.created_at,
+                }
+            },
+            upsert=True,
+            session=self._session,
+        )
+        if result.upserted_id is not None:
+            return user
+        stored = await self.by_phone(user.phone)
+        if stored is None:
+            raise UserCreationRaced("the user upsert lost a race; the event will be retried")
+        return stored
+
+
+class MongoProfiles(_Repository):
+    COLLECTION = PROFILES
+
+    async def get(self, user_id: str) -> Profile | None:
+        row = await self._get(user_id)
+        return Profile.model_validate(row) if row is not None else None
+
+    async def create(self, profile: Profile, now: datetime) -> bool:
+        fields = {**profile_document(profile), "version": 1, "created_at": now, "updated_at": now}
+        result = await self._collection.update_one(
+            {"_id": profile.user_id}, {"$setOnInsert": fields}, upsert=True, session=self._session
+        )
+        return result.upserted_id is not None
+
+    async def update(self, before: Profile, after: Profile, now: datetime) -> bool:
+        changes = changed_fields(before, after)
+        changes.pop("version", None)
+        result = await self._collection.update_one(
+            {"_id": before.user_id, "version": before.version},
+            {"$set": {**changes, "version": before.version + 1, "updated_at": now}},
+            session=self._session,
+        )
+        return result.matched_count == 1
+
+    async def set_opt_out(
+        self, user_id: str, *, opted_out: bool, changed_at: datetime, now: datetime
+    ) -> bool:
+        result = await self._collection.update_one(
+            {"_id": user_id, **unset_or_before("opt_out_changed_at", changed_at)},
+            {
+                "$set": {
+                    "sms_opt_out": opted_out,
+                    "opted_out_at": changed_at if opted_out else None,
+                    "opt_out_changed_at": changed_at,
+                    "updated_at": now,
+                },
+                "$inc": {"version": 1},
+            },
+            session=self._session,
+        )
+        return result.modified_count == 1
+
+
+def _entry_document(entry: ConversationEntry) -> Document:
+    document: Document = {
+        "id": entry.id,
+        "direction": entry.direction,
+        "body": entry.body,
+        "at": entry.at,
+    }
+    if entry.kind is not None:
+        document["kind"] = entry.kind
+    return document
+
+
+def _conversation(row: Document) -> Conversation:
+    return Conversation(
+        user_id=str(row["_id"]),
+        started_at=row["conversation_started_at"],
+        entries=tuple(
+            ConversationEntry(
+                id=entry["id"],
+                direction=entry["direction"],
+                body=entry["body"],
+                at=entry["at"],
+                kind=entry.get("kind"),
+            )
+            for entry in row.get("recent_messages", [])
+        ),
+        interactions=int(row.get("total_interaction_count") or 0),
+        last_message_at=row.get("last_message_at"),
+        summary=row.get("historical_summary") or None,
+        summary_version=int(row.get("historical_summary_version") or 0),
+        summarised_through=row.get("historical_summary_through"),
+    )
+
+
+class MongoConversations(_Repository):
+    COLLECTION = CONVERSATIONS
+
+    async def start(self, user_id: str, started_at: datetime, now: datetime) -> None:
+        await self._keep_first(
+            user_id,
+            {
+                "user_id": user_id,
+                "recent_messages": [],
+                "historical_summary": None,
+                "conversation_started_at": started_at,
+                "total_interaction_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+
+    async def get(self, user_id: str) -> Conversation | None:
+        row = await self._get(user_id)
+        return _conversation(row) if row is not None else None
+
+    async def window(self, user_id: str, limit: int) -> ConversationWindow:
+        """Only the newest `limit` entries leave the server (`$slice`)."""
+        row = await self._collection.find_one(
             {"_id": user_id},
             {
                 "recent_messages": {"$slice": -limit},
+                "conversation_started_at": 1,
                 "historical_summary": 1,
                 "historical_summary_version": 1,
                 "historical_summary_through": 1,
             },
+            session=self._session,
         )
         if row is None:
             return ConversationWindow(())
-        entries = tuple(
-            HistoryEntry(entry["direction"], entry["body"], entry.get("id"))
-            for entry in row.get("recent_messages", [])
-        )
-        return ConversationWindow(
+        return _conversation(row).window(limit)
+
+    async def add_exchange(
+        self, user_id: str, entries: Sequence[ConversationEntry], *, keep: int, now: datetime
+    ) -> None:
+        await self._push(
+            user_id,
             entries,
-            row.get("historical_summary") or None,
-            int(row.get("historical_summary_version") or 0),
-            row.get("historical_summary_through"),
+            keep=keep,
+            changes={"updated_at": now, "last_message_at": entries[0].at},
+            counted=True,
         )
 
-    async def save_summary(
-        self, user_id: str, update: SummaryUpdate, now: datetime, session: Session
-    ) -> bool:
-        """Store `update` if the summary is still the one it was written from: a replayed or
-        raced plan never stores a second one over it."""
+    async def remember_outbound(
+        self, user_id: str, entry: ConversationEntry, *, keep: int, now: datetime
+    ) -> None:
+        await self._push(user_id, [entry], keep=keep, changes={"updated_at": now}, counted=False)
+
+    async def _push(
+        self,
+        user_id: str,
+        entries: Sequence[ConversationEntry],
+        *,
+        keep: int,
+        changes: Document,
+        counted: bool,
+    ) -> None:
+        """Append once: the first entry's id guards against a replay adding them again."""
+        update: dict[str, Any] = {
+            "$push": {
+                "recent_messages": {
+                    "$each": [_entry_document(entry) for entry in entries],
+                    "$slice": -keep,
+                }
+            },
+            "$set": changes,
+        }
+        if counted:
+            update["$inc"] = {"total_interaction_count": 1}
+        await self._collection.update_one(
+            {"_id": user_id, "recent_messages.id": {"$ne": entries[0].id}},
+            update,
+            session=self._session,
+        )
+
+    async def save_summary(self, user_id: str, update: SummaryUpdate, now: datetime) -> bool:
+        """A replayed or raced plan never stores a second summary over the one it read."""
         previous = update.version - 1
         current: Any = {"$in": [None, 0]} if previous == 0 else previous
-        result = await self._conversations.update_one(
+        result = await self._collection.update_one(
             {"_id": user_id, "historical_summary_version": current},
             {
                 "$set": {
@@ -174,240 +341,382 @@ class SmsStore:
                     "updated_at": now,
                 }
             },
-            session=session,
+            session=self._session,
         )
         return result.modified_count == 1
 
-    # --- inbound writes --------------------------------------------------------------------------
 
-    async def record_rejected_inbound(
-        self, message_id: str, fields: Mapping[str, Any], now: datetime
-    ) -> None:
-        """An inbound message we cannot attribute (bad sender); kept for support, then parked."""
-        await self._messages.update_one(
-            {"_id": message_id},
-            {"$setOnInsert": {**fields, "status": "rejected", "created_at": now}},
-            upsert=True,
-        )
+def _outbound(key: str, row: Document) -> OutboundSmsRecord:
+    return OutboundSmsRecord(
+        key=key,
+        user_id=row.get("user_id"),
+        body=row.get("body"),
+        kind=row.get("kind"),
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        reopened=int(row.get("reopened") or 0),
+        provider_sid=row.get("provider_sid"),
+        error_code=row.get("error_code"),
+    )
 
-    async def ensure_user(self, phone: str, new_id: str, now: datetime, session: Session) -> str:
-        """The id of the user with `phone`, created as `new_id` if there is none.
 
-        An indexed lookup first (almost every message is from a known number), then an upsert:
-        not `find_one_and_update`, which SecantusDB runs as a scan of the whole collection.
-        """
-        user = await self._users.find_one({"phone": phone}, {"_id": 1}, session=session)
-        if user is not None:
-            return str(user["_id"])
-        try:
-            await self._users.update_one(
-                {"phone": phone},
-                {
-                    "$setOnInsert": {
-                        "_id": new_id,
-                        "phone": phone,
-                        "email": None,
-                        "roles": [],
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                },
-                upsert=True,
-                session=session,
-            )
-        except DuplicateKeyError:
-            # Two first messages from one number raced to create the user. In a transaction
-            # the conflict surfaces as a retried write conflict instead, never here.
-            if session is not None:
-                raise
-        user = await self._users.find_one({"phone": phone}, {"_id": 1}, session=session)
-        if user is None:
-            raise UserCreationRaced("the user upsert lost a race; the event will be retried")
-        return str(user["_id"])
+def _step_fields(update: SendUpdate) -> Document:
+    """What a step of a send sets on the row; a step without a sid or code keeps the old."""
+    fields: Document = {
+        "status": update.status,
+        "reopened": update.reopened,
+        "updated_at": update.at,
+    }
+    optional = {
+        "user_id": update.user_id,
+        "provider_sid": update.provider_sid,
+        "error_code": update.error_code,
+    }
+    fields.update({name: value for name, value in optional.items() if value is not None})
+    return fields
 
-    async def ensure_conversation(
-        self, user_id: str, started_at: datetime, now: datetime, session: Session
-    ) -> None:
-        await self._conversations.update_one(
-            {"_id": user_id},
+
+class MongoMessages(_Repository):
+    """`messages` (the conversation log) and `attachments` (an inbound message's media)."""
+
+    COLLECTION = MESSAGES
+
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        super().__init__(db, session)
+        self._attachments: Collection = db[ATTACHMENTS]
+
+    async def record_inbound(self, message: InboundSmsRecord) -> None:
+        await self._keep_first(
+            message.id,
             {
-                "$setOnInsert": {
-                    "user_id": user_id,
-                    "recent_messages": [],
-                    "historical_summary": None,
-                    "conversation_started_at": started_at,
-                    "total_interaction_count": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
+                "direction": "inbound",
+                "user_id": message.user_id,
+                "body": message.body,
+                "provider_sid": message.provider_sid,
+                "status": message.status,
+                "num_media": message.num_media,
+                "route": message.route,
+                "rate_exempt": message.rate_exempt,
+                "event_id": message.event_id,
+                "error": message.error,
+                "created_at": message.created_at,
+                "updated_at": message.updated_at,
             },
-            upsert=True,
-            session=session,
         )
-
-    async def record_inbound(
-        self, row: Document, attachments: Sequence[Document], session: Session
-    ) -> None:
-        message_id = row.pop("_id")
-        await self._messages.update_one(
-            {"_id": message_id}, {"$setOnInsert": row}, upsert=True, session=session
-        )
-        for attachment in attachments:
-            attachment_id = attachment.pop("_id")
+        for attachment in message.attachments:
             await self._attachments.update_one(
-                {"_id": attachment_id}, {"$setOnInsert": attachment}, upsert=True, session=session
-            )
-
-    async def record_alert(self, alert_id: str, fields: Document, session: Session) -> None:
-        await self._alerts.update_one(
-            {"_id": alert_id}, {"$setOnInsert": fields}, upsert=True, session=session
-        )
-
-    async def record_assessment(self, session_id: str, fields: Document, session: Session) -> None:
-        await self._results.update_one(
-            {"_id": session_id}, {"$setOnInsert": fields}, upsert=True, session=session
-        )
-
-    async def record_tool_calls(
-        self,
-        message_id: str,
-        user_id: str,
-        calls: Sequence[ToolCallRecord],
-        now: datetime,
-        session: Session,
-    ) -> None:
-        for position, call in enumerate(calls):
-            await self._tool_calls.update_one(
-                {"_id": f"{message_id}:{call.call_id}"},
+                {"_id": attachment.id},
                 {
                     "$setOnInsert": {
-                        "message_id": message_id,
-                        "user_id": user_id,
-                        "tool_call_id": call.call_id,
-                        "tool_name": call.name,
-                        "args": call.arguments,
-                        "result": call.result,
-                        "position": position,
-                        "is_partial": False,
-                        "created_at": now,
+                        "message_id": attachment.message_id,
+                        "user_id": attachment.user_id,
+                        "url": attachment.url,
+                        "content_type": attachment.content_type,
+                        "position": attachment.position,
+                        "created_at": attachment.created_at,
                     }
                 },
                 upsert=True,
-                session=session,
+                session=self._session,
             )
 
-    async def append_conversation(
-        self,
-        user_id: str,
-        entries: Sequence[Document],
-        *,
-        keep: int,
-        now: datetime,
-        session: Session,
-    ) -> None:
-        """Add this exchange to the recent messages (bounded), once: the first entry's id guards
-        against a replay adding it again."""
-        await self._conversations.update_one(
-            {"_id": user_id, "recent_messages.id": {"$ne": entries[0]["id"]}},
-            {
-                "$push": {"recent_messages": {"$each": list(entries), "$slice": -keep}},
-                "$inc": {"total_interaction_count": 1},
-                "$set": {"updated_at": now, "last_message_at": entries[0]["at"]},
-            },
-            session=session,
+    async def inbound(self, message_id: str) -> InboundSmsRecord | None:
+        row = await self._get(message_id)
+        if row is None:
+            return None
+        cursor = self._attachments.find({"message_id": message_id}, session=self._session)
+        attachments = sorted(
+            [
+                Attachment(
+                    id=str(media["_id"]),
+                    message_id=media["message_id"],
+                    user_id=media["user_id"],
+                    url=media["url"],
+                    content_type=media.get("content_type"),
+                    position=media["position"],
+                    created_at=media["created_at"],
+                )
+                async for media in cursor
+            ],
+            key=lambda media: media.position,
+        )
+        return InboundSmsRecord(
+            id=message_id,
+            user_id=row.get("user_id"),
+            body=row["body"],
+            provider_sid=row["provider_sid"],
+            status=row["status"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            num_media=int(row.get("num_media") or 0),
+            route=row.get("route"),
+            rate_exempt=bool(row.get("rate_exempt")),
+            event_id=row.get("event_id"),
+            error=row.get("error"),
+            attachments=tuple(attachments),
         )
 
-    async def commit_profile(
-        self,
-        user_id: str,
-        *,
-        expected_version: int,
-        changes: Document,
-        now: datetime,
-        session: Session,
-    ) -> bool:
-        """Apply `changes` if the profile is still at `expected_version` (0: not created yet);
-        False when someone else changed it first. This write is the handler's last: once it is
-        done, the event's effect is complete."""
-        update: dict[str, Any] = {
-            "$set": {**changes, "version": expected_version + 1, "updated_at": now},
+    async def inbound_count(
+        self, user_id: str, since: datetime, until: datetime, *, excluding: str
+    ) -> int:
+        return await self._collection.count_documents(
+            {
+                "user_id": user_id,
+                "created_at": {"$gt": since, "$lte": until},
+                "direction": "inbound",
+                "rate_exempt": {"$ne": True},
+                "_id": {"$ne": excluding},
+            },
+            session=self._session,
+        )
+
+    async def record_request(self, request: OutboundRequest) -> None:
+        """One upsert by `_id` alone (a conditional upsert could hit the key and abort the
+        transaction): body and kind are the request's, the status only set on insert, and the
+        row dates from the earliest thing known about the send."""
+        fields: Document = {"direction": "outbound", "body": request.body, "kind": request.kind}
+        on_insert: Document = {
+            "status": send_status.PENDING,
+            "reopened": 0,
+            "provider_sid": None,
+            "updated_at": request.requested_at,
         }
-        if expected_version == 0:
-            update["$setOnInsert"] = {"created_at": now}
-        try:
-            result = await self._profiles.update_one(
-                {"_id": user_id, "version": expected_version},
-                update,
-                upsert=expected_version == 0,
-                session=session,
+        (fields if request.user_id is not None else on_insert)["user_id"] = request.user_id
+        await self._collection.update_one(
+            {"_id": outbound_message_id(request.key)},
+            {
+                "$set": fields,
+                "$setOnInsert": on_insert,
+                "$min": {"created_at": request.requested_at},
+            },
+            upsert=True,
+            session=self._session,
+        )
+
+    async def apply_update(self, update: SendUpdate) -> bool:
+        """Read, decide (`supersedes`), then write conditional on exactly what was read, so a
+        concurrent writer outside the transaction (the sender, until it has its own database)
+        is never overwritten with an older step."""
+        row_id = outbound_message_id(update.key)
+        current = await self.outbound(update.key)
+        if current is None:
+            result = await self._collection.update_one(
+                {"_id": row_id},
+                {
+                    "$setOnInsert": {
+                        "direction": "outbound",
+                        "user_id": update.user_id,
+                        "body": None,
+                        "kind": None,
+                        "provider_sid": None,
+                        "created_at": update.at,
+                        **_step_fields(update),
+                    }
+                },
+                upsert=True,
+                session=self._session,
             )
-        except DuplicateKeyError:
-            return False  # created concurrently by another message
-        return result.matched_count == 1 or result.upserted_id is not None
+            return result.upserted_id is not None
+        if not supersedes(update, current):
+            return False
+        # Rows the sender wrote before `reopened` existed have none: that is round 0.
+        round_read: Any = {"$in": [None, 0]} if current.reopened == 0 else current.reopened
+        result = await self._collection.update_one(
+            {"_id": row_id, "status": current.status, "reopened": round_read},
+            {"$set": _step_fields(update)},
+            session=self._session,
+        )
+        return result.modified_count == 1
 
-    # --- events from other services --------------------------------------------------------------
+    async def outbound(self, key: str) -> OutboundSmsRecord | None:
+        row = await self._get(outbound_message_id(key))
+        return _outbound(key, row) if row is not None else None
 
-    async def apply_opt_out(
-        self,
-        user_id: str,
-        *,
-        opted_out: bool,
-        changed_at: datetime,
-        now: datetime,
-        session: Session,
-    ) -> bool:
-        """Set the opt-out state unless a change at least as recent is already applied."""
-        result = await self._profiles.update_one(
-            {"_id": user_id, **unset_or_before("opt_out_changed_at", changed_at)},
+
+class MongoToolCalls(_Repository):
+    COLLECTION = TOOL_CALLS
+
+    async def record(self, calls: Sequence[ToolCall]) -> None:
+        for call in calls:
+            await self._keep_first(
+                call.id,
+                {
+                    "message_id": call.message_id,
+                    "user_id": call.user_id,
+                    "tool_call_id": call.call.call_id,
+                    "tool_name": call.call.name,
+                    "args": call.call.arguments,
+                    "result": call.call.result,
+                    "position": call.position,
+                    "is_partial": False,
+                    "created_at": call.created_at,
+                },
+            )
+
+    async def of_message(self, message_id: str) -> list[ToolCall]:
+        cursor = self._collection.find({"message_id": message_id}, session=self._session)
+        calls = [
+            ToolCall(
+                message_id=row["message_id"],
+                user_id=row["user_id"],
+                call=ToolCallRecord(
+                    row["tool_call_id"], row["tool_name"], row["args"], row["result"]
+                ),
+                position=row["position"],
+                created_at=row["created_at"],
+            )
+            async for row in cursor
+        ]
+        return sorted(calls, key=lambda call: call.position)
+
+
+class MongoAlerts(_Repository):
+    COLLECTION = ALERTS
+
+    async def record(self, alert: Alert) -> None:
+        await self._keep_first(
+            alert.id,
+            {
+                "user_id": alert.user_id,
+                "message_id": alert.message_id,
+                "severity": alert.severity,
+                "domestic_violence": alert.domestic_violence,
+                "source": alert.source,
+                "status": alert.status,
+                "needs_human_follow_up": alert.needs_human_follow_up,
+                "created_at": alert.created_at,
+            },
+        )
+
+    async def get(self, alert_id: str) -> Alert | None:
+        row = await self._get(alert_id)
+        if row is None:
+            return None
+        return Alert(
+            id=alert_id,
+            user_id=row["user_id"],
+            message_id=row["message_id"],
+            severity=row["severity"],
+            domestic_violence=bool(row.get("domestic_violence")),
+            source=row["source"],
+            needs_human_follow_up=bool(row.get("needs_human_follow_up")),
+            created_at=row["created_at"],
+            status=row["status"],
+        )
+
+
+class MongoAssessments(_Repository):
+    COLLECTION = ASSESSMENT_RESULTS
+
+    async def record(self, result: AssessmentResult) -> None:
+        await self._keep_first(
+            result.id,
+            {
+                "user_id": result.user_id,
+                "instrument": result.instrument,
+                "answers": list(result.answers),
+                "score": result.score,
+                "band": result.band,
+                "confidence": result.confidence,
+                "zone_scores": result.zone_scores,
+                "pressure_zones": list(result.pressure_zones),
+                "raw_total": result.raw_total,
+                "severity": result.severity,
+                "completed_at": result.completed_at,
+            },
+        )
+
+    async def get(self, session_id: str) -> AssessmentResult | None:
+        row = await self._get(session_id)
+        if row is None:
+            return None
+        return AssessmentResult(
+            id=session_id,
+            user_id=row["user_id"],
+            instrument=row["instrument"],
+            answers=tuple(row["answers"]),
+            score=row["score"],
+            band=row["band"],
+            confidence=row["confidence"],
+            zone_scores=dict(row["zone_scores"]),
+            pressure_zones=tuple(row["pressure_zones"]),
+            raw_total=row.get("raw_total"),
+            severity=row.get("severity"),
+            completed_at=row["completed_at"],
+        )
+
+
+class MongoBillingAccess(_Repository):
+    COLLECTION = BILLING_ACCESS
+
+    async def get(self, phone: str) -> BillingAccess | None:
+        row = await self._get(phone)
+        if row is None:
+            return None
+        return BillingAccess(
+            phone=phone,
+            user_id=row.get("user_id"),
+            has_access=bool(row.get("has_access")),
+            status=row.get("status"),
+            current_period_end=row.get("current_period_end"),
+            changed_at=row["changed_at"],
+            updated_at=row.get("updated_at") or row["changed_at"],
+        )
+
+    async def apply(self, access: BillingAccess) -> bool:
+        """Kept by phone, so it applies to a user who texts for the first time later. The row
+        is made first (by `_id` alone, never a duplicate key), then changed if not newer."""
+        await self._keep_first(access.phone, {"changed_at": _EPOCH})
+        result = await self._collection.update_one(
+            {"_id": access.phone, "changed_at": {"$lte": access.changed_at}},
             {
                 "$set": {
-                    "sms_opt_out": opted_out,
-                    "opted_out_at": changed_at if opted_out else None,
-                    "opt_out_changed_at": changed_at,
-                    "updated_at": now,
-                },
-                "$inc": {"version": 1},
+                    "user_id": access.user_id,
+                    "has_access": access.has_access,
+                    "status": access.status,
+                    "current_period_end": access.current_period_end,
+                    "changed_at": access.changed_at,
+                    "updated_at": access.updated_at,
+                }
             },
-            session=session,
-        )
-        return result.modified_count == 1
-
-    async def apply_access(
-        self, phone: str, fields: Document, changed_at: datetime, session: Session
-    ) -> bool:
-        """Store billing access for `phone` unless a newer change is already stored; kept by
-        phone, so it applies to a user who texts for the first time later."""
-        await self._access.update_one(
-            {"_id": phone},
-            {"$setOnInsert": {"changed_at": _EPOCH}},
-            upsert=True,
-            session=session,
-        )
-        result = await self._access.update_one(
-            {"_id": phone, "changed_at": {"$lte": changed_at}},
-            {"$set": {**fields, "changed_at": changed_at}},
-            session=session,
+            session=self._session,
         )
         return result.matched_count == 1
 
-    # --- proactive messages ----------------------------------------------------------------------
 
-    async def record_proactive_decision(self, key: str, fields: Document, session: Session) -> None:
-        """Keep the first decision for `key`: sent (with the text) or suppressed (with why)."""
-        await self._proactive_log.update_one(
-            {"_id": key}, {"$setOnInsert": fields}, upsert=True, session=session
+class MongoProactiveLog(_Repository):
+    COLLECTION = PROACTIVE_LOG
+
+    async def record(self, decision: ProactiveDecision) -> None:
+        await self._keep_first(
+            decision.key,
+            {
+                "event_id": decision.event_id,
+                "user_id": decision.user_id,
+                "kind": decision.kind,
+                "stage": decision.stage,
+                "due_at": decision.due_at,
+                "outcome": decision.outcome,
+                "reason": decision.reason,
+                "body": decision.body,
+                "decided_at": decision.decided_at,
+            },
         )
 
-    async def remember_outbound(
-        self, user_id: str, entry: Document, *, keep: int, now: datetime, session: Session
-    ) -> None:
-        """Add a message we started to the recent messages (bounded), once, so the responder
-        knows what the caregiver is answering; it is not an interaction, so nothing is counted."""
-        await self._conversations.update_one(
-            {"_id": user_id, "recent_messages.id": {"$ne": entry["id"]}},
-            {
-                "$push": {"recent_messages": {"$each": [entry], "$slice": -keep}},
-                "$set": {"updated_at": now},
-            },
-            session=session,
+    async def get(self, key: str) -> ProactiveDecision | None:
+        row = await self._get(key)
+        if row is None:
+            return None
+        return ProactiveDecision(
+            key=key,
+            event_id=row["event_id"],
+            user_id=row["user_id"],
+            kind=row["kind"],
+            stage=row["stage"],
+            due_at=row["due_at"],
+            outcome=row["outcome"],
+            decided_at=row["decided_at"],
+            reason=row.get("reason"),
+            body=row.get("body"),
         )

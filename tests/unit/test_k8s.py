@@ -27,8 +27,8 @@ from services.ingress.settings import IngressSettings
 from services.migrations.__main__ import _parser as migrations_cli
 from services.migrations.registry import known_migrations
 from services.scheduler.__main__ import QUEUE as SCHEDULER_QUEUE
-from services.sms_worker.bootstrap import INBOUND_QUEUE, PROACTIVE_QUEUE
 from services.sms_sender.wiring import SENDER_QUEUE
+from services.sms_worker.bootstrap import INBOUND_QUEUE, PROACTIVE_QUEUE, SENDS_QUEUE
 from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
 from shared.events.catalog import CONSUMER_QUEUES
@@ -43,7 +43,7 @@ KUBERNETES_VERSIONS = ("1.31", ".".join(kubernetes_validate.latest_version().spl
 
 # The queues each service consumes, as the code declares them.
 CONSUMED_QUEUES = {
-    "services.sms_worker": {INBOUND_QUEUE, PROACTIVE_QUEUE, "sms_worker.sends"},
+    "services.sms_worker": {INBOUND_QUEUE, PROACTIVE_QUEUE, SENDS_QUEUE},
     "services.sms_sender": {SENDER_QUEUE},
     "services.billing_worker": {BILLING_QUEUE},
     "services.scheduler": {SCHEDULER_QUEUE},

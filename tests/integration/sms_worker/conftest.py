@@ -3,6 +3,10 @@
 `sms_worker` starts the service against the session's real RabbitMQ and MongoDB-protocol
 server (own exchange, queue prefix and database per test), publishes `sms.inbound.received`
 like ingress does, and reads what the service wrote: its collections and its outbox.
+
+`sms_work_in` is the repository contract tests' one fixture: each body runs in one unit of
+work, the in-memory fake's or a real transaction on the server's, so the same assertions hold
+both to the same promises.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from aio_pika.abc import AbstractRobustConnection
@@ -21,20 +25,57 @@ from aio_pika.abc import AbstractRobustConnection
 from services.sms_worker.bootstrap import INBOUND_QUEUE, SERVICE, inbound_consumer
 from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
+from services.sms_worker.storage import sms_worker_indexes
+from services.sms_worker.unit_of_work import SmsWork, sms_work
 from shared.broker import Publisher
+from shared.clock import SystemClock
 from shared.config import BrokerSettings, LinkSettings, SubscriptionSettings
 from shared.events import Envelope, Payload, new_event
 from shared.events.catalog import EVENTS, MediaItem, SmsInboundReceived, SmsOutboundRequested
 from shared.inbox import INBOX_COLLECTION
-from shared.mongo import Database
-from shared.outbox import OUTBOX_COLLECTION
+from shared.mongo import Database, ensure_indexes
+from shared.outbox import OUTBOX_COLLECTION, Outbox
+from shared.unit_of_work import Transactions
 from shared.worker import WorkerHost, WorkerRuntime
+from tests.fakes.sms_worker import FakeSmsWork
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 _sids = itertools.count(1)
+_T = TypeVar("_T")
+
+
+class SmsWorkIn(Protocol):
+    """Runs `body` in one unit of work and returns what it returned."""
+
+    async def __call__(self, body: Callable[[SmsWork], Awaitable[_T]]) -> _T: ...
+
+
+class _MongoWork:
+    """Each body in its own transaction on a database with the service's indexes."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._transactions = Transactions(
+            db.client, Outbox(db[OUTBOX_COLLECTION], SystemClock()), sms_work(db)
+        )
+        self._indexed = False
+
+    async def __call__(self, body: Callable[[SmsWork], Awaitable[_T]]) -> _T:
+        if not self._indexed:
+            await ensure_indexes(self._db, sms_worker_indexes())
+            self._indexed = True
+        return await self._transactions.run(body)
+
+
+@pytest.fixture(params=["fake", "mongo"])
+def sms_work_in(request: pytest.FixtureRequest) -> SmsWorkIn:
+    """The unit of work a contract test runs against: the fake, then the real server."""
+    if request.param == "fake":
+        return FakeSmsWork().run
+    return _MongoWork(request.getfixturevalue("db"))
 
 
 @dataclass

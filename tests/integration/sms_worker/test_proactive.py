@@ -27,7 +27,8 @@ from services.sms_worker.proactive_handlers import ProactiveConfig, ProactiveMes
 from services.sms_worker.profile import Profile
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
-from services.sms_worker.storage import SmsStore
+from services.sms_worker.storage import MongoProactiveLog
+from services.sms_worker.unit_of_work import MongoSmsWork, sms_work
 from shared.broker import Consumer, Publisher
 from shared.broker.consumer import AlreadyProcessed
 from shared.broker.topology import parking_queue_name
@@ -45,7 +46,7 @@ from shared.events.catalog import (
 from shared.inbox import INBOX_COLLECTION, Inbox
 from shared.mongo import Database
 from shared.outbox import OUTBOX_COLLECTION, Outbox
-from shared.unit_of_work import Transactions, UnitOfWork
+from shared.unit_of_work import Transactions
 from shared.worker import WorkerHost, WorkerRuntime
 from tests.integration.sms_worker.conftest import START, SmsWorker
 from tests.support.processes import ServiceProcess, service_environment
@@ -377,22 +378,24 @@ class Crash(Exception):
 
 
 class _CrashOnce:
-    """Makes one awaited method raise `Crash` the first time it is called."""
+    """Makes one awaited method of a class raise `Crash` the first time any instance calls it
+    (the repositories are built afresh in every transaction)."""
 
-    def __init__(self, target: object, method: str) -> None:
-        self._original = getattr(target, method)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, target: type, method: str) -> None:
+        original = getattr(target, method)
         self.crashed = False
-        setattr(target, method, self)
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.crashed:
-            self.crashed = True
-            raise Crash
-        return await self._original(*args, **kwargs)
+        async def crash_once(instance: object, *args: Any, **kwargs: Any) -> Any:
+            if not self.crashed:
+                self.crashed = True
+                raise Crash
+            return await original(instance, *args, **kwargs)
+
+        monkeypatch.setattr(target, method, crash_once)
 
 
-def _inbox(db: Database, outbox: Outbox, clock: Clock) -> Inbox[UnitOfWork]:
-    transactions = Transactions(db.client, outbox, UnitOfWork)
+def _inbox(db: Database, outbox: Outbox, clock: Clock) -> Inbox[MongoSmsWork]:
+    transactions = Transactions(db.client, outbox, sms_work(db))
     return Inbox(transactions, db[INBOX_COLLECTION], clock, consumer="sms_worker.proactive")
 
 
@@ -401,21 +404,20 @@ def _inbox(db: Database, outbox: Outbox, clock: Clock) -> Inbox[UnitOfWork]:
     ["after the profile commit", "after the decision was recorded"],
 )
 async def test_a_replay_after_a_crash_finishes_the_same_single_send(
-    db: Database, crash_point: str
+    db: Database, crash_point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker that dies between the handler's writes leaves none of them (one transaction);
     the broker then delivers the event again, and the redelivery makes the single send."""
     user_id = await _seed_active_user(db, "u-crash")
     clock = _window_clock()
-    store = SmsStore(db)
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
     handler = ProactiveMessages(
-        store, clock, ProactiveConfig(LONG_DELAY, False, SmsWorkerSettings().recent_messages)
+        clock, ProactiveConfig(LONG_DELAY, False, SmsWorkerSettings().recent_messages)
     )
     if crash_point == "after the profile commit":
-        crash = _CrashOnce(store, "record_proactive_decision")
+        crash = _CrashOnce(monkeypatch, MongoProactiveLog, "record")
     else:
-        crash = _CrashOnce(outbox, "add")
+        crash = _CrashOnce(monkeypatch, Outbox, "add")
     due = new_event(
         ProactiveMessageDue(
             user_id=user_id, phone=PHONE, kind="crisis_followup", stage=2, due_at=START + 3 * DAY
@@ -451,21 +453,21 @@ async def test_a_replay_after_a_crash_finishes_the_same_single_send(
 
 @pytest.mark.parametrize("crash_point", ["before the decision", "after the decision"])
 async def test_a_late_message_is_deferred_once_even_after_a_crash(
-    db: Database, crash_point: str
+    db: Database, crash_point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Consumed more than SMS_PROACTIVE_MAX_DELAY_HOURS after it fell due (the worker was down):
     deferred as late. A crash part-way leaves nothing; the redelivery makes the single
     deferral, and a further one is recognised by the inbox."""
     user_id = await _seed_active_user(db, "u-late")
     clock = _window_clock()
-    store = SmsStore(db)
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
     handler = ProactiveMessages(
-        store, clock, ProactiveConfig(DAY, False, SmsWorkerSettings().recent_messages)
+        clock, ProactiveConfig(DAY, False, SmsWorkerSettings().recent_messages)
     )
-    crash = _CrashOnce(
-        store if crash_point == "before the decision" else outbox,
-        ("record_proactive_decision" if crash_point == "before the decision" else "add"),
+    crash = (
+        _CrashOnce(monkeypatch, MongoProactiveLog, "record")
+        if crash_point == "before the decision"
+        else _CrashOnce(monkeypatch, Outbox, "add")
     )
     due = new_event(
         ProactiveMessageDue(

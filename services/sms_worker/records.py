@@ -1,0 +1,251 @@
+"""What the SMS worker's repositories take and return: one immutable record per stored thing.
+
+Handlers build records and hand them to repositories (`services/sms_worker/unit_of_work.py`);
+neither side sees a document. The few rules that belong to a stored row rather than to the
+conversation (which step of a send supersedes which) live here, beside the row, so the Mongo
+repository and the in-memory fake apply the very same rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from domain import send_status
+from services.sms_worker.inbound import Access
+from services.sms_worker.responder import HistoryEntry, ToolCallRecord
+from services.sms_worker.summary import ConversationWindow
+from shared.events.catalog import OutboundKind
+
+Direction = Literal["inbound", "outbound"]
+ProactiveOutcome = Literal["sent", "suppressed", "deferred"]
+
+
+def inbound_message_id(message_sid: str) -> str:
+    """The conversation log's row of an inbound SMS: Twilio's MessageSid names it."""
+    return f"in:{message_sid}"
+
+
+def outbound_message_id(key: str) -> str:
+    """The conversation log's row of the SMS requested under idempotency key `key`."""
+    return f"out:{key}"
+
+
+@dataclass(frozen=True)
+class User:
+    """A person, known by phone (E.164). Roles and e-mail are the admin's; not read here."""
+
+    id: str
+    phone: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One MMS media item of an inbound message."""
+
+    id: str
+    message_id: str
+    user_id: str
+    url: str
+    content_type: str | None
+    position: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class InboundSmsRecord:
+    """An inbound SMS in the conversation log; `rejected` when its sender is no phone number."""
+
+    id: str
+    user_id: str | None
+    body: str
+    provider_sid: str
+    status: Literal["received", "rejected"]
+    created_at: datetime
+    updated_at: datetime
+    num_media: int = 0
+    # The rule that handled it; None for a rejected message.
+    route: str | None = None
+    # Not counted towards the rate limit (crisis messages).
+    rate_exempt: bool = False
+    event_id: str | None = None
+    # Why it was rejected.
+    error: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """An SMS someone asked the sender for (`sms.outbound.requested`), as the log keeps it."""
+
+    key: str
+    user_id: str | None
+    body: str
+    kind: OutboundKind
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class SendUpdate:
+    """One step of a send (`sms.send.updated`)."""
+
+    key: str
+    user_id: str | None
+    status: send_status.SendStatus
+    at: datetime
+    # An operator's retries of a failed send; each starts it over at `pending`.
+    reopened: int = 0
+    provider_sid: str | None = None
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboundSmsRecord:
+    """The conversation log's row of an outbound SMS. `body` and `kind` are None while only
+    steps of the send have arrived, before its request."""
+
+    key: str
+    user_id: str | None
+    body: str | None
+    kind: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    reopened: int = 0
+    provider_sid: str | None = None
+    error_code: int | None = None
+
+
+def supersedes(update: SendUpdate, current: OutboundSmsRecord) -> bool:
+    """Whether `update` moves the row on: a later retry round, or a higher rank in the same
+    round. Steps arrive in any order, so anything else is an older step and changes nothing."""
+    return (update.reopened, send_status.rank(update.status)) > (
+        current.reopened,
+        send_status.rank(current.status),
+    )
+
+
+@dataclass(frozen=True)
+class ConversationEntry:
+    """One message in the conversation's bounded window of recent messages."""
+
+    id: str
+    direction: Direction
+    body: str
+    at: datetime
+    kind: OutboundKind | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A user's conversation: the bounded window of recent messages and the summary of what
+    left it."""
+
+    user_id: str
+    started_at: datetime
+    entries: tuple[ConversationEntry, ...] = ()
+    # Inbound messages handled (our own proactive messages are not interactions).
+    interactions: int = 0
+    last_message_at: datetime | None = None
+    summary: str | None = None
+    summary_version: int = 0
+    summarised_through: str | None = None
+
+    def window(self, limit: int) -> ConversationWindow:
+        """What a responder reads: the newest `limit` entries and the summary."""
+        return ConversationWindow(
+            tuple(
+                HistoryEntry(entry.direction, entry.body, entry.id)
+                for entry in self.entries[-limit:]
+            ),
+            self.summary,
+            self.summary_version,
+            self.summarised_through,
+        )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool the LLM responder called while writing the reply logged as `message_id`."""
+
+    message_id: str
+    user_id: str
+    call: ToolCallRecord
+    position: int
+    created_at: datetime
+
+    @property
+    def id(self) -> str:
+        return f"{self.message_id}:{self.call.call_id}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A crisis finding for a person to look at (`status` open until acknowledged)."""
+
+    id: str
+    user_id: str
+    message_id: str
+    severity: str
+    domestic_violence: bool
+    source: str
+    needs_human_follow_up: bool
+    created_at: datetime
+    status: str = "open"
+
+
+@dataclass(frozen=True)
+class AssessmentResult:
+    """A completed assessment session (`id` is the session's)."""
+
+    id: str
+    user_id: str
+    instrument: str
+    answers: tuple[int | None, ...]
+    score: float
+    band: str
+    confidence: float
+    zone_scores: dict[str, float]
+    pressure_zones: tuple[str, ...]
+    raw_total: int | None
+    severity: str | None
+    completed_at: datetime
+
+
+@dataclass(frozen=True)
+class BillingAccess:
+    """Billing's word on a phone's access, as of `changed_at` (newest wins)."""
+
+    phone: str
+    user_id: str | None
+    has_access: bool
+    status: str | None
+    current_period_end: datetime | None
+    changed_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def access(record: BillingAccess | None) -> Access:
+        """What the rules need; a phone billing never mentioned has no access."""
+        if record is None:
+            return Access(has_access=False)
+        return Access(has_access=record.has_access, status=record.status)
+
+
+@dataclass(frozen=True)
+class ProactiveDecision:
+    """What became of one `proactive.message.due` (`key` is the scheduler's idempotency key)."""
+
+    key: str
+    event_id: str
+    user_id: str
+    kind: str
+    stage: int
+    due_at: datetime
+    outcome: ProactiveOutcome
+    decided_at: datetime
+    reason: str | None = None
+    # The text, when sent.
+    body: str | None = None

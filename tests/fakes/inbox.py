@@ -1,0 +1,72 @@
+"""`shared.inbox.Inbox`'s promise over an in-memory unit of work, for handler unit tests.
+
+An event's effect happens once (a second delivery raises `AlreadyProcessed`), a handler that
+raises leaves nothing behind (`FakeUnitOfWork.run`), and a planned handler whose plan went
+stale is planned again, up to `MAX_PLANS` times, as the real inbox does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from shared.broker.consumer import AlreadyProcessed
+from shared.events import Envelope
+from shared.inbox import MAX_PLANS
+from shared.unit_of_work import StalePlan
+from tests.fakes.unit_of_work import FakeUnitOfWork
+
+W = TypeVar("W", bound=FakeUnitOfWork)
+W_contra = TypeVar("W_contra", contravariant=True)
+P = TypeVar("P")
+PlanT = TypeVar("PlanT")
+
+
+class Planned(Protocol[P, PlanT, W_contra]):
+    """`shared.unit_of_work.PlannedHandler`, over any unit of work (the fakes included)."""
+
+    async def plan(self, event: Envelope[P]) -> PlanT: ...
+
+    async def apply(self, event: Envelope[P], plan: PlanT, uow: W_contra) -> None: ...
+
+
+class FakeInbox(Generic[W]):
+    def __init__(self, uow: W) -> None:
+        self.uow = uow
+        self._seen: set[str] = set()
+        # Plans made per event id, so a test can see a stale plan made again.
+        self.plans: dict[str, int] = {}
+
+    def idempotent(
+        self, handler: Callable[[Envelope[P], W], Awaitable[None]]
+    ) -> Callable[[Envelope[P]], Awaitable[None]]:
+        async def run(event: Envelope[P]) -> None:
+            await self._once(event, lambda uow: handler(event, uow))
+
+        return run
+
+    def planned(self, handler: Planned[P, PlanT, W]) -> Callable[[Envelope[P]], Awaitable[None]]:
+        async def run(event: Envelope[P]) -> None:
+            if str(event.id) in self._seen:
+                raise AlreadyProcessed
+            for _ in range(MAX_PLANS):
+                plan = await handler.plan(event)
+                self.plans[str(event.id)] = self.plans.get(str(event.id), 0) + 1
+
+                async def apply(uow: W, plan: PlanT = plan) -> None:
+                    await handler.apply(event, plan, uow)
+
+                try:
+                    await self._once(event, apply)
+                except StalePlan:
+                    continue
+                return
+            raise StalePlan(f"the plan went stale {MAX_PLANS} times")
+
+        return run
+
+    async def _once(self, event: Envelope[Any], body: Callable[[W], Awaitable[None]]) -> None:
+        if str(event.id) in self._seen:
+            raise AlreadyProcessed
+        await self.uow.run(body)
+        self._seen.add(str(event.id))
