@@ -11,16 +11,18 @@ from datetime import timedelta
 
 from services.billing_worker.checkout import PriceNotConfigured, create_checkout_link
 from services.billing_worker.expiry import AccessExpiry
-from services.billing_worker.handlers import BillingTexts
+from services.billing_worker.handlers import BillingTexts, StripeEventHandler
 from services.billing_worker.reconcile import parse_since, reconcile
 from services.billing_worker.refetch import SubscriptionRefresher
-from services.billing_worker.service import QUEUE, register_stripe_events, stripe_event_handler
+from services.billing_worker.service import QUEUE, StripeEventConsumer
 from services.billing_worker.settings import BillingSettings
-from services.billing_worker.store import BILLING_INDEXES, BillingAccounts, BillingEvents
+from services.billing_worker.store import BILLING_INDEXES, MongoAccounts, MongoStripeEvents
 from services.billing_worker.stripe_client import StripeSubscriptions, stripe_client
 from services.billing_worker.stripe_objects import e164
+from services.billing_worker.unit_of_work import billing_work
 from shared.broker import Publisher
 from shared.config import ConfigError, LinkSettings, StripeSettings, load_settings
+from shared.events.catalog import StripeEventReceived
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
@@ -38,23 +40,22 @@ async def serve() -> None:
         source = StripeSubscriptions(stripe_client(load_settings(StripeSettings), billing))
     async with WorkerRuntime.open(SERVICE) as runtime:
         await ensure_indexes(runtime.db, BILLING_INDEXES)
-        accounts = BillingAccounts(runtime.db)
+        # Reads outside any event (no session): the re-fetch's hint and the sweep's scan.
+        accounts = MongoAccounts(runtime.db)
         refresher = (
             SubscriptionRefresher(billing.refetch_subscriptions, source, accounts, runtime.clock)
             if source is not None
             else None
         )
+        transactions = runtime.transactions(billing_work(runtime.db))
+        stripe_events = StripeEventConsumer(StripeEventHandler(runtime.clock, texts), refresher)
         consumer = runtime.consumer(QUEUE)
-        register_stripe_events(
-            consumer,
-            runtime.plain_inbox(QUEUE),
-            stripe_event_handler(runtime.db, runtime.clock, texts),
-            refresher,
+        consumer.handle(
+            StripeEventReceived, runtime.inbox(QUEUE, transactions).planned(stripe_events)
         )
         expiry = AccessExpiry(
             accounts,
-            runtime.outbox,
-            runtime.client,
+            transactions,
             runtime.clock,
             interval_seconds=billing.access_sweep_interval_seconds,
         )
@@ -67,7 +68,7 @@ async def run_reconcile(window: timedelta) -> int:
         publisher = await Publisher.open(runtime.connection, runtime.broker_settings)
         try:
             report = await reconcile(
-                client, BillingEvents(runtime.db), publisher, runtime.clock, since=window
+                client, MongoStripeEvents(runtime.db), publisher, runtime.clock, since=window
             )
         finally:
             await publisher.close()

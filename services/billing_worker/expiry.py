@@ -8,16 +8,12 @@ import contextlib
 from datetime import datetime
 
 import structlog
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
 from services.billing_worker.access import has_access
 from services.billing_worker.handlers import announce_access
-from services.billing_worker.store import BillingAccounts
+from services.billing_worker.unit_of_work import AccountReads, BillingTransactions, BillingWork
 from shared.clock import Clock
-from shared.mongo import MongoClient
-from shared.outbox import Outbox
-from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -25,25 +21,30 @@ log = structlog.get_logger(__name__)
 class AccessExpiry:
     def __init__(
         self,
-        accounts: BillingAccounts,
-        outbox: Outbox,
-        client: MongoClient,
+        accounts: AccountReads,
+        transactions: BillingTransactions,
         clock: Clock,
         *,
         interval_seconds: float,
     ) -> None:
         self._accounts = accounts
-        self._outbox = outbox
-        self._client = client
+        self._transactions = transactions
         self._clock = clock
         self._interval = interval_seconds
 
     async def expire_due(self) -> int:
-        """Take access from every canceled account whose period ended; return how many."""
+        """Take access from every canceled account whose period ended; return how many.
+
+        The scan reads outside any transaction; each account is then read again and changed in
+        a transaction of its own, so one busy account holds up no other."""
         now = self._clock.now()
         expired = 0
         for phone in await self._accounts.access_expired(now):
-            if await self._expire(phone, now):
+
+            async def expire(uow: BillingWork, phone: str = phone) -> bool:
+                return await _expire(uow, phone, now)
+
+            if await self._transactions.run(expire):
                 expired += 1
         return expired
 
@@ -59,25 +60,15 @@ class AccessExpiry:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._interval)
 
-    async def _expire(self, phone: str, now: datetime) -> bool:
-        async def body(session: AsyncClientSession) -> bool:
-            account = await self._accounts.get(phone, session)
-            if account is None or account.current_period_end is None:
-                return False
-            access = has_access(account.status, account.current_period_end, now)
-            if access != account.has_access and not await self._accounts.set_access(
-                account, access, now=now, session=session
-            ):
-                return False  # changed meanwhile by an event; the next pass looks again
-            return await announce_access(
-                self._accounts,
-                UnitOfWork(session, self._outbox),
-                phone,
-                cause=f"period-end:{account.current_period_end.isoformat()}",
-                now=now,
-            )
 
-        async with self._client.start_session() as session:
-            announced: bool = await session.with_transaction(body)
-        self._outbox.notify()
-        return announced
+async def _expire(uow: BillingWork, phone: str, now: datetime) -> bool:
+    """Withdraw the account's access if its period ended, and announce it; True if announced."""
+    account = await uow.accounts.get(phone)
+    if account is None or account.current_period_end is None:
+        return False
+    access = has_access(account.status, account.current_period_end, now)
+    if access != account.has_access:
+        await uow.accounts.set_access(account, access, now=now)
+    return await announce_access(
+        uow, phone, cause=f"period-end:{account.current_period_end.isoformat()}", now=now
+    )

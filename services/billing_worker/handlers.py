@@ -1,9 +1,8 @@
 """What each Stripe event does to billing: link customers, follow subscriptions, ask for texts.
 
-One handler runs inside the inbox's unit of work (a transaction when the deployment has them).
-Every write is idempotent by Stripe event id or deterministic key, so a replay without
-transactions is harmless; follow-up events are emitted *before* the marks that say they were
-emitted, so a crash in between re-emits the same event id rather than losing it.
+The handler runs inside the event's unit of work (`BillingWork`): the inbox row, every change it
+makes and every event it emits commit together or not at all, so it reads and decides as if it
+were alone. Concurrent events on one account are write conflicts the transaction runs again.
 """
 
 from __future__ import annotations
@@ -16,14 +15,7 @@ import structlog
 
 from services.billing_worker.access import SubscriptionState, Verdict, subscription_verdict
 from services.billing_worker.messages import WELCOME, payment_failed_text, signup_link
-from services.billing_worker.store import (
-    BillingAccount,
-    BillingAccounts,
-    BillingCustomers,
-    BillingEvents,
-    CustomerAlreadyLinked,
-    Outcome,
-)
+from services.billing_worker.records import BillingAccount, CustomerAlreadyLinked, Outcome
 from services.billing_worker.stripe_objects import (
     LinkHint,
     MalformedStripeObject,
@@ -32,11 +24,12 @@ from services.billing_worker.stripe_objects import (
     object_id,
     subscription_state,
 )
+from services.billing_worker.unit_of_work import BillingWork
 from shared.broker import PermanentError
 from shared.clock import Clock
 from shared.events import Envelope, new_event
 from shared.events.catalog import BillingAccessChanged, SmsOutboundRequested, StripeEventReceived
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import StalePlan
 
 log = structlog.get_logger(__name__)
 
@@ -52,14 +45,6 @@ INVOICE_PAID = "invoice.paid"
 INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
 HANDLED_TYPES = SUBSCRIPTION_EVENTS | {CHECKOUT_COMPLETED, INVOICE_PAID, INVOICE_PAYMENT_FAILED}
 
-# Concurrent changes to one account without transactions: re-read and retry this many times
-# before handing the event back to the broker's retry.
-_COMPARE_AND_SET_ATTEMPTS = 5
-
-
-class AccountContention(Exception):
-    """The account kept changing under this event; the consumer runtime retries it later."""
-
 
 @dataclass(frozen=True)
 class FreshSubscription:
@@ -67,6 +52,21 @@ class FreshSubscription:
 
     state: SubscriptionState
     observed_at: datetime
+
+
+@dataclass(frozen=True)
+class SubscriptionPlan:
+    """What was settled before the transaction (`refetch.py`): Stripe's copy of the event's
+    subscription, if one was asked for, and — because whether to ask depends on it — when the
+    change last applied to that subscription happened, as read then."""
+
+    # The subscription the plan looked at; None when nothing was planned.
+    subscription_id: str | None = None
+    applied_at: datetime | None = None
+    fresh: FreshSubscription | None = None
+
+
+NO_PLAN = SubscriptionPlan()
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,10 @@ class BillingTexts:
 
 @dataclass
 class _Step:
-    """One handled event: its envelope, session, time, and the accounts it changed."""
+    """One handled event: its envelope, unit of work, time, and the accounts it changed."""
 
     event: Envelope[StripeEventReceived]
-    uow: UnitOfWork
+    uow: BillingWork
     now: datetime
     touched: list[str] = field(default_factory=list)
 
@@ -91,8 +91,7 @@ class _Step:
 
 
 async def announce_access(
-    accounts: BillingAccounts,
-    uow: UnitOfWork,
+    uow: BillingWork,
     phone: str,
     *,
     cause: str,
@@ -101,7 +100,7 @@ async def announce_access(
 ) -> bool:
     """Publish `billing.access.changed` if the account's access differs from what was last
     announced (no announcement means no access); True if it did."""
-    account = await accounts.get(phone, uow.session)
+    account = await uow.accounts.get(phone)
     if account is None or account.has_access == account.access_announced:
         return False
     change = BillingAccessChanged(
@@ -119,9 +118,7 @@ async def announce_access(
             caused_by=caused_by,
         )
     )
-    await accounts.mark_announced(
-        phone, account.has_access, account.access_announcements, uow.session
-    )
+    await uow.accounts.mark_announced(phone, account.has_access)
     log.info(
         "billing access changed", has_access=account.has_access, status=change.status, cause=cause
     )
@@ -129,54 +126,35 @@ async def announce_access(
 
 
 class StripeEventHandler:
-    def __init__(
-        self,
-        accounts: BillingAccounts,
-        customers: BillingCustomers,
-        events: BillingEvents,
-        clock: Clock,
-        texts: BillingTexts,
-    ) -> None:
-        self._accounts = accounts
-        self._customers = customers
-        self._events = events
+    def __init__(self, clock: Clock, texts: BillingTexts) -> None:
         self._clock = clock
         self._texts = texts
 
     async def handle(
         self,
         event: Envelope[StripeEventReceived],
-        uow: UnitOfWork,
-        fresh: FreshSubscription | None = None,
+        uow: BillingWork,
+        plan: SubscriptionPlan = NO_PLAN,
     ) -> None:
         payload = event.payload
         step = _Step(event, uow, self._clock.now())
-        customer = customer_id(payload.data_object)
-        started = await self._events.begin(
+        started = await uow.stripe_events.begin(
             payload,
             envelope_id=str(event.id),
-            customer_id=customer,
+            customer_id=customer_id(payload.data_object),
             now=step.now,
-            session=uow.session,
         )
         if not started:
             log.info("stripe event already handled", stripe_event_id=payload.stripe_event_id)
             return
         try:
-            outcome, phone = await self._route(payload, step, fresh)
+            outcome, phone = await self._route(payload, step, plan)
         except (MalformedStripeObject, CustomerAlreadyLinked) as error:
             raise PermanentError(str(error)) from error
-        await self._events.finish(
-            payload.stripe_event_id, outcome, phone=phone, now=step.now, session=uow.session
-        )
+        await uow.stripe_events.finish(payload.stripe_event_id, outcome, phone=phone, now=step.now)
         for touched in step.touched:
             await announce_access(
-                self._accounts,
-                uow,
-                touched,
-                cause=payload.stripe_event_id,
-                now=step.now,
-                caused_by=event,
+                uow, touched, cause=payload.stripe_event_id, now=step.now, caused_by=event
             )
         log.info(
             "stripe event handled",
@@ -186,7 +164,7 @@ class StripeEventHandler:
         )
 
     async def _route(
-        self, payload: StripeEventReceived, step: _Step, fresh: FreshSubscription | None
+        self, payload: StripeEventReceived, step: _Step, plan: SubscriptionPlan
     ) -> tuple[Outcome, str | None]:
         if payload.stripe_type == CHECKOUT_COMPLETED:
             return await self._checkout_completed(payload, step)
@@ -199,14 +177,14 @@ class StripeEventHandler:
         phone = await self._resolve(customer, link_hint(payload.data_object), step, payload)
         if phone is None:
             # Kept, not dropped: applied when a checkout (or metadata) links the customer.
-            await self._customers.note_unlinked_event(customer, step.now, step.uow.session)
+            await step.uow.customers.note_unlinked_event(customer, step.now)
             return Outcome.PENDING_LINK, None
-        return await self._apply(payload, phone, step, fresh), phone
+        return await self._apply(payload, phone, step, plan), phone
 
     async def _resolve(
         self, customer: str, hint: LinkHint, step: _Step, payload: StripeEventReceived
     ) -> str | None:
-        link = await self._customers.get(customer, step.uow.session)
+        link = await step.uow.customers.get(customer)
         if link is not None and link.phone is not None:
             return link.phone
         phone = await self._phone_for(hint, step)
@@ -218,7 +196,7 @@ class StripeEventHandler:
         if hint.phone is not None:
             return hint.phone
         if hint.user_id is not None:
-            account = await self._accounts.by_user_id(hint.user_id, step.uow.session)
+            account = await step.uow.accounts.by_user_id(hint.user_id)
             if account is not None:
                 return account.phone
         return None
@@ -232,22 +210,20 @@ class StripeEventHandler:
         payload: StripeEventReceived,
     ) -> None:
         """Link customer ↔ account, then apply what was kept waiting for this customer."""
-        session = step.uow.session
-        await self._customers.link(customer, phone, user_id=user_id, now=step.now, session=session)
-        await self._accounts.open(
-            phone, user_id=user_id, customer_id=customer, now=step.now, session=session
-        )
+        uow = step.uow
+        await uow.customers.link(customer, phone, user_id=user_id, now=step.now)
+        await uow.accounts.open(phone, user_id=user_id, customer_id=customer, now=step.now)
         step.touch(phone)
-        for waiting in await self._events.pending_for(customer, session):
+        for waiting in await uow.stripe_events.pending_for(customer):
             if waiting.stripe_event_id == payload.stripe_event_id:
                 continue
             try:
-                outcome = await self._apply(waiting, phone, step, None)
+                outcome = await self._apply(waiting, phone, step, NO_PLAN)
             except MalformedStripeObject:
                 # Kept for the record; it must not block the link (the event being handled).
                 outcome = Outcome.MALFORMED
-            await self._events.finish(
-                waiting.stripe_event_id, outcome, phone=phone, now=step.now, session=session
+            await uow.stripe_events.finish(
+                waiting.stripe_event_id, outcome, phone=phone, now=step.now
             )
             log.info(
                 "kept stripe event applied",
@@ -256,14 +232,10 @@ class StripeEventHandler:
             )
 
     async def _apply(
-        self,
-        payload: StripeEventReceived,
-        phone: str,
-        step: _Step,
-        fresh: FreshSubscription | None,
+        self, payload: StripeEventReceived, phone: str, step: _Step, plan: SubscriptionPlan
     ) -> Outcome:
         if payload.stripe_type in SUBSCRIPTION_EVENTS:
-            return await self._subscription_changed(payload, phone, step, fresh)
+            return await self._subscription_changed(payload, phone, step, plan)
         if payload.stripe_type == INVOICE_PAID:
             return await self._invoice_paid(payload, phone, step)
         if payload.stripe_type == INVOICE_PAYMENT_FAILED:
@@ -278,7 +250,7 @@ class StripeEventHandler:
         hint = link_hint(session)
         phone = await self._phone_for(hint, step)
         if phone is None and customer is not None:
-            link = await self._customers.get(customer, step.uow.session)
+            link = await step.uow.customers.get(customer)
             phone = link.phone if link is not None else None
         if phone is None or customer is None:
             log.warning(
@@ -291,7 +263,7 @@ class StripeEventHandler:
         return Outcome.APPLIED, phone
 
     async def _welcome(self, phone: str, step: _Step) -> None:
-        account = await self._account(phone, step)
+        account = await _linked_account(step.uow, phone)
         if account.welcomed:
             return
         request = SmsOutboundRequested(
@@ -300,55 +272,52 @@ class StripeEventHandler:
         await step.uow.emit(
             new_event(request, idempotency_key=f"billing:welcome:{phone}", caused_by=step.event)
         )
-        await self._accounts.mark_welcomed(phone, step.now, step.uow.session)
+        await step.uow.accounts.mark_welcomed(phone, step.now)
 
     async def _subscription_changed(
-        self,
-        payload: StripeEventReceived,
-        phone: str,
-        step: _Step,
-        fresh: FreshSubscription | None,
+        self, payload: StripeEventReceived, phone: str, step: _Step, plan: SubscriptionPlan
     ) -> Outcome:
         subscription_id = object_id(payload.data_object.get("id"))
+        account = await _linked_account(step.uow, phone)
+        if plan.subscription_id is not None and plan.subscription_id == subscription_id:
+            applied_at = (
+                account.last_event_at if account.subscription_id == subscription_id else None
+            )
+            if applied_at != plan.applied_at:
+                # Another change to this subscription landed since the plan read it: whether to
+                # ask Stripe may now be decided differently.
+                raise StalePlan("the subscription changed after the re-fetch was planned")
+        fresh = plan.fresh
         if fresh is not None and fresh.state.subscription_id == subscription_id:
             state, observed_at = fresh.state, fresh.observed_at
         else:
             state, observed_at = subscription_state(payload.data_object), payload.created
-        for _ in range(_COMPARE_AND_SET_ATTEMPTS):
-            account = await self._account(phone, step)
-            verdict = subscription_verdict(
-                account.applied_subscription, state, observed_at, step.now
-            )
-            if verdict is Verdict.STALE:
-                return Outcome.STALE
-            if verdict is Verdict.OTHER_SUBSCRIPTION:
-                return Outcome.OTHER_SUBSCRIPTION
-            applied = await self._accounts.apply_subscription(
-                account,
-                state,
-                observed_at=observed_at,
-                event_id=payload.stripe_event_id,
-                access=state.has_access(step.now),
-                now=step.now,
-                session=step.uow.session,
-            )
-            if applied:
-                step.touch(phone)
-                return Outcome.APPLIED
-        raise AccountContention("billing account changed concurrently; retrying the event")
+        verdict = subscription_verdict(account.applied_subscription, state, observed_at, step.now)
+        if verdict is Verdict.STALE:
+            return Outcome.STALE
+        if verdict is Verdict.OTHER_SUBSCRIPTION:
+            return Outcome.OTHER_SUBSCRIPTION
+        await step.uow.accounts.apply_subscription(
+            account,
+            state,
+            observed_at=observed_at,
+            event_id=payload.stripe_event_id,
+            access=state.has_access(step.now),
+            now=step.now,
+        )
+        step.touch(phone)
+        return Outcome.APPLIED
 
     async def _invoice_paid(self, payload: StripeEventReceived, phone: str, step: _Step) -> Outcome:
         invoice_id = _invoice_id(payload.data_object)
-        await self._accounts.record_paid_invoice(
-            phone, invoice_id, now=step.now, session=step.uow.session
-        )
+        await step.uow.accounts.record_paid_invoice(phone, invoice_id, now=step.now)
         return Outcome.APPLIED
 
     async def _payment_failed(
         self, payload: StripeEventReceived, phone: str, step: _Step
     ) -> Outcome:
         invoice_id = _invoice_id(payload.data_object)
-        account = await self._account(phone, step)
+        account = await _linked_account(step.uow, phone)
         if invoice_id in account.payment_notice_invoices:
             return Outcome.APPLIED
         if invoice_id == account.last_paid_invoice_id:
@@ -364,26 +333,22 @@ class StripeEventHandler:
                 caused_by=step.event,
             )
         )
-        await self._accounts.remember_payment_notice(
-            phone,
-            invoice_id,
-            memory=self._texts.payment_notice_memory,
-            now=step.now,
-            session=step.uow.session,
+        await step.uow.accounts.remember_payment_notice(
+            phone, invoice_id, memory=self._texts.payment_notice_memory, now=step.now
         )
         return Outcome.APPLIED
 
-    async def _account(self, phone: str, step: _Step) -> BillingAccount:
-        account = await self._accounts.get(phone, step.uow.session)
-        if account is None:
-            # The link exists but the account does not: a crash between the two writes without
-            # transactions. The link names the account, so create it now.
-            await self._accounts.open(
-                phone, user_id=None, customer_id=None, now=step.now, session=step.uow.session
-            )
-            account = await self._accounts.get(phone, step.uow.session)
-            assert account is not None
-        return account
+
+class UnlinkedAccount(LookupError):
+    """A linked customer whose account is missing: links and accounts are written in one
+    transaction, so this is damaged data, left to the broker's retry and then the parking lot."""
+
+
+async def _linked_account(uow: BillingWork, phone: str) -> BillingAccount:
+    account = await uow.accounts.get(phone)
+    if account is None:
+        raise UnlinkedAccount("a linked customer's billing account is missing")
+    return account
 
 
 def _invoice_id(invoice: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ worker also dedupes by Stripe event id in `billing_events`. Running it twice is 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -16,7 +17,6 @@ from typing import Any, Protocol
 import stripe
 import structlog
 
-from services.billing_worker.store import BillingEvents
 from services.billing_worker.stripe_objects import stripe_event_payload
 from shared.clock import Clock
 from shared.events import Envelope, new_event
@@ -32,6 +32,12 @@ _PAGE_SIZE = 100
 
 class EventPublisher(Protocol):
     async def publish(self, event: Envelope[Any]) -> None: ...
+
+
+class RecordedEvents(Protocol):
+    """`store.MongoStripeEvents`, read outside any event."""
+
+    async def received(self, stripe_event_ids: Iterable[str]) -> set[str]: ...
 
 
 def parse_since(text: str) -> timedelta:
@@ -55,7 +61,7 @@ class ReconcileReport:
 
 async def reconcile(
     client: stripe.StripeClient,
-    events: BillingEvents,
+    events: RecordedEvents,
     publisher: EventPublisher,
     clock: Clock,
     *,
@@ -82,7 +88,7 @@ async def reconcile(
 
 
 async def _feed(
-    batch: list[dict[str, Any]], events: BillingEvents, publisher: EventPublisher, now: datetime
+    batch: list[dict[str, Any]], events: RecordedEvents, publisher: EventPublisher, now: datetime
 ) -> tuple[int, int]:
     received = await events.received(document["id"] for document in batch)
     fed = 0

@@ -1,25 +1,41 @@
 """The billing worker as it runs in production — consumer, inbox, outbox relay — against the
-session's real broker and database, plus taps that see every event it publishes."""
+session's real broker and database, plus taps that see every event it publishes; and the
+`repositories` the contract tests (`test_*_contract.py`) run on the fake and the real server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
-from services.billing_worker.handlers import BillingTexts
+from services.billing_worker.handlers import BillingTexts, StripeEventHandler
+from services.billing_worker.records import BillingAccount, Outcome
 from services.billing_worker.refetch import SubscriptionRefresher
-from services.billing_worker.service import QUEUE, StripeEventConsumer, stripe_event_handler
-from services.billing_worker.store import BILLING_INDEXES, BillingAccount, BillingAccounts
+from services.billing_worker.service import QUEUE, StripeEventConsumer
+from services.billing_worker.store import (
+    BILLING_INDEXES,
+    MongoAccounts,
+    MongoCustomers,
+    MongoStripeEvents,
+)
 from services.billing_worker.stripe_objects import stripe_event_payload
+from services.billing_worker.unit_of_work import (
+    AccountReads,
+    Accounts,
+    BillingWork,
+    Customers,
+    MongoBillingWork,
+    StripeEvents,
+    billing_work,
+)
 from shared.broker import AlreadyProcessed, Consumer, Publisher, declare_exchange
-from shared.clock import ManualClock
+from shared.clock import ManualClock, SystemClock
 from shared.config import BrokerSettings, OutboxSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import (
@@ -31,13 +47,15 @@ from shared.events.catalog import (
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, PENDING, Outbox, OutboxRelay, outbox_indexes
-from shared.unit_of_work import Transactions, UnitOfWork
+from shared.unit_of_work import Transactions
+from tests.fakes.billing import FakeBillingWork
 from tests.fakes.stripe_api import FakeStripeServer
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
 SIGNUP_URL = "https://signup.givecare.test/join"
+_T = TypeVar("_T")
 
 
 def stripe_envelope(
@@ -72,9 +90,8 @@ class BillingHarness:
     publisher: Publisher
     access_changes: Tap
     sms_requests: Tap
-    accounts: BillingAccounts
-    outbox: Outbox
-    client: MongoClient
+    accounts: MongoAccounts
+    transactions: Transactions[MongoBillingWork]
     deliveries: list[str] = field(default_factory=list)
 
     async def publish(self, *envelopes: Envelope[StripeEventReceived]) -> None:
@@ -112,8 +129,7 @@ class BillingHarness:
         return account
 
     async def event_status(self, stripe_event_id: str) -> str | None:
-        doc = await self.db.billing_events.find_one({"_id": stripe_event_id})
-        return doc["status"] if doc is not None else None
+        return await MongoStripeEvents(self.db).outcome(stripe_event_id)
 
 
 async def tap(connection: AbstractRobustConnection, exchange: str, routing_key: str) -> Tap:
@@ -131,7 +147,7 @@ async def fake_stripe() -> AsyncIterator[FakeStripeServer]:
 
 
 @pytest.fixture
-def refresher_factory() -> Callable[[BillingAccounts, ManualClock], SubscriptionRefresher] | None:
+def refresher_factory() -> Callable[[AccountReads, ManualClock], SubscriptionRefresher] | None:
     """Override to give the worker a subscription refresher (re-fetch through Stripe)."""
     return None
 
@@ -143,7 +159,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def billing(
-    refresher_factory: Callable[[BillingAccounts, ManualClock], SubscriptionRefresher] | None,
+    refresher_factory: Callable[[AccountReads, ManualClock], SubscriptionRefresher] | None,
     clock: ManualClock,
     broker: AbstractRobustConnection,
     broker_settings: BrokerSettings,
@@ -152,13 +168,12 @@ async def billing(
 ) -> AsyncIterator[BillingHarness]:
     await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7), **BILLING_INDEXES})
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
-    inbox = Inbox(
-        Transactions(mongo_client, outbox, UnitOfWork), db[INBOX_COLLECTION], clock, consumer=QUEUE
-    )
-    accounts = BillingAccounts(db)
-    handler = stripe_event_handler(db, clock, BillingTexts(signup_url=SIGNUP_URL))
+    transactions = Transactions(mongo_client, outbox, billing_work(db))
+    inbox = Inbox(transactions, db[INBOX_COLLECTION], clock, consumer=QUEUE)
+    accounts = MongoAccounts(db)
+    handler = StripeEventHandler(clock, BillingTexts(signup_url=SIGNUP_URL))
     refresher = refresher_factory(accounts, clock) if refresher_factory is not None else None
-    stripe_consumer = StripeEventConsumer(inbox, handler, refresher)
+    stripe_consumer = inbox.planned(StripeEventConsumer(handler, refresher))
     publisher = await Publisher.open(broker, broker_settings)
     harness = BillingHarness(
         db=db,
@@ -167,8 +182,7 @@ async def billing(
         access_changes=await tap(broker, broker_settings.exchange, "billing.access.changed"),
         sms_requests=await tap(broker, broker_settings.exchange, "sms.outbound.requested"),
         accounts=accounts,
-        outbox=outbox,
-        client=mongo_client,
+        transactions=transactions,
     )
 
     async def counted(event: Envelope[StripeEventReceived]) -> None:
@@ -195,3 +209,52 @@ async def billing(
         await relaying
         with contextlib.suppress(Exception):
             await publisher.close()
+
+
+# -- contract tests: the fake and the Mongo repositories under the same assertions --------------
+
+
+class RecordedStripeEvents(StripeEvents, Protocol):
+    """The handlers' view plus the reads outside any event (reconcile, operators)."""
+
+    async def received(self, stripe_event_ids: Iterable[str]) -> set[str]: ...
+
+    async def outcome(self, stripe_event_id: str) -> Outcome | None: ...
+
+
+class BillingRepositories(Protocol):
+    """Billing's repositories outside any event, and `run` for a body in one unit of work."""
+
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def customers(self) -> Customers: ...
+
+    @property
+    def stripe_events(self) -> RecordedStripeEvents: ...
+
+    async def run(self, body: Callable[[BillingWork], Awaitable[_T]]) -> _T: ...
+
+
+class MongoRepositories:
+    def __init__(self, db: Database, transactions: Transactions[MongoBillingWork]) -> None:
+        self.accounts = MongoAccounts(db)
+        self.customers = MongoCustomers(db)
+        self.stripe_events = MongoStripeEvents(db)
+        self._transactions = transactions
+
+    async def run(self, body: Callable[[BillingWork], Awaitable[_T]]) -> _T:
+        return await self._transactions.run(body)
+
+
+@pytest.fixture(params=["fake", "mongo"])
+async def repositories(
+    request: pytest.FixtureRequest, mongo_client: MongoClient, db: Database
+) -> BillingRepositories:
+    """Each contract test runs twice: on the in-memory fake and on the real server."""
+    if request.param == "fake":
+        return FakeBillingWork()
+    await ensure_indexes(db, BILLING_INDEXES)
+    outbox = Outbox(db[OUTBOX_COLLECTION], SystemClock())
+    return MongoRepositories(db, Transactions(mongo_client, outbox, billing_work(db)))

@@ -11,8 +11,8 @@ import pytest
 from services.billing_worker.expiry import AccessExpiry
 from services.billing_worker.refetch import SubscriptionRefresher
 from services.billing_worker.settings import BillingSettings
-from services.billing_worker.store import BillingAccounts
 from services.billing_worker.stripe_client import StripeSubscriptions, stripe_client
+from services.billing_worker.unit_of_work import AccountReads
 from services.devtools.stripe_events import (
     checkout_session_object,
     event_object,
@@ -31,13 +31,13 @@ PHONE = "+15555550177"
 @pytest.fixture
 def refresher_factory(
     fake_stripe: FakeStripeServer,
-) -> Callable[[BillingAccounts, ManualClock], SubscriptionRefresher]:
+) -> Callable[[AccountReads, ManualClock], SubscriptionRefresher]:
     client = stripe_client(
         StripeSettings(api_key="sk_test_refetch", api_base_url=fake_stripe.base_url),
         BillingSettings(stripe_max_network_retries=0),
     )
 
-    def build(accounts: BillingAccounts, clock: ManualClock) -> SubscriptionRefresher:
+    def build(accounts: AccountReads, clock: ManualClock) -> SubscriptionRefresher:
         return SubscriptionRefresher("uncertain", StripeSubscriptions(client), accounts, clock)
 
     return build
@@ -116,11 +116,7 @@ async def test_canceled_access_lasts_until_the_period_ends_then_is_withdrawn_onc
     await billing.deliver(stripe_envelope(canceled))
     assert (await billing.account(PHONE)).has_access
     expiry = AccessExpiry(
-        billing.accounts,
-        billing.outbox,
-        billing.client,
-        billing.clock,
-        interval_seconds=60,
+        billing.accounts, billing.transactions, billing.clock, interval_seconds=60
     )
     assert await expiry.expire_due() == 0
 

@@ -1,0 +1,80 @@
+"""What billing's repositories take and return: plain records, no storage in sight.
+
+Handlers, the Mongo repositories (`store.py`) and the in-memory fakes all speak these, so a
+handler's unit test and production read the same shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from services.billing_worker.access import AppliedSubscription
+from shared.unit_of_work import StalePlan
+
+
+class Outcome(StrEnum):
+    """What became of a Stripe event; every outcome but `received` and `pending_link` is final."""
+
+    RECEIVED = "received"
+    APPLIED = "applied"
+    STALE = "stale"
+    OTHER_SUBSCRIPTION = "other_subscription"
+    PENDING_LINK = "pending_link"
+    UNLINKABLE = "unlinkable"
+    IGNORED = "ignored"
+    # Kept for a link, then found unusable (e.g. a subscription without a status).
+    MALFORMED = "malformed"
+
+
+OPEN_OUTCOMES = frozenset({Outcome.RECEIVED, Outcome.PENDING_LINK})
+
+
+@dataclass(frozen=True)
+class BillingAccount:
+    phone: str
+    # Bumped by every subscription or access change; the compare-and-set of those writes.
+    version: int
+    user_id: str | None
+    subscription_id: str | None
+    status: str | None
+    current_period_end: datetime | None
+    last_event_at: datetime | None
+    has_access: bool
+    access_announced: bool
+    # How many access changes were announced: numbers the next one, so each flip has an
+    # idempotency key of its own and a transaction that runs again reuses it.
+    access_announcements: int
+    welcomed: bool
+    payment_notice_invoices: tuple[str, ...]
+    last_paid_invoice_id: str | None
+
+    @property
+    def applied_subscription(self) -> AppliedSubscription | None:
+        if self.subscription_id is None or self.last_event_at is None:
+            return None
+        return AppliedSubscription(self.subscription_id, self.last_event_at, self.has_access)
+
+
+@dataclass(frozen=True)
+class CustomerLink:
+    """A Stripe customer and the caregiver it belongs to (`phone` None: seen, not linked yet)."""
+
+    customer_id: str
+    phone: str | None
+    user_id: str | None
+
+
+class CustomerAlreadyLinked(Exception):
+    """A Stripe customer that belongs to one phone cannot be linked to another."""
+
+
+class AccountChanged(StalePlan):
+    """The account was written since the record in hand was read.
+
+    Within one transaction this cannot happen (the read and the write see one snapshot, and a
+    concurrent writer is a write conflict that runs the transaction again); it fires when the
+    record came from elsewhere. It is a `StalePlan`, so a planned handler plans again and the
+    broker's retry takes any other caller.
+    """
