@@ -245,9 +245,9 @@ class StripeEventHandler:
     async def _checkout_completed(
         self, payload: StripeEventReceived, step: _Step
     ) -> tuple[Outcome, str | None]:
-        session = payload.data_object
-        customer = customer_id(session)
-        hint = link_hint(session)
+        checkout_session = payload.data_object
+        customer = customer_id(checkout_session)
+        hint = link_hint(checkout_session)
         phone = await self._phone_for(hint, step)
         if phone is None and customer is not None:
             link = await step.uow.customers.get(customer)
