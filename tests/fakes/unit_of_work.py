@@ -31,9 +31,19 @@ class FakeUnitOfWork:
         try:
             return await body(self)
         except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
+            self._restore(saved)
             raise
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        """Put the saved state back *into* the objects that hold it, so a repository someone
+        kept a reference to before the rollback sees the rolled-back state too."""
+        for name, value in saved.items():
+            current = self.__dict__.get(name)
+            if type(current) is type(value) and hasattr(current, "__dict__"):
+                current.__dict__.clear()
+                current.__dict__.update(value.__dict__)
+            else:
+                self.__dict__[name] = value
 
     def emitted_payloads(self, kind: type[_T]) -> list[_T]:
         return [e.payload for e in self.emitted if isinstance(e.payload, kind)]
