@@ -21,7 +21,7 @@ from services.admin.broker import BrokerAccess, consumer_queue
 from services.admin.errors import BrokerUnavailable, InvalidRequest, NotFound
 from services.admin.outbound_retry import FAILED_STATUSES, retryable
 from services.admin.store import AdminStore
-from services.billing_worker.store import MongoAccounts
+from services.billing_worker.views import BillingViews
 from services.sms_sender.views import SenderViews
 from services.sms_worker.storage import ALERTS, CONVERSATIONS, MESSAGES, PROFILES, USERS
 from shared.broker.parking import list_parked
@@ -129,7 +129,7 @@ class AdminReads:
         self._store = store
         self._sms = sms_db
         self._sender = sender
-        self._billing = MongoAccounts(billing_db)
+        self._billing = BillingViews(billing_db)
         self._migrations = migrations_db[MIGRATIONS_COLLECTION]
         self._broker = broker
         self._clock = clock
@@ -206,7 +206,7 @@ class AdminReads:
         conversation = await self._sms[CONVERSATIONS].find_one(
             {"_id": user_id}, {"recent_messages": 0}
         )
-        billing = await self._billing.get(phone)
+        billing = await self._billing.account(phone)
         messages = (
             self._sms[MESSAGES]
             .find({"user_id": user_id})
