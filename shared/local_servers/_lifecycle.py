@@ -65,19 +65,18 @@ class ProcessInfo:
 def process_info(pid: int) -> ProcessInfo | None:
     """One process's /proc entry, or None when it does not exist (or there is no /proc)."""
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
-    except (OSError, ValueError):
+        head, _, tail = (_PROC / str(pid) / "stat").read_text().rpartition(")")
+        fields = tail.split()  # after the name, which may hold ')'; fields[0] is the state
+        return ProcessInfo(
+            pid=pid,
+            parent=int(fields[1]),
+            session=int(fields[3]),
+            start=int(fields[19]),
+            zombie=fields[0] in ("Z", "X"),
+            name=head.partition("(")[2],
+        )
+    except (OSError, ValueError, IndexError):
         return None
-    head, _, tail = text.rpartition(")")
-    fields = tail.split()  # after the name, which may hold ')'; fields[0] is the state
-    return ProcessInfo(
-        pid=pid,
-        parent=int(fields[1]),
-        session=int(fields[3]),
-        start=int(fields[19]),
-        zombie=fields[0] in ("Z", "X"),
-        name=head.partition("(")[2],
-    )
 
 
 def all_processes() -> Iterator[ProcessInfo]:
@@ -383,8 +382,11 @@ def guard(owner: int, owner_start: int, folder: Path, grace: float) -> list[Reco
     """Wait for the owner to end, then end what it started; what had to be ended."""
     me = os.getpid()
     seen: list[ProcessInfo] = []
-    while is_alive(owner, owner_start):
-        seen = [child for child in children_of(owner) if child.pid != me]
+    while True:
+        children = [child for child in children_of(owner) if child.pid != me]
+        if not is_alive(owner, owner_start):
+            break  # keep the list read while it lived: its orphans now have another parent
+        seen = children
         time.sleep(_GUARD_POLL_SECONDS)
     recorded = [r for r in read_records(folder) if (r.owner, r.owner_start) == (owner, owner_start)]
     known = {record.pid for record in recorded}
