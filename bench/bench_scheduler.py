@@ -17,30 +17,33 @@ from datetime import UTC, datetime, timedelta
 from bench.report import print_table, write_result
 from bench.servers import database, describe_database
 from bench.sizes import sized
-from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES
+from services.scheduler.records import ProactiveRecord
+from services.scheduler.repositories import PROACTIVE_STATE, SCHEDULER_INDEXES, state_document
+from services.scheduler.rules import ProactiveState
 from services.scheduler.tick import Scheduler
+from services.scheduler.unit_of_work import MongoSchedulerStore, scheduler_work
 from shared.clock import ManualClock
 from shared.config import MongoSettings
-from shared.mongo import create_client, ensure_indexes
+from shared.mongo import Document, create_client, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox
+from shared.unit_of_work import Transactions
 
 NOW = datetime(2026, 1, 15, 16, 0, tzinfo=UTC)  # 11:00 in New York
 
 
-def _user(n: int, due: bool) -> dict[str, object]:
-    return {
-        "_id": f"u{n:07d}",
-        "phone": f"+1555{n:07d}",
-        "journey_phase": "active",
-        "timezone": "America/New_York",
-        "band": "high",
-        "has_access": True,
-        "opted_out": False,
-        "last_contact_at": NOW - timedelta(days=4),
-        "last_crisis_event_at": NOW - timedelta(days=2) if due else None,
-        "crisis_followup_count": 0,
-        "next_due_at": NOW - timedelta(minutes=5) if due else NOW + timedelta(days=2),
-    }
+def _user(n: int, due: bool) -> Document:
+    """One user's stored record; inserted in bulk (a save per user would time the seeding)."""
+    state = ProactiveState(
+        user_id=f"u{n:07d}",
+        timezone="America/New_York",
+        journey_phase="active",
+        band="high",
+        has_access=True,
+        last_contact_at=NOW - timedelta(days=4),
+        last_crisis_event_at=NOW - timedelta(days=2) if due else None,
+    )
+    next_due = NOW - timedelta(minutes=5) if due else NOW + timedelta(days=2)
+    return state_document(ProactiveRecord(state, f"+1555{n:07d}", next_due_at=next_due))
 
 
 async def _measure(url: str, population: int, due_share: float) -> dict[str, object]:
@@ -48,7 +51,7 @@ async def _measure(url: str, population: int, due_share: float) -> dict[str, obj
     db = client[f"bench_scheduler_{uuid.uuid4().hex[:8]}"]
     await ensure_indexes(db, SCHEDULER_INDEXES)
     every = max(1, round(1 / due_share))
-    batch: list[dict[str, object]] = []
+    batch: list[Document] = []
     for n in range(population):
         batch.append(_user(n, due=n % every == 0))
         if len(batch) == 5_000:
@@ -57,9 +60,10 @@ async def _measure(url: str, population: int, due_share: float) -> dict[str, obj
     if batch:
         await db[PROACTIVE_STATE].insert_many(batch)
     clock = ManualClock(NOW)
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock)
     scheduler = Scheduler(
-        db,
-        Outbox(db[OUTBOX_COLLECTION], clock),
+        MongoSchedulerStore(db),
+        Transactions(client, outbox, scheduler_work(db)),
         clock,
         holder="bench",
         batch_size=100_000,

@@ -10,9 +10,10 @@ import sys
 import structlog
 
 from services.scheduler.handlers import SchedulerHandlers
+from services.scheduler.repositories import SCHEDULER_INDEXES
 from services.scheduler.settings import DevClockSettings, SchedulerSettings
-from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
 from services.scheduler.tick import Scheduler
+from services.scheduler.unit_of_work import MongoSchedulerStore, scheduler_work
 from shared.clock import ShiftedClock
 from shared.config import ConfigError, SubscriptionSettings, load_settings
 from shared.events.catalog import (
@@ -43,20 +44,21 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
                 shifted_by_seconds=round(clock.offset.total_seconds()),
             )
         await ensure_indexes(runtime.db, SCHEDULER_INDEXES)
-        store = ProactiveStateStore(
-            runtime.db[PROACTIVE_STATE], subscriptions_enabled=subscriptions_enabled
-        )
-        handlers = SchedulerHandlers(store, runtime.clock)
-        inbox = runtime.plain_inbox(QUEUE)
+        transactions = runtime.transactions(scheduler_work(runtime.db))
+        handlers = SchedulerHandlers(runtime.clock, subscriptions_enabled=subscriptions_enabled)
+        inbox = runtime.inbox(QUEUE, transactions)
         consumer = runtime.consumer(QUEUE)
         consumer.handle(UserProfileChanged, inbox.idempotent(handlers.profile_changed))
         consumer.handle(CrisisDetected, inbox.idempotent(handlers.crisis_detected))
         consumer.handle(SmsOptOutChanged, inbox.idempotent(handlers.opt_out_changed))
         consumer.handle(BillingAccessChanged, inbox.idempotent(handlers.access_changed))
-        consumer.handle(ProactiveMessageDeferred, handlers.deferrals(inbox))
+        consumer.handle(
+            ProactiveMessageDeferred,
+            handlers.counted_deferrals(inbox.idempotent(handlers.proactive_deferred)),
+        )
         scheduler = Scheduler(
-            runtime.db,
-            runtime.outbox,
+            MongoSchedulerStore(runtime.db),
+            transactions,
             runtime.clock,
             holder=f"{socket.gethostname()}:{os.getpid()}",
             batch_size=settings.batch_size,

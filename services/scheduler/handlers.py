@@ -1,14 +1,28 @@
-"""Event handlers of the scheduler: each feeds one fact into the proactive read model."""
+"""Event handlers of the scheduler: each feeds one fact into the proactive read model.
+
+Each runs in one transaction with its inbox row (`SchedulerWork`): it reads the user's record,
+applies the fact only if it is newer than what the record holds (events of one user may arrive
+out of order), and saves the record with its revision raised and `next_due_at` recomputed from
+the new facts, which the tick's compare-and-set relies on. Counters the scheduler itself
+advances (follow-up and reactivation stages, last proactive time) never move backwards because
+of a profile snapshot, unless the snapshot starts a new crisis or a new silence; only a deferral
+gives back what a claim took.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from enum import StrEnum
 
 import structlog
 
 from services.scheduler.metrics import SCHEDULER_DEFERRED
-from services.scheduler.state import ProactiveStateStore, ReleaseOutcome
+from services.scheduler.records import ProactiveRecord, placeholder_id
+from services.scheduler.rules import ProactiveState, release
+from services.scheduler.unit_of_work import SchedulerWork
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.catalog import (
@@ -18,45 +32,191 @@ from shared.events.catalog import (
     SmsOptOutChanged,
     UserProfileChanged,
 )
-from shared.inbox import Inbox
-from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 
+class ReleaseOutcome(StrEnum):
+    """What a deferral did to the read model."""
+
+    # The slot and stage were given back: the rules decide again in the next window.
+    RELEASED = "released"
+    # A newer claim has the slot (or the user is unknown): that message stands in for this one.
+    SUPERSEDED = "superseded"
+    # Given back already (a deferral of the same message under another event id).
+    ALREADY_RELEASED = "already_released"
+
+
+class StateChanged(Exception):
+    """A record changed between its read and its save inside one transaction. A server with
+    snapshot isolation reports that as a write conflict and reruns the transaction, so this
+    needs two first events of one user racing to create it; the broker delivers it again."""
+
+
+def _newer(moment: datetime | None, than: datetime | None) -> bool:
+    return moment is not None and (than is None or moment > than)
+
+
+def _with_profile(
+    current: ProactiveRecord | None,
+    placeholder: ProactiveRecord | None,
+    profile: UserProfileChanged,
+) -> ProactiveRecord:
+    """`current` (or a new record) with the snapshot's facts; a new user takes over the access
+    its placeholder held."""
+    if current is None:
+        state = ProactiveState(
+            profile.user_id, profile.timezone, profile.journey_phase, has_access=False
+        )
+        current = ProactiveRecord(state, profile.phone)
+        if placeholder is not None and placeholder.access_changed_at is not None:
+            current = replace(
+                current.with_state(has_access=placeholder.state.has_access),
+                access_changed_at=placeholder.access_changed_at,
+            )
+    old = current.state
+    new_crisis = _newer(profile.last_crisis_event_at, old.last_crisis_event_at)
+    # The user wrote since: a new silence, counted from the snapshot's count.
+    new_contact = _newer(profile.last_contact_at, old.last_contact_at)
+    changed = current.with_state(
+        journey_phase=profile.journey_phase,
+        timezone=profile.timezone,
+        band=profile.burnout_band,
+        last_contact_at=profile.last_contact_at,
+        opted_out=profile.sms_opt_out,
+        checkin_preference=profile.checkin_preference,
+        snoozed_until=profile.snooze_until,
+        last_crisis_event_at=(
+            profile.last_crisis_event_at if new_crisis else old.last_crisis_event_at
+        ),
+        crisis_followup_count=(
+            profile.crisis_followup_count
+            if new_crisis
+            else max(old.crisis_followup_count, profile.crisis_followup_count)
+        ),
+        reactivation_count=(
+            profile.reactivation_message_count if new_contact else old.reactivation_count
+        ),
+    )
+    return replace(changed, phone=profile.phone, profile_version=profile.version)
+
+
 class SchedulerHandlers:
-    def __init__(self, store: ProactiveStateStore, clock: Clock) -> None:
-        self._store = store
+    def __init__(self, clock: Clock, *, subscriptions_enabled: bool) -> None:
         self._clock = clock
+        self._subscriptions_enabled = subscriptions_enabled
         # Outcomes of deferrals whose transaction has not finished yet, by event id: counted
-        # once it has, so a retried transaction is not counted twice.
+        # once it has, so a transaction run again is not counted twice.
         self._releases: dict[uuid.UUID, ReleaseOutcome] = {}
 
-    async def profile_changed(self, event: Envelope[UserProfileChanged], uow: UnitOfWork) -> None:
-        await self._store.apply_profile(event.payload, self._clock.now(), uow.session)
+    async def _save(self, uow: SchedulerWork, record: ProactiveRecord) -> None:
+        now = self._clock.now()
+        scheduled = record.rescheduled(now, subscriptions_enabled=self._subscriptions_enabled)
+        if not await uow.states.save(scheduled):
+            raise StateChanged(f"proactive_state {record.user_id} changed during the event")
 
-    async def crisis_detected(self, event: Envelope[CrisisDetected], uow: UnitOfWork) -> None:
-        await self._store.apply_crisis(event.payload, self._clock.now(), uow.session)
+    async def profile_changed(
+        self, event: Envelope[UserProfileChanged], uow: SchedulerWork
+    ) -> None:
+        profile = event.payload
+        current = await uow.states.get(profile.user_id)
+        if current is not None and current.profile_version >= profile.version:
+            return
+        placeholder = await uow.states.get(placeholder_id(profile.phone))
+        if placeholder is not None:
+            await uow.states.delete(placeholder.user_id)
+        await self._save(uow, _with_profile(current, placeholder, profile))
 
-    async def opt_out_changed(self, event: Envelope[SmsOptOutChanged], uow: UnitOfWork) -> None:
-        await self._store.apply_opt_out(event.payload, self._clock.now(), uow.session)
+    async def crisis_detected(self, event: Envelope[CrisisDetected], uow: SchedulerWork) -> None:
+        """A newer high-severity crisis restarts the follow-up cascade at stage 0."""
+        crisis = event.payload
+        if crisis.severity != "high":
+            return
+        record = await uow.states.get(crisis.user_id)
+        if record is None or not _newer(crisis.detected_at, record.state.last_crisis_event_at):
+            return
+        changed = record.with_state(
+            last_crisis_event_at=crisis.detected_at, crisis_followup_count=0
+        )
+        await self._save(uow, changed)
 
-    async def access_changed(self, event: Envelope[BillingAccessChanged], uow: UnitOfWork) -> None:
-        await self._store.apply_access(event.payload, self._clock.now(), uow.session)
+    async def opt_out_changed(self, event: Envelope[SmsOptOutChanged], uow: SchedulerWork) -> None:
+        change = event.payload
+        await self._by_phone(
+            uow,
+            change.phone,
+            change.changed_at,
+            stamp=lambda record: record.opt_out_changed_at,
+            apply=lambda record: replace(
+                record.with_state(opted_out=change.opted_out),
+                opt_out_changed_at=change.changed_at,
+            ),
+        )
+
+    async def access_changed(
+        self, event: Envelope[BillingAccessChanged], uow: SchedulerWork
+    ) -> None:
+        change = event.payload
+        await self._by_phone(
+            uow,
+            change.phone,
+            change.changed_at,
+            stamp=lambda record: record.access_changed_at,
+            apply=lambda record: replace(
+                record.with_state(has_access=change.has_access),
+                access_changed_at=change.changed_at,
+            ),
+        )
+
+    async def _by_phone(
+        self,
+        uow: SchedulerWork,
+        phone: str,
+        changed_at: datetime,
+        *,
+        stamp: Callable[[ProactiveRecord], datetime | None],
+        apply: Callable[[ProactiveRecord], ProactiveRecord],
+    ) -> None:
+        """Apply a change stamped `changed_at` to every record of `phone` that holds an older
+        one (newest wins). A user the scheduler has not heard of yet gets a placeholder keyed
+        by phone, which the profile event later takes over (phone is the identity events
+        share)."""
+        records = await uow.states.with_phone(phone)
+        for record in records:
+            if _newer(changed_at, stamp(record)):
+                await self._save(uow, apply(record))
+        if not records:
+            await self._save(uow, apply(ProactiveRecord.placeholder(phone)))
 
     async def proactive_deferred(
-        self, event: Envelope[ProactiveMessageDeferred], uow: UnitOfWork
+        self, event: Envelope[ProactiveMessageDeferred], uow: SchedulerWork
     ) -> None:
-        """The SMS worker could not send a message now: give its slot and stage back, so the
-        rules decide again in the recipient's next window."""
-        outcome = await self._store.release_claim(event.payload, self._clock.now(), uow.session)
+        """The SMS worker could not send a message now: give back what its claim took, if it is
+        still the latest claim (`rules.release`), so the rules decide again in the recipient's
+        next window."""
+        deferred = event.payload
+        record = await uow.states.get(deferred.user_id)
+        latest = record.claim if record is not None else None
+        if record is None or latest is None or latest.taken.key != deferred.message_key:
+            outcome = ReleaseOutcome.SUPERSEDED
+        elif latest.released_at is not None:
+            outcome = ReleaseOutcome.ALREADY_RELEASED
+        else:
+            released = replace(
+                record,
+                state=release(record.state, latest.taken),
+                claim=replace(
+                    latest, released_at=self._clock.now(), deferral_reason=deferred.reason
+                ),
+            )
+            await self._save(uow, released)
+            outcome = ReleaseOutcome.RELEASED
         self._releases[event.id] = outcome
 
-    def deferrals(
-        self, inbox: Inbox[UnitOfWork]
+    def counted_deferrals(
+        self, run: Callable[[Envelope[ProactiveMessageDeferred]], Awaitable[None]]
     ) -> Callable[[Envelope[ProactiveMessageDeferred]], Awaitable[None]]:
-        """`proactive_deferred` behind `inbox`, counted and logged once it has committed."""
-        run = inbox.idempotent(self.proactive_deferred)
+        """`run` (`proactive_deferred` in its transaction), counted and logged once committed."""
 
         async def handle(event: Envelope[ProactiveMessageDeferred]) -> None:
             try:

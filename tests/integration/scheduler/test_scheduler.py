@@ -1,24 +1,31 @@
-"""The scheduler against a real database: the read model fed by events, ticks that emit once per
-slot, the lease between replicas, the claim between overlapping ticks, churn, deferrals from the
-SMS worker, and the claim's compare-and-set and atomic emission."""
+"""The scheduler against a real database: the read model fed by events in transactions, ticks
+that emit once per slot, the lease between replicas, overlapping claims, churn, deferrals from the
+SMS worker through the real inbox, and the claim's compare-and-set and atomic emission."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pytest
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.scheduler.handlers import SchedulerHandlers
-from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
-from services.scheduler.tick import Scheduler, TickReport
+from services.scheduler.records import ProactiveRecord, TickReport
+from services.scheduler.repositories import SCHEDULER_INDEXES
+from services.scheduler.tick import Scheduler
+from services.scheduler.unit_of_work import (
+    MongoSchedulerStore,
+    MongoSchedulerWork,
+    SchedulerWork,
+    scheduler_work,
+)
 from shared.broker.consumer import AlreadyProcessed
 from shared.clock import ManualClock
-from shared.events import Envelope, new_event
+from shared.events import Envelope, Payload, new_event
 from shared.events.catalog import (
     EVENTS,
     BillingAccessChanged,
@@ -31,9 +38,11 @@ from shared.events.catalog import (
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox
-from shared.unit_of_work import Transactions, UnitOfWork
+from shared.unit_of_work import Transactions
 
 pytestmark = pytest.mark.integration
+
+P = TypeVar("P", bound=Payload)
 
 # 15:00 UTC on a January day = 10:00 in New York.
 MORNING = datetime(2026, 1, 15, 15, 0, tzinfo=UTC)
@@ -55,28 +64,53 @@ def _profile(version: int, **changes: Any) -> UserProfileChanged:
     return UserProfileChanged(**fields)
 
 
-async def _setup(
-    db: Database, mongo_client: MongoClient, *, subscriptions: bool = False
-) -> tuple[ProactiveStateStore, ManualClock, Outbox]:
-    await ensure_indexes(db, SCHEDULER_INDEXES)
-    clock = ManualClock(MORNING)
-    store = ProactiveStateStore(db[PROACTIVE_STATE], subscriptions_enabled=subscriptions)
-    return store, clock, Outbox(db[OUTBOX_COLLECTION], clock)
+class Real:
+    """The scheduler's handlers, store and transactions on the test's database."""
+
+    def __init__(self, db: Database, mongo_client: MongoClient, *, subscriptions: bool) -> None:
+        self.db = db
+        self.clock = ManualClock(MORNING)
+        self.outbox = Outbox(db[OUTBOX_COLLECTION], self.clock)
+        self.transactions = Transactions(mongo_client, self.outbox, scheduler_work(db))
+        self.store = MongoSchedulerStore(db)
+        self.handlers = SchedulerHandlers(self.clock, subscriptions_enabled=subscriptions)
+        self.subscriptions = subscriptions
+
+    def scheduler(
+        self, holder: str = "a", transactions: Transactions[MongoSchedulerWork] | None = None
+    ) -> Scheduler:
+        return Scheduler(
+            self.store,
+            transactions or self.transactions,
+            self.clock,
+            holder=holder,
+            batch_size=100,
+            lease_seconds=30,
+            subscriptions_enabled=self.subscriptions,
+        )
+
+    async def deliver(
+        self, handler: Callable[[Envelope[P], SchedulerWork], Awaitable[None]], payload: P
+    ) -> None:
+        """`handler` in its own transaction, as the consumer runs it (without the inbox row)."""
+        event = new_event(payload)
+        await self.transactions.run(lambda uow: handler(event, uow))
+
+    async def record(self) -> ProactiveRecord:
+        record = await self.store.states.get("u1")
+        assert record is not None
+        return record
+
+    def inbox(self) -> Inbox[MongoSchedulerWork]:
+        return Inbox(
+            self.transactions, self.db[INBOX_COLLECTION], self.clock, consumer="scheduler.events"
+        )
 
 
-def _scheduler(
-    db: Database, outbox: Outbox, clock: ManualClock, holder: str = "a", **kw: Any
-) -> Scheduler:
-    return Scheduler(
-        db,
-        outbox,
-        clock,
-        holder=holder,
-        batch_size=100,
-        lease_seconds=30,
-        subscriptions_enabled=kw.pop("subscriptions_enabled", False),
-        **kw,
-    )
+@pytest.fixture
+async def real(db: Database, mongo_client: MongoClient) -> Real:
+    await ensure_indexes(db, {**SCHEDULER_INDEXES, **inbox_indexes(14)})
+    return Real(db, mongo_client, subscriptions=False)
 
 
 async def _emitted(db: Database) -> list[tuple[str, str]]:
@@ -84,129 +118,108 @@ async def _emitted(db: Database) -> list[tuple[str, str]]:
     return [(row["type"], EVENTS.decode(row["body"]).idempotency_key) async for row in rows]
 
 
-async def test_crisis_followup_is_emitted_once_when_due_and_stages_advance(
-    db: Database, mongo_client: MongoClient
-) -> None:
-    store, clock, outbox = await _setup(db, mongo_client)
+async def test_crisis_followup_is_emitted_once_when_due_and_stages_advance(real: Real) -> None:
     crisis = MORNING - timedelta(hours=1)  # 09:00 local: its stages fall inside the window
-    await store.apply_profile(_profile(1, last_crisis_event_at=crisis), clock.now(), None)
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert state["next_due_at"] == crisis + timedelta(days=1)
+    await real.deliver(real.handlers.profile_changed, _profile(1, last_crisis_event_at=crisis))
+    assert (await real.record()).next_due_at == crisis + timedelta(days=1)
 
-    scheduler = _scheduler(db, outbox, clock)
+    scheduler = real.scheduler()
     assert (await scheduler.tick()).sent == 0  # type: ignore[union-attr]
-    clock.set(crisis + timedelta(days=1))
+    real.clock.set(crisis + timedelta(days=1))
     report = await scheduler.tick()
     assert report is not None
     assert (report.due, report.sent) == (1, 1)
     assert (await scheduler.tick()).due == 0  # type: ignore[union-attr]
-    emitted = await _emitted(db)
-    assert emitted == [
+    assert await _emitted(real.db) == [
         ("proactive.message.due", f"proactive:u1:crisis_followup:{crisis:%Y%m%dT%H%M%S}:1")
     ]
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert state["crisis_followup_count"] == 1
-    assert state["next_due_at"] == crisis + timedelta(days=3)
+    record = await real.record()
+    assert record.state.crisis_followup_count == 1
+    assert record.next_due_at == crisis + timedelta(days=3)
+    latest = await real.store.runs.latest()
+    assert latest is not None
+    assert (latest.started_at, latest.holder) == (real.clock.now(), "a")
 
 
 async def test_a_second_replica_waits_for_the_lease_and_overlapping_claims_send_once(
-    db: Database, mongo_client: MongoClient
+    real: Real,
 ) -> None:
-    store, clock, outbox = await _setup(db, mongo_client)
-    await store.apply_profile(
-        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
+    await real.deliver(
+        real.handlers.profile_changed,
+        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)),
     )
-    first = _scheduler(db, outbox, clock, "replica-1")
-    second = _scheduler(db, outbox, clock, "replica-2")
-    assert await first._take_lease(clock.now())
+    first, second = real.scheduler("replica-1"), real.scheduler("replica-2")
+    assert await first.tick() is not None
     assert await second.tick() is None  # lease held
-    # Even if the lease failed and both worked on the same stale document, one claim wins.
-    document = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert document is not None
+    # Even if the lease failed and both worked on the same read at once, one claim wins.
+    real.clock.advance(timedelta(days=1))
+    read = await real.record()
     one, two = TickReport(), TickReport()
     await asyncio.gather(
-        first._handle(dict(document), clock.now(), one),
-        second._handle(dict(document), clock.now(), two),
+        first.process(read, real.clock.now(), one),
+        second.process(read, real.clock.now(), two),
     )
     assert one.sent + two.sent == 1
     assert one.lost_races + two.lost_races == 1
-    assert len(await _emitted(db)) == 1
+    assert len(await _emitted(real.db)) == 2
 
 
 async def test_opt_out_access_and_stale_snapshots(db: Database, mongo_client: MongoClient) -> None:
-    store, clock, outbox = await _setup(db, mongo_client, subscriptions=True)
+    await ensure_indexes(db, SCHEDULER_INDEXES)
+    real = Real(db, mongo_client, subscriptions=True)
     # Access arrives before the profile: kept on a placeholder, merged when the profile comes.
-    await store.apply_access(
+    await real.deliver(
+        real.handlers.access_changed,
         BillingAccessChanged(phone=PHONE, has_access=True, status="active", changed_at=MORNING),
-        clock.now(),
-        None,
     )
-    await store.apply_profile(
-        _profile(2, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
+    await real.deliver(
+        real.handlers.profile_changed,
+        _profile(2, last_crisis_event_at=MORNING - timedelta(days=2)),
     )
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert state["has_access"] is True
-    assert await db[PROACTIVE_STATE].count_documents({}) == 1
+    assert (await real.record()).state.has_access is True
+    assert [r.user_id for r in await real.store.states.with_phone(PHONE)] == ["u1"]
     # An older snapshot changes nothing.
-    await store.apply_profile(_profile(1, journey_phase="onboarding"), clock.now(), None)
-    assert (await db[PROACTIVE_STATE].find_one({"_id": "u1"}) or {})["journey_phase"] == "active"
+    await real.deliver(real.handlers.profile_changed, _profile(1, journey_phase="onboarding"))
+    assert (await real.record()).state.journey_phase == "active"
 
-    await store.apply_opt_out(
+    await real.deliver(
+        real.handlers.opt_out_changed,
         SmsOptOutChanged(phone=PHONE, opted_out=True, source="keyword", changed_at=MORNING),
-        clock.now(),
-        None,
     )
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert state["opted_out"] is True
-    assert state["next_due_at"] is None
-    scheduler = _scheduler(db, outbox, clock, subscriptions_enabled=True)
-    assert (await scheduler.tick()).sent == 0  # type: ignore[union-attr]
+    record = await real.record()
+    assert (record.state.opted_out, record.next_due_at) == (True, None)
+    assert (await real.scheduler().tick()).sent == 0  # type: ignore[union-attr]
     assert await _emitted(db) == []
 
 
-async def test_a_new_crisis_restarts_the_cascade(db: Database, mongo_client: MongoClient) -> None:
-    store, clock, _ = await _setup(db, mongo_client)
-    await store.apply_profile(
+async def test_a_new_crisis_restarts_the_cascade(real: Real) -> None:
+    await real.deliver(
+        real.handlers.profile_changed,
         _profile(1, last_crisis_event_at=MORNING - timedelta(days=20), crisis_followup_count=4),
-        clock.now(),
-        None,
     )
-    await store.apply_crisis(
+    await real.deliver(
+        real.handlers.crisis_detected,
         CrisisDetected(user_id="u1", phone=PHONE, severity="high", detected_at=MORNING),
-        clock.now(),
-        None,
     )
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert state["crisis_followup_count"] == 0
-    assert state["last_crisis_event_at"] == MORNING
-    assert state["next_due_at"] == MORNING + timedelta(days=1)
+    record = await real.record()
+    assert (record.state.last_crisis_event_at, record.state.crisis_followup_count) == (MORNING, 0)
+    assert record.next_due_at == MORNING + timedelta(days=1)
 
 
-async def test_silence_after_the_last_reactivation_churns_once(
-    db: Database, mongo_client: MongoClient
-) -> None:
-    store, clock, outbox = await _setup(db, mongo_client)
-    await store.apply_profile(
+async def test_silence_after_the_last_reactivation_churns_once(real: Real) -> None:
+    await real.deliver(
+        real.handlers.profile_changed,
         _profile(1, burnout_band="thriving", last_contact_at=MORNING - timedelta(days=7)),
-        clock.now(),
-        None,
     )
-    scheduler = _scheduler(db, outbox, clock)
+    scheduler = real.scheduler()
     for _ in range(40):  # forty mornings of silence
         await scheduler.tick()
-        clock.advance(timedelta(days=1))
-    emitted = await _emitted(db)
+        real.clock.advance(timedelta(days=1))
+    emitted = await _emitted(real.db)
     kinds = [key.split(":")[2] + ":" + key.split(":")[-1] for _, key in emitted[:-1]]
     assert kinds == ["reactivation:1", "reactivation:2", "reactivation:3"]
     assert emitted[-1][0] == "user.churned"
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert state["journey_phase"] == "churned"
+    assert (await real.record()).state.journey_phase == "churned"
 
 
 # --- deferrals, compare-and-set, the atomic claim ------------------------------------------
@@ -214,31 +227,6 @@ async def test_silence_after_the_last_reactivation_churns_once(
 # 19:59 in New York: the window's last minute; 20:30 it has closed.
 LAST_MINUTE = datetime(2026, 1, 16, 0, 59, tzinfo=UTC)
 NEXT_MORNING = datetime(2026, 1, 16, 14, 0, tzinfo=UTC)  # 09:00 in New York
-
-
-class Crash(Exception):
-    """The scheduler died here."""
-
-
-class _Hooked(Outbox):
-    """An outbox that runs `before_add` (once) before it writes a row: a crash or a concurrent
-    event landing between the claim and its outbox row."""
-
-    def __init__(self, outbox: Outbox, before_add: Callable[[], Awaitable[None]]) -> None:
-        self.__dict__.update(outbox.__dict__)
-        self._before_add: Callable[[], Awaitable[None]] | None = before_add
-
-    async def add(
-        self,
-        event: Envelope[Any],
-        session: AsyncClientSession | None = None,
-        *,
-        row_id: str | None = None,
-    ) -> None:
-        hook, self._before_add = self._before_add, None
-        if hook is not None:
-            await hook()
-        await super().add(event, session, row_id=row_id)
 
 
 def _deferral(
@@ -267,59 +255,45 @@ async def _due_events(db: Database) -> list[Envelope[Any]]:
     return [EVENTS.decode(row["body"]) async for row in rows.sort("created_at", 1)]
 
 
-def _inbox(db: Database, mongo_client: MongoClient, outbox: Outbox) -> Inbox[UnitOfWork]:
-    return Inbox(
-        Transactions(mongo_client, outbox, UnitOfWork),
-        db[INBOX_COLLECTION],
-        outbox._clock,
-        consumer="scheduler.events",
-    )
+def _deferred(reason: str, outcome: str) -> float:
+    labels = {"reason": reason, "outcome": outcome}
+    return REGISTRY.get_sample_value("givecare_scheduler_deferred_total", labels) or 0
 
 
 async def test_a_deferred_message_goes_out_in_the_next_window_under_a_new_key(
-    db: Database, mongo_client: MongoClient
+    real: Real,
 ) -> None:
     """Emitted at 19:59, consumed by the SMS worker at 20:30: the worker defers it, the scheduler
     gives back the slot and the stage, and the same stage is emitted at 09:00 the next day."""
-    store, clock, outbox = await _setup(db, mongo_client)
-    await ensure_indexes(db, inbox_indexes(14))
     crisis = LAST_MINUTE - timedelta(days=1)
-    await store.apply_profile(_profile(1, last_crisis_event_at=crisis), clock.now(), None)
-    clock.set(LAST_MINUTE)
-    scheduler = _scheduler(db, outbox, clock)
+    await real.deliver(real.handlers.profile_changed, _profile(1, last_crisis_event_at=crisis))
+    real.clock.set(LAST_MINUTE)
+    scheduler = real.scheduler()
     assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
-    [first] = await _due_events(db)
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert (state["crisis_followup_count"], state["last_proactive_at"]) == (1, LAST_MINUTE)
-    assert "emission" not in state
+    [first] = await _due_events(real.db)
+    state = (await real.record()).state
+    assert (state.crisis_followup_count, state.last_proactive_at) == (1, LAST_MINUTE)
 
-    clock.set(LAST_MINUTE + timedelta(minutes=31))
-    handlers = SchedulerHandlers(store, clock)
-    deliver = handlers.deferrals(_inbox(db, mongo_client, outbox))
-    released = REGISTRY.get_sample_value(
-        "givecare_scheduler_deferred_total", {"reason": "outside_window", "outcome": "released"}
+    real.clock.set(LAST_MINUTE + timedelta(minutes=31))
+    deliver = real.handlers.counted_deferrals(
+        real.inbox().idempotent(real.handlers.proactive_deferred)
     )
-    deferral = _deferral(first, clock.now())
+    released = _deferred("outside_window", "released")
+    deferral = _deferral(first, real.clock.now())
     await deliver(deferral)
     with pytest.raises(AlreadyProcessed):
         await deliver(deferral)  # a redelivery changes nothing
-    assert (
-        REGISTRY.get_sample_value(
-            "givecare_scheduler_deferred_total", {"reason": "outside_window", "outcome": "released"}
-        )
-        == (released or 0) + 1
-    )
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert (state["crisis_followup_count"], state["last_proactive_at"]) == (0, None)
-    assert state["next_due_at"] == NEXT_MORNING
-    assert state["claim"]["released_at"] == clock.now()
+    assert _deferred("outside_window", "released") == released + 1
+    record = await real.record()
+    assert (record.state.crisis_followup_count, record.state.last_proactive_at) == (0, None)
+    assert record.next_due_at == NEXT_MORNING
+    assert record.claim is not None
+    assert record.claim.released_at == real.clock.now()
 
     assert (await scheduler.tick()).due == 0  # type: ignore[union-attr]
-    clock.set(NEXT_MORNING)
+    real.clock.set(NEXT_MORNING)
     assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
-    [_, again] = await _due_events(db)
+    [_, again] = await _due_events(real.db)
     assert again.idempotency_key == f"{first.idempotency_key}:deferred:1"
     assert (again.payload.kind, again.payload.stage, again.payload.due_at) == (
         "crisis_followup",
@@ -328,61 +302,77 @@ async def test_a_deferred_message_goes_out_in_the_next_window_under_a_new_key(
     )
 
 
-async def test_a_deferral_that_comes_after_a_newer_claim_changes_nothing(
-    db: Database, mongo_client: MongoClient
-) -> None:
+async def test_a_deferral_that_comes_after_a_newer_claim_changes_nothing(real: Real) -> None:
     """The SMS worker was down for days: by the time it defers stage 1 as late, the scheduler has
     emitted stage 2, which stands in for it (overdue stages collapse anyway)."""
-    store, clock, outbox = await _setup(db, mongo_client)
-    await ensure_indexes(db, inbox_indexes(14))
     crisis = MORNING - timedelta(days=1)
-    await store.apply_profile(_profile(1, last_crisis_event_at=crisis), clock.now(), None)
-    scheduler = _scheduler(db, outbox, clock)
+    await real.deliver(real.handlers.profile_changed, _profile(1, last_crisis_event_at=crisis))
+    scheduler = real.scheduler()
     assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
-    clock.set(crisis + timedelta(days=3))
+    real.clock.set(crisis + timedelta(days=3))
     assert (await scheduler.tick()).sent == 1  # type: ignore[union-attr]
-    first, second = await _due_events(db)
+    first, second = await _due_events(real.db)
     assert (first.payload.stage, second.payload.stage) == (1, 2)
-    before = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
+    before = await real.record()
 
-    handlers = SchedulerHandlers(store, clock)
-    superseded = REGISTRY.get_sample_value(
-        "givecare_scheduler_deferred_total", {"reason": "late", "outcome": "superseded"}
+    superseded = _deferred("late", "superseded")
+    deliver = real.handlers.counted_deferrals(
+        real.inbox().idempotent(real.handlers.proactive_deferred)
     )
-    await handlers.deferrals(_inbox(db, mongo_client, outbox))(
-        _deferral(first, clock.now(), "late")
-    )
-    assert await db[PROACTIVE_STATE].find_one({"_id": "u1"}) == before
-    assert (
-        REGISTRY.get_sample_value(
-            "givecare_scheduler_deferred_total", {"reason": "late", "outcome": "superseded"}
-        )
-        == (superseded or 0) + 1
-    )
+    await deliver(_deferral(first, real.clock.now(), "late"))
+    assert await real.record() == before
+    assert _deferred("late", "superseded") == superseded + 1
 
 
-async def test_a_crisis_between_the_read_and_the_claim_wins(
-    db: Database, mongo_client: MongoClient
-) -> None:
+async def test_a_crisis_between_the_read_and_the_claim_wins(real: Real) -> None:
     """The claim is a compare-and-set on the revision the decision read: a decision made from a
     state that changed meanwhile is not emitted, and the change's own next_due_at stands."""
-    store, clock, outbox = await _setup(db, mongo_client)
-    await store.apply_profile(
-        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)), clock.now(), None
+    await real.deliver(
+        real.handlers.profile_changed,
+        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)),
     )
-    stale = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert stale is not None
+    stale = await real.record()
     newer = MORNING - timedelta(minutes=5)
-    await store.apply_crisis(
+    await real.deliver(
+        real.handlers.crisis_detected,
         CrisisDetected(user_id="u1", phone=PHONE, severity="high", detected_at=newer),
-        clock.now(),
-        None,
     )
     report = TickReport()
-    await _scheduler(db, outbox, clock)._handle(stale, clock.now(), report)
+    await real.scheduler().process(stale, real.clock.now(), report)
     assert (report.sent, report.lost_races) == (0, 1)
-    assert await _emitted(db) == []
-    state = await db[PROACTIVE_STATE].find_one({"_id": "u1"})
-    assert state is not None
-    assert (state["last_crisis_event_at"], state["crisis_followup_count"]) == (newer, 0)
-    assert state["next_due_at"] == newer + timedelta(days=1)
+    assert await _emitted(real.db) == []
+    record = await real.record()
+    assert (record.state.last_crisis_event_at, record.state.crisis_followup_count) == (newer, 0)
+    assert record.next_due_at == newer + timedelta(days=1)
+
+
+class Crash(Exception):
+    """The scheduler died here."""
+
+
+async def test_a_tick_that_dies_after_writing_the_claim_and_its_outbox_row_leaves_neither(
+    real: Real, mongo_client: MongoClient
+) -> None:
+    """Both writes are in one transaction: a crash before the commit takes both back, and the
+    next tick makes the same claim."""
+
+    class Dying(MongoSchedulerWork):
+        async def emit(self, event: Envelope[Any]) -> None:
+            await super().emit(event)
+            raise Crash
+
+    def dying(session: AsyncClientSession, outbox: Outbox) -> MongoSchedulerWork:
+        return Dying(real.db, session, outbox)
+
+    await real.deliver(
+        real.handlers.profile_changed,
+        _profile(1, last_crisis_event_at=MORNING - timedelta(days=2)),
+    )
+    before = await real.record()
+    crashing = real.scheduler(transactions=Transactions(mongo_client, real.outbox, dying))
+    with pytest.raises(Crash):
+        await crashing.tick()
+    assert await real.record() == before
+    assert await _emitted(real.db) == []
+    assert (await real.scheduler().tick()).sent == 1  # type: ignore[union-attr]
+    assert len(await _emitted(real.db)) == 1

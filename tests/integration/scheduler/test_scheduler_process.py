@@ -10,7 +10,9 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.scheduler.state import PROACTIVE_STATE
+from services.scheduler.records import ProactiveRecord
+from services.scheduler.repositories import MongoProactiveStates
+from services.scheduler.rules import ProactiveState
 from shared.broker import Publisher
 from shared.config import BrokerSettings
 from shared.events import new_event
@@ -58,17 +60,16 @@ async def test_ticks_deferrals_and_metrics_on_the_ops_port(
     db: Database,
 ) -> None:
     # Due at 07:00 local, before the window opens (next_due_at is allowed to be early).
-    await db[PROACTIVE_STATE].insert_one(
-        {
-            "_id": "u-honolulu",
-            "phone": HONOLULU_PHONE,
-            "journey_phase": "active",
-            "timezone": "Pacific/Honolulu",
-            "band": "high",
-            "last_contact_at": CLOCK_START - timedelta(days=3),
-            "has_access": True,
-            "next_due_at": CLOCK_START - timedelta(hours=1),
-        }
+    honolulu = ProactiveState(
+        user_id="u-honolulu",
+        timezone="Pacific/Honolulu",
+        journey_phase="active",
+        band="high",
+        last_contact_at=CLOCK_START - timedelta(days=3),
+        has_access=True,
+    )
+    assert await MongoProactiveStates(db, None).save(
+        ProactiveRecord(honolulu, HONOLULU_PHONE, next_due_at=CLOCK_START - timedelta(hours=1))
     )
     env = service_environment(
         broker_settings,

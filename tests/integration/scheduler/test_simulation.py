@@ -22,11 +22,18 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from domain.proactive_policy import CRISIS_FOLLOWUP_DAYS, PROACTIVE_GAP, next_window_moment
-from services.scheduler.state import PROACTIVE_STATE, SCHEDULER_INDEXES, ProactiveStateStore
+from services.scheduler.handlers import SchedulerHandlers
+from services.scheduler.repositories import SCHEDULER_INDEXES
 from services.scheduler.tick import Scheduler
+from services.scheduler.unit_of_work import (
+    MongoSchedulerStore,
+    MongoSchedulerWork,
+    scheduler_work,
+)
 from shared.broker import Publisher, declare_exchange
 from shared.clock import ManualClock
 from shared.config import BrokerSettings, OutboxSettings
+from shared.events import new_event
 from shared.events.catalog import (
     EVENTS,
     ProactiveMessageDue,
@@ -36,6 +43,7 @@ from shared.events.catalog import (
 )
 from shared.mongo import Database, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay
+from shared.unit_of_work import Transactions
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +138,15 @@ def _snapshot(user: SimUser, now: datetime) -> UserProfileChanged:
     )
 
 
-async def _feed(store: ProactiveStateStore, user: SimUser, since: datetime, now: datetime) -> None:
-    """Apply what this user did in (since, now]: contact, crisis, opt-out."""
+async def _feed(
+    handlers: SchedulerHandlers,
+    transactions: Transactions[MongoSchedulerWork],
+    user: SimUser,
+    since: datetime,
+    now: datetime,
+) -> None:
+    """Apply what this user did in (since, now]: contact, crisis, opt-out; each event in its
+    own transaction, as the consumer applies it."""
     changed = False
     if since == START:
         user.last_contact = START
@@ -146,15 +161,15 @@ async def _feed(store: ProactiveStateStore, user: SimUser, since: datetime, now:
             user.last_contact = moment  # a crisis arrives as a message
             changed = True
     if changed:
-        await store.apply_profile(_snapshot(user, now), now, None)
+        profile = new_event(_snapshot(user, now))
+        await transactions.run(lambda uow: handlers.profile_changed(profile, uow))
     if user.opt_out_at is not None and since < user.opt_out_at <= now:
-        await store.apply_opt_out(
+        opt_out = new_event(
             SmsOptOutChanged(
                 phone=user.phone, opted_out=True, source="keyword", changed_at=user.opt_out_at
-            ),
-            now,
-            None,
+            )
         )
+        await transactions.run(lambda uow: handlers.opt_out_changed(opt_out, uow))
 
 
 async def _simulate(
@@ -169,12 +184,13 @@ async def _simulate(
 ) -> Population:
     await ensure_indexes(db, SCHEDULER_INDEXES)
     clock = ManualClock(START)
-    store = ProactiveStateStore(db[PROACTIVE_STATE], subscriptions_enabled=False)
+    handlers = SchedulerHandlers(clock, subscriptions_enabled=False)
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+    transactions = Transactions(mongo_client, outbox, scheduler_work(db))
     schedulers = [
         Scheduler(
-            db,
-            outbox,
+            MongoSchedulerStore(db),
+            transactions,
             clock,
             holder=f"replica-{n}",
             # Zero lease: every replica ticks every time, so only the claims keep them apart.
@@ -198,7 +214,7 @@ async def _simulate(
     while clock.now() < START + timedelta(days=days):
         now = clock.now()
         for user in users:
-            await _feed(store, user, previous, now)
+            await _feed(handlers, transactions, user, previous, now)
         await asyncio.gather(*(scheduler.tick() for scheduler in schedulers))
         while await relay.relay_once():
             pass
