@@ -8,12 +8,14 @@ says whether all passed. BENCH_QUICK=1 runs every one at a short size.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench.sizes import QUICK
+from shared.local_servers._lifecycle import dies_with
 
 # The headline ones first; any other `bench_*.py` follows in name order.
 FIRST = ("bench_ingress", "bench_e2e", "bench_sms_inbound")
@@ -30,7 +32,10 @@ def main() -> int:
     for name in benchmarks():
         print(f"\n--- {name}{' (quick)' if QUICK else ''}", flush=True)
         began = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", f"bench.{name}"], check=False)
+        # Ends with this process, however it ends (a killed `make bench` leaves nothing running).
+        result = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}"], check=False, preexec_fn=dies_with(os.getpid())
+        )
         print(f"--- {name}: {time.monotonic() - began:.0f} s, exit {result.returncode}", flush=True)
         if result.returncode != 0:
             failed.append(name)
