@@ -34,13 +34,13 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(RUN) ruff format .
 
 run: bootstrap ## start the whole system locally: broker, database and every service (Ctrl-C stops)
-	$(RUN) python -m shared.local_servers --dir .local/infra --services
+	$(RUN) python -m services.devtools.run --dir .local/infra
 
 infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
 	$(RUN) python -m shared.local_servers --dir .local/infra
 
 stop: ## stop a make run/infra of this checkout and whatever a killed run, test or benchmark left running
-	$(RUN) python -m shared.local_servers --dir .local/infra --stop
+	$(RUN) python -m services.devtools.run --dir .local/infra --stop
 
 COMPOSE := docker compose -f deploy/compose.yaml
 DOWN_ARGS ?=

@@ -48,8 +48,8 @@ from bench.servers import DatabaseOperations, Servers, describe_database, drop_q
 from bench.sizes import sized
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from services.devtools.loopback import LoopbackServer
+from services.devtools.system import SERVICES
 from shared.config import BrokerSettings, MongoSettings
-from shared.local_servers.services import SERVICES
 from shared.mongo import create_client
 from tests.support.processes import ServiceProcess, service_process, system_environment
 

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 
 from pydantic_settings import BaseSettings
 
+from services.devtools.system import DEV_FROM_NUMBER, DEVTOOLS_ENV_FILE
 from services.ingress.settings import IngressSettings, WebhookSettings
 from shared.config import StripeSettings, TwilioSettings, load_settings
 from shared.local_servers.env_file import read_env_file
-from shared.local_servers.services import DEV_FROM_NUMBER, DEVTOOLS_ENV_FILE
 
 DEFAULT_DEVTOOLS_ENV = Path(".local/infra") / DEVTOOLS_ENV_FILE
 _S = TypeVar("_S", bound=BaseSettings)

@@ -13,9 +13,9 @@ from typing import Self
 
 import httpx
 
+from services.devtools.system import SERVICES
 from shared.config import BrokerSettings
 from shared.local_servers import free_port
-from shared.local_servers.services import SERVICES
 from tests.support.waiting import eventually
 
 
@@ -172,7 +172,7 @@ class ServiceProcess:
 def service_process(
     name: str, env: dict[str, str], *, ready_timeout: float = 30, port: int | None = None
 ) -> ServiceProcess:
-    """The service `make run` calls `name` (`shared.local_servers.services.SERVICES`) as a
+    """The service `make run` calls `name` (`services.devtools.system.SERVICES`) as a
     `ServiceProcess`; ingress serves `/readyz` on its own port, the workers on `OPS_PORT`."""
     (spec,) = [spec for spec in SERVICES if spec.name == name]
     port_variable = "INGRESS_PORT" if spec.ops_port is None else "OPS_PORT"

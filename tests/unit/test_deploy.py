@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.devtools.system import SERVICES
 from services.ingress.settings import IngressSettings
-from shared.local_servers.services import SERVICES
 from tests.support.settings_catalog import setting_variables
 from tests.support.tools import dev_tool
 

@@ -23,6 +23,7 @@ import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
 
 from services.billing_worker.service import QUEUE as BILLING_QUEUE
+from services.devtools.system import SERVICES
 from services.ingress.settings import IngressSettings
 from services.migrations.__main__ import _parser as migrations_cli
 from services.migrations.registry import known_migrations
@@ -32,7 +33,6 @@ from services.sms_worker.bootstrap import INBOUND_QUEUE, PROACTIVE_QUEUE, SENDS_
 from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
 from shared.events.catalog import CONSUMER_QUEUES
-from shared.local_servers.services import SERVICES
 from tests.support.settings_catalog import setting_variables
 from tests.support.tools import dev_tool
 

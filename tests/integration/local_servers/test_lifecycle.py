@@ -135,9 +135,10 @@ def announced(log: Path) -> bool:
     return log.exists() and "MONGODB_URL=" in log.read_text()
 
 
-def launcher(directory: Path, *flags: str) -> list[str]:
-    """What `make infra` (and with `--services`, `make run`) runs, without make's bootstrap."""
-    return [sys.executable, "-m", "shared.local_servers", "--dir", str(directory), *flags]
+def launcher(directory: Path, *flags: str, module: str = "shared.local_servers") -> list[str]:
+    """What `make infra` (module `services.devtools.run`: `make run`) runs, without make's
+    bootstrap."""
+    return [sys.executable, "-m", module, "--dir", str(directory), *flags]
 
 
 def end_and_check(process: subprocess.Popen[bytes], sig: signal.Signals) -> tuple[int, set[str]]:
@@ -168,7 +169,9 @@ def test_infra_and_run_leave_nothing_running_however_they_end(
 
     # The same directory again, now with every service, ended as by `kill -9`.
     log = tmp_path / "run.log"
-    with child(launcher(infra, "--services", "--free-ports"), env, log) as process:
+    with child(
+        launcher(infra, "--free-ports", module="services.devtools.run"), env, log
+    ) as process:
 
         def services_started() -> bool:
             return {record.name for record in read_records(registry)} >= SERVICES

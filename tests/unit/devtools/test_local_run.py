@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from services.devtools.local_run import LocalRun
-from shared.local_servers.env_file import read_env_file, write_env_file
-from shared.local_servers.services import (
+from services.devtools.system import (
     DEV_FROM_NUMBER,
     FAKE_TWILIO,
     SERVICES,
     development_setup,
     line_prefix,
 )
+from shared.local_servers.env_file import read_env_file, write_env_file
 
 URLS = {"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5999/", "MONGODB_URL": "mongodb://x"}
 _CONFIGURABLE = (
