@@ -3,7 +3,7 @@
 Users in seven timezones (Hawaii and Arizona included, across both DST changes) have mixed bands,
 crises, silences, replies and opt-outs. Every simulated hour the population's events are fed
 to the read model, the scheduler ticks, and the relay publishes what it emitted to a tap queue.
-The invariants of DOMAIN.md are then checked on what reached the broker. `SIM_USERS` sets the
+The invariants of docs/domain.md are then checked on what reached the broker. `SIM_USERS` sets the
 population (CI: 100; `make soak` runs 2,000).
 """
 

@@ -1,4 +1,4 @@
-"""The proactive rules of DOMAIN.md, boundary by boundary: gate, window, crisis follow-ups,
+"""The proactive rules of docs/domain.md, boundary by boundary: gate, window, crisis follow-ups,
 reactivation, churn, check-in cadences, and when each user is next worth looking at."""
 
 from __future__ import annotations
