@@ -12,6 +12,7 @@ from services.sms_sender.parking import BrokerParkingLot
 from services.sms_sender.settings import SenderConfig
 from services.sms_sender.store import sender_indexes
 from services.sms_sender.transport import open_transport
+from services.sms_sender.unit_of_work import sender_work
 from services.sms_sender.wiring import SENDER_QUEUE, assemble
 from shared.config import ConfigError
 from shared.mongo import ensure_indexes
@@ -26,10 +27,10 @@ async def serve(config: SenderConfig) -> None:
         transport = open_transport(config.twilio)
         channel = await runtime.connection.channel(publisher_confirms=True, on_return_raises=True)
         try:
+            transactions = runtime.transactions(sender_work(runtime.db))
             sender = assemble(
                 runtime.db,
-                client=runtime.client,
-                outbox=runtime.outbox,
+                transactions=transactions,
                 clock=runtime.clock,
                 transport=transport,
                 parking=BrokerParkingLot(
@@ -40,7 +41,7 @@ async def serve(config: SenderConfig) -> None:
                 settings=config.sender,
             )
             consumer = runtime.consumer(SENDER_QUEUE)
-            sender.bind(consumer, runtime.plain_inbox(SENDER_QUEUE))
+            sender.bind(consumer, runtime.inbox(SENDER_QUEUE, transactions))
             await runtime.run([consumer], background=[sender.poller.run])
         finally:
             await transport.close()

@@ -15,12 +15,11 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 import structlog
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import PyMongoError
 
 from domain import send_status
@@ -33,12 +32,15 @@ from services.sms_sender.metrics import (
     SMS_SEND_ATTEMPTS,
     SMS_SUPPRESSED,
 )
-from services.sms_sender.store import (
+from services.sms_sender.records import (
     RETRIES_EXHAUSTED,
+    Attempt,
     CapPolicy,
+    Claim,
     Gate,
-    OutboundStore,
-    RecipientStore,
+    OptOut,
+    SendOutcome,
+    SendRecord,
 )
 from services.sms_sender.transport import (
     OutgoingSms,
@@ -46,13 +48,12 @@ from services.sms_sender.transport import (
     SendFailure,
     SmsTransport,
 )
+from services.sms_sender.unit_of_work import Claims, SenderTransactions, SenderWork, SendSlots
 from services.sms_sender.updates import send_updated
 from shared.clock import Clock
 from shared.config import SenderSettings
 from shared.events import new_event
 from shared.events.catalog import SmsOptOutChanged
-from shared.mongo import Atomic, Document
-from shared.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -73,34 +74,9 @@ def cap_exempt(key: str, kind: str, *, compliance: bool) -> bool:
 
 
 class ParkingLot(Protocol):
-    async def park(self, row: Document, attempts: int, error: str) -> None:
+    async def park(self, send: SendRecord, attempts: int, error: str) -> None:
         """Put the request of a send that ran out of retries where operators look for them."""
         ...
-
-
-@dataclass
-class _Claim:
-    key: str
-    token: str
-    row: Document  # as it was before this claim
-    claimed_at: datetime
-    # When this send took its place under the recipient's cap (kept with the outcome, so a
-    # retry does not take a second place).
-    cap_slot_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        self.cap_slot_at = self.row.get("cap_slot_at")
-
-    def with_cap_slot(self, fields: Document) -> Document:
-        return {**fields, "cap_slot_at": self.cap_slot_at} if self.cap_slot_at else fields
-
-    @property
-    def attempt(self) -> int:
-        return int(self.row.get("attempts", 0)) + 1
-
-    @property
-    def sms(self) -> OutgoingSms:
-        return OutgoingSms(self.key, self.row["to_number"], self.row["body"], self.row["kind"])
 
 
 def _same_body(provider_body: str | None, body: str) -> bool:
@@ -114,24 +90,26 @@ def _earliest(first: datetime | None, second: datetime) -> datetime:
 
 
 class Dispatcher:
+    """Claims, gates and sends on session-less repositories (each a single conditional write
+    that holds the moment it is made); records every outcome through `transactions`, in one
+    transaction with the `sms.send.updated` it publishes."""
+
     def __init__(
         self,
         *,
-        outbound: OutboundStore,
-        recipients: RecipientStore,
+        claims: Claims,
+        slots: SendSlots,
+        transactions: SenderTransactions,
         transport: SmsTransport,
-        outbox: Outbox,
-        atomic: Atomic,
         clock: Clock,
         settings: SenderSettings,
         parking: ParkingLot,
         unit_random: Callable[[], float] = random.random,
     ) -> None:
-        self._outbound = outbound
-        self._recipients = recipients
+        self._claims = claims
+        self._slots = slots
+        self._transactions = transactions
         self._transport = transport
-        self._outbox = outbox
-        self._atomic = atomic
         self._clock = clock
         self._settings = settings
         self._parking = parking
@@ -146,25 +124,25 @@ class Dispatcher:
         """Send `key` if it is due and nobody else holds it; returns the outcome, None if not
         ours to send now. Raises only when the database fails (the lease then covers the row)."""
         now = self._clock.now()
-        token = uuid.uuid4().hex
-        row = await self._outbound.claim(key, token, now, now + self._lease)
-        if row is None:
+        claim = await self._claims.claim(key, uuid.uuid4().hex, now, now + self._lease)
+        if claim is None:
             return None
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(outbound_key=key):
-            outcome = await self._dispatch_claimed(_Claim(key, token, row, now))
+            outcome = await self._dispatch_claimed(claim)
         SMS_DISPATCH_SECONDS.labels(outcome).observe(time.perf_counter() - started)
         SMS_OUTCOMES.labels(self._transport.name, outcome).inc()
         return outcome
 
-    async def _dispatch_claimed(self, claim: _Claim) -> str:
-        in_doubt_since: datetime | None = claim.row.get("in_doubt_since")
-        if claim.row["status"] == send_status.SENDING:
+    async def _dispatch_claimed(self, claim: Claim) -> str:
+        send = claim.send
+        in_doubt_since = send.in_doubt_since
+        if send.status == send_status.SENDING:
             # The previous holder died or stalled mid-send: its call may have reached Twilio.
-            previous = claim.row.get("attempt_started_at") or claim.claimed_at
+            previous = send.attempt_started_at or claim.claimed_at
             in_doubt_since = _earliest(in_doubt_since, previous)
             log.warning("taking over a send whose lease expired", attempt=claim.attempt)
-        if in_doubt_since is not None or claim.row.get("provider_sid"):
+        if in_doubt_since is not None or send.provider_sid:
             resolved = await self._resolve(claim, in_doubt_since)
             if resolved is not None:
                 return resolved
@@ -172,15 +150,18 @@ class Dispatcher:
             # Only reachable when senders keep dying mid-send: stop feeding the crash loop.
             failure = SendFailure("no attempt completed", http_status=None, code=None)
             return await self._exhaust(claim, failure, in_doubt_since)
-        gate = await self._gate(claim)
+        claim, gate = await self._gate(claim)
         if gate is not Gate.OPEN:
             SMS_SUPPRESSED.labels(gate.value).inc()
-            log.info("outbound SMS suppressed", reason=gate.value, kind=claim.row["kind"])
-            await self._finish(claim, send_status.SUPPRESSED, {"reason": gate.value}, "suppressed")
+            log.info("outbound SMS suppressed", reason=gate.value, kind=send.kind)
+            outcome = self._outcome(claim, send_status.SUPPRESSED, "suppressed")
+            await self._finish(claim, replace(outcome, reason=gate.value))
             return "suppressed"
         SMS_SEND_ATTEMPTS.labels(self._transport.name).inc()
         try:
-            message = await self._transport.send(claim.sms)
+            message = await self._transport.send(
+                OutgoingSms(claim.key, send.to_number, send.body, send.kind)
+            )
         except SendFailure as failure:
             return await self._failed(claim, failure, in_doubt_since)
         except Exception as error:
@@ -191,20 +172,20 @@ class Dispatcher:
         await self._record_sent(claim, message, "sent")
         return "sent"
 
-    async def _resolve(self, claim: _Claim, in_doubt_since: datetime | None) -> str | None:
+    async def _resolve(self, claim: Claim, in_doubt_since: datetime | None) -> str | None:
         """Find a message an earlier attempt may have created; "resolved" if found, None when
         the provider has no such message (send), or the retry outcome if the lookup failed."""
-        known_sid = claim.row.get("provider_sid")
-        if known_sid:
+        send = claim.send
+        if send.provider_sid:
             # A status callback carrying our key already named the message.
-            reported = claim.row.get("reported_status") or send_status.SENT
-            await self._record_sent(claim, ProviderMessage(known_sid, reported), "resolved")
+            reported = send.reported_status or send_status.SENT
+            await self._record_sent(claim, ProviderMessage(send.provider_sid, reported), "resolved")
             return "resolved"
         assert in_doubt_since is not None
         since = in_doubt_since - timedelta(seconds=self._settings.in_doubt_skew_seconds)
         try:
             found = await self._transport.find_sent(
-                claim.row["to_number"], since, self._settings.in_doubt_lookup_limit
+                send.to_number, since, self._settings.in_doubt_lookup_limit
             )
         except SendFailure as failure:
             # Whatever the lookup's error, it says nothing about the send: still in doubt.
@@ -213,8 +194,8 @@ class Dispatcher:
             )
             return await self._failed(claim, unresolved, in_doubt_since)
         # Oldest first: the earliest matching message is the one our first attempt created.
-        matching = [m for m in reversed(found) if _same_body(m.body, claim.row["body"])]
-        taken = await self._outbound.sids_of_other_sends([m.sid for m in matching], claim.key)
+        matching = [m for m in reversed(found) if _same_body(m.body, send.body)]
+        taken = await self._claims.sids_of_other_sends([m.sid for m in matching], claim.key)
         for message in matching:
             if message.sid not in taken:
                 log.warning("in-doubt send found at the provider; not sending again")
@@ -223,58 +204,49 @@ class Dispatcher:
         log.info("in-doubt send not found at the provider; sending")
         return None
 
-    async def _gate(self, claim: _Claim) -> Gate:
-        row = claim.row
-        to_number = row["to_number"]
+    async def _gate(self, claim: Claim) -> tuple[Claim, Gate]:
+        """The claim (with its place under the cap, once it has one) and whether it may go."""
+        send = claim.send
         if claim.cap_slot_at is not None:
             # A retry of a send that already has its place under the cap.
-            if not row.get("compliance") and await self._recipients.opted_out(to_number):
-                return Gate.OPTED_OUT
-            return Gate.OPEN
+            if not send.compliance and await self._slots.opted_out(send.to_number):
+                return claim, Gate.OPTED_OUT
+            return claim, Gate.OPEN
         now = self._clock.now()
-        gate = await self._recipients.take_send_slot(
-            to_number,
+        gate = await self._slots.take_send_slot(
+            send.to_number,
             now,
             self._caps,
-            compliance=bool(row.get("compliance")),
-            capped=not cap_exempt(claim.key, row["kind"], compliance=bool(row.get("compliance"))),
+            compliance=send.compliance,
+            capped=not cap_exempt(claim.key, send.kind, compliance=send.compliance),
         )
-        if gate is Gate.OPEN:
-            claim.cap_slot_at = now
-        return gate
+        return (replace(claim, cap_slot_at=now) if gate is Gate.OPEN else claim), gate
 
-    def _history(self, claim: _Claim, outcome: str, failure: SendFailure | None = None) -> Document:
-        entry: Document = {"attempt": claim.attempt, "at": self._clock.now(), "outcome": outcome}
-        if failure is not None:
-            entry["http_status"] = failure.http_status
-            entry["error_code"] = failure.code
-        return entry
+    def _outcome(
+        self, claim: Claim, status: str, label: str, failure: SendFailure | None = None
+    ) -> SendOutcome:
+        """The outcome `status` of this attempt, its history entry labelled `label`, and the
+        failure's text and code when there was one."""
+        now = self._clock.now()
+        attempt = Attempt(claim.attempt, now, label)
+        if failure is None:
+            return SendOutcome(status, now, attempt)
+        attempt = replace(attempt, http_status=failure.http_status, error_code=failure.code)
+        return SendOutcome(status, now, attempt, error=failure.reason, error_code=failure.code)
 
-    async def _finish(
-        self, claim: _Claim, status: str, fields: Document, outcome: str
-    ) -> Document | None:
+    async def _finish(self, claim: Claim, outcome: SendOutcome) -> SendRecord | None:
         """Record an outcome and publish it (`sms.send.updated`) in one transaction; a crash
         before the commit leaves the row claimed, and the send is resolved after its lease."""
-        now = self._clock.now()
 
-        async def write(session: AsyncClientSession) -> Document | None:
-            after = await self._outbound.finish(
-                claim.key,
-                claim.token,
-                status,
-                now,
-                claim.with_cap_slot(fields),
-                self._history(claim, outcome),
-                session,
-            )
+        async def write(uow: SenderWork) -> SendRecord | None:
+            after = await uow.sends.finish(claim, outcome)
             if after is not None:
-                await self._outbox.add(send_updated(after, status, now), session)
+                await uow.emit(send_updated(after, outcome.status, outcome.at))
             return after
 
-        after = await self._atomic(write)
-        self._outbox.notify()
+        after = await self._transactions.run(write)
         if after is None:
-            log.warning("claim lost before the outcome was recorded", outcome=outcome)
+            log.warning("claim lost before the outcome was recorded", outcome=outcome.status)
         return after
 
     async def reopen(self, key: str) -> bool:
@@ -282,46 +254,40 @@ class Dispatcher:
         and publish its return to `pending`; False when it was no such send."""
         now = self._clock.now()
 
-        async def write(session: AsyncClientSession) -> bool:
-            row = await self._outbound.reopen_exhausted(key, now, session)
-            if row is not None:
-                await self._outbox.add(send_updated(row, send_status.PENDING, now), session)
-            return row is not None
+        async def write(uow: SenderWork) -> bool:
+            send = await uow.sends.reopen_exhausted(key, now)
+            if send is not None:
+                await uow.emit(send_updated(send, send_status.PENDING, now))
+            return send is not None
 
-        reopened = await self._atomic(write)
-        self._outbox.notify()
-        return reopened
+        return await self._transactions.run(write)
 
-    async def _record_sent(self, claim: _Claim, message: ProviderMessage, outcome: str) -> None:
+    async def _record_sent(self, claim: Claim, message: ProviderMessage, label: str) -> None:
         status = send_status.SENT
-        for reported in (
-            twilio_statuses.from_twilio(message.status),
-            claim.row.get("reported_status"),
-        ):
+        for reported in (twilio_statuses.from_twilio(message.status), claim.send.reported_status):
             if reported is not None and send_status.advances(status, reported):
                 status = reported
-        fields = {
-            "provider_sid": message.sid,
-            "transport": self._transport.name,
-            "sent_at": self._clock.now(),
-        }
-        after = await self._finish(claim, status, fields, outcome)
-        late = after.get("reported_status") if after is not None else None
-        if after is not None and late is not None and send_status.advances(status, late):
-            # A status callback arrived while this send was still claimed.
-            now = self._clock.now()
+        outcome = replace(
+            self._outcome(claim, status, label),
+            provider_sid=message.sid,
+            transport=self._transport.name,
+            sent_at=self._clock.now(),
+        )
+        after = await self._finish(claim, outcome)
+        late = after.reported_status if after is not None else None
+        if after is None or late is None or not send_status.advances(status, late):
+            return
+        # A status callback arrived while this send was still claimed.
+        now = self._clock.now()
 
-            async def apply_late(session: AsyncClientSession) -> None:
-                if await self._outbound.apply_reported_status(
-                    claim.key, message.sid, late, None, now, session
-                ):
-                    await self._outbox.add(send_updated(after, late, now), session)
+        async def apply_late(uow: SenderWork) -> None:
+            if await uow.sends.apply_reported_status(claim.key, message.sid, late, None, now):
+                await uow.emit(send_updated(after, late, now))
 
-            await self._atomic(apply_late)
-            self._outbox.notify()
+        await self._transactions.run(apply_late)
 
     async def _failed(
-        self, claim: _Claim, failure: SendFailure, in_doubt_since: datetime | None
+        self, claim: Claim, failure: SendFailure, in_doubt_since: datetime | None
     ) -> str:
         kind = failure.classification
         if not kind.transient:
@@ -330,26 +296,19 @@ class Dispatcher:
             in_doubt_since = _earliest(in_doubt_since, claim.claimed_at)
         if claim.attempt >= self._settings.max_attempts:
             return await self._exhaust(claim, failure, in_doubt_since)
-        now = self._clock.now()
         delay = retry_delay(
             claim.attempt,
             self._settings.retry_base_seconds,
             self._settings.retry_max_seconds,
             self._unit_random(),
         )
-        history = {
-            **self._history(claim, "retry", failure),
-            "retry_in_seconds": delay.total_seconds(),
-        }
-        await self._outbound.release_for_retry(
-            claim.key,
-            claim.token,
-            now,
-            now + delay,
-            in_doubt_since,
-            claim.with_cap_slot({"error": failure.reason, "error_code": failure.code}),
-            history,
+        outcome = self._outcome(claim, send_status.PENDING, "retry", failure)
+        outcome = replace(
+            outcome,
+            attempt=replace(outcome.attempt, retry_in_seconds=delay.total_seconds()),
+            in_doubt_since=in_doubt_since,
         )
+        await self._claims.release_for_retry(claim, outcome, outcome.at + delay)
         log.warning(
             "send failed; retry scheduled",
             attempt=claim.attempt,
@@ -360,53 +319,37 @@ class Dispatcher:
         )
         return "retry"
 
-    async def _reject(self, claim: _Claim, failure: SendFailure) -> str:
+    async def _reject(self, claim: Claim, failure: SendFailure) -> str:
         """A permanent provider error: record it; 21610 also opts the recipient out."""
-        now = self._clock.now()
-        fields = {
-            "reason": describe(failure.code, "rejected by the provider"),
-            "error_code": failure.code,
-            "error": failure.reason,
-        }
-        history = self._history(claim, "permanently_failed", failure)
+        outcome = replace(
+            self._outcome(claim, send_status.PERMANENTLY_FAILED, "permanently_failed", failure),
+            reason=describe(failure.code, "rejected by the provider"),
+        )
         unsubscribed = failure.code == UNSUBSCRIBED
-        row = claim.row
+        send = claim.send
 
-        async def write(session: AsyncClientSession) -> None:
+        async def write(uow: SenderWork) -> None:
             if unsubscribed:
-                await self._recipients.apply_opt_out(
-                    row["to_number"], True, now, "carrier", session
-                )
-                change = SmsOptOutChanged(
-                    phone=row["to_number"],
-                    opted_out=True,
-                    source="carrier",
-                    user_id=row.get("user_id"),
-                    changed_at=now,
-                )
-                await self._outbox.add(
+                change = OptOut(send.to_number, True, outcome.at, "carrier")
+                await uow.recipients.apply_opt_out(change)
+                await uow.emit(
                     new_event(
-                        change,
+                        SmsOptOutChanged(
+                            phone=change.phone,
+                            opted_out=True,
+                            source=change.source,
+                            user_id=send.user_id,
+                            changed_at=change.changed_at,
+                        ),
                         idempotency_key=f"sms_sender:carrier_opt_out:{claim.key}",
-                        correlation_id=row.get("correlation_id"),
-                    ),
-                    session,
+                        correlation_id=send.correlation_id,
+                    )
                 )
-            after = await self._outbound.finish(
-                claim.key,
-                claim.token,
-                send_status.PERMANENTLY_FAILED,
-                now,
-                fields,
-                history,
-                session,
-            )
+            after = await uow.sends.finish(claim, outcome)
             if after is not None:
-                update = send_updated(after, send_status.PERMANENTLY_FAILED, now)
-                await self._outbox.add(update, session)
+                await uow.emit(send_updated(after, outcome.status, outcome.at))
 
-        await self._atomic(write)
-        self._outbox.notify()
+        await self._transactions.run(write)
         log.warning(
             "send refused by the provider; not retrying",
             http_status=failure.http_status,
@@ -416,18 +359,18 @@ class Dispatcher:
         return "permanently_failed"
 
     async def _exhaust(
-        self, claim: _Claim, failure: SendFailure, in_doubt_since: datetime | None
+        self, claim: Claim, failure: SendFailure, in_doubt_since: datetime | None
     ) -> str:
-        fields: Document = {
-            "reason": RETRIES_EXHAUSTED,
-            "error": failure.reason,
-            "error_code": failure.code,
-        }
-        if in_doubt_since is not None:
-            fields["in_doubt_since"] = in_doubt_since
-        await self._finish(claim, send_status.FAILED, fields, "failed")
+        outcome = replace(
+            self._outcome(claim, send_status.FAILED, "failed"),
+            reason=RETRIES_EXHAUSTED,
+            error=failure.reason,
+            error_code=failure.code,
+            in_doubt_since=in_doubt_since,
+        )
+        await self._finish(claim, outcome)
         log.error("send failed on every attempt; parking the request", attempts=claim.attempt)
-        await self._parking.park(claim.row, claim.attempt, failure.reason)
+        await self._parking.park(claim.send, claim.attempt, failure.reason)
         return "failed"
 
 
@@ -437,19 +380,19 @@ class DuePoller:
 
     def __init__(
         self,
-        outbound: OutboundStore,
+        claims: Claims,
         dispatcher: Dispatcher,
         clock: Clock,
         settings: SenderSettings,
     ) -> None:
-        self._outbound = outbound
+        self._claims = claims
         self._dispatcher = dispatcher
         self._clock = clock
         self._settings = settings
 
     async def run_once(self) -> int:
         """Dispatch one batch of due sends; returns how many were taken."""
-        keys = await self._outbound.due_keys(self._clock.now(), self._settings.poll_batch_size)
+        keys = await self._claims.due_keys(self._clock.now(), self._settings.poll_batch_size)
         outcomes = await asyncio.gather(*(self._dispatch(key) for key in keys))
         return sum(1 for outcome in outcomes if outcome is not None)
 

@@ -8,6 +8,7 @@ transaction callback, which may run twice) and is made exactly-once by the row's
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import structlog
 
@@ -16,61 +17,59 @@ from services.sms_sender import twilio_statuses
 from services.sms_sender.body import count_segments, refusal_reason
 from services.sms_sender.dispatcher import Dispatcher
 from services.sms_sender.metrics import SMS_OUTCOMES
-from services.sms_sender.store import OutboundStore, RecipientStore
+from services.sms_sender.records import OptOut, SendRecord
+from services.sms_sender.unit_of_work import SenderWork
 from services.sms_sender.updates import send_updated
 from shared.broker import AlreadyProcessed
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
-from shared.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 
 class OutboundRequests:
-    """Turns `sms.outbound.requested` into an `outbound_messages` row (pending, or refused)."""
+    """Turns `sms.outbound.requested` into a send (pending, or refused)."""
 
-    def __init__(self, outbound: OutboundStore, clock: Clock, max_body_chars: int) -> None:
-        self._outbound = outbound
+    def __init__(self, clock: Clock, max_body_chars: int) -> None:
         self._clock = clock
         self._max_body_chars = max_body_chars
 
     def refusal(self, request: SmsOutboundRequested) -> str | None:
         return refusal_reason(request.body, self._max_body_chars)
 
-    async def record(self, event: Envelope[SmsOutboundRequested], uow: UnitOfWork) -> None:
+    async def record(self, event: Envelope[SmsOutboundRequested], uow: SenderWork) -> None:
         request = event.payload
         key = event.idempotency_key
         now = self._clock.now()
         refusal = self.refusal(request)
-        status = send_status.PERMANENTLY_FAILED if refusal else send_status.PENDING
         segments = count_segments(request.body)
-        row = {
-            "_id": key,
-            "to_number": request.to_number,
-            "body": request.body,
-            "kind": request.kind,
-            "user_id": request.user_id,
-            "compliance": request.compliance,
-            "status": status,
-            "encoding": segments.encoding,
-            "units": segments.units,
-            "segments": segments.segments,
-            "attempts": 0,
-            "event_id": str(event.id),
-            "correlation_id": event.correlation_id,
-            "causation_id": event.causation_id,
-            "requested_at": event.occurred_at,
-            "created_at": now,
-            "updated_at": now,
-            **({"reason": refusal, "chars": len(request.body)} if refusal else {}),
-            **({} if refusal else {"next_attempt_at": now}),
-        }
-        if await self._outbound.record_request(row, uow.session):
+        send = SendRecord(
+            key=key,
+            to_number=request.to_number,
+            body=request.body,
+            kind=request.kind,
+            user_id=request.user_id,
+            compliance=request.compliance,
+            status=send_status.PERMANENTLY_FAILED if refusal else send_status.PENDING,
+            event_id=str(event.id),
+            correlation_id=event.correlation_id,
+            causation_id=event.causation_id,
+            requested_at=event.occurred_at,
+            created_at=now,
+            updated_at=now,
+            reason=refusal,
+            chars=len(request.body) if refusal else None,
+            encoding=segments.encoding,
+            units=segments.units,
+            segments=segments.segments,
+            next_attempt_at=None if refusal else now,
+        )
+        if await uow.sends.record(send):
             if refusal:
-                await uow.emit(send_updated(row, status, now))
+                await uow.emit(send_updated(send, send.status, now))
             return
-        reopened = await self._outbound.reopen_exhausted(key, now, uow.session)
+        reopened = await uow.sends.reopen_exhausted(key, now)
         if reopened is not None:
             # The same request again after the inbox forgot it (a dead letter replayed weeks
             # later): as with a replay the inbox still knows, a send out of retries starts over.
@@ -87,16 +86,12 @@ class RequestIntake:
         self,
         record: Callable[[Envelope[SmsOutboundRequested]], Awaitable[None]],
         requests: OutboundRequests,
-        outbound: OutboundStore,
         dispatcher: Dispatcher,
-        clock: Clock,
         transport_name: str,
     ) -> None:
         self._record = record
         self._requests = requests
-        self._outbound = outbound
         self._dispatcher = dispatcher
-        self._clock = clock
         self._transport_name = transport_name
 
     async def __call__(self, event: Envelope[SmsOutboundRequested]) -> None:
@@ -121,46 +116,38 @@ class RequestIntake:
 class DeliveryStatuses:
     """Applies Twilio status callbacks (`sms.status.updated`), forwards only."""
 
-    def __init__(self, outbound: OutboundStore, clock: Clock) -> None:
-        self._outbound = outbound
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    async def apply(self, event: Envelope[SmsStatusUpdated], uow: UnitOfWork) -> None:
+    async def apply(self, event: Envelope[SmsStatusUpdated], uow: SenderWork) -> None:
         update = event.payload
         status = twilio_statuses.from_twilio(update.status)
         if status is None:
             log.info("status callback ignored: not an outbound status", status=update.status)
             return
-        row = await self._outbound.find_for_status(
-            update.outbound_key, update.message_sid, uow.session
-        )
-        if row is None:
+        send = await uow.sends.find_for_status(update.outbound_key, update.message_sid)
+        if send is None:
             # Not a message this sender recorded (sent from elsewhere, or long expired).
             log.info("status callback for an unknown message", provider_sid=update.message_sid)
             return
-        if row.get("provider_sid") not in (None, update.message_sid):
+        if send.provider_sid not in (None, update.message_sid):
             log.warning(
                 "status callback names another message than the send recorded",
-                outbound_key=row["_id"],
+                outbound_key=send.key,
                 provider_sid=update.message_sid,
             )
             return
         now = self._clock.now()
-        if await self._outbound.apply_reported_status(
-            row["_id"], update.message_sid, status, update.error_code, now, uow.session
+        if await uow.sends.apply_reported_status(
+            send.key, update.message_sid, status, update.error_code, now
         ):
-            reported = {**row, "provider_sid": update.message_sid}
+            reported = replace(send, provider_sid=update.message_sid)
             await uow.emit(send_updated(reported, status, now, error_code=update.error_code))
 
 
-class OptOuts:
+async def apply_opt_out(event: Envelope[SmsOptOutChanged], uow: SenderWork) -> None:
     """Keeps `sms_recipients` in step with `sms.optout.changed` (newest change wins)."""
-
-    def __init__(self, recipients: RecipientStore) -> None:
-        self._recipients = recipients
-
-    async def apply(self, event: Envelope[SmsOptOutChanged], uow: UnitOfWork) -> None:
-        change = event.payload
-        await self._recipients.apply_opt_out(
-            change.phone, change.opted_out, change.changed_at, change.source, uow.session
-        )
+    change = event.payload
+    await uow.recipients.apply_opt_out(
+        OptOut(change.phone, change.opted_out, change.changed_at, change.source)
+    )

@@ -11,6 +11,7 @@ import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel
 
+from services.sms_sender.records import SendRecord
 from shared.broker.consumer import (
     ATTEMPT_HEADER,
     ERROR_MESSAGE_HEADER,
@@ -20,35 +21,12 @@ from shared.broker.consumer import (
 )
 from shared.broker.publisher import event_message
 from shared.broker.topology import parking_queue_name
-from shared.events import Envelope
-from shared.events.catalog import SmsOutboundRequested
 from shared.logging import mask_text
-from shared.mongo import Document
 
 log = structlog.get_logger(__name__)
 
 RETRIES_EXHAUSTED_ERROR: Final = "RetriesExhausted"
 _MAX_ERROR_CHARS: Final = 1_000
-
-
-def request_envelope(row: Document) -> Envelope[SmsOutboundRequested]:
-    """The request an `outbound_messages` row was recorded from, with its original id."""
-    return Envelope[SmsOutboundRequested](
-        id=row["event_id"],
-        type=SmsOutboundRequested.EVENT_TYPE,
-        version=SmsOutboundRequested.EVENT_VERSION,
-        occurred_at=row["requested_at"],
-        correlation_id=row["correlation_id"],
-        causation_id=row.get("causation_id"),
-        idempotency_key=row["_id"],
-        payload=SmsOutboundRequested(
-            to_number=row["to_number"],
-            body=row["body"],
-            kind=row["kind"],
-            user_id=row.get("user_id"),
-            compliance=bool(row.get("compliance")),
-        ),
-    )
 
 
 class BrokerParkingLot:
@@ -59,8 +37,8 @@ class BrokerParkingLot:
         self._queue = queue
         self._timeout = publish_timeout
 
-    async def park(self, row: Document, attempts: int, error: str) -> None:
-        envelope = request_envelope(row)
+    async def park(self, send: SendRecord, attempts: int, error: str) -> None:
+        envelope = send.request()
         message = event_message(
             envelope.to_json(),
             event_type=envelope.type,
@@ -83,4 +61,4 @@ class BrokerParkingLot:
             )
         except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError):
             # The row already says `failed` with the reason; the parked copy is for operators.
-            log.exception("could not park the request of a failed send", outbound_key=row["_id"])
+            log.exception("could not park the request of a failed send", outbound_key=send.key)

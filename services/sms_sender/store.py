@@ -1,49 +1,61 @@
-"""The sender's collections and every write it makes to them.
+"""The sender's collections, their indexes, and the Mongo repositories over them.
 
 `outbound_messages` (one row per idempotency key) is the durable record and the work list of
 sends; `sms_recipients` is the sender's read model of opt-outs plus its per-recipient send log
-for the cap. Status writes are filtered by the statuses they may replace, so no write ever moves
-a send backwards. The conversation's view of each SMS is the SMS worker's; it follows the
-`sms.send.updated` events the sender publishes.
+for the cap. Each repository is bound to a session when built: the transaction's inside an
+event or a recorded outcome (`unit_of_work.MongoSenderWork`), none for the single conditional
+writes that must not wait for a commit (the claim, the send slot, the release for retry) and
+for reads outside any event. Status writes are filtered by the statuses they may replace, so no
+write ever moves a send backwards. Documents stay in here; records go in and out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import Enum
+from dataclasses import asdict, fields
+from datetime import datetime
 from typing import Any, Final
 
-from pymongo import ASCENDING, IndexModel
-from pymongo.asynchronous.collection import AsyncCollection
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from domain import send_status
-from shared.mongo import Database, Document, IndexDeclarations, Session
+from services.sms_sender.records import (
+    NEVER_CHANGED,
+    RETRIES_EXHAUSTED,
+    Attempt,
+    CapPolicy,
+    Claim,
+    Gate,
+    OptOut,
+    Recipient,
+    SendOutcome,
+    SendRecord,
+)
+from shared.mongo import Database, Document, IndexDeclarations
+
+__all__ = [
+    "OUTBOUND_MESSAGES",
+    "RETRIES_EXHAUSTED",
+    "SMS_RECIPIENTS",
+    "MongoRecipients",
+    "MongoSends",
+    "sender_indexes",
+]
 
 OUTBOUND_MESSAGES: Final = "outbound_messages"
 SMS_RECIPIENTS: Final = "sms_recipients"
-# A recipient row created before any opt-out event is older than every real change.
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-RETRIES_EXHAUSTED: Final = "retries_exhausted"
 _HISTORY_LIMIT: Final = 50
-
-Collection = AsyncCollection[Document]
 
 # What a claim compares before taking a row; every claim changes `status` and `attempts`.
 _CLAIM_STATE: Final = ("status", "attempts", "claim", "next_attempt_at", "lease_until")
-
-
 # When a row becomes a sender's to take, by status: a retry whose time has come, then a send
 # whose holder's lease ran out (the poller's query and the claim's check both read this).
 _DUE_AT: Final = {send_status.PENDING: "next_attempt_at", send_status.SENDING: "lease_until"}
-
-
-def _due(row: Document, now: datetime) -> bool:
-    due_at = _DUE_AT.get(row["status"])
-    moment = row.get(due_at) if due_at else None
-    return moment is not None and moment <= now
+# A send's attempt history is the sender's own diagnostics, not for other services' reads.
+_WITHOUT_HISTORY: Final = {"history": 0}
+_SEND_FIELDS: Final = tuple(f.name for f in fields(SendRecord) if f.name not in ("key", "history"))
 
 
 def sender_indexes() -> IndexDeclarations:
@@ -56,36 +68,85 @@ def sender_indexes() -> IndexDeclarations:
     }
 
 
-class OutboundStore:
+def _due(row: Document, now: datetime) -> bool:
+    due_at = _DUE_AT.get(row["status"])
+    moment = row.get(due_at) if due_at else None
+    return moment is not None and moment <= now
+
+
+def _present(values: dict[str, Any]) -> Document:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _send_document(send: SendRecord) -> Document:
+    """The row for a new send; fields it does not have yet are absent, not null."""
+    row = _present({name: getattr(send, name) for name in _SEND_FIELDS})
+    if send.history:
+        row["history"] = [_present(asdict(entry)) for entry in send.history]
+    return {"_id": send.key, **row}
+
+
+def _send(row: Document) -> SendRecord:
+    values: dict[str, Any] = {name: row.get(name) for name in _SEND_FIELDS}
+    values["compliance"] = bool(row.get("compliance"))
+    values["attempts"] = int(row.get("attempts", 0))
+    values["reopened"] = int(row.get("reopened", 0))
+    values["body"] = row.get("body", "")
+    history = tuple(
+        Attempt(**{name: entry.get(name) for name in Attempt.__dataclass_fields__})
+        for entry in row.get("history", ())
+    )
+    return SendRecord(key=row["_id"], history=history, **values)
+
+
+def _outcome_fields(outcome: SendOutcome, claim: Claim) -> tuple[Document, Document]:
+    """`$set` and `$min` of an outcome: what it says, plus the claim's place under the cap."""
+    changes = _present(
+        {
+            "reason": outcome.reason,
+            "provider_sid": outcome.provider_sid,
+            "transport": outcome.transport,
+            "sent_at": outcome.sent_at,
+            "cap_slot_at": claim.cap_slot_at,
+        }
+    )
+    if outcome.error is not None:
+        changes["error"] = outcome.error
+        changes["error_code"] = outcome.error_code
+    earliest = _present({"in_doubt_since": outcome.in_doubt_since})
+    return {**changes, "status": outcome.status, "updated_at": outcome.at}, earliest
+
+
+class MongoSends:
     """`outbound_messages`: one row per requested send."""
 
-    def __init__(self, outbound: Collection) -> None:
-        self._outbound = outbound
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._collection = db[OUTBOUND_MESSAGES]
+        self._session = session
 
-    @classmethod
-    def of(cls, db: Database) -> OutboundStore:
-        return cls(db[OUTBOUND_MESSAGES])
+    async def get(self, key: str) -> SendRecord | None:
+        row = await self._collection.find_one({"_id": key}, session=self._session)
+        return _send(row) if row is not None else None
 
     # -- requests ----------------------------------------------------------------------------
 
-    async def record_request(self, row: Document, session: Session) -> bool:
-        """Insert the row unless it exists: a repeated request changes nothing. True when the
-        row is new."""
-        result = await self._outbound.update_one(
-            {"_id": row["_id"]},
+    async def record(self, send: SendRecord) -> bool:
+        """Insert the send unless its key exists: a repeated request changes nothing. True
+        when the send is new."""
+        row = _send_document(send)
+        result = await self._collection.update_one(
+            {"_id": send.key},
             {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
             upsert=True,
-            session=session,
+            session=self._session,
         )
         return result.upserted_id is not None
 
-    async def reopen_exhausted(
-        self, key: str, now: datetime, session: Session = None
-    ) -> Document | None:
+    async def reopen_exhausted(self, key: str, now: datetime) -> SendRecord | None:
         """A replayed request for a send that ran out of retries starts it over (an operator's
-        retry, the one move back a send allows); returns the reopened row, None if it was not
+        retry, the one move back a send allows); returns the reopened send, None if it was not
         such a send."""
-        result = await self._outbound.update_one(
+        result = await self._collection.update_one(
             {"_id": key, "status": send_status.FAILED, "reason": RETRIES_EXHAUSTED},
             {
                 "$set": {
@@ -97,39 +158,38 @@ class OutboundStore:
                 "$unset": {"reason": ""},
                 "$inc": {"reopened": 1},
             },
-            session=session,
+            session=self._session,
         )
-        if result.modified_count != 1:
-            return None
-        return await self._outbound.find_one({"_id": key}, session=session)
+        return await self.get(key) if result.modified_count == 1 else None
 
-    # -- claims --------------------------------------------------------------------------------
+    # -- claims (single conditional writes, never in a transaction) ------------------------------
 
     async def due_keys(self, now: datetime, limit: int) -> list[str]:
         """Retries whose time has come, then sends whose holder's lease ran out."""
         keys: list[str] = []
         for status, due_at in _DUE_AT.items():
             query = {"status": status, due_at: {"$lte": now}}
-            cursor = self._outbound.find(query, {"_id": 1}).limit(limit - len(keys))
-            keys.extend([row["_id"] async for row in cursor])
+            cursor = self._collection.find(query, {"_id": 1}, session=self._session)
+            keys.extend([row["_id"] async for row in cursor.limit(limit - len(keys))])
             if len(keys) >= limit:
                 break
         return keys
 
     async def claim(
         self, key: str, token: str, now: datetime, lease_until: datetime
-    ) -> Document | None:
-        """Take the send if it is due: returns the row as it was before, or None (not ours).
+    ) -> Claim | None:
+        """Take the send if it is due: the claim (with the send as it was before), or None
+        (not ours).
 
         A read, then an update conditional on exactly the claim state that was read
         (compare-and-set): of several senders racing for one row, exactly one update matches,
         because every claim changes `status` and `attempts`. (One `find_one_and_update` with an
         `$or` would say it in one call, but SecantusDB answers that by scanning the collection.)
         """
-        row = await self._outbound.find_one({"_id": key})
+        row = await self._collection.find_one({"_id": key}, session=self._session)
         if row is None or not _due(row, now):
             return None
-        result = await self._outbound.update_one(
+        result = await self._collection.update_one(
             {"_id": key, **{field: row.get(field) for field in _CLAIM_STATE}},
             {
                 "$set": {
@@ -141,88 +201,73 @@ class OutboundStore:
                 },
                 "$inc": {"attempts": 1},
             },
+            session=self._session,
         )
-        return row if result.modified_count == 1 else None
+        if result.modified_count != 1:
+            return None
+        before = _send(row)
+        return Claim(token, before, now, before.cap_slot_at)
 
     async def sids_of_other_sends(self, sids: Iterable[str], key: str) -> set[str]:
+        """Which of these provider messages already belong to a send other than `key`."""
         candidates = list(sids)
         if not candidates:
             return set()
-        cursor = self._outbound.find(
-            {"provider_sid": {"$in": candidates}, "_id": {"$ne": key}}, {"provider_sid": 1}
+        cursor = self._collection.find(
+            {"provider_sid": {"$in": candidates}, "_id": {"$ne": key}},
+            {"provider_sid": 1},
+            session=self._session,
         )
         return {row["provider_sid"] async for row in cursor}
 
-    # -- outcomes ----------------------------------------------------------------------------
-
-    async def finish(
-        self,
-        key: str,
-        token: str,
-        status: str,
-        now: datetime,
-        fields: Document,
-        history: Document,
-        session: Session,
-    ) -> Document | None:
-        """Record the claimed send's outcome and release the claim; the row as it is after, or
-        None when the claim was lost."""
-        result = await self._outbound.update_one(
-            {"_id": key, "claim": token},
-            {
-                "$set": {**fields, "status": status, "updated_at": now},
-                "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
-                "$push": {"history": {"$each": [history], "$slice": -_HISTORY_LIMIT}},
-            },
-            session=session,
-        )
-        if result.matched_count != 1:
-            return None
-        return await self._outbound.find_one({"_id": key}, session=session)
-
     async def release_for_retry(
-        self,
-        key: str,
-        token: str,
-        now: datetime,
-        next_attempt_at: datetime,
-        in_doubt_since: datetime | None,
-        fields: Document,
-        history: Document,
-    ) -> None:
-        update: dict[str, Any] = {
-            "$set": {
-                **fields,
-                "status": send_status.PENDING,
-                "next_attempt_at": next_attempt_at,
-                "updated_at": now,
-            },
+        self, claim: Claim, outcome: SendOutcome, next_attempt_at: datetime
+    ) -> bool:
+        """Put the claimed send back to `pending`, due at `next_attempt_at`; False when the
+        claim was lost (another holder's outcome stands)."""
+        changes, earliest = _outcome_fields(outcome, claim)
+        update: Document = {
+            "$set": {**changes, "status": send_status.PENDING, "next_attempt_at": next_attempt_at},
             "$unset": {"claim": "", "lease_until": ""},
-            "$push": {"history": {"$each": [history], "$slice": -_HISTORY_LIMIT}},
+            "$push": {"history": self._history(outcome.attempt)},
         }
-        if in_doubt_since is not None:
-            update["$min"] = {"in_doubt_since": in_doubt_since}
-        await self._outbound.update_one({"_id": key, "claim": token}, update)
+        if earliest:
+            update["$min"] = earliest
+        result = await self._collection.update_one(
+            {"_id": claim.key, "claim": claim.token}, update, session=self._session
+        )
+        return result.matched_count == 1
+
+    # -- outcomes (in the transaction that publishes them) ------------------------------------
+
+    async def finish(self, claim: Claim, outcome: SendOutcome) -> SendRecord | None:
+        """Record the claimed send's outcome and release the claim; the send as it is after,
+        or None when the claim was lost."""
+        changes, earliest = _outcome_fields(outcome, claim)
+        update: Document = {
+            "$set": changes,
+            "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
+            "$push": {"history": self._history(outcome.attempt)},
+        }
+        if earliest:
+            update["$min"] = earliest
+        result = await self._collection.update_one(
+            {"_id": claim.key, "claim": claim.token}, update, session=self._session
+        )
+        return await self.get(claim.key) if result.matched_count == 1 else None
 
     # -- provider status callbacks -------------------------------------------------------------
 
-    async def find_for_status(
-        self, key: str | None, provider_sid: str, session: Session
-    ) -> Document | None:
-        if key is not None:
-            row = await self._outbound.find_one({"_id": key}, session=session)
-            if row is not None:
-                return row
-        return await self._outbound.find_one({"provider_sid": provider_sid}, session=session)
+    async def find_for_status(self, key: str | None, provider_sid: str) -> SendRecord | None:
+        """The send a status callback is about: by its key when the callback carries one, else
+        by the provider's message sid."""
+        if key is not None and (send := await self.get(key)) is not None:
+            return send
+        row = await self._collection.find_one({"provider_sid": provider_sid}, session=self._session)
+        return _send(row) if row is not None else None
 
     async def apply_reported_status(
-        self,
-        key: str,
-        provider_sid: str,
-        status: str,
-        error_code: int | None,
-        now: datetime,
-        session: Session,
+        self, key: str, provider_sid: str, status: str, error_code: int | None, now: datetime
     ) -> bool:
         """Apply a provider-reported status, forwards only; True when the send's status moved
         (False when it was set aside on a claimed row, or changed nothing).
@@ -233,9 +278,9 @@ class OutboundStore:
         """
         # Filters without `$or` (see shared.mongo.filters): a missing sid is None.
         sid_matches = {"provider_sid": {"$in": [None, provider_sid]}}
-        fields: Document = {"provider_sid": provider_sid, "updated_at": now}
+        changes: Document = {"provider_sid": provider_sid, "updated_at": now}
         if error_code is not None:
-            fields["error_code"] = error_code
+            changes["error_code"] = error_code
         forwards = [
             s
             for s in send_status.below(status)
@@ -246,75 +291,98 @@ class OutboundStore:
             {"status": {"$in": forwards}},
             {"status": send_status.FAILED, "reason": RETRIES_EXHAUSTED},
         ):
-            result = await self._outbound.update_one(
+            result = await self._collection.update_one(
                 {"_id": key, **sid_matches, **replaceable},
-                {"$set": {**fields, "status": status}, "$unset": {"reason": ""}},
-                session=session,
+                {"$set": {**changes, "status": status}, "$unset": {"reason": ""}},
+                session=self._session,
             )
             moved = moved or result.modified_count == 1
-        await self._outbound.update_one(
+        await self._collection.update_one(
             {
                 "_id": key,
                 "status": {"$in": [send_status.PENDING, send_status.SENDING]},
                 "reported_status": {"$in": [None, *send_status.below(status)]},
                 **sid_matches,
             },
-            {"$set": {**fields, "reported_status": status}},
-            session=session,
+            {"$set": {**changes, "reported_status": status}},
+            session=self._session,
         )
         return moved
 
+    # -- reads for other services (views.py) ---------------------------------------------------
 
-class Gate(Enum):
-    OPEN = "open"
-    OPTED_OUT = "opted_out"
-    SEND_CAP = "send_cap"
+    async def with_status(self, statuses: Sequence[str], *, limit: int) -> list[SendRecord]:
+        """The newest sends in any of `statuses`, without their history."""
+        cursor = (
+            self._collection.find(
+                {"status": {"$in": list(statuses)}}, _WITHOUT_HISTORY, session=self._session
+            )
+            .sort("updated_at", DESCENDING)
+            .limit(limit)
+        )
+        return [_send(row) async for row in cursor]
+
+    async def keyed_from(self, prefix: str) -> list[SendRecord]:
+        """Every send whose key starts with `prefix` (a retry series), without history."""
+        cursor = self._collection.find(
+            {"_id": {"$gte": prefix, "$lt": prefix + "\uffff"}},
+            _WITHOUT_HISTORY,
+            session=self._session,
+        )
+        return [_send(row) async for row in cursor]
+
+    async def count_by_status(self) -> dict[str, int]:
+        cursor = await self._collection.aggregate(
+            [{"$group": {"_id": "$status", "n": {"$sum": 1}}}], session=self._session
+        )
+        return {str(row["_id"]): int(row["n"]) async for row in cursor}
+
+    @staticmethod
+    def _history(attempt: Attempt) -> Document:
+        return {"$each": [_present(asdict(attempt))], "$slice": -_HISTORY_LIMIT}
 
 
-@dataclass(frozen=True)
-class CapPolicy:
-    limit: int
-    window: timedelta
+def _recipient(row: Document) -> Recipient:
+    return Recipient(
+        phone=row["_id"],
+        opted_out=bool(row.get("opted_out")),
+        changed_at=row.get("changed_at", NEVER_CHANGED),
+        source=row.get("source"),
+        send_times=tuple(row.get("send_times", ())),
+    )
 
 
-class RecipientStore:
+class MongoRecipients:
     """`sms_recipients`: opt-out state (fed by `sms.optout.changed`) and recent send times."""
 
-    def __init__(self, recipients: Collection) -> None:
-        self._recipients = recipients
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._collection = db[SMS_RECIPIENTS]
+        self._session = session
 
-    @classmethod
-    def of(cls, db: Database) -> RecipientStore:
-        return cls(db[SMS_RECIPIENTS])
+    async def get(self, phone: str) -> Recipient | None:
+        row = await self._collection.find_one({"_id": phone}, session=self._session)
+        return _recipient(row) if row is not None else None
 
-    async def _ensure(self, phone: str, session: Session) -> None:
-        try:
-            await self._recipients.update_one(
-                {"_id": phone},
-                {"$setOnInsert": {"opted_out": False, "changed_at": _EPOCH}},
-                upsert=True,
-                session=session,
-            )
-        except DuplicateKeyError:
-            # A concurrent upsert created the row first: it exists, which is all we need. In a
-            # transaction the error has aborted it, so it must reach the transaction's runner.
-            if session is not None:
-                raise
-
-    async def apply_opt_out(
-        self, phone: str, opted_out: bool, changed_at: datetime, source: str, session: Session
-    ) -> bool:
+    async def apply_opt_out(self, change: OptOut) -> bool:
         """Apply a change only if it is newer than the one the row holds (events reorder)."""
-        await self._ensure(phone, session)
-        result = await self._recipients.update_one(
-            {"_id": phone, "changed_at": {"$lt": changed_at}},
-            {"$set": {"opted_out": opted_out, "changed_at": changed_at, "source": source}},
-            session=session,
+        await self._ensure(change.phone)
+        result = await self._collection.update_one(
+            {"_id": change.phone, "changed_at": {"$lt": change.changed_at}},
+            {
+                "$set": {
+                    "opted_out": change.opted_out,
+                    "changed_at": change.changed_at,
+                    "source": change.source,
+                }
+            },
+            session=self._session,
         )
         return result.modified_count == 1
 
     async def opted_out(self, phone: str) -> bool:
-        row = await self._recipients.find_one({"_id": phone}, {"opted_out": 1})
+        row = await self._collection.find_one(
+            {"_id": phone}, {"opted_out": 1}, session=self._session
+        )
         return bool(row and row.get("opted_out"))
 
     async def take_send_slot(
@@ -341,17 +409,30 @@ class RecipientStore:
                 condition[f"send_times.{cap.limit - 1}"] = {"$not": {"$gte": now - cap.window}}
         kept = max((cap.limit for cap in caps), default=1)
         log_send = {"$push": {"send_times": {"$each": [now], "$position": 0, "$slice": kept}}}
-        result = await self._recipients.update_one(condition, log_send)
+        result = await self._collection.update_one(condition, log_send, session=self._session)
         if result.matched_count == 1:
             return Gate.OPEN
         # No row matched: the number may be new. Create its row (a no-op when it exists, also
         # when another send created it a moment ago) and try once more; only a row that exists
         # and still refuses the slot is an opt-out or a reached cap. Deciding from a row a
         # concurrent first send had just created would turn a free slot into "send_cap".
-        await self._ensure(phone, None)
-        result = await self._recipients.update_one(condition, log_send)
+        await self._ensure(phone)
+        result = await self._collection.update_one(condition, log_send, session=self._session)
         if result.matched_count == 1:
             return Gate.OPEN
-        row = await self._recipients.find_one({"_id": phone}, {"opted_out": 1})
-        opted_out = not compliance and row is not None and bool(row.get("opted_out"))
+        opted_out = not compliance and await self.opted_out(phone)
         return Gate.OPTED_OUT if opted_out else Gate.SEND_CAP
+
+    async def _ensure(self, phone: str) -> None:
+        try:
+            await self._collection.update_one(
+                {"_id": phone},
+                {"$setOnInsert": {"opted_out": False, "changed_at": NEVER_CHANGED}},
+                upsert=True,
+                session=self._session,
+            )
+        except DuplicateKeyError:
+            # A concurrent upsert created the row first: it exists, which is all we need. In a
+            # transaction the error has aborted it, so it must reach the transaction's runner.
+            if self._session is not None:
+                raise

@@ -1,6 +1,6 @@
-"""Assembling the sender once: stores over the service database, the dispatcher and poller, and
-the handlers bound to the sender's queue. `__main__`, the integration tests and the benchmark all
-build the sender through `assemble`, so they run the same code."""
+"""Assembling the sender once: its repositories over the service database, the dispatcher and
+poller, and the handlers bound to the sender's queue. `__main__`, the integration tests and the
+benchmark all build the sender through `assemble`, so they run the same code."""
 
 from __future__ import annotations
 
@@ -12,85 +12,74 @@ from typing import Final
 from services.sms_sender.dispatcher import Dispatcher, DuePoller, ParkingLot
 from services.sms_sender.handlers import (
     DeliveryStatuses,
-    OptOuts,
     OutboundRequests,
     RequestIntake,
+    apply_opt_out,
 )
-from services.sms_sender.store import OutboundStore, RecipientStore
+from services.sms_sender.store import MongoRecipients, MongoSends
 from services.sms_sender.transport import SmsTransport
+from services.sms_sender.unit_of_work import MongoSenderWork
 from shared.broker import Consumer
 from shared.clock import Clock
 from shared.config import SenderSettings
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
 from shared.inbox import Inbox
-from shared.mongo import Database, MongoClient, atomic_writes
-from shared.outbox import Outbox
-from shared.unit_of_work import UnitOfWork
+from shared.mongo import Database
+from shared.unit_of_work import Transactions
 
 SENDER_QUEUE: Final = "sms_sender.events"
 
 
 @dataclass(frozen=True)
 class Sender:
-    outbound: OutboundStore
-    recipients: RecipientStore
     dispatcher: Dispatcher
     poller: DuePoller
     requests: OutboundRequests
     statuses: DeliveryStatuses
-    opt_outs: OptOuts
-    clock: Clock
     transport_name: str
 
-    def bind(self, consumer: Consumer, inbox: Inbox[UnitOfWork]) -> None:
+    def bind(self, consumer: Consumer, inbox: Inbox[MongoSenderWork]) -> None:
         """Route the sender queue's three event types to their handlers."""
         consumer.handle(
             SmsOutboundRequested,
             RequestIntake(
                 inbox.idempotent(self.requests.record),
                 self.requests,
-                self.outbound,
                 self.dispatcher,
-                self.clock,
                 self.transport_name,
             ),
         )
         consumer.handle(SmsStatusUpdated, inbox.idempotent(self.statuses.apply))
-        consumer.handle(SmsOptOutChanged, inbox.idempotent(self.opt_outs.apply))
+        consumer.handle(SmsOptOutChanged, inbox.idempotent(apply_opt_out))
 
 
 def assemble(
     db: Database,
     *,
-    client: MongoClient,
-    outbox: Outbox,
+    transactions: Transactions[MongoSenderWork],
     clock: Clock,
     transport: SmsTransport,
     parking: ParkingLot,
     settings: SenderSettings,
     unit_random: Callable[[], float] = random.random,
 ) -> Sender:
-    outbound = OutboundStore.of(db)
-    recipients = RecipientStore.of(db)
+    """The claim, the send slot and the release for retry go to repositories without a
+    session (single conditional writes, never in a transaction); outcomes to `transactions`."""
+    sends = MongoSends(db)
     dispatcher = Dispatcher(
-        outbound=outbound,
-        recipients=recipients,
+        claims=sends,
+        slots=MongoRecipients(db),
+        transactions=transactions,
         transport=transport,
-        outbox=outbox,
-        atomic=atomic_writes(client),
         clock=clock,
         settings=settings,
         parking=parking,
         unit_random=unit_random,
     )
     return Sender(
-        outbound=outbound,
-        recipients=recipients,
         dispatcher=dispatcher,
-        poller=DuePoller(outbound, dispatcher, clock, settings),
-        requests=OutboundRequests(outbound, clock, settings.max_body_chars),
-        statuses=DeliveryStatuses(outbound, clock),
-        opt_outs=OptOuts(recipients),
-        clock=clock,
+        poller=DuePoller(sends, dispatcher, clock, settings),
+        requests=OutboundRequests(clock, settings.max_body_chars),
+        statuses=DeliveryStatuses(clock),
         transport_name=transport.name,
     )

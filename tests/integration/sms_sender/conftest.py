@@ -1,15 +1,16 @@
 """A sender harness over the real broker and database and a fake Twilio on 127.0.0.1: senders
 are built with the service's own `assemble`, consume the real sender queue, and share one
-manual clock, so lease expiry and retry times move when a test says so."""
+manual clock, so lease expiry and retry times move when a test says so; and the `repositories`
+the contract tests (`test_*_contract.py`) run on the fake and the real server."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue, AbstractRobustConnection
@@ -18,27 +19,41 @@ from prometheus_client import REGISTRY
 from domain import send_status
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
 from services.sms_sender.parking import BrokerParkingLot
+from services.sms_sender.records import SendRecord
 from services.sms_sender.store import (
     OUTBOUND_MESSAGES,
     SMS_RECIPIENTS,
+    MongoRecipients,
+    MongoSends,
     sender_indexes,
 )
 from services.sms_sender.transport import SmsTransport, TwilioTransport
+from services.sms_sender.unit_of_work import (
+    Claims,
+    MongoSenderWork,
+    Recipients,
+    SenderWork,
+    Sends,
+    SendSlots,
+    sender_work,
+)
 from services.sms_sender.wiring import SENDER_QUEUE, Sender, assemble
 from shared.broker import Consumer, Publisher, declare_exchange
-from shared.clock import ManualClock
+from shared.clock import ManualClock, SystemClock
 from shared.config import BrokerSettings, SenderSettings, TwilioSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import EVENTS, SmsOutboundRequested, SmsSendUpdated
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, Document, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox, outbox_indexes
-from shared.unit_of_work import Transactions, UnitOfWork
+from shared.unit_of_work import Transactions
+from tests.fakes.sms_sender import FakeSenderWork
 from tests.support.waiting import eventually
 
 PHONE = "+15551230001"
 FROM_NUMBER = "+15550009999"
 STATUS_CALLBACK = "https://ingress.example/webhooks/twilio/status"
+_T = TypeVar("_T")
 
 
 def sender_settings(**overrides: Any) -> SenderSettings:
@@ -83,6 +98,11 @@ class SenderHarness:
     _transports: list[SmsTransport] = field(default_factory=list)
 
     @property
+    def transactions(self) -> Transactions[MongoSenderWork]:
+        """Units of work on the sender's repositories, as `__main__` builds them."""
+        return Transactions(self.client, self.outbox, sender_work(self.db))
+
+    @property
     def queue(self) -> str:
         return self.broker_settings.queue(SENDER_QUEUE)
 
@@ -109,8 +129,7 @@ class SenderHarness:
     ) -> Sender:
         return assemble(
             self.db,
-            client=self.client,
-            outbox=self.outbox,
+            transactions=self.transactions,
             clock=self.clock,
             transport=transport or self.twilio_transport(),
             parking=BrokerParkingLot(
@@ -129,7 +148,7 @@ class SenderHarness:
         sender.bind(
             consumer,
             Inbox(
-                Transactions(self.client, self.outbox, UnitOfWork),
+                self.transactions,
                 self.db[INBOX_COLLECTION],
                 self.clock,
                 consumer=SENDER_QUEUE,
@@ -255,3 +274,55 @@ def unique_key(prefix: str = "reply") -> str:
 async def never_returns() -> None:
     """Stands for a process that died mid-call: the coroutine just stops making progress."""
     await asyncio.Event().wait()
+
+
+# -- contract tests: the fake and the Mongo repositories under the same assertions --------------
+
+
+class SendLedger(Sends, Claims, Protocol):
+    """`outbound_messages` whole: in transactions, as the dispatcher's work list, and the reads
+    other services make through `views.py`."""
+
+    async def with_status(self, statuses: Sequence[str], *, limit: int) -> list[SendRecord]: ...
+
+    async def keyed_from(self, prefix: str) -> list[SendRecord]: ...
+
+    async def count_by_status(self) -> dict[str, int]: ...
+
+
+class RecipientBook(Recipients, SendSlots, Protocol):
+    """`sms_recipients` whole: the opt-out read model and the send slots."""
+
+
+class SenderRepositories(Protocol):
+    """The sender's repositories outside any transaction, and `run` for a body in one unit."""
+
+    @property
+    def sends(self) -> SendLedger: ...
+
+    @property
+    def recipients(self) -> RecipientBook: ...
+
+    async def run(self, body: Callable[[SenderWork], Awaitable[_T]]) -> _T: ...
+
+
+class MongoRepositories:
+    def __init__(self, db: Database, transactions: Transactions[MongoSenderWork]) -> None:
+        self.sends = MongoSends(db)
+        self.recipients = MongoRecipients(db)
+        self._transactions = transactions
+
+    async def run(self, body: Callable[[SenderWork], Awaitable[_T]]) -> _T:
+        return await self._transactions.run(body)
+
+
+@pytest.fixture(params=["fake", "mongo"])
+async def repositories(
+    request: pytest.FixtureRequest, mongo_client: MongoClient, db: Database
+) -> SenderRepositories:
+    """Each contract test runs twice: on the in-memory fake and on the real server."""
+    if request.param == "fake":
+        return FakeSenderWork()
+    await ensure_indexes(db, sender_indexes())
+    outbox = Outbox(db[OUTBOX_COLLECTION], SystemClock())
+    return MongoRepositories(db, Transactions(mongo_client, outbox, sender_work(db)))

@@ -9,7 +9,6 @@ from services.sms_sender.transport import OutgoingSms, ProviderMessage, TwilioTr
 from services.sms_sender.wiring import Sender
 from shared.events import new_event
 from shared.events.catalog import SmsStatusUpdated
-from shared.unit_of_work import Transactions, UnitOfWork
 from tests.integration.sms_sender.conftest import PHONE, SenderHarness, request_event, unique_key
 
 pytestmark = pytest.mark.integration
@@ -89,10 +88,11 @@ class _CallbackBeatsRecord:
 
     async def send(self, sms: OutgoingSms) -> ProviderMessage:
         message = await self._real.send(sms)
-        assert self.sender is not None
+        sender = self.sender
+        assert sender is not None
         status = _status(self._harness, message.sid, "delivered", sms.key)
-        await Transactions(self._harness.client, self._harness.outbox, UnitOfWork).run(
-            lambda uow: self.sender.statuses.apply(new_event(status), uow)  # type: ignore[union-attr]
+        await self._harness.transactions.run(
+            lambda uow: sender.statuses.apply(new_event(status), uow)
         )
         return message
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_sender.store import CapPolicy, Gate, RecipientStore
+from services.sms_sender.records import CapPolicy, Gate
+from services.sms_sender.store import MongoRecipients
 from shared.events import new_event
 from shared.events.catalog import SmsOptOutChanged
 from tests.integration.sms_sender.conftest import (
@@ -201,7 +202,7 @@ async def test_first_sends_to_a_new_number_at_once_all_get_their_slot(
     """Found end to end: a medium-crisis support text and the greeting requested together for a
     number never texted before; the one that lost the race to create the recipient's row was
     refused as "send_cap" and never sent."""
-    store = RecipientStore.of(harness.db)
+    store = MongoRecipients(harness.db)
     caps = [CapPolicy(40, timedelta(hours=1)), CapPolicy(60, timedelta(days=1))]
     now = harness.clock.now()
     for attempt in range(5):
