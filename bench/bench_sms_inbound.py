@@ -32,6 +32,7 @@ from bench.machine import process_cpu
 from bench.report import print_table, write_result
 from bench.servers import broker_and_database, describe_database
 from bench.sizes import sized
+from services.queues import CONSUMER_QUEUES
 from services.sms_worker.bootstrap import SERVICE, inbound_consumer
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
@@ -140,7 +141,7 @@ async def _run_mode(
     phones = [f"+1415{2000000 + n:07d}" for n in range(users)]
     rows: list[dict[str, Any]] = []
     connection = await connect(broker_settings, name="bench")
-    async with RUNTIMES[runtime_name].open(SERVICE) as runtime:
+    async with RUNTIMES[runtime_name].open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         settings = SmsWorkerSettings()
         consumer = await inbound_consumer(
             runtime,

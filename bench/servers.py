@@ -13,11 +13,11 @@ import aio_pika
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from services.queues import CONSUMER_QUEUES
 from shared.broker import connect
 from shared.broker.retry import RetryPolicy
 from shared.broker.topology import parking_queue_name, retry_queue_name
 from shared.config import BrokerSettings, MongoSettings
-from shared.events.catalog import CONSUMER_QUEUES
 from shared.local_servers import LocalMongo, LocalRabbitMQ
 from shared.mongo import create_client
 

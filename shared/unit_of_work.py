@@ -50,7 +50,9 @@ class UnitOfWork:
 
 
 U = TypeVar("U", bound=UnitOfWork)
-U_contra = TypeVar("U_contra", bound=UnitOfWork, contravariant=True)
+# Unbounded, so a handler is a `PlannedHandler` over its service's protocol (which the Mongo unit
+# of work and the in-memory fake both satisfy), and the fakes' inbox can take it too.
+U_contra = TypeVar("U_contra", contravariant=True)
 UnitOfWorkFactory = Callable[[AsyncClientSession, Outbox], U]
 
 

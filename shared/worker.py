@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 from shared.broker.connection import connect
 from shared.broker.consumer import Consumer
 from shared.broker.publisher import Publisher, PublishFailed
+from shared.broker.queues import ConsumerQueue
 from shared.broker.retry import RetryPolicy
 from shared.broker.topology import declare_all_consumer_queues, declare_exchange
 from shared.clock import Clock, SystemClock
@@ -35,7 +36,7 @@ from shared.config import (
     load_settings,
 )
 from shared.events import EventRegistry
-from shared.events.catalog import CONSUMER_QUEUES, EVENTS
+from shared.events.catalog import EVENTS
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.lifecycle import shutdown_event
 from shared.logging import configure_logging
@@ -100,15 +101,20 @@ async def wait_for(what: str, attempt: Callable[[], Awaitable[_T]], seconds: flo
             delay = min(delay * 2, 5.0)
 
 
-async def declare_topology(connection: AbstractRobustConnection, settings: BrokerSettings) -> None:
-    """Declare every consumer queue of the system, so no event is unroutable at start-up."""
+async def declare_topology(
+    connection: AbstractRobustConnection,
+    settings: BrokerSettings,
+    queues: Mapping[str, Sequence[str]],
+) -> None:
+    """Declare every consumer queue of the system (`queues`: name → bindings), so no event is
+    unroutable at start-up, whichever service starts first."""
     channel = await connection.channel()
     try:
         exchange = await declare_exchange(channel, settings.exchange)
         await declare_all_consumer_queues(
             channel,
             exchange,
-            {settings.queue(name): bindings for name, bindings in CONSUMER_QUEUES.items()},
+            {settings.queue(name): bindings for name, bindings in queues.items()},
             retry_tiers=RetryPolicy.from_settings(settings).retry_tiers,
             delivery_limit=settings.delivery_limit,
         )
@@ -150,9 +156,12 @@ class WorkerRuntime:
         cls,
         service: str,
         *,
+        queues: Mapping[str, Sequence[str]],
         registry: EventRegistry = EVENTS,
         clock: Clock | None = None,
     ) -> AsyncIterator[WorkerRuntime]:
+        """`queues`: the system's catalogue of consumer queues (`services/queues.py`), all
+        declared at start-up."""
         logging_settings = load_settings(LoggingSettings)
         configure_logging(service, level=logging_settings.level, json=logging_settings.as_json)
         broker_settings = load_settings(BrokerSettings)
@@ -178,7 +187,7 @@ class WorkerRuntime:
                 "rabbitmq", lambda: connect(broker_settings, name=service), wait
             )
             try:
-                await declare_topology(connection, broker_settings)
+                await declare_topology(connection, broker_settings, queues)
                 publisher = await Publisher.open(connection, broker_settings)
                 outbox = Outbox(db[OUTBOX_COLLECTION], clock)
                 relay = OutboxRelay(
@@ -201,7 +210,7 @@ class WorkerRuntime:
         finally:
             await client.close()
 
-    def consumer(self, queue: str) -> Consumer:
+    def consumer(self, queue: ConsumerQueue) -> Consumer:
         return Consumer(self.connection, queue, self.registry, self.broker_settings)
 
     def transactions(self, factory: Callable[..., U]) -> Transactions[U]:

@@ -17,7 +17,7 @@ from faststream.exceptions import RejectMessage
 from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 
-from shared.broker import AlreadyProcessed, Consumer
+from shared.broker import AlreadyProcessed, Consumer, ConsumerQueue
 from shared.events import InvalidEvent
 from shared.worker import WorkerRuntime
 
@@ -69,5 +69,5 @@ class FastStreamConsumer(Consumer):
 class FastStreamRuntime(WorkerRuntime):
     """A worker runtime whose consumers FastStream drives."""
 
-    def consumer(self, queue: str) -> Consumer:
+    def consumer(self, queue: ConsumerQueue) -> Consumer:
         return FastStreamConsumer(self.connection, queue, self.registry, self.broker_settings)

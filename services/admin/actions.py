@@ -1,22 +1,21 @@
 """Admin writes: the first admin, tokens, roles, retrying a send, messaging a user, acknowledging a
 crisis alert, replaying or discarding parked events. The API and the CLI both call these.
 
-Each write checks the caller's role, then commits its change together with its `audit_log` row
-(one transaction where the deployment has them; otherwise the change first, then the row).
-Messages leave through the admin's own outbox as `sms.outbound.requested`, so they take the
-normal path: the sender's claim, its opt-out gate and its cap. Parked events live in RabbitMQ,
-outside any transaction, so those writes are audited right after the broker confirmed them.
+Each write checks the caller's role, then commits its change together with its `audit_log` row in
+one transaction of the admin's own database (`AdminWork`). The admin writes no other service's
+data: a message, a retry and an alert's acknowledgement leave through the admin's outbox as
+events the owning service consumes (`sms.outbound.requested` for the sender, whose claim, opt-out
+gate and cap apply; `crisis.alert.acknowledged` for the SMS worker). Parked events live in
+RabbitMQ, outside any transaction, so those writes are audited right after the broker confirmed.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
-from pymongo.errors import PyMongoError
 from uuid_utils import compat as uuid_compat
 
 from services.admin.auth import BOOTSTRAP_ACTOR, Actor, Role, mint_token, require
@@ -31,63 +30,68 @@ from services.admin.outbound_retry import (
     retry_mode,
     retryable,
 )
-from services.admin.queries import user_query
-from services.admin.store import AdminStore, Session
-from services.sms_sender.views import Send, SenderViews, refusal_reason
-from services.sms_worker.records import User
-from services.sms_worker.storage import MongoUsers
+from services.admin.queries import UserReads, reference, sms_user
+from services.admin.records import ApiToken, AuditEntry, Operator
+from services.admin.unit_of_work import AdminRepositories, AdminTransactions, AdminWork
+from services.sms_sender.views import Send, refusal_reason
+from services.sms_worker.views import ALERT_OPEN, Alert
 from shared.broker.parking import discard_parked, replay_parked
 from shared.clock import Clock
 from shared.events import Envelope, new_event
-from shared.events.catalog import SmsOutboundRequested
-from shared.mongo import Atomic, Database, Document
-from shared.outbox import Outbox, OutboxRelay
+from shared.events.catalog import CrisisAlertAcknowledged, SmsOutboundRequested
+from shared.mongo import Document
 
 log = structlog.get_logger(__name__)
 
 # Admin messages are keyed `admin:<user id>:<request id>`: a repeated request id is one SMS.
 ADMIN_MESSAGE_PREFIX: Final = "admin"
+# One acknowledgement per alert, however often it is asked for: the key names the alert.
+ALERT_ACK_PREFIX: Final = "alert-ack"
+ALERT_ACKNOWLEDGE: Final = "alert.acknowledge"
 _MAX_REQUEST_ID_CHARS: Final = 128
-_ROLE_VALUES: Final = frozenset(role.value for role in Role)
+
+
+class SmsWorkerReads(UserReads, Protocol):
+    """What the admin's writes read of the SMS worker (`services/sms_worker/views.py`)."""
+
+    async def alert(self, alert_id: str) -> Alert | None: ...
+
+
+class SenderReads(Protocol):
+    """What the admin's writes read of the sender (`services/sms_sender/views.py`)."""
+
+    async def opted_out(self, phone: str) -> bool: ...
+
+    async def send(self, key: str) -> Send | None: ...
+
+    async def sends_keyed_from(self, prefix: str) -> list[Send]: ...
 
 
 class AdminActions:
     def __init__(
         self,
         *,
-        store: AdminStore,
-        sms_db: Database,
-        sender: SenderViews,
-        outbox: Outbox,
-        relay: OutboxRelay,
-        atomic: Atomic,
+        repositories: AdminRepositories,
+        transactions: AdminTransactions,
+        sms: SmsWorkerReads,
+        sender: SenderReads,
         broker: BrokerAccess,
         clock: Clock,
         token_ttl: timedelta,
         max_body_chars: int,
+        publish_now: Callable[[], Awaitable[None]],
     ) -> None:
-        self._store = store
-        self._sms_db = sms_db
+        """`publish_now` hurries what a write queued in the outbox to the broker (the relay
+        publishes it anyway, later, if the broker is away)."""
+        self._admin = repositories
+        self._transactions = transactions
+        self._sms = sms
         self._sender = sender
-        self._outbox = outbox
-        self._relay = relay
-        self._atomic = atomic
         self._broker = broker
         self._clock = clock
         self._token_ttl = token_ttl
         self._max_body_chars = max_body_chars
-
-    async def _user(self, ref: str) -> Document:
-        user = await self._store.roles.find(user_query(ref))
-        if user is None:
-            raise NotFound("no such user")
-        return user
-
-    async def _ensure_user(self, phone: str, new_id: str, now: datetime, session: Session) -> str:
-        """The id of the SMS worker's user with `phone`, created as `new_id` if there is none
-        (through its repository, in this action's transaction)."""
-        users = MongoUsers(self._sms_db, session)
-        return (await users.add(User(id=new_id, phone=phone, created_at=now))).id
+        self._publish_now = publish_now
 
     async def _audited(
         self,
@@ -95,78 +99,100 @@ class AdminActions:
         action: str,
         target: tuple[str, str],
         details: Document,
-        change: Callable[[Session], Awaitable[Any]] | None = None,
+        change: Callable[[AdminWork], Awaitable[Any]] | None = None,
     ) -> None:
-        """Run `change` and append its audit row, atomically where transactions exist."""
+        """Run `change` and append its audit row, in one transaction."""
+        now = self._clock.now()
 
-        async def body(session: Session) -> None:
+        async def body(uow: AdminWork) -> None:
             if change is not None:
-                await change(session)
-            await self._store.audit.append(
-                actor, action, target, self._clock.now(), details, session
-            )
+                await change(uow)
+            await uow.audit.append(_entry(actor, action, target, details, now))
 
-        await self._atomic(body)
+        await self._transactions.run(body)
 
-    async def _publish_now(self) -> None:
-        """Publish what this write queued; if the broker is away the relay retries later."""
-        self._outbox.notify()
-        with contextlib.suppress(PyMongoError):
-            await self._relay.relay_once()
+    # --- who a request names ----------------------------------------------------------------------
+
+    async def _phone_and_operator(self, ref: str) -> tuple[str, Operator | None]:
+        """The phone a reference names and that phone's operator, if any. An id is an operator's,
+        or an SMS-worker user's (whose phone then names the operator)."""
+        named = reference(ref)
+        if named.phone is not None:
+            return named.phone, await self._admin.operators.by_phone(named.phone)
+        operator = await self._admin.operators.get(str(named.id))
+        if operator is not None:
+            return operator.phone, operator
+        user = await self._sms.user(str(named.id))
+        if user is None:
+            raise NotFound("no such operator or user")
+        return user.phone, await self._admin.operators.by_phone(user.phone)
+
+    async def _operator(self, ref: str) -> Operator:
+        _, operator = await self._phone_and_operator(ref)
+        if operator is None:
+            raise Conflict("that person holds no admin role; grant one first")
+        return operator
+
+    def _new_operator(self, phone: str, now: datetime) -> Operator:
+        return Operator(
+            id=str(uuid_compat.uuid7()),
+            phone=phone,
+            roles=frozenset(),
+            created_at=now,
+            updated_at=now,
+        )
 
     # --- the first admin and tokens ---------------------------------------------------------------
 
     async def bootstrap_first_admin(self, phone: str, *, token_name: str | None) -> Document:
-        """Make the user with `phone` (created if new) an admin and mint their first token.
+        """Make the operator with `phone` (created if new) an admin and mint their first token.
 
         The caller has already presented the bootstrap token. Works once: refused when an admin
         exists or the bootstrap was used, and the unique marker settles a race between two.
         """
-        if await self._store.state.bootstrap_spent() or await self._store.roles.holders(
+        if await self._admin.state.bootstrap_spent() or await self._admin.operators.holders(
             Role.ADMIN, 1
         ):
             raise BootstrapClosed("an admin exists; the bootstrap token no longer works")
-        query = user_query(phone)
-        if "phone" not in query:
+        named = reference(phone)
+        if named.phone is None:
             raise InvalidRequest("the first admin is named by phone number")
         now = self._clock.now()
         minted = mint_token()
         expires_at = now + self._token_ttl
-        new_id = str(uuid_compat.uuid7())
-        user_id = new_id
 
-        async def body(session: Session) -> None:
-            nonlocal user_id
-            # An existing user (say, a caregiver on the team) keeps their id.
-            user_id = await self._ensure_user(query["phone"], new_id, now, session)
-            await self._store.state.spend_bootstrap(user_id, now, session)
-            await self._store.roles.grant(user_id, Role.ADMIN, now, session)
-            await self._store.tokens.insert(
-                _token_row(
-                    minted.token_id,
-                    minted.token_hash,
-                    user_id,
-                    [Role.ADMIN],
-                    token_name,
-                    now,
-                    expires_at,
+        async def body(uow: AdminWork) -> Operator:
+            # An existing operator (say, one that lost their role) keeps their id.
+            admin = await uow.operators.add(self._new_operator(str(named.phone), now))
+            await uow.state.spend_bootstrap(admin.id, now)
+            await uow.operators.grant(admin.id, Role.ADMIN, now)
+            await uow.tokens.add(
+                ApiToken(
+                    id=minted.token_id,
+                    hash=minted.token_hash,
+                    operator_id=admin.id,
+                    roles=frozenset({Role.ADMIN}),
+                    name=token_name,
+                    created_at=now,
+                    created_by=BOOTSTRAP_ACTOR.id,
+                    expires_at=expires_at,
+                )
+            )
+            await uow.audit.append(
+                _entry(
                     BOOTSTRAP_ACTOR,
-                ),
-                session,
+                    "admin.bootstrap",
+                    ("operator", admin.id),
+                    {"role": Role.ADMIN.value, "token_id": minted.token_id},
+                    now,
+                )
             )
-            await self._store.audit.append(
-                BOOTSTRAP_ACTOR,
-                "admin.bootstrap",
-                ("user", user_id),
-                now,
-                {"role": Role.ADMIN.value, "token_id": minted.token_id},
-                session,
-            )
+            return admin
 
-        await self._atomic(body)
-        log.warning("first admin created with the bootstrap token", user_id=user_id)
+        admin = await self._transactions.run(body)
+        log.warning("first admin created with the bootstrap token", operator_id=admin.id)
         return {
-            "user_id": user_id,
+            "operator_id": admin.id,
             "roles": [Role.ADMIN.value],
             "token_id": minted.token_id,
             "token": minted.token,
@@ -176,110 +202,108 @@ class AdminActions:
     async def create_token(
         self,
         actor: Actor,
-        user_ref: str,
+        operator_ref: str,
         *,
         roles: Collection[Role] | None,
         ttl_days: float | None,
         name: str | None,
     ) -> Document:
-        """Mint a token for a user, limited to roles they hold; the token is in this answer only."""
+        """Mint a token for an operator, limited to roles they hold; the token is in this
+        answer only."""
         require(actor, Role.ADMIN)
-        user = await self._user(user_ref)
-        held = {Role(r) for r in user.get("roles", []) if r in _ROLE_VALUES}
-        wanted = set(roles) if roles else held
+        owner = await self._operator(operator_ref)
+        wanted = frozenset(roles) if roles else owner.roles
         if not wanted:
-            raise Conflict("the user holds no admin role; grant one first")
-        if not wanted <= held:
-            missing = ", ".join(sorted(wanted - held))
-            raise Conflict(f"the user does not hold: {missing}")
+            raise Conflict("that person holds no admin role; grant one first")
+        if not wanted <= owner.roles:
+            missing = ", ".join(sorted(wanted - owner.roles))
+            raise Conflict(f"the operator does not hold: {missing}")
         ttl = self._token_ttl if ttl_days is None else timedelta(days=ttl_days)
         if ttl > self._token_ttl or ttl <= timedelta(0):
             raise InvalidRequest(f"ttl_days must be above 0 and at most {self._token_ttl.days}")
         now = self._clock.now()
         minted = mint_token()
-        row = _token_row(
-            minted.token_id,
-            minted.token_hash,
-            str(user["_id"]),
-            wanted,
-            name,
-            now,
-            now + ttl,
-            actor,
+        token = ApiToken(
+            id=minted.token_id,
+            hash=minted.token_hash,
+            operator_id=owner.id,
+            roles=wanted,
+            name=name,
+            created_at=now,
+            created_by=actor.id,
+            expires_at=now + ttl,
         )
 
-        async def insert(session: Session) -> None:
-            await self._store.tokens.insert(row, session)
+        async def add(uow: AdminWork) -> None:
+            await uow.tokens.add(token)
 
-        details = {
-            "user_id": row["user_id"],
-            "roles": row["roles"],
-            "expires_at": row["expires_at"],
-        }
-        await self._audited(actor, "token.create", ("token", minted.token_id), details, insert)
+        roles_granted = sorted(token.roles)
+        details = {"operator_id": owner.id, "roles": roles_granted, "expires_at": token.expires_at}
+        await self._audited(actor, "token.create", ("token", token.id), details, add)
         return {
-            "token_id": minted.token_id,
+            "token_id": token.id,
             "token": minted.token,
-            "user_id": row["user_id"],
-            "roles": row["roles"],
-            "expires_at": row["expires_at"],
+            "operator_id": owner.id,
+            "roles": roles_granted,
+            "expires_at": token.expires_at,
         }
 
     async def revoke_token(self, actor: Actor, token_id: str) -> Document:
         require(actor, Role.ADMIN)
-        existing = await self._store.tokens.get(token_id)
+        existing = await self._admin.tokens.get(token_id)
         if existing is None:
             raise NotFound("no such token")
         now = self._clock.now()
 
-        async def revoke(session: Session) -> None:
-            if not await self._store.tokens.revoke(token_id, actor, now, session):
+        async def revoke(uow: AdminWork) -> None:
+            if not await uow.tokens.revoke(token_id, actor, now):
                 raise Conflict("the token is already revoked")
 
-        await self._audited(
-            actor, "token.revoke", ("token", token_id), {"user_id": existing["user_id"]}, revoke
-        )
+        details = {"operator_id": existing.operator_id}
+        await self._audited(actor, "token.revoke", ("token", token_id), details, revoke)
         return {"token_id": token_id, "revoked_at": now}
 
     # --- roles ------------------------------------------------------------------------------------
 
-    async def grant_role(self, actor: Actor, user_ref: str, role: Role) -> Document:
-        """Give a user a role; a phone number that never texted us becomes a user here."""
+    async def grant_role(self, actor: Actor, ref: str, role: Role) -> Document:
+        """Give the person a role; a phone with no operator yet (who may never have texted us)
+        becomes one here."""
         require(actor, Role.ADMIN)
-        query = user_query(user_ref)
-        user = await self._store.roles.find(query)
+        phone, operator = await self._phone_and_operator(ref)
         now = self._clock.now()
-        if user is None and "phone" not in query:
-            raise NotFound("no such user")
-        user_id = str(user["_id"]) if user is not None else str(uuid_compat.uuid7())
+        candidate = operator or self._new_operator(phone, now)
 
-        async def grant(session: Session) -> None:
-            if user is None:
-                await self._ensure_user(query["phone"], user_id, now, session)
-            await self._store.roles.grant(user_id, role, now, session)
+        async def grant(uow: AdminWork) -> Operator:
+            stored = await uow.operators.add(candidate)
+            await uow.operators.grant(stored.id, role, now)
+            await uow.audit.append(
+                _entry(actor, "role.grant", ("operator", stored.id), {"role": role.value}, now)
+            )
+            return stored
 
-        await self._audited(actor, "role.grant", ("user", user_id), {"role": role.value}, grant)
-        return await self._roles_of(user_id)
+        granted = await self._transactions.run(grant)
+        return await self._roles_of(granted.id)
 
-    async def revoke_role(self, actor: Actor, user_ref: str, role: Role) -> Document:
+    async def revoke_role(self, actor: Actor, ref: str, role: Role) -> Document:
         require(actor, Role.ADMIN)
-        user = await self._user(user_ref)
-        user_id = str(user["_id"])
-        if role.value not in user.get("roles", []):
-            raise Conflict(f"the user does not hold {role.value}")
-        if role is Role.ADMIN and await self._store.roles.holders(Role.ADMIN, 2) < 2:
+        operator = await self._operator(ref)
+        if role not in operator.roles:
+            raise Conflict(f"the operator does not hold {role.value}")
+        if role is Role.ADMIN and await self._admin.operators.holders(Role.ADMIN, 2) < 2:
             raise Conflict("that would leave no admin")
         now = self._clock.now()
 
-        async def revoke(session: Session) -> None:
-            await self._store.roles.revoke(user_id, role, now, session)
+        async def revoke(uow: AdminWork) -> None:
+            await uow.operators.revoke(operator.id, role, now)
 
-        await self._audited(actor, "role.revoke", ("user", user_id), {"role": role.value}, revoke)
-        return await self._roles_of(user_id)
+        target = ("operator", operator.id)
+        await self._audited(actor, "role.revoke", target, {"role": role.value}, revoke)
+        return await self._roles_of(operator.id)
 
-    async def _roles_of(self, user_id: str) -> Document:
-        user = await self._store.roles.user(user_id)
-        return {"user_id": user_id, "roles": list((user or {}).get("roles", []))}
+    async def _roles_of(self, operator_id: str) -> Document:
+        operator = await self._admin.operators.get(operator_id)
+        roles = sorted(operator.roles) if operator is not None else []
+        return {"operator_id": operator_id, "roles": roles}
 
     # --- messages ---------------------------------------------------------------------------------
 
@@ -293,27 +317,20 @@ class AdminActions:
             raise InvalidRequest(f"message refused: {refusal}")
         if request_id is not None and not 0 < len(request_id) <= _MAX_REQUEST_ID_CHARS:
             raise InvalidRequest(f"request_id must be 1 to {_MAX_REQUEST_ID_CHARS} characters")
-        user = await self._user(user_ref)
-        user_id, phone = str(user["_id"]), str(user["phone"])
-        if await self._sender.opted_out(phone):
+        user = await sms_user(self._sms, user_ref)
+        if await self._sender.opted_out(user.phone):
             raise Conflict("the user opted out of SMS")
-        key = f"{ADMIN_MESSAGE_PREFIX}:{user_id}:{request_id or uuid_compat.uuid7()}"
+        key = f"{ADMIN_MESSAGE_PREFIX}:{user.id}:{request_id or uuid_compat.uuid7()}"
         event = new_event(
             SmsOutboundRequested(
-                to_number=phone, body=body, kind="admin", user_id=user_id, compliance=False
+                to_number=user.phone, body=body, kind="admin", user_id=user.id, compliance=False
             ),
             idempotency_key=key,
             occurred_at=self._clock.now(),
         )
-        await self._request(
-            actor,
-            "user.message",
-            ("user", user_id),
-            event,
-            None,
-            {"outbound_key": key, "chars": len(body)},
-        )
-        return {"outbound_key": key, "user_id": user_id, "status": "requested"}
+        details = {"outbound_key": key, "chars": len(body)}
+        await self._request(actor, "user.message", ("user", user.id), event, None, details)
+        return {"outbound_key": key, "user_id": user.id, "status": "requested"}
 
     async def retry_outbound(self, actor: Actor, key: str) -> Document:
         """Ask again for a failed send (see `outbound_retry` for which and how)."""
@@ -363,12 +380,14 @@ class AdminActions:
         actor: Actor,
         action: str,
         target: tuple[str, str],
-        event: Envelope[SmsOutboundRequested],
+        event: Envelope[Any],
         row_id: str | None,
         details: Document,
     ) -> None:
-        async def queue(session: Session) -> None:
-            await self._outbox.add(event, session, row_id=row_id)
+        """Queue `event` with its audit row, then hurry it out."""
+
+        async def queue(uow: AdminWork) -> None:
+            await uow.emit(event, row_id=row_id)
 
         await self._audited(actor, action, target, details, queue)
         await self._publish_now()
@@ -376,17 +395,38 @@ class AdminActions:
     # --- crisis alerts ----------------------------------------------------------------------------
 
     async def acknowledge_alert(self, actor: Actor, alert_id: str, *, note: str | None) -> Document:
+        """Ask the SMS worker, which owns the alert, to mark it acknowledged: an open alert once
+        (409 when it is acknowledged already, or was asked for before and is on its way)."""
         require(actor, Role.ADMIN)
-        if await self._store.alerts.alert(alert_id) is None:
+        alert = await self._sms.alert(alert_id)
+        if alert is None:
             raise NotFound("no such alert")
+        if alert.status != ALERT_OPEN:
+            raise Conflict("the alert is already acknowledged")
         now = self._clock.now()
+        target = ("alert", alert_id)
+        event = new_event(
+            CrisisAlertAcknowledged(
+                alert_id=alert_id, acknowledged_by=actor.who, note=note or None, acknowledged_at=now
+            ),
+            idempotency_key=f"{ALERT_ACK_PREFIX}:{alert_id}",
+            occurred_at=now,
+        )
 
-        async def acknowledge(session: Session) -> None:
-            if not await self._store.alerts.acknowledge(alert_id, actor, note, now, session):
-                raise Conflict("the alert is already acknowledged")
+        async def command(uow: AdminWork) -> None:
+            if await uow.audit.recorded(ALERT_ACKNOWLEDGE, target):
+                raise Conflict("the alert's acknowledgement was requested already")
+            await uow.emit(event)
 
-        await self._audited(actor, "alert.acknowledge", ("alert", alert_id), {}, acknowledge)
-        return {"alert_id": alert_id, "status": "acknowledged", "acknowledged_at": now}
+        details = {"noted": bool(note)}
+        await self._audited(actor, ALERT_ACKNOWLEDGE, target, details, command)
+        await self._publish_now()
+        return {
+            "alert_id": alert_id,
+            "status": "requested",
+            "acknowledged_by": actor.who,
+            "requested_at": now,
+        }
 
     # --- parked events ----------------------------------------------------------------------------
 
@@ -425,25 +465,14 @@ class AdminActions:
         return {"queue": queue, "discarded": removed}
 
 
-def _token_row(
-    token_id: str,
-    token_hash: str,
-    user_id: str,
-    roles: Collection[Role],
-    name: str | None,
-    now: datetime,
-    expires_at: datetime,
-    created_by: Actor,
-) -> Document:
-    return {
-        "_id": token_id,
-        "hash": token_hash,
-        "user_id": user_id,
-        "roles": sorted(role.value for role in roles),
-        "name": name,
-        "created_at": now,
-        "created_by": created_by.id,
-        "expires_at": expires_at,
-        "last_used_at": None,
-        "revoked_at": None,
-    }
+def _entry(
+    actor: Actor, action: str, target: tuple[str, str], details: Document, now: datetime
+) -> AuditEntry:
+    return AuditEntry(
+        id=str(uuid_compat.uuid7()),
+        at=now,
+        actor=actor,
+        action=action,
+        target=target,
+        details=details,
+    )

@@ -135,8 +135,12 @@ class BootstrapRequest(_Body):
 
 
 class TokenRequest(_Body):
-    user: str = Field(min_length=1, max_length=64, description="user id or E.164 phone")
-    roles: list[Role] | None = Field(None, description="default: every role the user holds")
+    user: str = Field(
+        min_length=1,
+        max_length=64,
+        description="the operator: E.164 phone, operator id, or the SMS worker's user id",
+    )
+    roles: list[Role] | None = Field(None, description="default: every role the operator holds")
     ttl_days: float | None = Field(
         None, gt=0, description="default and maximum: ADMIN_TOKEN_TTL_DAYS"
     )
@@ -212,19 +216,19 @@ def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
 
     @router.get("/me")
     async def me(actor: reader) -> dict[str, Any]:
-        """Who this token is and what it may do."""
+        """Who this token is (its id and its operator's) and what it may do."""
         return actor.as_document()
 
     @router.get("/tokens")
     async def tokens(
-        actor: writer, user_id: str | None = None, limit: Limit = 100
+        actor: writer, operator_id: str | None = None, limit: Limit = 100
     ) -> list[dict[str, Any]]:
-        """API tokens (never their hashes), newest first."""
-        return await reads.tokens(actor, user_id=user_id, limit=limited(limit))
+        """API tokens (never their hashes), newest first; `operator_id` narrows to one owner."""
+        return await reads.tokens(actor, operator_id=operator_id, limit=limited(limit))
 
     @router.post("/tokens", status_code=201)
     async def create_token(actor: writer, request: TokenRequest) -> dict[str, Any]:
-        """Mint a token for a user; the token is in this answer and nowhere else."""
+        """Mint a token for an operator; the token is in this answer and nowhere else."""
         return await actions.create_token(
             actor, request.user, roles=request.roles, ttl_days=request.ttl_days, name=request.name
         )
@@ -243,7 +247,8 @@ def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
 
     @router.get("/users/{user_ref}")
     async def user(actor: reader, user_ref: str) -> dict[str, Any]:
-        """A user by id or E.164 phone: profile, conversation, billing, last messages."""
+        """A user by id or E.164 phone: profile, conversation, billing, last messages, and the
+        roles of that phone's operator."""
         return await reads.user(actor, user_ref)
 
     @router.get("/crisis-alerts")
@@ -276,10 +281,13 @@ def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
 
     @router.post("/users/{user_ref}/roles/{role}")
     async def grant_role(actor: writer, user_ref: str, role: Role) -> dict[str, Any]:
+        """Grant a role to the operator with that phone (created if new; they need never have
+        texted us), operator id, or SMS-worker user id."""
         return await actions.grant_role(actor, user_ref, role)
 
     @router.delete("/users/{user_ref}/roles/{role}")
     async def revoke_role(actor: writer, user_ref: str, role: Role) -> dict[str, Any]:
+        """Take a role from an operator; the last admin keeps theirs."""
         return await actions.revoke_role(actor, user_ref, role)
 
     @router.post("/users/{user_ref}/messages", status_code=202)
@@ -294,10 +302,11 @@ def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
         """Request a failed send again through the normal path (see docs/admin.md)."""
         return await actions.retry_outbound(actor, key)
 
-    @router.post("/crisis-alerts/{alert_id}/acknowledge")
+    @router.post("/crisis-alerts/{alert_id}/acknowledge", status_code=202)
     async def acknowledge_alert(
         actor: writer, alert_id: str, request: AcknowledgeRequest | None = None
     ) -> dict[str, Any]:
+        """Ask the SMS worker to mark an open alert acknowledged (once; 409 afterwards)."""
         note = request.note if request is not None else None
         return await actions.acknowledge_alert(actor, alert_id, note=note)
 

@@ -1,12 +1,12 @@
 """Who is calling and what they may do: roles, API tokens and the bootstrap token.
 
-Roles live in the database (`users.roles`); a token names its owner user and the roles it may
-use, and a request gets the roles both grant, so revoking a user's role takes effect on their
-next request. Tokens are random (256 bits), shown once and stored only as a SHA-256 hash under a
-short public id. A fast hash is enough for a secret with that much entropy — nobody can search
-2^256 preimages — and a slow KDF would only add latency to every request. Every comparison of
-secrets is constant-time; failed attempts are counted per client and over a limit refused (429)
-before any token is looked at.
+Roles live in the admin's own database, on its operators (`operators`, one per phone); a token
+names its owner operator and the roles it may use, and a request gets the roles both grant, so
+revoking an operator's role takes effect on their next request. Tokens are random (256 bits),
+shown once and stored only as a SHA-256 hash under a short public id. A fast hash is enough for a
+secret with that much entropy — nobody can search 2^256 preimages — and a slow KDF would only
+add latency to every request. Every comparison of secrets is constant-time; failed attempts are
+counted per client and over a limit refused (429) before any token is looked at.
 """
 
 from __future__ import annotations
@@ -17,15 +17,30 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Final, Literal, NoReturn, Protocol
+from typing import Final, NoReturn, Protocol
 
 import structlog
 
 from services.admin.errors import Forbidden, NotAuthenticated, TooManyAttempts
+from services.admin.records import Actor, ApiToken, Operator, Role, grants
 from services.admin.settings import AdminSettings
 from shared.clock import Clock
-from shared.mongo import Document
+
+__all__ = [
+    "BOOTSTRAP_ACTOR",
+    "Actor",
+    "Authenticator",
+    "MintedToken",
+    "Role",
+    "bearer",
+    "effective_roles",
+    "grants",
+    "mint_token",
+    "operator",
+    "require",
+    "token_hash",
+    "token_id_of",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -35,44 +50,6 @@ _TOKEN_ID_BYTES: Final = 6
 _TOKEN_SECRET_BYTES: Final = 32
 
 
-class Role(StrEnum):
-    ADMIN = "admin"
-    SUPPORT = "support"
-
-
-def grants(held: Iterable[Role], needed: Role) -> bool:
-    """`admin` may do everything; `support` only what is declared for support (the reads)."""
-    roles = set(held)
-    return Role.ADMIN in roles or needed in roles
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The caller of an admin operation, as the audit log records them."""
-
-    kind: Literal["token", "bootstrap", "operator"]
-    # The token id, "bootstrap", or `cli:<os user>@<host>` for the local operator.
-    id: str
-    user_id: str | None
-    roles: frozenset[Role]
-
-    def may(self, needed: Role) -> bool:
-        return grants(self.roles, needed)
-
-    @property
-    def sees_pii(self) -> bool:
-        """Phone numbers, names and message bodies in full: admins only."""
-        return self.may(Role.ADMIN)
-
-    def as_document(self) -> Document:
-        return {
-            "kind": self.kind,
-            "id": self.id,
-            "user_id": self.user_id,
-            "roles": sorted(self.roles),
-        }
-
-
 def require(actor: Actor, needed: Role) -> None:
     if not actor.may(needed):
         raise Forbidden(f"needs the {needed.value} role")
@@ -80,10 +57,12 @@ def require(actor: Actor, needed: Role) -> None:
 
 def operator(name: str) -> Actor:
     """The person at the CLI: whoever can reach the database already has every power."""
-    return Actor(kind="operator", id=f"cli:{name}", user_id=None, roles=frozenset({Role.ADMIN}))
+    return Actor(kind="operator", id=f"cli:{name}", operator_id=None, roles=frozenset({Role.ADMIN}))
 
 
-BOOTSTRAP_ACTOR: Final = Actor(kind="bootstrap", id="bootstrap", user_id=None, roles=frozenset())
+BOOTSTRAP_ACTOR: Final = Actor(
+    kind="bootstrap", id="bootstrap", operator_id=None, roles=frozenset()
+)
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -129,33 +108,22 @@ def bearer(authorization: str | None) -> str | None:
     return credentials.strip()
 
 
-def effective_roles(token_roles: Iterable[str], user_roles: Iterable[str]) -> frozenset[Role]:
-    """What a request may do: the roles the token carries *and* its owner still holds."""
-    known = {role.value for role in Role}
-    return frozenset(Role(r) for r in set(token_roles) & set(user_roles) if r in known)
-
-
-def token_usable(row: Document, now: datetime) -> str | None:
-    """Why a stored token may not be used now, or None when it may."""
-    if row.get("revoked_at") is not None:
-        return "revoked"
-    expires_at = row.get("expires_at")
-    if expires_at is not None and expires_at <= now:
-        return "expired"
-    return None
+def effective_roles(token_roles: Iterable[Role], operator_roles: Iterable[Role]) -> frozenset[Role]:
+    """What a request may do: the roles the token carries *and* its operator still holds."""
+    return frozenset(token_roles) & frozenset(operator_roles)
 
 
 # --- authentication ----------------------------------------------------------------------------
 
 
 class TokenRows(Protocol):
-    async def get(self, token_id: str) -> Document | None: ...
+    async def get(self, token_id: str) -> ApiToken | None: ...
 
     async def touch(self, token_id: str, now: datetime, interval: timedelta) -> None: ...
 
 
-class UserRows(Protocol):
-    async def user(self, user_id: str) -> Document | None: ...
+class OperatorRows(Protocol):
+    async def get(self, operator_id: str) -> Operator | None: ...
 
 
 class FailureLog(Protocol):
@@ -170,13 +138,13 @@ class Authenticator:
     def __init__(
         self,
         tokens: TokenRows,
-        users: UserRows,
+        operators: OperatorRows,
         failures: FailureLog,
         clock: Clock,
         settings: AdminSettings,
     ) -> None:
         self._tokens = tokens
-        self._users = users
+        self._operators = operators
         self._failures = failures
         self._clock = clock
         self._settings = settings
@@ -216,20 +184,20 @@ class Authenticator:
     async def _verify(self, presented: str, now: datetime) -> Actor | _Refusal:
         """The actor a presented token stands for, or why it does not stand for one."""
         token_id = token_id_of(presented)
-        row = await self._tokens.get(token_id) if token_id is not None else None
-        if row is None or not hmac.compare_digest(token_hash(presented), row.get("hash", "")):
+        token = await self._tokens.get(token_id) if token_id is not None else None
+        if token is None or not hmac.compare_digest(token_hash(presented), token.hash):
             return _Refusal("unknown token", None)
-        unusable = token_usable(row, now)
+        unusable = token.unusable(now)
         if unusable is not None:
-            return _Refusal(f"{unusable} token", row["_id"])
-        user = await self._users.user(row["user_id"])
-        if user is None:
-            return _Refusal("token owner no longer exists", row["_id"])
+            return _Refusal(f"{unusable} token", token.id)
+        owner = await self._operators.get(token.operator_id)
+        if owner is None:
+            return _Refusal("token owner no longer exists", token.id)
         return Actor(
             kind="token",
-            id=row["_id"],
-            user_id=row["user_id"],
-            roles=effective_roles(row.get("roles", ()), user.get("roles", ())),
+            id=token.id,
+            operator_id=token.operator_id,
+            roles=effective_roles(token.roles, owner.roles),
         )
 
     async def _throttle(self, client: str, now: datetime) -> None:

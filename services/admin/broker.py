@@ -3,7 +3,7 @@ confirmed publishing for its outbox relay, a channel for parked-event work, and 
 
 Depths come from passive queue declarations, which every broker answers — no management plugin
 or its HTTP credentials needed. Names are those `shared.broker.topology` gives every consumer
-queue in `shared.events.catalog.CONSUMER_QUEUES`.
+queue in `services.queues.CONSUMER_QUEUES`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from services.admin.errors import BrokerUnavailable, NotFound
+from services.queues import CONSUMER_QUEUES
 from shared.broker.connection import connect
 from shared.broker.publisher import Publisher, PublishFailed
 from shared.broker.retry import RetryPolicy
 from shared.broker.topology import parking_queue_name, retry_queue_name
 from shared.config import BrokerSettings
-from shared.events.catalog import CONSUMER_QUEUES
 from shared.worker import declare_topology
 
 log = structlog.get_logger(__name__)
@@ -71,7 +71,7 @@ class BrokerAccess:
                         connect(self.settings, name=self._name), _CONNECT_TIMEOUT_SECONDS
                     )
                     # Like every service: publishing or replaying must never find a queue missing.
-                    await declare_topology(connection, self.settings)
+                    await declare_topology(connection, self.settings, CONSUMER_QUEUES)
                 except _BROKER_ERRORS as error:
                     log.warning("broker not reachable", error=type(error).__name__)
                     raise BrokerUnavailable("RabbitMQ is not reachable") from error

@@ -9,21 +9,28 @@ text; `admin` sees everything.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
-
-from pymongo import DESCENDING
 
 from services.admin.auth import Actor, Role, require
 from services.admin.broker import BrokerAccess, consumer_queue
 from services.admin.errors import BrokerUnavailable, InvalidRequest, NotFound
 from services.admin.outbound_retry import FAILED_STATUSES, retryable
-from services.admin.store import AdminStore
+from services.admin.records import ApiToken, AuditEntry
+from services.admin.unit_of_work import AdminRepositories
 from services.billing_worker.views import BillingViews
 from services.sms_sender.views import SenderViews
-from services.sms_worker.storage import ALERTS, CONVERSATIONS, MESSAGES, PROFILES, USERS
+from services.sms_worker.views import (
+    Alert,
+    Conversation,
+    LoggedMessage,
+    SmsWorkerViews,
+    StoredProfile,
+    User,
+)
 from shared.broker.parking import list_parked
 from shared.clock import Clock
 from shared.logging import mask_phone, mask_text
@@ -52,8 +59,6 @@ _PROFILE_FIELDS: Final = (
     "opted_out_at",
     "checkin_preference",
     "snooze_until",
-    "created_at",
-    "updated_at",
 )
 _PERSONAL_PROFILE_FIELDS: Final = ("first_name", "relationship", "care_recipient_name", "zip_code")
 _MIGRATION_FIELDS: Final = (
@@ -90,21 +95,46 @@ class Viewer:
         return _HIDDEN
 
 
-def user_query(ref: str) -> Document:
-    """A user reference is an E.164 phone number (starting with `+`) or a user id."""
+@dataclass(frozen=True)
+class Reference:
+    """A person a request names: by E.164 phone (written with a leading `+`) or by id (an
+    SMS-worker user id or, for roles and tokens, an operator id)."""
+
+    phone: str | None = None
+    id: str | None = None
+
+
+def reference(ref: str) -> Reference:
     text = ref.strip()
     if not text:
         raise InvalidRequest("empty user reference")
     if text.startswith("+"):
         try:
-            return {"phone": normalise_phone(text)}
+            return Reference(phone=normalise_phone(text))
         except InvalidPhoneNumber:
             raise InvalidRequest("not a phone number") from None
-    return {"_id": text}
+    return Reference(id=text)
 
 
-def _counts(rows: Iterable[Document]) -> dict[str, int]:
-    return {str(row["_id"] if row.get("_id") is not None else _NONE): row["n"] for row in rows}
+class UserReads(Protocol):
+    """The SMS worker's users, as its views module offers them."""
+
+    async def user(self, user_id: str) -> User | None: ...
+
+    async def user_by_phone(self, phone: str) -> User | None: ...
+
+
+async def sms_user(sms: UserReads, ref: str) -> User:
+    """The SMS worker's user a reference names (someone who texted us), or `NotFound`."""
+    named = reference(ref)
+    found = await (sms.user_by_phone(named.phone) if named.phone else sms.user(str(named.id)))
+    if found is None:
+        raise NotFound("no such user")
+    return found
+
+
+def _counts(counts: Mapping[str | None, int]) -> dict[str, int]:
+    return {_NONE if key is None else str(key): n for key, n in counts.items()}
 
 
 def start_of_day(now: datetime, zone: str) -> datetime:
@@ -116,33 +146,25 @@ class AdminReads:
     def __init__(
         self,
         *,
-        store: AdminStore,
-        sms_db: Database,
+        repositories: AdminRepositories,
+        sms: SmsWorkerViews,
         sender: SenderViews,
-        billing_db: Database,
+        billing: BillingViews,
         migrations_db: Database,
         broker: BrokerAccess,
         clock: Clock,
         metrics_timezone: str,
         recent_messages: int,
     ) -> None:
-        self._store = store
-        self._sms = sms_db
+        self._admin = repositories
+        self._sms = sms
         self._sender = sender
-        self._billing = BillingViews(billing_db)
+        self._billing = billing
         self._migrations = migrations_db[MIGRATIONS_COLLECTION]
         self._broker = broker
         self._clock = clock
         self._timezone = metrics_timezone
         self._recent_messages = recent_messages
-
-    async def _group(self, collection: str, field: str, match: Mapping[str, Any]) -> dict[str, int]:
-        pipeline: list[Document] = [
-            {"$match": dict(match)},
-            {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
-        ]
-        cursor = await self._sms[collection].aggregate(pipeline)
-        return _counts([row async for row in cursor])
 
     # --- metrics ----------------------------------------------------------------------------------
 
@@ -152,8 +174,9 @@ class AdminReads:
         now = self._clock.now()
         week_ago = now - _WEEK
         today = start_of_day(now, self._timezone)
-        profiles = self._sms[PROFILES]
-        alerts = self._sms[ALERTS]
+        counts = await self._sms.counts(
+            active_since=week_ago, messages_since=today, alerts_since=week_ago
+        )
         try:
             queues: dict[str, Any] | None = {
                 name: dataclasses.asdict(depth)
@@ -164,25 +187,21 @@ class AdminReads:
         return {
             "at": now,
             "users": {
-                "total": await self._sms[USERS].count_documents({}),
-                "by_journey_phase": await self._group(PROFILES, "journey_phase", {}),
-                "by_burnout_band": await self._group(PROFILES, "burnout_band", {}),
-                "active_7d": await profiles.count_documents(
-                    {"last_contact_at": {"$gte": week_ago}}
-                ),
+                "total": counts.users,
+                "by_journey_phase": _counts(counts.by_journey_phase),
+                "by_burnout_band": _counts(counts.by_burnout_band),
+                "active_7d": counts.active,
             },
             "messages_today": {
                 "since": today,
                 "inbound": 0,
                 "outbound": 0,
-                **await self._group(MESSAGES, "direction", {"created_at": {"$gte": today}}),
+                **_counts(counts.messages_by_direction),
             },
             "crisis_alerts_7d": {
-                "total": await alerts.count_documents({"created_at": {"$gte": week_ago}}),
-                "by_severity": await self._group(
-                    ALERTS, "severity", {"created_at": {"$gte": week_ago}}
-                ),
-                "open": await alerts.count_documents({"status": "open"}),
+                "total": counts.alerts,
+                "by_severity": _counts(counts.alerts_by_severity),
+                "open": counts.open_alerts,
             },
             "outbound_by_status": await self._sender.count_by_status(),
             "queues": queues,
@@ -194,41 +213,26 @@ class AdminReads:
     # --- users ------------------------------------------------------------------------------------
 
     async def user(self, actor: Actor, ref: str) -> Document:
-        """Identity, profile, conversation summary, billing state and the last messages."""
+        """Identity, the roles of the phone's operator, profile, conversation summary, billing
+        state and the last messages."""
         require(actor, Role.SUPPORT)
-        user = await self._sms[USERS].find_one(user_query(ref))
-        if user is None:
-            raise NotFound("no such user")
+        user = await sms_user(self._sms, ref)
         view = Viewer(actor)
-        user_id = str(user["_id"])
-        phone: str = user["phone"]
-        profile = await self._sms[PROFILES].find_one({"_id": user_id})
-        conversation = await self._sms[CONVERSATIONS].find_one(
-            {"_id": user_id}, {"recent_messages": 0}
-        )
-        billing = await self._billing.account(phone)
-        messages = (
-            self._sms[MESSAGES]
-            .find({"user_id": user_id})
-            .sort("created_at", DESCENDING)
-            .limit(self._recent_messages)
-        )
+        operator = await self._admin.operators.by_phone(user.phone)
+        profile = await self._sms.profile(user.id)
+        conversation = await self._sms.conversation(user.id)
+        billing = await self._billing.account(user.phone)
+        messages = await self._sms.recent_messages(user.id, self._recent_messages)
         return {
-            "id": user_id,
-            "phone": view.phone(phone),
-            "email": view.email(user.get("email")),
-            "roles": list(user.get("roles", [])),
-            "created_at": user.get("created_at"),
-            "profile": self._profile(profile, view) if profile is not None else None,
+            "id": user.id,
+            "phone": view.phone(user.phone),
+            "email": view.email(user.email),
+            "operator_id": operator.id if operator is not None else None,
+            "roles": sorted(operator.roles) if operator is not None else [],
+            "created_at": user.created_at,
+            "profile": _profile(profile, view) if profile is not None else None,
             "conversation": (
-                {
-                    "started_at": conversation.get("conversation_started_at"),
-                    "last_message_at": conversation.get("last_message_at"),
-                    "total_interactions": conversation.get("total_interaction_count", 0),
-                    "summary": view.personal(conversation.get("historical_summary")),
-                }
-                if conversation is not None
-                else None
+                _conversation(conversation, view) if conversation is not None else None
             ),
             "billing": (
                 {
@@ -241,14 +245,8 @@ class AdminReads:
                 if billing is not None
                 else None
             ),
-            "last_messages": [_message(row, view) async for row in messages],
+            "last_messages": [_message(message, view) for message in messages],
         }
-
-    @staticmethod
-    def _profile(profile: Document, view: Viewer) -> Document:
-        shown = {name: profile.get(name) for name in _PROFILE_FIELDS}
-        shown.update({name: view.personal(profile.get(name)) for name in _PERSONAL_PROFILE_FIELDS})
-        return shown
 
     # --- alerts, failed sends, migrations ---------------------------------------------------------
 
@@ -256,22 +254,7 @@ class AdminReads:
         self, actor: Actor, *, status: str | None, limit: int
     ) -> list[Document]:
         require(actor, Role.SUPPORT)
-        query = {} if status is None else {"status": status}
-        cursor = self._sms[ALERTS].find(query).sort("created_at", DESCENDING).limit(limit)
-        return [
-            {
-                "id": str(row["_id"]),
-                "user_id": row.get("user_id"),
-                "severity": row.get("severity"),
-                "domestic_violence": bool(row.get("domestic_violence")),
-                "source": row.get("source"),
-                "status": row.get("status"),
-                "created_at": row.get("created_at"),
-                "acknowledged_at": row.get("acknowledged_at"),
-                "acknowledged_by": row.get("acknowledged_by"),
-            }
-            async for row in cursor
-        ]
+        return [_alert(alert) for alert in await self._sms.alerts(status=status, limit=limit)]
 
     async def failed_outbound(self, actor: Actor, *, limit: int) -> list[Document]:
         """Sends that did not reach the recipient, newest first, with whether a retry may help."""
@@ -326,40 +309,79 @@ class AdminReads:
 
     # --- the admin's own records ---------------------------------------------------------------
 
-    async def tokens(self, actor: Actor, *, user_id: str | None, limit: int) -> list[Document]:
+    async def tokens(self, actor: Actor, *, operator_id: str | None, limit: int) -> list[Document]:
         require(actor, Role.ADMIN)
-        return [_token(row) for row in await self._store.tokens.listing(user_id, limit)]
+        return [_token(token) for token in await self._admin.tokens.listing(operator_id, limit)]
 
     async def audit(self, actor: Actor, *, target: str | None, limit: int) -> list[Document]:
         require(actor, Role.ADMIN)
-        return [
-            {"id": row.pop("_id"), **row} for row in await self._store.audit.recent(limit, target)
-        ]
+        return [_audit(entry) for entry in await self._admin.audit.recent(limit, target)]
 
 
-def _message(row: Document, view: Viewer) -> Document:
-    body = row.get("body")
+def _profile(stored: StoredProfile, view: Viewer) -> Document:
+    profile = stored.profile
+    shown: Document = {name: getattr(profile, name) for name in _PROFILE_FIELDS}
+    shown.update({name: view.personal(getattr(profile, name)) for name in _PERSONAL_PROFILE_FIELDS})
+    shown.update({"created_at": stored.created_at, "updated_at": stored.updated_at})
+    return shown
+
+
+def _conversation(conversation: Conversation, view: Viewer) -> Document:
     return {
-        "id": str(row["_id"]),
-        "direction": row.get("direction"),
-        "kind": row.get("kind"),
-        "status": row.get("status"),
-        "created_at": row.get("created_at"),
-        "chars": len(body) if isinstance(body, str) else None,
-        "body": view.personal(body),
+        "started_at": conversation.started_at,
+        "last_message_at": conversation.last_message_at,
+        "total_interactions": conversation.interactions,
+        "summary": view.personal(conversation.summary),
     }
 
 
-def _token(row: Document) -> Document:
-    """A token as listed: everything but its hash (which `listing` never reads anyway)."""
+def _message(message: LoggedMessage, view: Viewer) -> Document:
     return {
-        "id": row["_id"],
-        "user_id": row.get("user_id"),
-        "name": row.get("name"),
-        "roles": list(row.get("roles", [])),
-        "created_at": row.get("created_at"),
-        "created_by": row.get("created_by"),
-        "expires_at": row.get("expires_at"),
-        "last_used_at": row.get("last_used_at"),
-        "revoked_at": row.get("revoked_at"),
+        "id": message.id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "status": message.status,
+        "created_at": message.created_at,
+        "chars": len(message.body) if message.body is not None else None,
+        "body": view.personal(message.body),
+    }
+
+
+def _alert(alert: Alert) -> Document:
+    return {
+        "id": alert.id,
+        "user_id": alert.user_id,
+        "severity": alert.severity,
+        "domestic_violence": alert.domestic_violence,
+        "source": alert.source,
+        "status": alert.status,
+        "created_at": alert.created_at,
+        "acknowledged_at": alert.acknowledged_at,
+        "acknowledged_by": alert.acknowledged_by,
+    }
+
+
+def _token(token: ApiToken) -> Document:
+    """A token as listed: everything but its hash."""
+    return {
+        "id": token.id,
+        "operator_id": token.operator_id,
+        "name": token.name,
+        "roles": sorted(token.roles),
+        "created_at": token.created_at,
+        "created_by": token.created_by,
+        "expires_at": token.expires_at,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+def _audit(entry: AuditEntry) -> Document:
+    return {
+        "id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor.as_document(),
+        "action": entry.action,
+        "target": {"type": entry.target[0], "id": entry.target[1]},
+        "details": dict(entry.details),
     }

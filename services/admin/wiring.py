@@ -8,13 +8,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pymongo.errors import PyMongoError
+
 from services.admin.actions import AdminActions
 from services.admin.auth import Authenticator
 from services.admin.broker import BrokerAccess
 from services.admin.queries import AdminReads
 from services.admin.settings import AdminSettings
-from services.admin.store import AdminStore, admin_indexes, role_indexes
+from services.admin.store import MongoFailedAttempts, admin_indexes
+from services.admin.unit_of_work import MongoAdminRepositories, admin_work
+from services.billing_worker.views import BillingViews
 from services.sms_sender.views import SenderViews
+from services.sms_worker.views import SmsWorkerViews
 from shared.clock import Clock, SystemClock
 from shared.config import (
     BrokerSettings,
@@ -24,13 +29,9 @@ from shared.config import (
     SenderSettings,
     load_settings,
 )
-from shared.mongo import (
-    atomic_writes,
-    create_client,
-    ensure_indexes,
-    service_database,
-)
+from shared.mongo import create_client, ensure_indexes, service_database
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay
+from shared.unit_of_work import Transactions
 
 SERVICE = "admin"
 
@@ -69,28 +70,28 @@ class AdminServices:
         self.clock = clock
         self.client = create_client(config.mongo, app_name=app_name)
         self.admin_db = service_database(self.client, config.mongo, SERVICE)
-        self.sms_db = service_database(self.client, config.mongo, "sms_worker")
+        self.sms = SmsWorkerViews(service_database(self.client, config.mongo, "sms_worker"))
         self.sender = SenderViews(service_database(self.client, config.mongo, "sms_sender"))
         self.broker = BrokerAccess(config.broker, name=app_name)
         settings = config.admin
-        self.store = AdminStore(
+        self.repositories = MongoAdminRepositories(self.admin_db)
+        self.failures = MongoFailedAttempts(
             self.admin_db,
-            self.sms_db,
-            failed_auth_limit=settings.failed_auth_limit,
-            failed_auth_window=timedelta(seconds=settings.failed_auth_window_seconds),
+            limit=settings.failed_auth_limit,
+            window=timedelta(seconds=settings.failed_auth_window_seconds),
         )
         self.outbox = Outbox(self.admin_db[OUTBOX_COLLECTION], clock)
         self.relay = OutboxRelay(
             self.outbox, self.admin_db[OUTBOX_COLLECTION], self.broker, config.outbox, clock
         )
         self.auth = Authenticator(
-            self.store.tokens, self.store.roles, self.store.failures, clock, settings
+            self.repositories.tokens, self.repositories.operators, self.failures, clock, settings
         )
         self.reads = AdminReads(
-            store=self.store,
-            sms_db=self.sms_db,
+            repositories=self.repositories,
+            sms=self.sms,
             sender=self.sender,
-            billing_db=service_database(self.client, config.mongo, "billing_worker"),
+            billing=BillingViews(service_database(self.client, config.mongo, "billing_worker")),
             migrations_db=self.client.get_database(config.migrations.state_db),
             broker=self.broker,
             clock=clock,
@@ -98,17 +99,21 @@ class AdminServices:
             recent_messages=settings.recent_messages,
         )
         self.actions = AdminActions(
-            store=self.store,
-            sms_db=self.sms_db,
+            repositories=self.repositories,
+            transactions=Transactions(self.client, self.outbox, admin_work(self.admin_db)),
+            sms=self.sms,
             sender=self.sender,
-            outbox=self.outbox,
-            relay=self.relay,
-            atomic=atomic_writes(self.client),
             broker=self.broker,
             clock=clock,
             token_ttl=timedelta(days=settings.token_ttl_days),
             max_body_chars=config.sender.max_body_chars,
+            publish_now=self._publish_now,
         )
+
+    async def _publish_now(self) -> None:
+        """Publish what a write queued; if the broker is away the relay retries later."""
+        with contextlib.suppress(PyMongoError):
+            await self.relay.relay_once()
 
     async def prepare(self) -> None:
         """Apply the admin's indexes (idempotent), like every service at start-up."""
@@ -120,7 +125,6 @@ class AdminServices:
                 outbox_retention_days=self.config.mongo.outbox_retention_days,
             ),
         )
-        await ensure_indexes(self.sms_db, role_indexes())
 
     async def close(self) -> None:
         await self.broker.close()

@@ -12,14 +12,16 @@ from datetime import timedelta
 from services.billing_worker.checkout import PriceNotConfigured, create_checkout_link
 from services.billing_worker.expiry import AccessExpiry
 from services.billing_worker.handlers import BillingTexts, StripeEventHandler
+from services.billing_worker.queues import STRIPE
 from services.billing_worker.reconcile import parse_since, reconcile
 from services.billing_worker.refetch import SubscriptionRefresher
-from services.billing_worker.service import QUEUE, StripeEventConsumer
+from services.billing_worker.service import StripeEventConsumer
 from services.billing_worker.settings import BillingSettings
 from services.billing_worker.store import BILLING_INDEXES, MongoAccounts, MongoStripeEvents
 from services.billing_worker.stripe_client import StripeSubscriptions, stripe_client
 from services.billing_worker.stripe_objects import e164
 from services.billing_worker.unit_of_work import billing_work
+from services.queues import CONSUMER_QUEUES
 from shared.broker import Publisher
 from shared.config import ConfigError, LinkSettings, StripeSettings, load_settings
 from shared.events.catalog import StripeEventReceived
@@ -38,7 +40,7 @@ async def serve() -> None:
     source = None
     if billing.refetch_subscriptions != "off":
         source = StripeSubscriptions(stripe_client(load_settings(StripeSettings), billing))
-    async with WorkerRuntime.open(SERVICE) as runtime:
+    async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         await ensure_indexes(runtime.db, BILLING_INDEXES)
         # Reads outside any event (no session): the re-fetch's hint and the sweep's scan.
         accounts = MongoAccounts(runtime.db)
@@ -49,9 +51,9 @@ async def serve() -> None:
         )
         transactions = runtime.transactions(billing_work(runtime.db))
         stripe_events = StripeEventConsumer(StripeEventHandler(runtime.clock, texts), refresher)
-        consumer = runtime.consumer(QUEUE)
+        consumer = runtime.consumer(STRIPE)
         consumer.handle(
-            StripeEventReceived, runtime.inbox(QUEUE, transactions).planned(stripe_events)
+            StripeEventReceived, runtime.inbox(STRIPE.name, transactions).planned(stripe_events)
         )
         expiry = AccessExpiry(
             accounts,
@@ -64,7 +66,7 @@ async def serve() -> None:
 
 async def run_reconcile(window: timedelta) -> int:
     client = stripe_client(load_settings(StripeSettings), load_settings(BillingSettings))
-    async with WorkerRuntime.open(SERVICE) as runtime:
+    async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         publisher = await Publisher.open(runtime.connection, runtime.broker_settings)
         try:
             report = await reconcile(

@@ -12,8 +12,6 @@ from services.billing_worker.unit_of_work import BillingWork
 from shared.events import Envelope
 from shared.events.catalog import StripeEventReceived
 
-QUEUE = "billing_worker.stripe"
-
 
 class StripeEventConsumer:
     """A planned handler: the plan re-fetches the subscription from Stripe when the policy asks

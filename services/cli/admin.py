@@ -39,16 +39,16 @@ def create_first(
 
 @token_app.command("create")
 def create_token(
-    user: Annotated[str, typer.Option(help="user id or E.164 phone")],
+    user: Annotated[str, typer.Option(help="the operator: E.164 phone or id")],
     role: Annotated[
-        list[Role] | None, typer.Option(help="repeatable; default: every role the user holds")
+        list[Role] | None, typer.Option(help="repeatable; default: every role they hold")
     ] = None,
     ttl_days: Annotated[
         float | None, typer.Option(help="lifetime; default and maximum ADMIN_TOKEN_TTL_DAYS")
     ] = None,
     name: Annotated[str | None, typer.Option(help="a label for the token")] = None,
 ) -> None:
-    """Mint an API token for a user; it is printed once and stored only as a hash."""
+    """Mint an API token for an operator; it is printed once and stored only as a hash."""
     print_json(
         run_admin(
             lambda services, actor: services.actions.create_token(
@@ -66,12 +66,14 @@ def revoke_token(token_id: Annotated[str, typer.Argument(help="the token's publi
 
 @token_app.command("list")
 def list_tokens(
-    user_id: Annotated[str | None, typer.Option(help="only this user's tokens")] = None,
+    operator_id: Annotated[str | None, typer.Option(help="only this operator's tokens")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
 ) -> None:
     """Tokens, newest first (never their hashes)."""
     print_json(
         run_admin(
-            lambda services, actor: services.reads.tokens(actor, user_id=user_id, limit=limit)
+            lambda services, actor: services.reads.tokens(
+                actor, operator_id=operator_id, limit=limit
+            )
         )
     )

@@ -1,4 +1,5 @@
-"""`givecare roles grant|revoke USER ROLE`: the roles in `users.roles` (admin, support)."""
+"""`givecare roles grant|revoke USER ROLE`: the operators' roles (admin, support), kept in the
+admin's own database by phone."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from services.cli.console import print_json, run_admin
 
 roles_app = typer.Typer(help="Grant and revoke admin roles.", no_args_is_help=True)
 
-UserRef = Annotated[str, typer.Argument(help="user id or E.164 phone")]
+UserRef = Annotated[
+    str, typer.Argument(help="E.164 phone, operator id, or the SMS worker's user id")
+]
 
 
 @roles_app.command("grant")
 def grant(user: UserRef, role: Role) -> None:
-    """Give a user a role (a phone number that never texted becomes a user)."""
+    """Give a role (a phone number with no operator yet becomes one; it need never have texted)."""
     print_json(run_admin(lambda services, actor: services.actions.grant_role(actor, user, role)))
 
 

@@ -40,6 +40,7 @@ from services.ingress.webhooks import (
     status_update,
     stripe_event,
 )
+from services.queues import CONSUMER_QUEUES
 from shared.broker import Publisher, connect
 from shared.clock import Clock, SystemClock
 from shared.config import (
@@ -190,7 +191,7 @@ class Ingress:
         while not stop.is_set():
             try:
                 connection = await connect(settings, name=SERVICE)
-                await declare_topology(connection, settings)
+                await declare_topology(connection, settings, CONSUMER_QUEUES)
                 self.broker.publisher = await Publisher.open(connection, settings)
             except (ConnectionError, OSError) as error:
                 log.warning("broker not reachable yet", error=type(error).__name__)

@@ -23,6 +23,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect, BulkWriteError
+
 from services.migrations.split_users import LEGACY_ANALYTICS_FIELDS
 from shared.config import ConfigError, MigrationSettings, MongoSettings, load_settings
 from shared.mongo import Database, Document, create_client
@@ -295,11 +298,35 @@ async def generate(
             yield document
 
     async for batch in _in_batches(user_documents(), 1_000):
-        await db.users.insert_many(batch, ordered=False)
+        await _insert_all(db.users, batch)
         if pending_messages:
-            await db.messages.insert_many(pending_messages, ordered=False)
+            await _insert_all(db.messages, pending_messages)
             pending_messages.clear()
     return Generated(users=users, messages=message_count, odd_users=odd)
+
+
+_INSERT_ATTEMPTS = 5
+_DUPLICATE_KEY = 11000
+
+
+async def _insert_all(collection: AsyncCollection[Document], documents: list[Document]) -> None:
+    """Insert a batch, trying again when the connection drops mid-batch.
+
+    A busy 2-core machine can stall the server long enough for the driver to drop its pool
+    (AutoReconnect); the ids are fixed, so a retry skips what already landed (duplicate keys)."""
+    for attempt in range(1, _INSERT_ATTEMPTS + 1):
+        try:
+            await collection.insert_many(documents, ordered=False)
+            return
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if errors and all(e.get("code") == _DUPLICATE_KEY for e in errors) and attempt > 1:
+                return
+            raise
+        except AutoReconnect:
+            if attempt == _INSERT_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.5 * attempt)
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -3,6 +3,10 @@
 Each legacy user (one document of ~117 camelCase fields) becomes:
 
 * `users` (SMS worker) — identity: `_id` = the legacy id as a string, so ids survive;
+* an operator (admin, `operators`, keyed by phone) for a user who held admin roles, written
+  through the admin's operators repository (`MongoOperators.import_write`): roles are the
+  admin's data, not the SMS worker's. Its id is the legacy id too; a phone the admin already
+  knows keeps its live operator and roles;
 * `user_profiles` and `conversation_state` (SMS worker), `_id` = the user id;
 * `billing_accounts` (billing worker, keyed by phone) and the `billing_customers` link, only
   for users with Stripe data;
@@ -13,7 +17,8 @@ Each legacy user (one document of ~117 camelCase fields) becomes:
   and the user, so a replayed batch adds nothing; `changed_at`/`version` are the legacy values,
   so any change the live system made since wins over them.
 
-Every target write is `insert_if_absent`: the backfill only creates what does not exist yet and
+Every target write is `insert_if_absent` (the operator's an upsert on the phone that only
+inserts): the backfill only creates what does not exist yet and
 never overwrites what the running services wrote after cut-over, so replaying it is harmless and
 it can run while dual-writes are on. A legacy user with no usable phone number is rejected
 (reported in the error samples): the phone is the identity everything is keyed by.
@@ -32,6 +37,8 @@ from typing import Any, ClassVar, Final
 
 from pymongo import InsertOne, UpdateOne
 
+from services.admin.records import Operator, roles_of
+from services.admin.store import OPERATORS, MongoOperators, operator_indexes
 from services.billing_worker.access import has_access
 from services.billing_worker.store import ACCOUNTS, BILLING_INDEXES, CUSTOMERS
 from services.migrations import legacy_values as lv
@@ -157,7 +164,6 @@ RETIRED_FIELDS: Final = (
 _PHASES: Final = {"onboarding": "onboarding", "active": "active", "churned": "churned"}
 # Legacy phases that meant "onboarded, not churned".
 _ACTIVE_PHASES: Final = frozenset({"maintenance", "crisis", "engaged", "paused", "dormant"})
-_ROLES: Final = frozenset({"admin", "support"})
 _ZONES: Final = {zone.value: zone for zone in Zone}
 _ZONE_ALIASES: Final = {
     "physical": Zone.PHYSICAL_HEALTH,
@@ -327,12 +333,19 @@ def _recent_messages(document: Mapping[str, Any], user_id: str) -> list[dict[str
     return entries[-RECENT_MESSAGES_KEPT:]
 
 
-def _roles(document: Mapping[str, Any]) -> list[str]:
+def legacy_operator(
+    document: Mapping[str, Any], user_id: str, phone: str, created: datetime, now: datetime
+) -> Operator | None:
+    """The admin's operator a legacy user with roles (`roles`, or `isAdmin`) becomes; None for
+    the caregivers who held none."""
     raw = document.get("roles")
-    roles = {str(r).strip().lower() for r in raw} if isinstance(raw, list) else set()
+    names = {str(r).strip().lower() for r in raw} if isinstance(raw, list) else set()
     if lv.flag(document.get("isAdmin")):
-        roles.add("admin")
-    return sorted(roles & _ROLES)
+        names.add("admin")
+    roles = roles_of(names)
+    if not roles:
+        return None
+    return Operator(id=user_id, phone=phone, roles=roles, created_at=created, updated_at=now)
 
 
 def _has_billing(document: Mapping[str, Any]) -> bool:
@@ -357,6 +370,7 @@ class SplitUsers(Migration):
     ) -> None:
         self.source = Target(databases.legacy, "users")
         self.users = Target(databases.sms_worker, USERS)
+        self.operators = Target(databases.admin, MongoOperators.COLLECTION)
         self.profiles = Target(databases.sms_worker, PROFILES)
         self.conversations = Target(databases.sms_worker, CONVERSATIONS)
         self.sms_outbox = Target(databases.sms_worker, OUTBOX_COLLECTION)
@@ -370,6 +384,7 @@ class SplitUsers(Migration):
     def targets(self) -> tuple[Target, ...]:
         return (
             self.users,
+            self.operators,
             self.profiles,
             self.conversations,
             self.accounts,
@@ -384,6 +399,7 @@ class SplitUsers(Migration):
         # The unique phone and Stripe customer indexes turn a duplicate into a reported error.
         await ensure_indexes(client[self.users.database], sms_worker_indexes())
         await ensure_indexes(client[self.accounts.database], BILLING_INDEXES)
+        await ensure_indexes(client[self.operators.database], operator_indexes())
 
     def plan(self, document: Document) -> Plan:
         user_id = legacy_user_id(document)
@@ -405,11 +421,16 @@ class SplitUsers(Migration):
                 {
                     "phone": phone,
                     "email": (lv.text(document.get("email")) or "").lower() or None,
-                    "roles": _roles(document),
                     **marks,
                 },
             ),
         )
+        operator = legacy_operator(document, user_id, phone, created, self._now)
+        if operator is not None:
+            plan.add(
+                self.operators,
+                MongoOperators.import_write(operator, {MARK: MARK_VALUE, "migrated_at": self._now}),
+            )
         plan.add(
             self.profiles,
             _insert(user_id, {**profile_document(profile), **marks}),
@@ -541,7 +562,13 @@ class SplitUsers(Migration):
         events already relayed from the outboxes cannot be taken back."""
         return await undo_backfill(
             client,
-            created_in=(self.users, self.profiles, self.conversations, self.accounts),
+            created_in=(
+                self.users,
+                self.operators,
+                self.profiles,
+                self.conversations,
+                self.accounts,
+            ),
             created_mark={MARK: MARK_VALUE},
             source=self.source,
             migrated_mark=SOURCE_MARK,
@@ -567,7 +594,7 @@ async def verify_split(
 
     total = await source.count_documents({})
     stride = max(1, total // sample)
-    marked_count = cleaned = rejected = duplicates = left_behind = with_billing = 0
+    marked_count = cleaned = rejected = duplicates = left_behind = with_billing = with_roles = 0
     sampled: list[Document] = []
     async for position, document in _enumerate(source.find({}).sort("_id", 1)):
         marked = SOURCE_MARK in document
@@ -589,6 +616,7 @@ async def verify_split(
                 left_behind += 1
             continue
         with_billing += _has_billing(document)
+        with_roles += legacy_operator(document, "", phone, _EPOCH, _EPOCH) is not None
         if position % stride == 0:
             sampled.append(document)
     created = {MARK: MARK_VALUE}
@@ -604,6 +632,8 @@ async def verify_split(
         "conversation_state": await collection(migration.conversations).count_documents(created),
         "with_billing": with_billing,
         "billing_accounts": await collection(migration.accounts).count_documents(created),
+        "with_roles": with_roles,
+        "operators": await collection(migration.operators).count_documents(created),
     }
     mismatches: list[dict[str, str]] = []
     for document in sampled:
@@ -624,10 +654,18 @@ async def verify_split(
                     {"source_id": str(document["_id"]), "target": target.collection, "field": field}
                     for field in _differing_fields(expected, stored)
                 )
+        if await _operator_differs(migration, client, document):
+            mismatches.append(
+                {"source_id": str(document["_id"]), "target": OPERATORS, "field": "roles"}
+            )
+    # Once the cleanup emptied legacy users, their billing data and roles no longer count.
     billing_ok = (
         counts["billing_accounts"] == with_billing
         if cleaned == 0
         else counts["billing_accounts"] >= with_billing
+    )
+    roles_ok = (
+        counts["operators"] == with_roles if cleaned == 0 else counts["operators"] >= with_roles
     )
     ok = (
         counts["users"] == marked_count
@@ -635,11 +673,33 @@ async def verify_split(
         and counts["conversation_state"] == marked_count
         and left_behind == 0
         and billing_ok
+        and roles_ok
         and not mismatches
     )
     return VerifyReport(
         ok=ok, details={**counts, "sampled": len(sampled), "mismatches": mismatches[:50]}
     )
+
+
+async def _operator_differs(
+    migration: SplitUsers, client: MongoClient, document: Mapping[str, Any]
+) -> bool:
+    """Whether the operator the backfill made for a sampled user lost the legacy roles. An
+    operator the admin already had, or changed since, is the live system's, not compared."""
+    expected = legacy_operator(
+        document, legacy_user_id(document), legacy_phone(document), _EPOCH, _EPOCH
+    )
+    if expected is None:
+        return False
+    target = migration.operators
+    stored = await client[target.database][target.collection].find_one({"phone": expected.phone})
+    if stored is None:
+        return True
+    if stored.get(MARK) != MARK_VALUE or normalised(stored.get("updated_at")) != normalised(
+        stored.get("migrated_at")
+    ):
+        return False
+    return roles_of(stored.get("roles", ())) != expected.roles
 
 
 async def _enumerate(cursor: Any) -> Any:

@@ -12,6 +12,7 @@ class MigrationDatabases:
     legacy: str
     sms_worker: str
     billing_worker: str
+    admin: str
 
     @classmethod
     def from_settings(
@@ -21,4 +22,5 @@ class MigrationDatabases:
             legacy=migrations.legacy_db,
             sms_worker=mongo.database_name("sms_worker"),
             billing_worker=mongo.database_name("billing_worker"),
+            admin=mongo.database_name("admin"),
         )

@@ -9,7 +9,9 @@ import sys
 
 import structlog
 
+from services.queues import CONSUMER_QUEUES
 from services.scheduler.handlers import SchedulerHandlers
+from services.scheduler.queues import EVENTS
 from services.scheduler.repositories import SCHEDULER_INDEXES
 from services.scheduler.settings import DevClockSettings, SchedulerSettings
 from services.scheduler.tick import Scheduler
@@ -26,8 +28,6 @@ from shared.events.catalog import (
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
-QUEUE = "scheduler.events"
-
 log = structlog.get_logger(__name__)
 
 
@@ -35,7 +35,7 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
     # With subscriptions on, proactive messages need billing access (billing.access.changed).
     subscriptions_enabled = load_settings(SubscriptionSettings).enabled
     clock = dev_clock.clock()
-    async with WorkerRuntime.open("scheduler", clock=clock) as runtime:
+    async with WorkerRuntime.open("scheduler", queues=CONSUMER_QUEUES, clock=clock) as runtime:
         if isinstance(clock, ShiftedClock):
             log.warning(
                 "DEVELOPMENT CLOCK: scheduler time is shifted (SCHEDULER_DEV_CLOCK_START); "
@@ -46,8 +46,8 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
         await ensure_indexes(runtime.db, SCHEDULER_INDEXES)
         transactions = runtime.transactions(scheduler_work(runtime.db))
         handlers = SchedulerHandlers(runtime.clock, subscriptions_enabled=subscriptions_enabled)
-        inbox = runtime.inbox(QUEUE, transactions)
-        consumer = runtime.consumer(QUEUE)
+        inbox = runtime.inbox(EVENTS.name, transactions)
+        consumer = runtime.consumer(EVENTS)
         consumer.handle(UserProfileChanged, inbox.idempotent(handlers.profile_changed))
         consumer.handle(CrisisDetected, inbox.idempotent(handlers.crisis_detected))
         consumer.handle(SmsOptOutChanged, inbox.idempotent(handlers.opt_out_changed))

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from services.queues import CONSUMER_QUEUES
 from services.sms_sender.parking import BrokerParkingLot
+from services.sms_sender.queues import EVENTS
 from services.sms_sender.settings import SenderConfig
 from services.sms_sender.store import sender_indexes
 from services.sms_sender.transport import open_transport
 from services.sms_sender.unit_of_work import sender_work
-from services.sms_sender.wiring import SENDER_QUEUE, assemble
+from services.sms_sender.wiring import assemble
 from shared.config import ConfigError
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
@@ -22,7 +24,7 @@ SERVICE = "sms_sender"
 
 
 async def serve(config: SenderConfig) -> None:
-    async with WorkerRuntime.open(SERVICE) as runtime:
+    async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         await ensure_indexes(runtime.db, sender_indexes())
         transport = open_transport(config.twilio)
         channel = await runtime.connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -35,13 +37,13 @@ async def serve(config: SenderConfig) -> None:
                 transport=transport,
                 parking=BrokerParkingLot(
                     channel,
-                    runtime.broker_settings.queue(SENDER_QUEUE),
+                    runtime.broker_settings.queue(EVENTS.name),
                     runtime.broker_settings.publish_timeout_seconds,
                 ),
                 settings=config.sender,
             )
-            consumer = runtime.consumer(SENDER_QUEUE)
-            sender.bind(consumer, runtime.inbox(SENDER_QUEUE, transactions))
+            consumer = runtime.consumer(EVENTS)
+            sender.bind(consumer, runtime.inbox(EVENTS.name, transactions))
             await runtime.run([consumer], background=[sender.poller.run])
         finally:
             await transport.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 from services.sms_sender.dispatcher import Dispatcher, DuePoller, ParkingLot
 from services.sms_sender.handlers import (
@@ -26,8 +25,6 @@ from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsSta
 from shared.inbox import Inbox
 from shared.mongo import Database
 from shared.unit_of_work import Transactions
-
-SENDER_QUEUE: Final = "sms_sender.events"
 
 
 @dataclass(frozen=True)

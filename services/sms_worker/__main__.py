@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from services.queues import CONSUMER_QUEUES
 from services.sms_worker.bootstrap import SERVICE, build_responder, sms_worker_consumers
 from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
@@ -22,7 +23,7 @@ async def run() -> None:
     settings = load_settings(SmsWorkerSettings)
     subscriptions = load_settings(SubscriptionSettings)
     llm = load_settings(LlmSettings)
-    async with WorkerRuntime.open(SERVICE) as runtime:
+    async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         responder = build_responder(settings, llm)
         try:
             consumers = await sms_worker_consumers(

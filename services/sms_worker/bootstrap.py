@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.sms_worker.alerts import acknowledge_alert
 from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSms, OptOutChanges
 from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.proactive import check_templates
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
+from services.sms_worker.queues import INBOUND, PROACTIVE, SENDS
 from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.sends import apply_update, record_request
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from services.sms_worker.storage import sms_worker_indexes
 from services.sms_worker.unit_of_work import MongoSmsRepositories, MongoSmsWork, sms_work
-from shared.broker import Consumer
+from shared.broker import Consumer, ConsumerQueue
 from shared.config import LinkSettings, SubscriptionSettings
 from shared.events.catalog import (
     BillingAccessChanged,
+    CrisisAlertAcknowledged,
     ProactiveMessageDue,
     SmsInboundReceived,
     SmsOptOutChanged,
@@ -36,9 +39,6 @@ from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
 SERVICE = "sms_worker"
-INBOUND_QUEUE = "sms_worker.inbound"
-PROACTIVE_QUEUE = "sms_worker.proactive"
-SENDS_QUEUE = "sms_worker.sends"
 
 
 def build_responder(settings: SmsWorkerSettings, llm: LlmSettings) -> Responder:
@@ -57,17 +57,18 @@ async def inbound_consumer(
 ) -> Consumer:
     """Apply the indexes and return the `sms_worker.inbound` consumer with its handlers."""
     await ensure_indexes(runtime.db, sms_worker_indexes())
-    inbox = _inbox(runtime, INBOUND_QUEUE)
+    inbox = _inbox(runtime, INBOUND)
     inbound = InboundSms(
         MongoSmsRepositories(runtime.db),
         responder,
         runtime.clock,
         InboundConfig.of(settings, links, subscriptions_enabled=subscriptions.enabled),
     )
-    consumer = runtime.consumer(INBOUND_QUEUE)
+    consumer = runtime.consumer(INBOUND)
     consumer.handle(SmsInboundReceived, inbox.planned(inbound))
     consumer.handle(SmsOptOutChanged, inbox.idempotent(OptOutChanges(runtime.clock).handle))
     consumer.handle(BillingAccessChanged, inbox.idempotent(BillingAccess(runtime.clock).handle))
+    consumer.handle(CrisisAlertAcknowledged, inbox.idempotent(acknowledge_alert))
     return consumer
 
 
@@ -76,7 +77,7 @@ def proactive_consumer(
 ) -> Consumer:
     """The `sms_worker.proactive` consumer: the scheduler's due messages and churn decisions."""
     check_templates()
-    inbox = _inbox(runtime, PROACTIVE_QUEUE)
+    inbox = _inbox(runtime, PROACTIVE)
     messages = ProactiveMessages(
         runtime.clock,
         ProactiveConfig(
@@ -85,7 +86,7 @@ def proactive_consumer(
             recent_messages=settings.recent_messages,
         ),
     )
-    consumer = runtime.consumer(PROACTIVE_QUEUE)
+    consumer = runtime.consumer(PROACTIVE)
     consumer.handle(ProactiveMessageDue, inbox.idempotent(messages.handle))
     consumer.handle(UserChurned, inbox.idempotent(ChurnedUsers(runtime.clock).handle))
     return consumer
@@ -93,15 +94,15 @@ def proactive_consumer(
 
 def sends_consumer(runtime: WorkerRuntime) -> Consumer:
     """The `sms_worker.sends` consumer: the conversation log's rows of outbound SMS."""
-    inbox = _inbox(runtime, SENDS_QUEUE)
-    consumer = runtime.consumer(SENDS_QUEUE)
+    inbox = _inbox(runtime, SENDS)
+    consumer = runtime.consumer(SENDS)
     consumer.handle(SmsOutboundRequested, inbox.idempotent(record_request))
     consumer.handle(SmsSendUpdated, inbox.idempotent(apply_update))
     return consumer
 
 
-def _inbox(runtime: WorkerRuntime, queue: str) -> Inbox[MongoSmsWork]:
-    return runtime.inbox(queue, runtime.transactions(sms_work(runtime.db)))
+def _inbox(runtime: WorkerRuntime, queue: ConsumerQueue) -> Inbox[MongoSmsWork]:
+    return runtime.inbox(queue.name, runtime.transactions(sms_work(runtime.db)))
 
 
 async def sms_worker_consumers(

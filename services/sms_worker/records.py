@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from domain import send_status
 from services.sms_worker.inbound import Access
@@ -20,6 +20,9 @@ from shared.events.catalog import OutboundKind
 
 Direction = Literal["inbound", "outbound"]
 ProactiveOutcome = Literal["sent", "suppressed", "deferred"]
+# A crisis alert is open until an operator acknowledges it (through the admin's command).
+ALERT_OPEN: Final = "open"
+ALERT_ACKNOWLEDGED: Final = "acknowledged"
 
 
 def inbound_message_id(message_sid: str) -> str:
@@ -34,11 +37,13 @@ def outbound_message_id(key: str) -> str:
 
 @dataclass(frozen=True)
 class User:
-    """A person, known by phone (E.164). Roles and e-mail are the admin's; not read here."""
+    """A person, known by phone (E.164). Admin roles are the admin's (its operators), not here;
+    `email` is what a data migration carried over, never written by the worker."""
 
     id: str
     phone: str
     created_at: datetime
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,21 @@ class Alert:
     source: str
     needs_human_follow_up: bool
     created_at: datetime
-    status: str = "open"
+    status: str = ALERT_OPEN
+    acknowledged_at: datetime | None = None
+    # The admin's operator id of whoever acknowledged it (never a phone number).
+    acknowledged_by: str | None = None
+    acknowledgement_note: str | None = None
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """An operator took an alert on (`crisis.alert.acknowledged`)."""
+
+    alert_id: str
+    by: str
+    at: datetime
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from domain import send_status
 from services.sms_worker.profile import Profile, changed_fields, profile_document
 from services.sms_worker.records import (
+    ALERT_ACKNOWLEDGED,
+    ALERT_OPEN,
+    Acknowledgement,
     Alert,
     AssessmentResult,
     Attachment,
@@ -128,14 +131,21 @@ class _Repository:
         return await self._collection.find_one({"_id": row_id}, session=self._session)
 
 
+def user_record(row: Document) -> User:
+    return User(
+        id=str(row["_id"]),
+        phone=row["phone"],
+        created_at=row["created_at"],
+        email=row.get("email"),
+    )
+
+
 class MongoUsers(_Repository):
     COLLECTION = USERS
 
     async def by_phone(self, phone: str) -> User | None:
         row = await self._collection.find_one({"phone": phone}, session=self._session)
-        if row is None:
-            return None
-        return User(id=str(row["_id"]), phone=row["phone"], created_at=row["created_at"])
+        return user_record(row) if row is not None else None
 
     async def add(self, user: User) -> User:
         """An indexed lookup first (almost every message is from a known number), then an
@@ -150,8 +160,7 @@ class MongoUsers(_Repository):
                 "$setOnInsert": {
                     "_id": user.id,
                     "phone": user.phone,
-                    "email": None,
-                    "roles": [],
+                    "email": user.email,
                     "created_at": user.created_at,
                     "updated_at": user.created_at,
                 }
@@ -222,7 +231,8 @@ def _entry_document(entry: ConversationEntry) -> Document:
     return document
 
 
-def _conversation(row: Document) -> Conversation:
+def conversation_record(row: Document) -> Conversation:
+    """A `conversation_state` row; read without `recent_messages`, it has no entries."""
     return Conversation(
         user_id=str(row["_id"]),
         started_at=row["conversation_started_at"],
@@ -263,7 +273,7 @@ class MongoConversations(_Repository):
 
     async def get(self, user_id: str) -> Conversation | None:
         row = await self._get(user_id)
-        return _conversation(row) if row is not None else None
+        return conversation_record(row) if row is not None else None
 
     async def window(self, user_id: str, limit: int) -> ConversationWindow:
         """Only the newest `limit` entries leave the server (`$slice`)."""
@@ -280,7 +290,7 @@ class MongoConversations(_Repository):
         )
         if row is None:
             return ConversationWindow(())
-        return _conversation(row).window(limit)
+        return conversation_record(row).window(limit)
 
     async def add_exchange(
         self, user_id: str, entries: Sequence[ConversationEntry], *, keep: int, now: datetime
@@ -591,19 +601,40 @@ class MongoAlerts(_Repository):
 
     async def get(self, alert_id: str) -> Alert | None:
         row = await self._get(alert_id)
-        if row is None:
-            return None
-        return Alert(
-            id=alert_id,
-            user_id=row["user_id"],
-            message_id=row["message_id"],
-            severity=row["severity"],
-            domestic_violence=bool(row.get("domestic_violence")),
-            source=row["source"],
-            needs_human_follow_up=bool(row.get("needs_human_follow_up")),
-            created_at=row["created_at"],
-            status=row["status"],
+        return alert_record(row) if row is not None else None
+
+    async def acknowledge(self, acknowledgement: Acknowledgement) -> bool:
+        """Only an open alert moves: a second acknowledgement leaves the first in place."""
+        fields: Document = {
+            "status": ALERT_ACKNOWLEDGED,
+            "acknowledged_at": acknowledgement.at,
+            "acknowledged_by": acknowledgement.by,
+        }
+        if acknowledgement.note:
+            fields["acknowledgement_note"] = acknowledgement.note
+        result = await self._collection.update_one(
+            {"_id": acknowledgement.alert_id, "status": ALERT_OPEN},
+            {"$set": fields},
+            session=self._session,
         )
+        return result.modified_count == 1
+
+
+def alert_record(row: Document) -> Alert:
+    return Alert(
+        id=str(row["_id"]),
+        user_id=row["user_id"],
+        message_id=row["message_id"],
+        severity=row["severity"],
+        domestic_violence=bool(row.get("domestic_violence")),
+        source=row["source"],
+        needs_human_follow_up=bool(row.get("needs_human_follow_up")),
+        created_at=row["created_at"],
+        status=row["status"],
+        acknowledged_at=row.get("acknowledged_at"),
+        acknowledged_by=row.get("acknowledged_by"),
+        acknowledgement_note=row.get("acknowledgement_note"),
+    )
 
 
 class MongoAssessments(_Repository):

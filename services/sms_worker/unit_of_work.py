@@ -17,6 +17,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.sms_worker.profile import Profile
 from services.sms_worker.records import (
+    Acknowledgement,
     Alert,
     AssessmentResult,
     BillingAccess,
@@ -145,6 +146,11 @@ class Alerts(Protocol):
         ...
 
     async def get(self, alert_id: str) -> Alert | None: ...
+
+    async def acknowledge(self, acknowledgement: Acknowledgement) -> bool:
+        """Open → acknowledged with who, when and the note; False when the alert is not open
+        (already acknowledged, or unknown)."""
+        ...
 
 
 class Assessments(Protocol):

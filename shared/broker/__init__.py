@@ -12,6 +12,7 @@ from shared.broker.consumer import (
     PermanentError,
 )
 from shared.broker.publisher import Publisher, PublishFailed, UnroutableEvent
+from shared.broker.queues import ConsumerQueue, catalogue
 from shared.broker.retry import RetryPolicy
 from shared.broker.topology import (
     declare_consumer_queues,
@@ -27,12 +28,14 @@ __all__ = [
     "FAILED_QUEUE_HEADER",
     "AlreadyProcessed",
     "Consumer",
+    "ConsumerQueue",
     "Handler",
     "PermanentError",
     "PublishFailed",
     "Publisher",
     "RetryPolicy",
     "UnroutableEvent",
+    "catalogue",
     "connect",
     "declare_consumer_queues",
     "declare_exchange",

@@ -25,6 +25,7 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
+from shared.broker.queues import ConsumerQueue
 from shared.broker.retry import RetryPolicy
 from shared.broker.topology import (
     declare_consumer_queues,
@@ -59,19 +60,21 @@ class PermanentError(Exception):
 
 
 class Consumer:
-    """Consumes one work queue and dispatches each event to the handler for its type."""
+    """Consumes one work queue and dispatches each event to the handler for its type; the
+    handlers must cover exactly the events the queue declares."""
 
     def __init__(
         self,
         connection: AbstractConnection,
-        queue: str,
+        queue: ConsumerQueue,
         registry: EventRegistry,
         settings: BrokerSettings,
         *,
         unit_random: Callable[[], float] = random.random,
     ) -> None:
         self._connection = connection
-        self._queue_name = settings.queue(queue)
+        self._declared = queue
+        self._queue_name = settings.queue(queue.name)
         self._registry = registry
         self._settings = settings
         self._retry = RetryPolicy.from_settings(settings)
@@ -99,6 +102,11 @@ class Consumer:
     ) -> None:
         """Route `event_type` (default: the model's type, possibly a pattern) to `handler`."""
         binding = event_type or model.EVENT_TYPE
+        if binding not in self._declared.bindings:
+            raise ValueError(
+                f"{binding!r} is not bound to {self._declared.name} (its queue declaration "
+                f"binds {', '.join(self._declared.bindings)})"
+            )
         if binding in self._handlers:
             raise ValueError(f"{binding!r} already has a handler on {self._queue_name}")
         if not issubclass(self._registry.model_for(binding), model):
@@ -107,8 +115,11 @@ class Consumer:
 
     async def start(self) -> None:
         """Declare the topology and begin consuming."""
-        if not self._handlers:
-            raise ValueError(f"consumer {self._queue_name} has no handlers")
+        unhandled = [b for b in self._declared.bindings if b not in self._handlers]
+        if unhandled:
+            raise ValueError(
+                f"consumer {self._declared.name} has no handler for {', '.join(unhandled)}"
+            )
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         await channel.set_qos(prefetch_count=self._settings.prefetch)
         exchange = await declare_exchange(channel, self._settings.exchange)
@@ -116,7 +127,7 @@ class Consumer:
             channel,
             exchange,
             self._queue_name,
-            self._handlers,
+            self._declared.bindings,
             retry_tiers=self._retry.retry_tiers,
             delivery_limit=self._settings.delivery_limit,
         )

@@ -87,7 +87,7 @@ async def declare_all_consumer_queues(
     retry_tiers: int,
     delivery_limit: int,
 ) -> None:
-    """Declare every consumer's queues (see `shared.events.catalog.CONSUMER_QUEUES`)."""
+    """Declare every consumer's queues (the system's catalogue: `services/queues.py`)."""
     for queue, bindings in queues.items():
         await declare_consumer_queues(
             channel,

@@ -1,7 +1,8 @@
 """The event catalogue as documents, generated from the pydantic models so they cannot drift.
 
-`python -m shared.events.asyncapi` writes `docs/asyncapi.yaml` (AsyncAPI 3) and
-`docs/events.md`; `--check` exits non-zero when the checked-in files differ (CI runs it).
+`python -m services.queues` writes `docs/asyncapi.yaml` (AsyncAPI 3) and `docs/events.md` from
+the event models and the system's queues (which the services declare; the platform is handed
+them); `--check` exits non-zero when the checked-in files differ (the tests run it).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import argparse
 import inspect
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from shared.events.catalog import CONSUMER_QUEUES, EVENTS
+from shared.events.catalog import EVENTS
 from shared.events.envelope import Envelope, Payload
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -23,15 +25,18 @@ ASYNCAPI_FILE = DOCS / "asyncapi.yaml"
 MARKDOWN_FILE = DOCS / "events.md"
 
 
-def _consumers(event_type: str) -> list[str]:
-    return sorted(queue for queue, bindings in CONSUMER_QUEUES.items() if event_type in bindings)
+Queues = Mapping[str, Sequence[str]]
+
+
+def _consumers(queues: Queues, event_type: str) -> list[str]:
+    return sorted(queue for queue, bindings in queues.items() if event_type in bindings)
 
 
 def _name(event_type: str) -> str:
     return event_type.replace(".", "_").replace("#", "all").replace("*", "any")
 
 
-def asyncapi_document() -> dict[str, Any]:
+def asyncapi_document(queues: Queues) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
@@ -69,7 +74,7 @@ def asyncapi_document() -> dict[str, Any]:
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "description": f"Routing key on the topic exchange; version {model.EVENT_VERSION}.",
         }
-        for queue in _consumers(event_type):
+        for queue in _consumers(queues, event_type):
             operations[f"{queue}__{name}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{name}"},
@@ -81,7 +86,8 @@ def asyncapi_document() -> dict[str, Any]:
             "title": "GiveCare events",
             "version": "1.0.0",
             "description": "Events on the `givecare.events` topic exchange (RabbitMQ). "
-            "Generated from shared/events/catalog.py; do not edit by hand.",
+            "Generated from shared/events/catalog.py and the services' queue declarations; "
+            "do not edit by hand.",
         },
         "defaultContentType": "application/json",
         "channels": channels,
@@ -90,12 +96,13 @@ def asyncapi_document() -> dict[str, Any]:
     }
 
 
-def markdown_document() -> str:
+def markdown_document(queues: Queues) -> str:
     lines = [
         "# Event catalogue",
         "",
-        "Generated from `shared/events/catalog.py` by `python -m shared.events.asyncapi`; do not",
-        "edit by hand. Every event travels in the envelope (`id`, `type`, `version`,",
+        "Generated from `shared/events/catalog.py` and the services' queue declarations",
+        "(`services/*/queues.py`) by `python -m services.queues`; do not edit by hand.",
+        "Every event travels in the envelope (`id`, `type`, `version`,",
         "`occurred_at`, `correlation_id`, `causation_id`, `idempotency_key`, `payload`).",
         "Machine-readable: [asyncapi.yaml](asyncapi.yaml).",
         "",
@@ -104,7 +111,7 @@ def markdown_document() -> str:
     ]
     for event_type in EVENTS.types:
         model = EVENTS.model_for(event_type)
-        consumers = ", ".join(f"`{q}`" for q in _consumers(event_type)) or "—"
+        consumers = ", ".join(f"`{q}`" for q in _consumers(queues, event_type)) or "—"
         lines.append(
             f"| `{event_type}` | [{model.__name__}](#{model.__name__.lower()}) | {consumers} |"
         )
@@ -129,28 +136,27 @@ def markdown_document() -> str:
     return "\n".join(lines) + "\n"
 
 
-def rendered() -> dict[Path, str]:
+def rendered(queues: Queues) -> dict[Path, str]:
+    document = asyncapi_document(queues)
     return {
-        ASYNCAPI_FILE: yaml.safe_dump(json.loads(json.dumps(asyncapi_document())), sort_keys=False),
-        MARKDOWN_FILE: markdown_document(),
+        ASYNCAPI_FILE: yaml.safe_dump(json.loads(json.dumps(document)), sort_keys=False),
+        MARKDOWN_FILE: markdown_document(queues),
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared.events.asyncapi")
+def main(argv: list[str] | None = None, *, queues: Queues) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.queues")
     parser.add_argument("--check", action="store_true", help="fail if the files are out of date")
     args = parser.parse_args(argv)
     stale = [
-        path for path, text in rendered().items() if not path.exists() or path.read_text() != text
+        path
+        for path, text in rendered(queues).items()
+        if not path.exists() or path.read_text() != text
     ]
     if args.check:
         for path in stale:
-            sys.stderr.write(f"{path} is out of date: run python -m shared.events.asyncapi\n")
+            sys.stderr.write(f"{path} is out of date: run python -m services.queues\n")
         return 1 if stale else 0
-    for path, text in rendered().items():
+    for path, text in rendered(queues).items():
         path.write_text(text)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -222,6 +222,27 @@ class ProactiveMessageDeferred(Payload):
     deferred_at: datetime
 
 
+# --- published by the admin -----------------------------------------------------------------
+
+
+@EVENTS.register
+class CrisisAlertAcknowledged(Payload):
+    """An operator has seen a crisis alert and taken it on: the SMS worker, which owns the
+    alert, marks it acknowledged (open → acknowledged, once; a later one changes nothing).
+
+    `acknowledged_by` is the operator's id in the admin's database, never a phone number. The
+    envelope's idempotency key is `alert-ack:<alert id>`, so the alert is acknowledged by one
+    event however often the request is repeated.
+    """
+
+    EVENT_TYPE = "crisis.alert.acknowledged"
+
+    alert_id: str = Field(min_length=1)
+    acknowledged_by: str = Field(min_length=1)
+    note: str | None = Field(None, max_length=500)
+    acknowledged_at: datetime
+
+
 # --- published by the billing worker --------------------------------------------------------
 
 
@@ -272,33 +293,3 @@ class UserChurned(Payload):
     user_id: str
     phone: str = E164
     churned_at: datetime
-
-
-# --- who consumes what ----------------------------------------------------------------------
-
-# Every consumer queue and the event types bound to it. Each service declares all of them at
-# start-up (idempotently), so an event published before its consumer first ran still has a queue
-# to wait in, and an unroutable publish means a real bug (an event nobody consumes).
-CONSUMER_QUEUES: dict[str, tuple[str, ...]] = {
-    "sms_worker.inbound": (
-        SmsInboundReceived.EVENT_TYPE,
-        SmsOptOutChanged.EVENT_TYPE,
-        BillingAccessChanged.EVENT_TYPE,
-    ),
-    "sms_sender.events": (
-        SmsOutboundRequested.EVENT_TYPE,
-        SmsStatusUpdated.EVENT_TYPE,
-        SmsOptOutChanged.EVENT_TYPE,
-    ),
-    "billing_worker.stripe": (StripeEventReceived.EVENT_TYPE,),
-    "sms_worker.proactive": (ProactiveMessageDue.EVENT_TYPE, UserChurned.EVENT_TYPE),
-    # The conversation log's copy of every outbound SMS: the request, then the sender's steps.
-    "sms_worker.sends": (SmsOutboundRequested.EVENT_TYPE, SmsSendUpdated.EVENT_TYPE),
-    "scheduler.events": (
-        CrisisDetected.EVENT_TYPE,
-        UserProfileChanged.EVENT_TYPE,
-        SmsOptOutChanged.EVENT_TYPE,
-        BillingAccessChanged.EVENT_TYPE,
-        ProactiveMessageDeferred.EVENT_TYPE,
-    ),
-}

@@ -8,26 +8,17 @@ stale is planned again, up to `MAX_PLANS` times, as the real inbox does.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from shared.broker.consumer import AlreadyProcessed
 from shared.events import Envelope
 from shared.inbox import MAX_PLANS
-from shared.unit_of_work import StalePlan
+from shared.unit_of_work import PlannedHandler, StalePlan
 from tests.fakes.unit_of_work import FakeUnitOfWork
 
 W = TypeVar("W", bound=FakeUnitOfWork)
-W_contra = TypeVar("W_contra", contravariant=True)
 P = TypeVar("P")
 PlanT = TypeVar("PlanT")
-
-
-class Planned(Protocol[P, PlanT, W_contra]):
-    """`shared.unit_of_work.PlannedHandler`, over any unit of work (the fakes included)."""
-
-    async def plan(self, event: Envelope[P]) -> PlanT: ...
-
-    async def apply(self, event: Envelope[P], plan: PlanT, uow: W_contra) -> None: ...
 
 
 class FakeInbox(Generic[W]):
@@ -45,7 +36,9 @@ class FakeInbox(Generic[W]):
 
         return run
 
-    def planned(self, handler: Planned[P, PlanT, W]) -> Callable[[Envelope[P]], Awaitable[None]]:
+    def planned(
+        self, handler: PlannedHandler[P, PlanT, W]
+    ) -> Callable[[Envelope[P]], Awaitable[None]]:
         async def run(event: Envelope[P]) -> None:
             if str(event.id) in self._seen:
                 raise AlreadyProcessed

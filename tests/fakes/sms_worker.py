@@ -18,6 +18,9 @@ from typing import Generic, TypeVar
 from domain import send_status
 from services.sms_worker.profile import Profile, changed_fields, profile_document
 from services.sms_worker.records import (
+    ALERT_ACKNOWLEDGED,
+    ALERT_OPEN,
+    Acknowledgement,
     Alert,
     AssessmentResult,
     Attachment,
@@ -263,6 +266,19 @@ class FakeAlerts(_FirstKept[Alert]):
     async def get(self, alert_id: str) -> Alert | None:
         return self.rows.get(alert_id)
 
+    async def acknowledge(self, acknowledgement: Acknowledgement) -> bool:
+        alert = self.rows.get(acknowledgement.alert_id)
+        if alert is None or alert.status != ALERT_OPEN:
+            return False
+        self.rows[alert.id] = dataclasses.replace(
+            alert,
+            status=ALERT_ACKNOWLEDGED,
+            acknowledged_at=acknowledgement.at,
+            acknowledged_by=acknowledgement.by,
+            acknowledgement_note=acknowledgement.note or None,
+        )
+        return True
+
 
 class FakeAssessments(_FirstKept[AssessmentResult]):
     async def record(self, result: AssessmentResult) -> None:
@@ -309,3 +325,19 @@ class FakeSmsWork(FakeUnitOfWork):
         self.assessments = FakeAssessments()
         self.billing_access = FakeBillingAccess()
         self.proactive_log = FakeProactiveLog()
+
+
+class FakeSmsViews:
+    """`services/sms_worker/views.py`'s user and alert reads, over a `FakeSmsWork`'s rows."""
+
+    def __init__(self, uow: FakeSmsWork) -> None:
+        self._uow = uow
+
+    async def user(self, user_id: str) -> User | None:
+        return self._uow.users.rows.get(user_id)
+
+    async def user_by_phone(self, phone: str) -> User | None:
+        return await self._uow.users.by_phone(phone)
+
+    async def alert(self, alert_id: str) -> Alert | None:
+        return await self._uow.alerts.get(alert_id)

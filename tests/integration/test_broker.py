@@ -17,6 +17,7 @@ from shared.broker import (
     ERROR_TYPE_HEADER,
     FAILED_QUEUE_HEADER,
     Consumer,
+    ConsumerQueue,
     PermanentError,
     Publisher,
     RetryPolicy,
@@ -39,6 +40,13 @@ class Ping(Payload):
 class Other(Payload):
     EVENT_TYPE = "test.other"
     note: str
+
+
+def _consumer(
+    broker: AbstractRobustConnection, queue: str, event: type[Payload], settings: BrokerSettings
+) -> Consumer:
+    """A consumer of a test queue that receives `event`."""
+    return Consumer(broker, ConsumerQueue(queue, (event,)), _registry(), settings)
 
 
 def _registry() -> EventRegistry:
@@ -76,7 +84,7 @@ async def test_published_event_reaches_its_typed_handler(
     broker: AbstractRobustConnection, broker_settings: BrokerSettings
 ) -> None:
     received: list[Envelope[Ping]] = []
-    consumer = Consumer(broker, "tests.roundtrip", _registry(), broker_settings)
+    consumer = _consumer(broker, "tests.roundtrip", Ping, broker_settings)
 
     async def on_ping(event: Envelope[Ping]) -> None:
         received.append(event)
@@ -114,7 +122,7 @@ async def test_failing_handler_is_retried_with_growing_delays_then_parked(
     broker: AbstractRobustConnection, broker_settings: BrokerSettings
 ) -> None:
     attempts_at: list[float] = []
-    consumer = Consumer(broker, "tests.always_fails", _registry(), broker_settings)
+    consumer = _consumer(broker, "tests.always_fails", Ping, broker_settings)
 
     async def on_ping(event: Envelope[Ping]) -> None:
         attempts_at.append(time.monotonic())
@@ -148,7 +156,7 @@ async def test_invalid_payload_is_parked_at_once_with_the_validation_error(
     broker: AbstractRobustConnection, broker_settings: BrokerSettings
 ) -> None:
     calls: list[Envelope[Ping]] = []
-    consumer = Consumer(broker, "tests.invalid", _registry(), broker_settings)
+    consumer = _consumer(broker, "tests.invalid", Ping, broker_settings)
 
     async def on_ping(event: Envelope[Ping]) -> None:
         calls.append(event)
@@ -179,7 +187,7 @@ async def test_permanent_error_is_parked_without_retries(
     broker: AbstractRobustConnection, broker_settings: BrokerSettings
 ) -> None:
     calls = 0
-    consumer = Consumer(broker, "tests.permanent", _registry(), broker_settings)
+    consumer = _consumer(broker, "tests.permanent", Ping, broker_settings)
 
     async def on_ping(event: Envelope[Ping]) -> None:
         nonlocal calls
@@ -205,7 +213,7 @@ async def test_competing_consumers_share_a_queue_and_redeclaring_is_harmless(
     async def on_ping(event: Envelope[Ping]) -> None:
         seen.append(event.payload.n)
 
-    consumers = [Consumer(broker, "tests.shared", _registry(), broker_settings) for _ in range(3)]
+    consumers = [_consumer(broker, "tests.shared", Ping, broker_settings) for _ in range(3)]
     for consumer in consumers:
         consumer.handle(Ping, on_ping)
         await consumer.start()
@@ -227,8 +235,8 @@ async def test_events_of_other_types_are_not_delivered_to_a_consumer(
 ) -> None:
     pings: list[int] = []
     others: list[str] = []
-    ping_consumer = Consumer(broker, "tests.pings", _registry(), broker_settings)
-    other_consumer = Consumer(broker, "tests.others", _registry(), broker_settings)
+    ping_consumer = _consumer(broker, "tests.pings", Ping, broker_settings)
+    other_consumer = _consumer(broker, "tests.others", Other, broker_settings)
 
     async def on_ping(event: Envelope[Ping]) -> None:
         pings.append(event.payload.n)
@@ -260,7 +268,7 @@ async def test_stop_lets_in_flight_handlers_finish_and_ack(
 ) -> None:
     started = asyncio.Event()
     finished: list[int] = []
-    consumer = Consumer(broker, "tests.graceful", _registry(), broker_settings)
+    consumer = _consumer(broker, "tests.graceful", Ping, broker_settings)
 
     async def slow(event: Envelope[Ping]) -> None:
         started.set()
@@ -283,7 +291,7 @@ async def test_parked_events_can_be_listed_and_replayed_once_the_cause_is_fixed(
 ) -> None:
     broken = True
     handled: list[int] = []
-    consumer = Consumer(broker, "tests.replay", _registry(), broker_settings)
+    consumer = _consumer(broker, "tests.replay", Ping, broker_settings)
 
     async def on_ping(event: Envelope[Ping]) -> None:
         if broken:

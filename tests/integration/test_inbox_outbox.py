@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
-from shared.broker import Consumer, Publisher, connect, declare_exchange
+from shared.broker import Consumer, ConsumerQueue, Publisher, connect, declare_exchange
 from shared.broker.consumer import AlreadyProcessed
 from shared.clock import ManualClock, SystemClock
 from shared.config import BrokerSettings, OutboxSettings
@@ -42,6 +42,9 @@ class Deposit(Payload):
 class DepositRecorded(Payload):
     EVENT_TYPE = "test.deposit_recorded"
     account: str
+
+
+DEPOSITS = ConsumerQueue("tests.deposits", (Deposit,))
 
 
 def _registry() -> EventRegistry:
@@ -131,7 +134,7 @@ async def test_consumer_killed_before_ack_redelivers_and_effect_happens_once(
         closing.append(asyncio.get_running_loop().create_task(doomed.close()))
         await asyncio.Event().wait()
 
-    first = Consumer(doomed, "tests.deposits", registry, broker_settings)
+    first = Consumer(doomed, DEPOSITS, registry, broker_settings)
     first.handle(Deposit, record_then_die)
     await first.start()
 
@@ -151,7 +154,7 @@ async def test_consumer_killed_before_ack_redelivers_and_effect_happens_once(
         redelivered.append(event)
         await idempotent_record(event)
 
-    second = Consumer(broker, "tests.deposits", registry, broker_settings)
+    second = Consumer(broker, DEPOSITS, registry, broker_settings)
     second.handle(Deposit, count_then_record)
     await second.start()
 

@@ -17,9 +17,9 @@ import httpx
 
 from domain import send_status
 from services.devtools.webhooks import WebhookRefused
+from services.queues import CONSUMER_QUEUES
 from services.sms_worker import replies
 from shared.config import SERVICES
-from shared.events.catalog import CONSUMER_QUEUES
 from shared.outbox import PENDING
 from tests.support.system import OUR_NUMBER, System
 from tests.support.waiting import eventually

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from shared.broker import ConsumerQueue, catalogue
 from shared.events import Envelope, EventRegistry, Payload
 from shared.unit_of_work import UnitOfWork
 from shared.worker import WorkerRuntime
@@ -22,7 +23,9 @@ class Job(Payload):
 async def main() -> None:
     registry = EventRegistry()
     registry.register(Job)
-    async with WorkerRuntime.open(SERVICE, registry=registry) as runtime:
+    queue = ConsumerQueue(QUEUE, (Job,))
+    queues = catalogue([queue])
+    async with WorkerRuntime.open(SERVICE, queues=queues, registry=registry) as runtime:
         progress = runtime.db.progress
 
         async def work(event: Envelope[Job], uow: UnitOfWork) -> None:
@@ -34,7 +37,7 @@ async def main() -> None:
             await asyncio.sleep(event.payload.seconds)
             await progress.insert_one({"_id": f"finished:{event.id}"}, session=uow.session)
 
-        consumer = runtime.consumer(QUEUE)
+        consumer = runtime.consumer(queue)
         consumer.handle(Job, runtime.plain_inbox(QUEUE).idempotent(work))
         await runtime.run([consumer])
 

@@ -22,17 +22,17 @@ import pytest
 import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
 
-from services.billing_worker.service import QUEUE as BILLING_QUEUE
+from services.billing_worker.queues import STRIPE
 from services.devtools.system import SERVICES
 from services.ingress.settings import IngressSettings
 from services.migrations.__main__ import _parser as migrations_cli
 from services.migrations.registry import known_migrations
-from services.scheduler.__main__ import QUEUE as SCHEDULER_QUEUE
-from services.sms_sender.wiring import SENDER_QUEUE
-from services.sms_worker.bootstrap import INBOUND_QUEUE, PROACTIVE_QUEUE, SENDS_QUEUE
+from services.queues import CONSUMER_QUEUES
+from services.scheduler.queues import EVENTS as SCHEDULER_EVENTS
+from services.sms_sender.queues import EVENTS as SENDER_EVENTS
+from services.sms_worker.queues import QUEUES as SMS_WORKER_QUEUES
 from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
-from shared.events.catalog import CONSUMER_QUEUES
 from tests.support.settings_catalog import setting_variables
 from tests.support.tools import dev_tool
 
@@ -43,10 +43,10 @@ KUBERNETES_VERSIONS = ("1.31", ".".join(kubernetes_validate.latest_version().spl
 
 # The queues each service consumes, as the code declares them.
 CONSUMED_QUEUES = {
-    "services.sms_worker": {INBOUND_QUEUE, PROACTIVE_QUEUE, SENDS_QUEUE},
-    "services.sms_sender": {SENDER_QUEUE},
-    "services.billing_worker": {BILLING_QUEUE},
-    "services.scheduler": {SCHEDULER_QUEUE},
+    "services.sms_worker": {queue.name for queue in SMS_WORKER_QUEUES},
+    "services.sms_sender": {SENDER_EVENTS.name},
+    "services.billing_worker": {STRIPE.name},
+    "services.scheduler": {SCHEDULER_EVENTS.name},
 }
 SECRETS = "givecare-secrets"
 CONFIG = "givecare-config"
@@ -262,7 +262,7 @@ def test_workers_scale_on_the_queues_they_consume(manifests: Manifests) -> None:
         assert "replicas" not in target["spec"], name  # KEDA's to set
         watched |= queues
     # Every consumer queue of the catalogue is watched, but the scheduler's: it is not scaled.
-    assert watched == {prefix + q for q in CONSUMER_QUEUES if q != SCHEDULER_QUEUE}
+    assert watched == {prefix + q for q in CONSUMER_QUEUES if q != SCHEDULER_EVENTS.name}
 
 
 def test_keda_reads_the_broker_url_from_the_services_secret(manifests: Manifests) -> None:

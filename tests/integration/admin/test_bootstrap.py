@@ -1,6 +1,7 @@
-"""The bootstrap flow end to end: only the bootstrap token may create the first admin, it does so
-once (however many race), the token it mints works and is stored only as a hash, and from then
-on the bootstrap token is refused."""
+"""The bootstrap flow end to end: only the bootstrap token may create the first admin (an operator
+in the admin's own database; the SMS worker's data is untouched), it does so once (however many
+race), the token it mints works and is stored only as a hash, and from then on the bootstrap
+token is refused."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import hashlib
 import pytest
 
 from services.admin.auth import Role
-from services.admin.store import API_TOKENS, AUDIT_LOG
-from services.sms_worker.storage import USERS
+from services.admin.store import API_TOKENS, AUDIT_LOG, OPERATORS
 from tests.integration.admin.conftest import (
     ADMIN_PHONE,
     BOOTSTRAP_TOKEN,
@@ -47,12 +47,13 @@ async def test_bootstrap_token_creates_the_first_admin_then_is_refused(
     assert me.json() == {
         "kind": "token",
         "id": answer["token_id"],
-        "user_id": answer["user_id"],
+        "operator_id": answer["operator_id"],
         "roles": ["admin"],
     }
-    user = await admin.sms_db[USERS].find_one({"_id": answer["user_id"]})
-    assert user is not None
-    assert (user["phone"], user["roles"]) == (ADMIN_PHONE, ["admin"])
+    operator = await admin.admin_db[OPERATORS].find_one({"_id": answer["operator_id"]})
+    assert operator is not None
+    assert (operator["phone"], operator["roles"]) == (ADMIN_PHONE, ["admin"])
+    assert await admin.sms_db.list_collection_names() == []
     row = await admin.admin_db[API_TOKENS].find_one({"_id": answer["token_id"]})
     assert row is not None
     assert row["hash"] == hashlib.sha256(token.encode()).hexdigest()
@@ -61,7 +62,7 @@ async def test_bootstrap_token_creates_the_first_admin_then_is_refused(
             assert token not in repr(document), name
     audit = [row async for row in admin.admin_db[AUDIT_LOG].find()]
     assert [(a["action"], a["actor"]["kind"], a["target"]) for a in audit] == [
-        ("admin.bootstrap", "bootstrap", {"type": "user", "id": answer["user_id"]})
+        ("admin.bootstrap", "bootstrap", {"type": "operator", "id": answer["operator_id"]})
     ]
 
     again = await admin.http.post(
@@ -74,7 +75,7 @@ async def test_bootstrap_token_creates_the_first_admin_then_is_refused(
         await admin.http.post("/bootstrap", headers=auth(token), json={"phone": SUPPORT_PHONE})
     ).status_code == 403
     assert (await admin.http.get("/metrics", headers=auth(BOOTSTRAP_TOKEN))).status_code == 401
-    assert await admin.sms_db[USERS].count_documents({"roles": "admin"}) == 1
+    assert await admin.admin_db[OPERATORS].count_documents({"roles": "admin"}) == 1
 
 
 async def test_concurrent_bootstraps_make_exactly_one_admin(admin: AdminHarness) -> None:
@@ -85,7 +86,7 @@ async def test_concurrent_bootstraps_make_exactly_one_admin(admin: AdminHarness)
         )
     )
     assert sorted(answer.status_code for answer in answers) == [201, 409]
-    assert await admin.sms_db[USERS].count_documents({"roles": "admin"}) == 1
+    assert await admin.admin_db[OPERATORS].count_documents({"roles": "admin"}) == 1
 
 
 async def test_bootstrap_is_closed_once_any_admin_exists(admin: AdminHarness) -> None:

@@ -13,7 +13,8 @@ from aio_pika.abc import AbstractRobustConnection
 
 from services.admin.auth import Role
 from services.admin.store import AUDIT_LOG
-from shared.broker import Consumer, Publisher
+from services.scheduler.queues import EVENTS as SCHEDULER_EVENTS
+from shared.broker import Consumer, ConsumerQueue, Publisher
 from shared.config import BrokerSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import EVENTS, CrisisDetected
@@ -22,7 +23,9 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
-QUEUE = "scheduler.events"
+# The scheduler's queue, consumed here by one flaky handler for the one event it is sent.
+SCHEDULER = ConsumerQueue(SCHEDULER_EVENTS.name, (CrisisDetected,))
+QUEUE = SCHEDULER.name
 
 
 class FlakyHandler:
@@ -43,7 +46,7 @@ async def flaky(
     broker: AbstractRobustConnection, broker_settings: BrokerSettings
 ) -> AsyncIterator[FlakyHandler]:
     handler = FlakyHandler()
-    consumer = Consumer(broker, QUEUE, EVENTS, broker_settings)
+    consumer = Consumer(broker, SCHEDULER, EVENTS, broker_settings)
     consumer.handle(CrisisDetected, handler)
     await consumer.start()
     yield handler

@@ -1,20 +1,28 @@
 """The reads over a seeded data set: metrics count exactly what was seeded, a user's detail puts
-profile, conversation, billing and messages together, support sees masked phone numbers and no
-personal data, and alerts, failed sends and migrations are listed."""
+profile, conversation, billing, messages and their phone's operator roles together, support sees
+masked phone numbers and no personal data, alerts, failed sends and migrations are listed, and
+an alert's acknowledgement is a command the SMS worker applies."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from services.admin.auth import Role
 from services.billing_worker.store import ACCOUNTS
+from services.queues import CONSUMER_QUEUES
 from services.sms_sender.store import OUTBOUND_MESSAGES
+from services.sms_worker.alerts import acknowledge_alert
 from services.sms_worker.storage import ALERTS, CONVERSATIONS, MESSAGES, PROFILES, USERS
-from shared.events.catalog import CONSUMER_QUEUES
+from services.sms_worker.unit_of_work import sms_work
+from shared.events import Envelope
+from shared.events.catalog import EVENTS, CrisisAlertAcknowledged
 from shared.migrations.runner import MIGRATIONS_COLLECTION
+from shared.outbox import OUTBOX_COLLECTION, Outbox
+from shared.unit_of_work import Transactions
 from tests.integration.admin.conftest import (
     ADMIN_PHONE,
     NOW,
@@ -22,6 +30,8 @@ from tests.integration.admin.conftest import (
     AdminHarness,
     auth,
 )
+from tests.support.taps import tap_events
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +51,7 @@ async def _seed(admin: AdminHarness) -> None:
     ]
     for index, (user_id, phase, band, silent) in enumerate(profiles, start=1):
         await db[USERS].insert_one(
-            {"_id": user_id, "phone": f"+1555555000{index}", "roles": [], "created_at": NOW}
+            {"_id": user_id, "phone": f"+1555555000{index}", "created_at": NOW}
         )
         profile: dict[str, Any] = {
             "_id": user_id,
@@ -84,9 +94,11 @@ async def _seed(admin: AdminHarness) -> None:
             {
                 "_id": alert_id,
                 "user_id": "u2",
+                "message_id": f"in:{alert_id}",
                 "severity": severity,
                 "domestic_violence": False,
                 "source": "message",
+                "needs_human_follow_up": False,
                 "status": status,
                 "created_at": NOW - age,
             }
@@ -128,7 +140,8 @@ async def test_metrics_count_a_seeded_data_set(admin: AdminHarness) -> None:
     assert answer.status_code == 200, answer.text
     metrics = answer.json()
     assert metrics["users"] == {
-        "total": 6,  # the five seeded and the support token's owner
+        # The five seeded: the support token's owner is an operator, not an SMS-worker user.
+        "total": 5,
         "by_journey_phase": {"onboarding": 1, "active": 3, "churned": 1},
         "by_burnout_band": {"crisis": 1, "high": 1, "moderate": 1, "none": 2},
         "active_7d": 3,
@@ -162,6 +175,7 @@ async def test_user_detail_in_full_for_admins_and_masked_for_support(admin: Admi
     full = (await admin.http.get(f"/users/{CAREGIVER}", headers=auth(boss))).json()
     assert full["id"] == "u1"
     assert full["phone"] == CAREGIVER
+    assert (full["operator_id"], full["roles"]) == (None, [])
     assert full["profile"]["first_name"] == "Name1"
     assert full["profile"]["journey_phase"] == "onboarding"
     assert full["conversation"]["summary"] == "cares for mom after a stroke"
@@ -185,6 +199,12 @@ async def test_user_detail_in_full_for_admins_and_masked_for_support(admin: Admi
     assert "secret" not in masked.text
     assert CAREGIVER not in masked.text
 
+    # A caregiver on the team: their phone's operator record gives the roles shown.
+    granted = await admin.http.post(f"/users/{CAREGIVER}/roles/support", headers=auth(boss))
+    assert granted.status_code == 200, granted.text
+    detail = (await admin.http.get("/users/u1", headers=auth(boss))).json()
+    assert (detail["operator_id"], detail["roles"]) == (granted.json()["operator_id"], ["support"])
+
     failed = (await admin.http.get("/outbound/failed", headers=auth(support))).json()
     assert [(f["key"], f["status"], f["retryable"]) for f in failed] == [
         ("reply:3", "failed", True),
@@ -201,27 +221,67 @@ async def test_user_detail_in_full_for_admins_and_masked_for_support(admin: Admi
     assert nonsense.status_code == 422
 
 
-async def test_crisis_alerts_are_listed_and_acknowledged_once(admin: AdminHarness) -> None:
+async def test_crisis_alerts_are_listed_and_acknowledged_once(
+    admin: AdminHarness, broker: AbstractRobustConnection
+) -> None:
     await _seed(admin)
     boss = await admin.token(ADMIN_PHONE, Role.ADMIN)
     open_alerts = await admin.http.get("/crisis-alerts?status=open", headers=auth(boss))
     assert [a["id"] for a in open_alerts.json()] == ["a1", "a3"]
+    tap = await tap_events(
+        broker, admin.broker_settings.exchange, CrisisAlertAcknowledged.EVENT_TYPE
+    )
 
     done = await admin.http.post(
         "/crisis-alerts/a1/acknowledge", headers=auth(boss), json={"note": "called back"}
     )
-    assert done.status_code == 200, done.text
+    assert done.status_code == 202, done.text
+    me = (await admin.http.get("/me", headers=auth(boss))).json()
+    assert done.json()["acknowledged_by"] == me["operator_id"]
     again = await admin.http.post("/crisis-alerts/a1/acknowledge", headers=auth(boss))
     assert again.status_code == 409
+    # The admin wrote nothing of the SMS worker's: the alert is open until the worker applies
+    # the command the admin published.
+    alert = await admin.sms_db[ALERTS].find_one({"_id": "a1"})
+    assert alert is not None
+    assert alert["status"] == "open"
+    message = await _next_message(tap)
+    decoded = EVENTS.decode(message)
+    assert isinstance(decoded.payload, CrisisAlertAcknowledged)
+    command = cast("Envelope[CrisisAlertAcknowledged]", decoded)
+    assert command.payload.acknowledged_by == me["operator_id"]
+    assert ADMIN_PHONE not in message.decode()
+    sms_worker = Transactions(
+        admin.sms_db.client,
+        Outbox(admin.sms_db[OUTBOX_COLLECTION], admin.clock),
+        sms_work(admin.sms_db),
+    )
+    await sms_worker.run(lambda uow: acknowledge_alert(command, uow))
+
     still_open = await admin.http.get("/crisis-alerts?status=open", headers=auth(boss))
     assert [a["id"] for a in still_open.json()] == ["a3"]
     alert = await admin.sms_db[ALERTS].find_one({"_id": "a1"})
     assert alert is not None
-    me = (await admin.http.get("/me", headers=auth(boss))).json()
-    assert (alert["status"], alert["acknowledged_by"]) == ("acknowledged", me["id"])
+    assert (alert["status"], alert["acknowledged_by"]) == ("acknowledged", me["operator_id"])
     assert alert["acknowledgement_note"] == "called back"
+    acknowledged = await admin.http.post("/crisis-alerts/a2/acknowledge", headers=auth(boss))
+    assert acknowledged.status_code == 409
     missing = await admin.http.post("/crisis-alerts/zz/acknowledge", headers=auth(boss))
     assert missing.status_code == 404
+
+
+async def _next_message(tap: AbstractQueue) -> bytes:
+    """The body of the next event the tap receives."""
+    bodies: list[bytes] = []
+
+    async def received() -> bool:
+        message = await tap.get(no_ack=True, fail=False)
+        if message is not None:
+            bodies.append(message.body)
+        return bool(bodies)
+
+    await eventually(received)
+    return bodies[0]
 
 
 async def test_migration_status_is_read_without_samples(admin: AdminHarness) -> None:

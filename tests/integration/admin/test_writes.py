@@ -1,6 +1,7 @@
 """The writes over real HTTP: each one lands in `audit_log` (checked against the list of write
 routes), admin messages and retries leave as `sms.outbound.requested` through the admin's outbox,
-opted-out users are refused, and the last admin keeps their role."""
+opted-out users are refused, roles live on the admin's operators, and the last admin keeps
+their role."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from services.admin.auth import Role
-from services.admin.store import AUDIT_LOG
+from services.admin.store import AUDIT_LOG, OPERATORS
 from services.sms_sender.store import OUTBOUND_MESSAGES, SMS_RECIPIENTS
 from services.sms_worker.storage import ALERTS, USERS
 from shared.events.catalog import SmsOutboundRequested
@@ -36,7 +37,7 @@ BODY = "Hi, this is the GiveCare team checking in about your account."
 
 async def _seed(admin: AdminHarness) -> None:
     await admin.sms_db[USERS].insert_one(
-        {"_id": "caregiver", "phone": CAREGIVER, "roles": [], "created_at": NOW}
+        {"_id": "caregiver", "phone": CAREGIVER, "created_at": NOW}
     )
     await admin.sender_db[OUTBOUND_MESSAGES].insert_one(
         {
@@ -57,7 +58,17 @@ async def _seed(admin: AdminHarness) -> None:
         }
     )
     await admin.sms_db[ALERTS].insert_one(
-        {"_id": "alert-1", "user_id": "caregiver", "severity": "high", "status": "open"}
+        {
+            "_id": "alert-1",
+            "user_id": "caregiver",
+            "message_id": "in:SM1",
+            "severity": "high",
+            "domestic_violence": False,
+            "source": "message",
+            "needs_human_follow_up": False,
+            "status": "open",
+            "created_at": NOW,
+        }
     )
 
 
@@ -131,6 +142,8 @@ async def test_every_write_is_audited(
         "chars": len(BODY),
     }
     assert by_action["role.grant"]["details"] == {"role": "support"}
+    assert by_action["role.grant"]["target"]["type"] == "operator"
+    assert by_action["alert.acknowledge"]["target"] == {"type": "alert", "id": "alert-1"}
     assert by_action["outbound.retry"]["details"]["mode"] == "reopen"
     for row in audit:
         assert row["at"] == NOW
@@ -184,9 +197,11 @@ async def test_roles_are_granted_and_revoked_but_the_last_admin_stays(admin: Adm
     boss = auth(await admin.token(ADMIN_PHONE, Role.ADMIN))
     granted = await admin.http.post(f"/users/{SUPPORT_PHONE}/roles/support", headers=boss)
     assert granted.json()["roles"] == ["support"]
-    user = await admin.sms_db[USERS].find_one({"phone": SUPPORT_PHONE})
-    assert user is not None
-    assert user["roles"] == ["support"]
+    # The phone never texted: an operator in the admin's database, no SMS-worker user.
+    operator = await admin.admin_db[OPERATORS].find_one({"phone": SUPPORT_PHONE})
+    assert operator is not None
+    assert (operator["_id"], operator["roles"]) == (granted.json()["operator_id"], ["support"])
+    assert await admin.sms_db[USERS].count_documents({}) == 0
 
     unknown = await admin.http.post("/users/no-such-user/roles/support", headers=boss)
     assert unknown.status_code == 404

@@ -15,9 +15,10 @@ import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from services.billing_worker.handlers import BillingTexts, StripeEventHandler
+from services.billing_worker.queues import STRIPE
 from services.billing_worker.records import BillingAccount, Outcome
 from services.billing_worker.refetch import SubscriptionRefresher
-from services.billing_worker.service import QUEUE, StripeEventConsumer
+from services.billing_worker.service import StripeEventConsumer
 from services.billing_worker.store import (
     BILLING_INDEXES,
     MongoAccounts,
@@ -169,7 +170,7 @@ async def billing(
     await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7), **BILLING_INDEXES})
     outbox = Outbox(db[OUTBOX_COLLECTION], clock)
     transactions = Transactions(mongo_client, outbox, billing_work(db))
-    inbox = Inbox(transactions, db[INBOX_COLLECTION], clock, consumer=QUEUE)
+    inbox = Inbox(transactions, db[INBOX_COLLECTION], clock, consumer=STRIPE.name)
     accounts = MongoAccounts(db)
     handler = StripeEventHandler(clock, BillingTexts(signup_url=SIGNUP_URL))
     refresher = refresher_factory(accounts, clock) if refresher_factory is not None else None
@@ -193,7 +194,7 @@ async def billing(
             raise
         harness.deliveries.append(event.payload.stripe_event_id)
 
-    consumer = Consumer(broker, QUEUE, EVENTS, broker_settings)
+    consumer = Consumer(broker, STRIPE, EVENTS, broker_settings)
     consumer.handle(StripeEventReceived, counted)
     relay = OutboxRelay(
         outbox, db[OUTBOX_COLLECTION], publisher, OutboxSettings(poll_interval_seconds=0.05), clock

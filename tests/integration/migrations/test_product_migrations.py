@@ -37,6 +37,7 @@ class Deployment:
     sms: Database
     billing: Database
     state: Database
+    admin: Database
 
     async def cli(self, *argv: str, **extra_env: str) -> tuple[int, str, str]:
         process = await asyncio.create_subprocess_exec(
@@ -73,7 +74,7 @@ async def deployment(mongo_client: MongoClient, mongodb_url: str) -> AsyncIterat
         "MIGRATIONS_STATE_DB": f"{prefix}_migrations",
         "LOG_FORMAT": "json",
     }
-    names = ("legacy", "sms_worker", "billing_worker", "migrations")
+    names = ("legacy", "sms_worker", "billing_worker", "migrations", "admin")
     yield Deployment(env, *(mongo_client[f"{prefix}_{name}"] for name in names))
     for name in names:
         await mongo_client.drop_database(f"{prefix}_{name}")
@@ -115,6 +116,10 @@ async def test_twenty_thousand_legacy_users_migrate_verify_and_clean_up(
     assert profile_events == migrated
     accounts = await deployment.billing.billing_accounts.count_documents({})
     assert await deployment.billing.outbox.count_documents({}) == accounts
+    # Roles moved to the admin's operators, never onto the SMS worker's users.
+    verified = await deployment.cli_json("verify", split_users.ID)
+    assert await deployment.admin.operators.count_documents({}) == verified["with_roles"]
+    assert await deployment.sms.users.count_documents({"roles": {"$exists": True}}) == 0
 
     for cleanup, source, fields in (
         (split_users.CLEANUP_ID, deployment.legacy.users, split_users.MOVED_FIELDS),
@@ -206,8 +211,19 @@ async def test_the_backfill_never_overwrites_what_the_live_system_wrote_since(
     deployment: Deployment,
 ) -> None:
     await generate(deployment.legacy, users=50, messages_per_user=0, odd_fraction=0)
+    # A second legacy admin besides the generated one.
+    await deployment.legacy.users.update_one({"_id": "u00000002"}, {"$set": {"isAdmin": True}})
     live_id = "u00000007"
     now = datetime.now(UTC)
+    live_admins = [
+        (document["_id"], split_users.legacy_phone(document))
+        async for document in deployment.legacy.users.find({"isAdmin": True}).sort("_id", 1)
+    ]
+    assert len(live_admins) == 2
+    await deployment.admin.operators.insert_one(
+        {"_id": "op-live", "phone": live_admins[0][1], "roles": [], "created_at": now,
+         "updated_at": now}
+    )  # fmt: skip
     # The SMS worker already created this user's profile (they texted after cut-over).
     await deployment.sms.user_profiles.insert_one(
         {"_id": live_id, "user_id": live_id, "first_name": "Newer", "version": 4,
@@ -219,6 +235,15 @@ async def test_the_backfill_never_overwrites_what_the_live_system_wrote_since(
     assert profile is not None
     assert profile["first_name"] == "Newer"
     assert profile["version"] == 4
+    # The legacy admin's phone already has an operator whose role the admin took away since.
+    (admin_id, admin_phone), (other_id, _) = live_admins
+    live_operator = await deployment.admin.operators.find_one({"phone": admin_phone})
+    assert live_operator is not None
+    assert (live_operator["_id"], live_operator["roles"]) == ("op-live", [])
+    other = await deployment.admin.operators.find_one({"_id": other_id})
+    assert other is not None
+    assert other["roles"] == ["admin"]
+    assert admin_id != other_id
     verify = await deployment.cli_json("verify", split_users.ID)
     # Not created by the backfill, so not counted as migrated: verify says so, by count.
     assert verify["user_profiles"] == verify["users"] - 1
@@ -241,6 +266,7 @@ async def test_dry_run_writes_nothing_and_rollback_undoes_the_backfill(
         assert code == 0
         assert sum(json.loads(out).values()) > 0
     assert await deployment.sms.users.count_documents({}) == 0
+    assert await deployment.admin.operators.count_documents({}) == 0
     assert await deployment.sms.tool_calls.count_documents({}) == 0
     assert (
         await deployment.legacy.users.count_documents({split_users.SOURCE_MARK: {"$exists": True}})

@@ -19,6 +19,7 @@ from prometheus_client import REGISTRY
 from domain import send_status
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
 from services.sms_sender.parking import BrokerParkingLot
+from services.sms_sender.queues import EVENTS as SENDER_EVENTS
 from services.sms_sender.records import SendRecord
 from services.sms_sender.store import (
     OUTBOUND_MESSAGES,
@@ -37,7 +38,7 @@ from services.sms_sender.unit_of_work import (
     SendSlots,
     sender_work,
 )
-from services.sms_sender.wiring import SENDER_QUEUE, Sender, assemble
+from services.sms_sender.wiring import Sender, assemble
 from shared.broker import Consumer, Publisher, declare_exchange
 from shared.clock import ManualClock, SystemClock
 from shared.config import BrokerSettings, SenderSettings, TwilioSettings
@@ -104,7 +105,7 @@ class SenderHarness:
 
     @property
     def queue(self) -> str:
-        return self.broker_settings.queue(SENDER_QUEUE)
+        return self.broker_settings.queue(SENDER_EVENTS.name)
 
     def twilio_transport(self, *, timeout: float = 5.0) -> TwilioTransport:
         transport = TwilioTransport(
@@ -144,14 +145,14 @@ class SenderHarness:
     ) -> Consumer:
         """Start a consumer of the sender queue; one on its own `connection` is left to the
         test (a consumer whose connection the test killed cannot be stopped cleanly)."""
-        consumer = Consumer(connection or self.broker, SENDER_QUEUE, EVENTS, self.broker_settings)
+        consumer = Consumer(connection or self.broker, SENDER_EVENTS, EVENTS, self.broker_settings)
         sender.bind(
             consumer,
             Inbox(
                 self.transactions,
                 self.db[INBOX_COLLECTION],
                 self.clock,
-                consumer=SENDER_QUEUE,
+                consumer=SENDER_EVENTS.name,
             ),
         )
         await consumer.start()

@@ -22,7 +22,9 @@ from typing import Any, Protocol, TypeVar
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from services.sms_worker.bootstrap import INBOUND_QUEUE, SERVICE, inbound_consumer
+from services.queues import CONSUMER_QUEUES
+from services.sms_worker.bootstrap import SERVICE, inbound_consumer
+from services.sms_worker.queues import INBOUND
 from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import sms_worker_indexes
@@ -120,7 +122,7 @@ class SmsWorker:
         inbox = self.db[INBOX_COLLECTION]
 
         async def done() -> bool:
-            row = await inbox.find_one({"_id": f"{INBOUND_QUEUE}:{event.id}"}, {"_id": 1})
+            row = await inbox.find_one({"_id": f"{INBOUND.name}:{event.id}"}, {"_id": 1})
             return row is not None
 
         await eventually(done, timeout=timeout)
@@ -200,7 +202,7 @@ def start_sms_worker(
         settings: SmsWorkerSettings | None = None,
     ) -> AsyncIterator[SmsWorker]:
         worker_settings = settings or SmsWorkerSettings()
-        async with WorkerRuntime.open(SERVICE) as runtime:
+        async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
             consumer = await inbound_consumer(
                 runtime,
                 worker_settings,

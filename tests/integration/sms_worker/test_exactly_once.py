@@ -10,7 +10,7 @@ import aiormq
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from services.sms_worker.bootstrap import INBOUND_QUEUE
+from services.sms_worker.queues import INBOUND
 from shared.broker.topology import parking_queue_name
 from shared.events.catalog import SmsOutboundRequested
 from shared.outbox import OUTBOX_COLLECTION
@@ -52,7 +52,7 @@ async def test_duplicates_sequential_and_concurrent_have_one_effect(
         await worker.handled(third)
 
         async def drained() -> bool:
-            inbound = worker.broker_settings.queue(INBOUND_QUEUE)
+            inbound = worker.broker_settings.queue(INBOUND.name)
             return await _queue_depth(broker, inbound) == 0
 
         await eventually(drained)
@@ -91,7 +91,7 @@ async def test_unusable_sender_is_recorded_and_parked(
         assert (row["status"], row["user_id"]) == ("rejected", None)
 
         async def parked() -> bool:
-            dlq = parking_queue_name(worker.broker_settings.queue(INBOUND_QUEUE))
+            dlq = parking_queue_name(worker.broker_settings.queue(INBOUND.name))
             return await _queue_depth(broker, dlq) == 1
 
         await eventually(parked)

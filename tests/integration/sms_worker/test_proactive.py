@@ -21,10 +21,12 @@ import aiormq
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from services.sms_worker.bootstrap import PROACTIVE_QUEUE, SERVICE, sms_worker_consumers
+from services.queues import CONSUMER_QUEUES
+from services.sms_worker.bootstrap import SERVICE, sms_worker_consumers
 from services.sms_worker.proactive import ProactiveKind
 from services.sms_worker.proactive_handlers import ProactiveConfig, ProactiveMessages
 from services.sms_worker.profile import Profile
+from services.sms_worker.queues import PROACTIVE
 from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import MongoProactiveLog
@@ -101,7 +103,7 @@ class ProactiveWorker:
         inbox = self.db[INBOX_COLLECTION]
 
         async def handled() -> bool:
-            row = await inbox.find_one({"_id": f"{PROACTIVE_QUEUE}:{event.id}"}, {"_id": 1})
+            row = await inbox.find_one({"_id": f"{PROACTIVE.name}:{event.id}"}, {"_id": 1})
             return row is not None
 
         await eventually(handled)
@@ -156,7 +158,7 @@ def start_worker(
         monkeypatch.setenv("SMS_PROACTIVE_MAX_DELAY_HOURS", str(LONG_DELAY.total_seconds() / 3600))
         clock = _window_clock()
         settings = SmsWorkerSettings()
-        async with WorkerRuntime.open(SERVICE, clock=clock) as runtime:
+        async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES, clock=clock) as runtime:
             consumers = await sms_worker_consumers(
                 runtime,
                 settings,
@@ -507,7 +509,7 @@ async def test_a_stage_without_words_is_parked(
     async with start_worker() as worker:
         unknown_stage = worker.due("u-none", "crisis_followup", 9, START)
         await worker.sms.publish(unknown_stage)
-        parking = parking_queue_name(worker.sms.broker_settings.queue(PROACTIVE_QUEUE))
+        parking = parking_queue_name(worker.sms.broker_settings.queue(PROACTIVE.name))
 
         async def parked() -> bool:
             channel = await broker.channel()

@@ -4,6 +4,7 @@ carry a token."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,76 +22,68 @@ from services.admin.auth import (
     require,
     token_hash,
     token_id_of,
-    token_usable,
 )
 from services.admin.errors import Forbidden, NotAuthenticated, TooManyAttempts
+from services.admin.records import ApiToken, Operator, roles_of
 from services.admin.settings import AdminSettings
 from shared.clock import ManualClock
-from shared.mongo import Document
+from tests.fakes.admin import FakeApiTokens, FakeFailedAttempts, FakeOperators
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 BOOTSTRAP = "bootstrap-token-for-unit-tests-000"
+FAILURE_LIMIT = 3
+WINDOW = timedelta(seconds=60)
 
 
-class Tokens:
+class LookedUpTokens(FakeApiTokens):
+    """The fake, remembering which ids were looked up (a throttled client causes none)."""
+
     def __init__(self) -> None:
-        self.rows: dict[str, Document] = {}
+        super().__init__()
         self.looked_up: list[str] = []
-        self.touched: list[str] = []
 
-    async def get(self, token_id: str) -> Document | None:
+    async def get(self, token_id: str) -> ApiToken | None:
         self.looked_up.append(token_id)
-        return self.rows.get(token_id)
-
-    async def touch(self, token_id: str, now: datetime, interval: timedelta) -> None:
-        self.touched.append(token_id)
-
-
-class Users:
-    def __init__(self) -> None:
-        self.rows: dict[str, Document] = {}
-
-    async def user(self, user_id: str) -> Document | None:
-        return self.rows.get(user_id)
-
-
-class Failures:
-    def __init__(self) -> None:
-        self.recorded: list[str] = []
-        self.blocked: timedelta | None = None
-
-    async def blocked_for(self, client: str, now: datetime) -> timedelta | None:
-        return self.blocked
-
-    async def record(self, client: str, now: datetime) -> None:
-        self.recorded.append(client)
+        return await super().get(token_id)
 
 
 class World:
     def __init__(self, settings: AdminSettings | None = None) -> None:
-        self.tokens, self.users, self.failures = Tokens(), Users(), Failures()
+        self.tokens, self.operators = LookedUpTokens(), FakeOperators()
+        self.failures = FakeFailedAttempts(limit=FAILURE_LIMIT, window=WINDOW)
         self.clock = ManualClock(NOW)
         self.auth = Authenticator(
             self.tokens,
-            self.users,
+            self.operators,
             self.failures,
             self.clock,
             settings or AdminSettings(bootstrap_token=BOOTSTRAP),
         )
 
-    def issue(self, user_roles: list[str], token_roles: list[str], **row: object) -> str:
+    def issue(self, operator_roles: set[Role], token_roles: set[Role]) -> str:
         minted = mint_token()
-        self.users.rows["u1"] = {"_id": "u1", "roles": user_roles}
-        self.tokens.rows[minted.token_id] = {
-            "_id": minted.token_id,
-            "hash": minted.token_hash,
-            "user_id": "u1",
-            "roles": token_roles,
-            "expires_at": NOW + timedelta(days=1),
-            "revoked_at": None,
-            **row,
-        }
+        self.operators.rows["op1"] = Operator(
+            id="op1",
+            phone="+15555550100",
+            roles=frozenset(operator_roles),
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        self.tokens.rows[minted.token_id] = ApiToken(
+            id=minted.token_id,
+            hash=minted.token_hash,
+            operator_id="op1",
+            roles=frozenset(token_roles),
+            name=None,
+            created_at=NOW,
+            created_by="tests",
+            expires_at=NOW + timedelta(days=1),
+        )
         return minted.token
+
+    def used(self) -> list[str]:
+        """Tokens whose use was recorded."""
+        return [t.id for t in self.tokens.rows.values() if t.last_used_at is not None]
 
 
 def test_a_minted_token_names_its_row_and_is_stored_only_as_its_hash() -> None:
@@ -134,7 +127,7 @@ def test_admin_may_do_everything_and_support_only_support_things() -> None:
     assert grants([Role.SUPPORT], Role.SUPPORT)
     assert not grants([Role.SUPPORT], Role.ADMIN)
     assert not grants([], Role.SUPPORT)
-    support = Actor(kind="token", id="t", user_id="u", roles=frozenset({Role.SUPPORT}))
+    support = Actor(kind="token", id="t", operator_id="u", roles=frozenset({Role.SUPPORT}))
     require(support, Role.SUPPORT)
     with pytest.raises(Forbidden):
         require(support, Role.ADMIN)
@@ -143,26 +136,41 @@ def test_admin_may_do_everything_and_support_only_support_things() -> None:
 
 
 def test_a_request_gets_the_roles_both_its_token_and_its_owner_hold() -> None:
-    assert effective_roles(["admin", "support"], ["support"]) == {Role.SUPPORT}
-    assert effective_roles(["admin"], ["support"]) == frozenset()
-    assert effective_roles(["admin", "owner"], ["admin", "owner"]) == {Role.ADMIN}
+    both = {Role.ADMIN, Role.SUPPORT}
+    assert effective_roles(both, {Role.SUPPORT}) == {Role.SUPPORT}
+    assert effective_roles({Role.ADMIN}, {Role.SUPPORT}) == frozenset()
+    # A stored role this code does not know grants nothing.
+    assert roles_of(["admin", "owner"]) == {Role.ADMIN}
 
 
 def test_revoked_and_expired_tokens_are_unusable() -> None:
-    assert token_usable({"expires_at": NOW + timedelta(seconds=1)}, NOW) is None
-    assert token_usable({"expires_at": NOW}, NOW) == "expired"
-    assert token_usable({"revoked_at": NOW, "expires_at": NOW + timedelta(1)}, NOW) == "revoked"
+    world = World()
+    token = world.tokens.rows[token_id_of(world.issue({Role.ADMIN}, {Role.ADMIN})) or ""]
+    assert token.unusable(token.expires_at - timedelta(seconds=1)) is None
+    assert token.unusable(token.expires_at) == "expired"
+    assert dataclasses.replace(token, revoked_at=NOW).unusable(NOW) == "revoked"
 
 
 async def test_a_valid_token_becomes_an_actor_and_its_use_is_recorded() -> None:
     world = World()
-    token = world.issue(["admin", "support"], ["support"])
+    token = world.issue({Role.ADMIN, Role.SUPPORT}, {Role.SUPPORT})
     actor = await world.auth.authenticate(f"Bearer {token}", "10.0.0.1")
     assert actor == Actor(
-        kind="token", id=token_id_of(token) or "", user_id="u1", roles=frozenset({Role.SUPPORT})
+        kind="token",
+        id=token_id_of(token) or "",
+        operator_id="op1",
+        roles=frozenset({Role.SUPPORT}),
     )
-    assert world.tokens.touched == [actor.id]
-    assert world.failures.recorded == []
+    assert world.used() == [actor.id]
+    assert world.failures.times == {}
+
+
+async def test_an_operator_losing_a_role_loses_it_on_every_token_at_once() -> None:
+    world = World()
+    token = world.issue({Role.ADMIN, Role.SUPPORT}, {Role.ADMIN, Role.SUPPORT})
+    assert await world.operators.revoke("op1", Role.ADMIN, NOW)
+    actor = await world.auth.authenticate(f"Bearer {token}", "10.0.0.1")
+    assert actor.roles == {Role.SUPPORT}
 
 
 @pytest.mark.parametrize(
@@ -171,7 +179,7 @@ async def test_a_valid_token_becomes_an_actor_and_its_use_is_recorded() -> None:
 )
 async def test_every_bad_credential_is_refused_and_counted(spoil: str) -> None:
     world = World()
-    token = world.issue(["admin"], ["admin"])
+    token = world.issue({Role.ADMIN}, {Role.ADMIN})
     token_id = token_id_of(token)
     assert token_id is not None
     if spoil == "wrong_secret":
@@ -181,15 +189,17 @@ async def test_every_bad_credential_is_refused_and_counted(spoil: str) -> None:
     elif spoil == "expired":
         world.clock.advance(timedelta(days=1))
     elif spoil == "revoked":
-        world.tokens.rows[token_id]["revoked_at"] = NOW
+        world.tokens.rows[token_id] = dataclasses.replace(
+            world.tokens.rows[token_id], revoked_at=NOW
+        )
     elif spoil == "owner_gone":
-        world.users.rows.clear()
+        world.operators.rows.clear()
     else:
         token = "not a token at all"
     with capture_logs() as logs, pytest.raises(NotAuthenticated):
         await world.auth.authenticate(f"Bearer {token}", "10.0.0.9")
-    assert world.failures.recorded == ["10.0.0.9"]
-    assert world.tokens.touched == []
+    assert list(world.failures.times) == ["10.0.0.9"]
+    assert world.used() == []
     (entry,) = logs
     assert entry["event"] == "admin authentication failed"
     assert token not in repr(entry)
@@ -199,13 +209,14 @@ async def test_a_missing_header_is_refused_without_counting_a_failure() -> None:
     world = World()
     with pytest.raises(NotAuthenticated):
         await world.auth.authenticate(None, "10.0.0.1")
-    assert world.failures.recorded == []
+    assert world.failures.times == {}
 
 
 async def test_a_throttled_client_is_refused_before_any_lookup() -> None:
     world = World()
-    token = world.issue(["admin"], ["admin"])
-    world.failures.blocked = timedelta(seconds=12.2)
+    token = world.issue({Role.ADMIN}, {Role.ADMIN})
+    for _ in range(FAILURE_LIMIT):
+        await world.failures.record("10.0.0.1", NOW - WINDOW + timedelta(seconds=12.2))
     with pytest.raises(TooManyAttempts) as refused:
         await world.auth.authenticate(f"Bearer {token}", "10.0.0.1")
     assert refused.value.retry_after_seconds == 13
@@ -217,10 +228,10 @@ async def test_only_the_configured_bootstrap_token_bootstraps() -> None:
     await world.auth.check_bootstrap(f"Bearer {BOOTSTRAP}", "10.0.0.1")
     with pytest.raises(NotAuthenticated):
         await world.auth.check_bootstrap(f"Bearer {BOOTSTRAP}x", "10.0.0.1")
-    api_token = world.issue(["admin"], ["admin"])
+    api_token = world.issue({Role.ADMIN}, {Role.ADMIN})
     with pytest.raises(Forbidden):
         await world.auth.check_bootstrap(f"Bearer {api_token}", "10.0.0.1")
-    assert world.failures.recorded == ["10.0.0.1"]
+    assert [len(times) for times in world.failures.times.values()] == [1]
 
     unconfigured = World(AdminSettings(bootstrap_token=None))
     with pytest.raises(NotAuthenticated):

@@ -31,12 +31,12 @@ from services.admin.outbound_retry import (
     retry_mode,
     retryable,
 )
-from services.admin.queries import Viewer, start_of_day, user_query
+from services.admin.queries import Reference, Viewer, reference, start_of_day
 from services.admin.settings import AdminSettings
 from shared.config import ConfigError, load_settings
 
-SUPPORT = Actor(kind="token", id="t", user_id="u", roles=frozenset({Role.SUPPORT}))
-ADMIN = Actor(kind="token", id="t", user_id="u", roles=frozenset({Role.ADMIN}))
+SUPPORT = Actor(kind="token", id="t", operator_id="u", roles=frozenset({Role.SUPPORT}))
+ADMIN = Actor(kind="token", id="t", operator_id="u", roles=frozenset({Role.ADMIN}))
 
 
 @pytest.mark.parametrize(
@@ -98,11 +98,11 @@ def test_support_sees_masked_phones_and_no_personal_data() -> None:
 
 
 def test_user_references_are_phones_or_ids() -> None:
-    assert user_query("+1 (555) 123-4567") == {"phone": "+15551234567"}
-    assert user_query(" 0190a000-user ") == {"_id": "0190a000-user"}
+    assert reference("+1 (555) 123-4567") == Reference(phone="+15551234567")
+    assert reference(" 0190a000-user ") == Reference(id="0190a000-user")
     for bad in ("", "  ", "+12"):
         with pytest.raises(InvalidRequest):
-            user_query(bad)
+            reference(bad)
 
 
 def test_today_starts_at_midnight_in_the_metrics_zone() -> None:

@@ -17,7 +17,7 @@ from services.migrations.message_parts import (
 from services.migrations.targets import MigrationDatabases
 from shared.migrations import DocumentRejected, Target
 
-DBS = MigrationDatabases(legacy="legacy", sms_worker="sms", billing_worker="billing")
+DBS = MigrationDatabases(legacy="legacy", sms_worker="sms", billing_worker="billing", admin="admin")
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.admin.records import Operator, Role
+from services.admin.store import MongoOperators
 from services.migrations import split_users
 from services.migrations.fixtures import legacy_user, make_odd
 from services.migrations.split_users import (
@@ -27,7 +29,7 @@ from shared.events.catalog import EVENTS
 from shared.migrations import DocumentRejected, Plan, Target
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-DBS = MigrationDatabases(legacy="legacy", sms_worker="sms", billing_worker="billing")
+DBS = MigrationDatabases(legacy="legacy", sms_worker="sms", billing_worker="billing", admin="admin")
 
 
 def _migration() -> SplitUsers:
@@ -106,6 +108,32 @@ def test_an_opted_out_user_stays_opted_out_everywhere() -> None:
     assert events["sms.optout.changed"].opted_out is True
     assert events["sms.optout.changed"].source == "migration"
     assert events["user.profile.changed"].sms_opt_out is True
+
+
+def test_legacy_roles_land_on_an_operator_in_the_admins_database_not_on_the_sms_user() -> None:
+    document = _user(4, roles=["Support", "owner"], isAdmin="true")
+    plan = _migration().plan(document)
+    (user,) = _created(plan, "sms", "users")
+    assert "roles" not in user
+    (write,) = plan.writes[Target("admin", "operators")]
+    # The admin's operators repository wrote it: created unless the phone has an operator.
+    assert repr(write) == repr(
+        MongoOperators.import_write(
+            Operator(
+                id=document["_id"],
+                phone=user["phone"],
+                roles=frozenset({Role.ADMIN, Role.SUPPORT}),
+                created_at=user["created_at"],
+                updated_at=NOW,
+            ),
+            {split_users.MARK: split_users.MARK_VALUE, "migrated_at": NOW},
+        )
+    )
+
+
+def test_a_caregiver_without_roles_becomes_no_operator() -> None:
+    plan = _migration().plan(_user(2, roles=["owner"], isAdmin=False))
+    assert Target("admin", "operators") not in plan.writes
 
 
 def test_no_billing_data_means_no_billing_account() -> None:

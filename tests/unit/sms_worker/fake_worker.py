@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from services.sms_worker.alerts import acknowledge_alert
 from services.sms_worker.handlers import (
     BillingAccess,
     InboundConfig,
@@ -82,6 +83,7 @@ class FakeSmsWorker:
         self.deliver_churn = self.inbox.idempotent(ChurnedUsers(self.clock).handle)
         self.deliver_request = self.inbox.idempotent(record_request)
         self.deliver_update = self.inbox.idempotent(apply_update)
+        self.deliver_acknowledgement = self.inbox.idempotent(acknowledge_alert)
 
     @staticmethod
     def inbound(
