@@ -24,10 +24,11 @@ test-integration: bootstrap ## only the tests against a real RabbitMQ and MongoD
 test-e2e: bootstrap ## every service as a real process, driven by signed webhooks (about a minute)
 	$(RUN) pytest tests/e2e $(PYTEST_ARGS)
 
-lint: bootstrap ## ruff (lint + format check) and mypy (strict)
+lint: bootstrap ## ruff (lint + format check), mypy (strict) and the import contracts (lint-imports)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) lint-imports
 
 fmt: bootstrap ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
