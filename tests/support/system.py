@@ -84,6 +84,28 @@ CLIENT_SERVICES = {
 }
 
 
+def collections_by_service(writes: set[tuple[str, str, str]]) -> dict[str, set[str]]:
+    """Service → the collections (`database.collection`) its processes wrote."""
+    written: dict[str, set[str]] = {}
+    for client_name, database, collection in writes:
+        service = CLIENT_SERVICES.get(client_name, client_name)
+        written.setdefault(service, set()).add(f"{database}.{collection}")
+    return written
+
+
+def written_by_several(writes: set[tuple[str, str, str]]) -> list[str]:
+    """Collections more than one service wrote: each must have exactly one owner."""
+    owners: dict[str, set[str]] = {}
+    for service, collections in collections_by_service(writes).items():
+        for collection in collections:
+            owners.setdefault(collection, set()).add(service)
+    return sorted(
+        f"{collection} written by {', '.join(sorted(services))}"
+        for collection, services in owners.items()
+        if len(services) > 1
+    )
+
+
 def foreign_writes(writes: set[tuple[str, str, str]], db_prefix: str) -> list[str]:
     """Writes that landed outside the writing service's own database (`<prefix>_<service>`)."""
     foreign = []
@@ -369,8 +391,11 @@ async def running_system(
             # the signal once its graceful shutdown is done, so it ends "by SIGTERM".
             clean = {name: 0 for name in exit_codes} | {"ingress": -signal.SIGTERM}
             assert exit_codes == clean
-            # Whatever the module drove, each service wrote only its own database.
-            assert foreign_writes(read_write_log(write_log), db_prefix) == []
+            # Whatever the module drove, no collection had two writers and each service wrote
+            # only its own database.
+            writes = read_write_log(write_log)
+            assert written_by_several(writes) == []
+            assert foreign_writes(writes, db_prefix) == []
         finally:
             await system.stop()
             if hasattr(system, "webhooks"):

@@ -10,7 +10,7 @@ from typing import cast
 from pymongo import monitoring
 
 from shared.mongo.write_log import WriteLog, read_write_log
-from tests.support.system import foreign_writes
+from tests.support.system import collections_by_service, foreign_writes, written_by_several
 
 
 def _started(name: str, database: str, collection: str) -> monitoring.CommandStartedEvent:
@@ -48,3 +48,21 @@ def test_a_write_into_another_services_database_is_reported() -> None:
         ("sms_sender", "g_sms_sender", "outbound_messages"),
     }
     assert foreign_writes(writes, "g") == ["ingress-admin wrote g_sms_worker.users"]
+
+
+def test_collections_are_listed_per_service_and_a_second_writer_is_reported() -> None:
+    writes = {
+        ("sms_worker", "g_sms_worker", "messages"),
+        ("sms_worker", "g_sms_worker", "outbox"),
+        ("sms_sender", "g_sms_sender", "outbox"),
+        ("ingress-admin", "g_admin", "audit_log"),
+        ("givecare-cli", "g_admin", "operators"),
+    }
+    assert collections_by_service(writes) == {
+        "sms_worker": {"g_sms_worker.messages", "g_sms_worker.outbox"},
+        "sms_sender": {"g_sms_sender.outbox"},
+        "admin": {"g_admin.audit_log", "g_admin.operators"},
+    }
+    assert written_by_several(writes) == []
+    shared = writes | {("sms_sender", "g_sms_worker", "messages")}
+    assert written_by_several(shared) == ["g_sms_worker.messages written by sms_sender, sms_worker"]
