@@ -23,9 +23,9 @@ import structlog
 from pymongo.errors import PyMongoError
 
 from domain import send_status
-from services.sms_sender import twilio_statuses
-from services.sms_sender.backoff import retry_delay
-from services.sms_sender.classification import UNSUBSCRIBED, describe
+from services.sms_sender.domain import twilio_statuses
+from services.sms_sender.domain.backoff import retry_delay
+from services.sms_sender.domain.classification import UNSUBSCRIBED, describe
 from services.sms_sender.metrics import (
     SMS_DISPATCH_SECONDS,
     SMS_OUTCOMES,

@@ -13,9 +13,9 @@ from dataclasses import replace
 import structlog
 
 from domain import send_status
-from services.sms_sender import twilio_statuses
-from services.sms_sender.body import count_segments, refusal_reason
 from services.sms_sender.dispatcher import Dispatcher
+from services.sms_sender.domain import twilio_statuses
+from services.sms_sender.domain.body import count_segments, refusal_reason
 from services.sms_sender.metrics import SMS_OUTCOMES
 from services.sms_sender.records import OptOut, SendRecord
 from services.sms_sender.unit_of_work import SenderWork

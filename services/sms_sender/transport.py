@@ -22,7 +22,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from services.sms_sender.classification import ErrorClass, classify
+from services.sms_sender.domain.classification import ErrorClass, classify
 from services.sms_sender.metrics import TWILIO_REQUEST_SECONDS
 from shared.config import TwilioSettings
 from shared.logging import mask_text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.sms_sender.body import refusal_reason
+from services.sms_sender.domain.body import refusal_reason
 from services.sms_sender.records import RETRIES_EXHAUSTED, Gate
 from services.sms_sender.records import SendRecord as Send
 from services.sms_sender.store import MongoRecipients, MongoSends

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sms_sender.backoff import retry_ceiling, retry_delay
+from services.sms_sender.domain.backoff import retry_ceiling, retry_delay
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sms_sender.body import (
+from services.sms_sender.domain.body import (
     MAX_BODY_CHARS,
     SegmentCount,
     count_segments,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_sender.classification import (
+from services.sms_sender.domain.classification import (
     PERMANENT_CODES,
     UNSUBSCRIBED,
     ErrorClass,

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from domain import send_status
-from services.sms_sender import twilio_statuses
+from services.sms_sender.domain import twilio_statuses
 
 
 def test_lifecycle_moves_forward_only() -> None:
