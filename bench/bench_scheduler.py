@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from bench.report import print_table, write_result
 from bench.servers import database, describe_database
 from bench.sizes import sized
+from services.scheduler.domain.rules import ProactiveState
 from services.scheduler.records import ProactiveRecord
 from services.scheduler.repositories import PROACTIVE_STATE, SCHEDULER_INDEXES, state_document
-from services.scheduler.rules import ProactiveState
 from services.scheduler.tick import Scheduler
 from services.scheduler.unit_of_work import MongoSchedulerStore, scheduler_work
 from shared.clock import ManualClock

@@ -10,7 +10,7 @@ from datetime import datetime
 import structlog
 from pymongo.errors import PyMongoError
 
-from services.billing_worker.access import has_access
+from services.billing_worker.domain.access import has_access
 from services.billing_worker.handlers import announce_access
 from services.billing_worker.unit_of_work import AccountReads, BillingTransactions, BillingWork
 from shared.clock import Clock

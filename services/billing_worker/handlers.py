@@ -13,8 +13,8 @@ from typing import Any
 
 import structlog
 
-from services.billing_worker.access import SubscriptionState, Verdict, subscription_verdict
-from services.billing_worker.messages import WELCOME, payment_failed_text, signup_link
+from services.billing_worker.domain.access import SubscriptionState, Verdict, subscription_verdict
+from services.billing_worker.domain.messages import WELCOME, payment_failed_text, signup_link
 from services.billing_worker.records import BillingAccount, CustomerAlreadyLinked, Outcome
 from services.billing_worker.stripe_objects import (
     LinkHint,

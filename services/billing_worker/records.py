@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from services.billing_worker.access import AppliedSubscription
+from services.billing_worker.domain.access import AppliedSubscription
 from shared.unit_of_work import StalePlan
 
 

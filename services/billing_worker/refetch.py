@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from services.billing_worker.access import RefetchPolicy, needs_refetch
+from services.billing_worker.domain.access import RefetchPolicy, needs_refetch
 from services.billing_worker.handlers import (
     NO_PLAN,
     SUBSCRIPTION_EVENTS,

@@ -18,7 +18,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
-from services.billing_worker.access import SubscriptionState
+from services.billing_worker.domain.access import SubscriptionState
 from services.billing_worker.records import (
     OPEN_OUTCOMES,
     AccountChanged,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.billing_worker.access import SubscriptionState
+from services.billing_worker.domain.access import SubscriptionState
 from shared.events.catalog import StripeEventReceived
 from shared.phones import InvalidPhoneNumber, normalise_phone
 

@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.billing_worker.access import SubscriptionState
+from services.billing_worker.domain.access import SubscriptionState
 from services.billing_worker.records import BillingAccount, CustomerLink, Outcome
 from services.billing_worker.store import MongoAccounts, MongoCustomers, MongoStripeEvents
 from shared.events.catalog import StripeEventReceived

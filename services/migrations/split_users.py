@@ -39,7 +39,7 @@ from pymongo import InsertOne, UpdateOne
 
 from services.admin.records import Operator, roles_of
 from services.admin.store import OPERATORS, MongoOperators, operator_indexes
-from services.billing_worker.access import has_access
+from services.billing_worker.domain.access import has_access
 from services.billing_worker.store import ACCOUNTS, BILLING_INDEXES, CUSTOMERS
 from services.migrations import legacy_values as lv
 from services.migrations.cleanup import UnsetMovedFields, undo_backfill

@@ -19,9 +19,9 @@ from enum import StrEnum
 
 import structlog
 
+from services.scheduler.domain.rules import ProactiveState, release
 from services.scheduler.metrics import SCHEDULER_DEFERRED
 from services.scheduler.records import ProactiveRecord, placeholder_id
-from services.scheduler.rules import ProactiveState, release
 from services.scheduler.unit_of_work import SchedulerWork
 from shared.clock import Clock
 from shared.events import Envelope

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from services.scheduler.rules import Claim, ProactiveState, next_due_at
+from services.scheduler.domain.rules import Claim, ProactiveState, next_due_at
 
 # The rules need a timezone; a user the scheduler has only heard of by phone has none yet.
 DEFAULT_TIMEZONE = "America/New_York"

@@ -16,6 +16,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from services.scheduler.domain.rules import Claim, Counters, Kind, ProactiveState
 from services.scheduler.records import (
     DEFAULT_TIMEZONE,
     LatestClaim,
@@ -23,7 +24,6 @@ from services.scheduler.records import (
     TickReport,
     TickRun,
 )
-from services.scheduler.rules import Claim, Counters, Kind, ProactiveState
 from shared.mongo import Database, Document, IndexDeclarations
 
 PROACTIVE_STATE = "proactive_state"

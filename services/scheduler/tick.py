@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from pymongo.errors import PyMongoError
 
+from services.scheduler.domain.rules import Churn, Skip, claim, evaluate, next_due_at
 from services.scheduler.metrics import (
     SCHEDULER_CHURNED,
     SCHEDULER_DUE,
@@ -28,7 +29,6 @@ from services.scheduler.metrics import (
     SCHEDULER_TICK_SECONDS,
 )
 from services.scheduler.records import LatestClaim, ProactiveRecord, TickReport, TickRun
-from services.scheduler.rules import Churn, Skip, claim, evaluate, next_due_at
 from services.scheduler.unit_of_work import SchedulerStore, SchedulerTransactions, SchedulerWork
 from shared.clock import Clock
 from shared.events import Envelope, new_event

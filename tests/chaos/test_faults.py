@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.billing_worker import messages as billing_texts
+from services.billing_worker.domain import messages as billing_texts
 from services.devtools.stripe_events import BillingEventType, caregiver_event
 from shared.local_servers import LocalMongo, LocalRabbitMQ
 from tests.chaos.conftest import Proxies, local_server

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.billing_worker import messages as billing_texts
+from services.billing_worker.domain import messages as billing_texts
 from services.devtools.stripe_events import BillingEventType, caregiver_event
 from services.sms_worker import replies
 from services.sms_worker.keywords import Command

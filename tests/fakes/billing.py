@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.billing_worker.access import SubscriptionState
+from services.billing_worker.domain.access import SubscriptionState
 from services.billing_worker.records import (
     OPEN_OUTCOMES,
     AccountChanged,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.billing_worker.access import SubscriptionState
+from services.billing_worker.domain.access import SubscriptionState
 from services.billing_worker.records import AccountChanged, BillingAccount, CustomerAlreadyLinked
 from services.billing_worker.unit_of_work import Accounts, BillingWork
 from tests.integration.billing_worker.conftest import BillingRepositories

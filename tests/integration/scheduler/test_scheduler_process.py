@@ -10,9 +10,9 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.scheduler.domain.rules import ProactiveState
 from services.scheduler.records import ProactiveRecord
 from services.scheduler.repositories import MongoProactiveStates
-from services.scheduler.rules import ProactiveState
 from shared.broker import Publisher
 from shared.config import BrokerSettings
 from shared.events import new_event

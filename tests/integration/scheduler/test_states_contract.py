@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from services.scheduler.domain.rules import Claim, Counters, Kind, ProactiveState
 from services.scheduler.records import LatestClaim, ProactiveRecord, placeholder_id
 from services.scheduler.repositories import PROACTIVE_STATE, MongoProactiveStates
-from services.scheduler.rules import Claim, Counters, Kind, ProactiveState
 from services.scheduler.unit_of_work import SchedulerWork
 from shared.events import new_event
 from shared.events.catalog import ProactiveMessageDue

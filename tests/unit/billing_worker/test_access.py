@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.billing_worker.access import (
+from services.billing_worker.domain.access import (
     ACCESS_STATUSES,
     NO_ACCESS_STATUSES,
     AppliedSubscription,

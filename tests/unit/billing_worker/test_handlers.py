@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.billing_worker.access import RefetchPolicy
+from services.billing_worker.domain.access import RefetchPolicy
 from services.billing_worker.expiry import AccessExpiry
 from services.billing_worker.handlers import (
     BillingTexts,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.billing_worker.messages import payment_failed_text, signup_link
+from services.billing_worker.domain.messages import payment_failed_text, signup_link
 from services.billing_worker.reconcile import parse_since
 from services.billing_worker.stripe_objects import (
     LinkHint,

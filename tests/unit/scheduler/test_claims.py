@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.proactive_policy import next_window_moment
-from services.scheduler.rules import (
+from services.scheduler.domain.rules import (
     Churn,
     Decision,
     Kind,

@@ -14,7 +14,7 @@ from domain.proactive_policy import (
     in_window,
     next_window_moment,
 )
-from services.scheduler.rules import (
+from services.scheduler.domain.rules import (
     Churn,
     Decision,
     Kind,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from services.scheduler.rules import ProactiveState
+from services.scheduler.domain.rules import ProactiveState
 
 NY = "America/New_York"
 # 17:00 UTC = 12:00 in New York (EST): inside the window.

@@ -1,0 +1,1 @@
+"""The billing worker's pure rules: no I/O, no adapters (checked by `lint-imports`)."""
