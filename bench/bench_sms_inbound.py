@@ -34,7 +34,7 @@ from bench.servers import broker_and_database, describe_database
 from bench.sizes import sized
 from services.queues import CONSUMER_QUEUES
 from services.sms_worker.bootstrap import SERVICE, inbound_consumer
-from services.sms_worker.responder import RulesResponder
+from services.sms_worker.domain.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from shared.broker import Publisher, connect, declare_exchange
 from shared.config import BrokerSettings, LinkSettings, SubscriptionSettings

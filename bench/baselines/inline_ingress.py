@@ -31,8 +31,8 @@ from services.ingress.signatures import SignatureInvalid, verify_twilio
 from services.ingress.webhooks import InvalidWebhook, inbound_sms, parse_form
 from services.sms_sender.transport import OutgoingSms, TwilioTransport
 from services.sms_worker.bootstrap import SERVICE as SMS_WORKER
+from services.sms_worker.domain.responder import RulesResponder
 from services.sms_worker.handlers import InboundConfig, InboundPlan, InboundSms, ProfileChanged
-from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import sms_worker_indexes
 from services.sms_worker.unit_of_work import MongoSmsRepositories

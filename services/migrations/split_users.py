@@ -45,12 +45,12 @@ from services.migrations import legacy_values as lv
 from services.migrations.cleanup import UnsetMovedFields, undo_backfill
 from services.migrations.compare import differing_fields, normalised
 from services.migrations.targets import MigrationDatabases
-from services.sms_worker.assessments import Band, band_for
+from services.sms_worker.domain.assessments import Band, band_for
+from services.sms_worker.domain.instruments import Zone
+from services.sms_worker.domain.onboarding import FIELDS as ONBOARDING_FIELDS
+from services.sms_worker.domain.onboarding import OnboardingState
+from services.sms_worker.domain.profile import Profile, profile_document
 from services.sms_worker.handlers import profile_snapshot
-from services.sms_worker.instruments import Zone
-from services.sms_worker.onboarding import FIELDS as ONBOARDING_FIELDS
-from services.sms_worker.onboarding import OnboardingState
-from services.sms_worker.profile import Profile, profile_document
 from services.sms_worker.storage import CONVERSATIONS, PROFILES, USERS, sms_worker_indexes
 from shared.events import new_event
 from shared.events.catalog import BillingAccessChanged, SmsOptOutChanged

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.sms_worker.alerts import acknowledge_alert
+from services.sms_worker.domain.proactive import check_templates
+from services.sms_worker.domain.responder import Responder, RulesResponder
 from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSms, OptOutChanges
 from services.sms_worker.llm_responder import LlmResponder
-from services.sms_worker.proactive import check_templates
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
 from services.sms_worker.queues import INBOUND, PROACTIVE, SENDS
-from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.sends import apply_update, record_request
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from services.sms_worker.storage import sms_worker_indexes

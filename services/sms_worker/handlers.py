@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from uuid_utils import compat as uuid_compat
 
-from services.sms_worker.inbound import (
+from services.sms_worker.domain.inbound import (
     AssessmentCompleted,
     CrisisAlert,
     Decision,
@@ -28,7 +28,9 @@ from services.sms_worker.inbound import (
     decide,
     reply_key,
 )
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain.profile import Profile
+from services.sms_worker.domain.responder import Responder, ResponderContext, ResponderReply
+from services.sms_worker.domain.summary import ConversationWindow, SummaryUpdate, entries_to_fold
 from services.sms_worker.records import (
     Alert,
     AssessmentResult,
@@ -43,10 +45,8 @@ from services.sms_worker.records import (
 from services.sms_worker.records import (
     BillingAccess as AccessRecord,
 )
-from services.sms_worker.responder import Responder, ResponderContext, ResponderReply
 from services.sms_worker.safety.screen import SafetyScreen, default_screen
 from services.sms_worker.settings import SmsWorkerSettings
-from services.sms_worker.summary import ConversationWindow, SummaryUpdate, entries_to_fold
 from services.sms_worker.unit_of_work import SmsRepositories, SmsWork
 from shared.broker import PermanentError
 from shared.clock import Clock

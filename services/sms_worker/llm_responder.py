@@ -18,8 +18,8 @@ from typing import Any
 import structlog
 from openai import AsyncOpenAI
 
-from services.sms_worker.assessments import zone_label
-from services.sms_worker.responder import (
+from services.sms_worker.domain.assessments import zone_label
+from services.sms_worker.domain.responder import (
     HistoryEntry,
     ResponderContext,
     ResponderReply,

@@ -18,8 +18,7 @@ from typing import Final
 
 import structlog
 
-from services.sms_worker.handlers import ProfileChanged, aware, profile_snapshot
-from services.sms_worker.proactive import (
+from services.sms_worker.domain.proactive import (
     ChurnOutcome,
     Deferral,
     Due,
@@ -30,7 +29,8 @@ from services.sms_worker.proactive import (
     record_sent,
     suppression,
 )
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain.profile import Profile
+from services.sms_worker.handlers import ProfileChanged, aware, profile_snapshot
 from services.sms_worker.records import (
     BillingAccess,
     ConversationEntry,

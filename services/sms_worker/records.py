@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Final, Literal
 
 from domain import send_status
-from services.sms_worker.inbound import Access
-from services.sms_worker.responder import HistoryEntry, ToolCallRecord
-from services.sms_worker.summary import ConversationWindow
+from services.sms_worker.domain.inbound import Access
+from services.sms_worker.domain.responder import HistoryEntry, ToolCallRecord
+from services.sms_worker.domain.summary import ConversationWindow
 from shared.events.catalog import OutboundKind
 
 Direction = Literal["inbound", "outbound"]

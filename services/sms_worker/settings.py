@@ -13,7 +13,7 @@ from datetime import timedelta
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.sms_worker.inbound import Policy
+from services.sms_worker.domain.inbound import Policy
 from shared.config import LinkSettings
 
 

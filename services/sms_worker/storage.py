@@ -18,7 +18,9 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 
 from domain import send_status
-from services.sms_worker.profile import Profile, changed_fields, profile_document
+from services.sms_worker.domain.profile import Profile, changed_fields, profile_document
+from services.sms_worker.domain.responder import ToolCallRecord
+from services.sms_worker.domain.summary import ConversationWindow, SummaryUpdate
 from services.sms_worker.records import (
     ALERT_ACKNOWLEDGED,
     ALERT_OPEN,
@@ -39,8 +41,6 @@ from services.sms_worker.records import (
     outbound_message_id,
     supersedes,
 )
-from services.sms_worker.responder import ToolCallRecord
-from services.sms_worker.summary import ConversationWindow, SummaryUpdate
 from shared.mongo import Database, Document, IndexDeclarations, unset_or_before
 
 USERS: Final = "users"

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain.profile import Profile
+from services.sms_worker.domain.summary import ConversationWindow, SummaryUpdate
 from services.sms_worker.records import (
     Acknowledgement,
     Alert,
@@ -42,7 +43,6 @@ from services.sms_worker.storage import (
     MongoToolCalls,
     MongoUsers,
 )
-from services.sms_worker.summary import ConversationWindow, SummaryUpdate
 from shared.mongo import Database
 from shared.outbox import Outbox
 from shared.unit_of_work import Emits, UnitOfWork

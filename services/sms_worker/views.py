@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import DESCENDING
 
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain.profile import Profile
 from services.sms_worker.records import ALERT_ACKNOWLEDGED, ALERT_OPEN, Alert, Conversation, User
 from services.sms_worker.storage import (
     ALERTS,

@@ -12,9 +12,9 @@ import pytest
 
 from domain import send_status
 from services.devtools.fake_twilio import Reply
-from services.sms_worker import replies
-from services.sms_worker.assessments import question_text
-from services.sms_worker.instruments import BASELINE, EMA
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.assessments import question_text
+from services.sms_worker.domain.instruments import BASELINE, EMA
 from shared.mongo import Document
 from shared.outbox import SENT as OUTBOX_SENT
 from tests.support.system import REPLY_TIMEOUT, System

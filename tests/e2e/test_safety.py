@@ -18,7 +18,7 @@ import json
 
 import pytest
 
-from services.sms_worker import replies
+from services.sms_worker.domain import replies
 from shared.events.catalog import SmsOutboundRequested
 from shared.mongo import Document
 from tests.support.system import REPLY_TIMEOUT, System

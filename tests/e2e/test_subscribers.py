@@ -12,9 +12,9 @@ import pytest
 
 from services.billing_worker.domain import messages as billing_texts
 from services.devtools.stripe_events import BillingEventType, caregiver_event
-from services.sms_worker import replies
-from services.sms_worker.keywords import Command
-from services.sms_worker.proactive import compose
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.keywords import Command
+from services.sms_worker.domain.proactive import compose
 from tests.support.system import REPLY_TIMEOUT, System
 from tests.support.waiting import eventually
 

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from domain import send_status
-from services.sms_worker.profile import Profile, changed_fields, profile_document
+from services.sms_worker.domain.profile import Profile, changed_fields, profile_document
+from services.sms_worker.domain.summary import ConversationWindow, SummaryUpdate
 from services.sms_worker.records import (
     ALERT_ACKNOWLEDGED,
     ALERT_OPEN,
@@ -36,7 +37,6 @@ from services.sms_worker.records import (
     User,
     supersedes,
 )
-from services.sms_worker.summary import ConversationWindow, SummaryUpdate
 from tests.fakes.unit_of_work import FakeUnitOfWork
 
 _R = TypeVar("_R")

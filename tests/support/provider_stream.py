@@ -18,7 +18,7 @@ import httpx
 from domain import send_status
 from services.devtools.webhooks import WebhookRefused
 from services.queues import CONSUMER_QUEUES
-from services.sms_worker import replies
+from services.sms_worker.domain import replies
 from shared.config import SERVICES
 from shared.outbox import PENDING
 from tests.support.system import OUR_NUMBER, System

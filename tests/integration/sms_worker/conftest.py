@@ -24,8 +24,8 @@ from aio_pika.abc import AbstractRobustConnection
 
 from services.queues import CONSUMER_QUEUES
 from services.sms_worker.bootstrap import SERVICE, inbound_consumer
+from services.sms_worker.domain.responder import Responder, RulesResponder
 from services.sms_worker.queues import INBOUND
-from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import sms_worker_indexes
 from services.sms_worker.unit_of_work import SmsWork, sms_work

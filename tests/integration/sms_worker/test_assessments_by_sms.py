@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_worker import replies
-from services.sms_worker.assessments import question_text
-from services.sms_worker.instruments import BSFC_S, EMA
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.assessments import question_text
+from services.sms_worker.domain.instruments import BSFC_S, EMA
 from tests.integration.sms_worker.conftest import START, SmsWorker, StartWorker
 
 pytestmark = pytest.mark.integration

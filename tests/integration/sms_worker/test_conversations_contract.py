@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.sms_worker.domain.responder import HistoryEntry
+from services.sms_worker.domain.summary import ConversationWindow, SummaryUpdate
 from services.sms_worker.records import ConversationEntry
-from services.sms_worker.responder import HistoryEntry
-from services.sms_worker.summary import ConversationWindow, SummaryUpdate
 from services.sms_worker.unit_of_work import SmsWork
 from tests.integration.sms_worker.conftest import SmsWorkIn
 

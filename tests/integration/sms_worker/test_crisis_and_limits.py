@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_worker import replies
+from services.sms_worker.domain import replies
 from services.sms_worker.settings import SmsWorkerSettings
 from shared.events import new_event
 from shared.events.catalog import BillingAccessChanged, CrisisDetected, MediaItem

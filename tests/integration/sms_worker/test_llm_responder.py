@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_worker.instruments import Zone
+from services.sms_worker.domain.instruments import Zone
+from services.sms_worker.domain.responder import HistoryEntry, ResponderContext, RulesResponder
 from services.sms_worker.llm_responder import CAREGIVER_RESOURCES, LlmResponder
-from services.sms_worker.responder import HistoryEntry, ResponderContext, RulesResponder
 from services.sms_worker.safety.lexicon import Severity
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from tests.fakes.openai_api import Fail, FakeOpenAIServer, Reply, Stall, ToolCall

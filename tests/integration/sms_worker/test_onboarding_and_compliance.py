@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_worker import replies
-from services.sms_worker.instruments import BSFC_S
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.instruments import BSFC_S
 from shared.events import new_event
 from shared.events.catalog import SmsOptOutChanged, UserProfileChanged
 from tests.integration.sms_worker.conftest import START, StartWorker

@@ -23,11 +23,11 @@ from aio_pika.abc import AbstractRobustConnection
 
 from services.queues import CONSUMER_QUEUES
 from services.sms_worker.bootstrap import SERVICE, sms_worker_consumers
-from services.sms_worker.proactive import ProactiveKind
+from services.sms_worker.domain.proactive import ProactiveKind
+from services.sms_worker.domain.profile import Profile
+from services.sms_worker.domain.responder import RulesResponder
 from services.sms_worker.proactive_handlers import ProactiveConfig, ProactiveMessages
-from services.sms_worker.profile import Profile
 from services.sms_worker.queues import PROACTIVE
-from services.sms_worker.responder import RulesResponder
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.storage import MongoProactiveLog
 from services.sms_worker.unit_of_work import MongoSmsWork, sms_work

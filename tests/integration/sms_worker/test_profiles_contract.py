@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.sms_worker.assessments import AssessmentSession, Band
-from services.sms_worker.instruments import Zone
-from services.sms_worker.onboarding import Field, OnboardingState
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain.assessments import AssessmentSession, Band
+from services.sms_worker.domain.instruments import Zone
+from services.sms_worker.domain.onboarding import Field, OnboardingState
+from services.sms_worker.domain.profile import Profile
 from services.sms_worker.unit_of_work import SmsWork
 from tests.integration.sms_worker.conftest import SmsWorkIn
 

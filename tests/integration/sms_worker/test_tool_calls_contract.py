@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.sms_worker.domain.responder import ToolCallRecord
 from services.sms_worker.records import ToolCall
-from services.sms_worker.responder import ToolCallRecord
 from tests.integration.sms_worker.conftest import SmsWorkIn
 
 pytestmark = pytest.mark.integration

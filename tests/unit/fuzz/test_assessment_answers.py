@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sms_worker.assessments import (
+from services.sms_worker.domain.assessments import (
     SKIP,
     AssessmentSession,
     answer,
     band_for,
     parse_answer,
 )
-from services.sms_worker.instruments import INSTRUMENTS, Instrument
+from services.sms_worker.domain.instruments import INSTRUMENTS, Instrument
 from tests.support.fuzzing import fuzz_settings, hostile_text, words_and_noise
 
 AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

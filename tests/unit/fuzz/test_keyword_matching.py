@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sms_worker.keywords import (
+from services.sms_worker.domain.keywords import (
     CHECKIN_KEYWORDS,
     HELP_KEYWORDS,
     OPT_IN_KEYWORDS,

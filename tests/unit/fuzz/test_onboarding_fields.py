@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sms_worker.keywords import is_reserved_word
-from services.sms_worker.onboarding import (
+from services.sms_worker.domain.keywords import is_reserved_word
+from services.sms_worker.domain.onboarding import (
     FIELDS,
     RELATIONSHIPS,
     Field,

@@ -24,7 +24,7 @@ from services.migrations.split_users import (
     legacy_profile,
 )
 from services.migrations.targets import MigrationDatabases
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain.profile import Profile
 from shared.events.catalog import EVENTS
 from shared.migrations import DocumentRejected, Plan, Target
 

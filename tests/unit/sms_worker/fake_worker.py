@@ -13,16 +13,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from services.sms_worker.alerts import acknowledge_alert
+from services.sms_worker.domain.inbound import Policy
+from services.sms_worker.domain.profile import Profile
+from services.sms_worker.domain.responder import Responder, RulesResponder
 from services.sms_worker.handlers import (
     BillingAccess,
     InboundConfig,
     InboundSms,
     OptOutChanges,
 )
-from services.sms_worker.inbound import Policy
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
-from services.sms_worker.profile import Profile
-from services.sms_worker.responder import Responder, RulesResponder
 from services.sms_worker.sends import apply_update, record_request
 from shared.clock import ManualClock
 from shared.events import Envelope, Payload, new_event

@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from services.sms_worker import replies
-from services.sms_worker.assessments import (
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.assessments import (
     SKIP,
     AssessmentSession,
     Band,
@@ -21,7 +21,7 @@ from services.sms_worker.assessments import (
     score_answers,
     start,
 )
-from services.sms_worker.instruments import BSFC_S, EMA, INSTRUMENTS, Zone
+from services.sms_worker.domain.instruments import BSFC_S, EMA, INSTRUMENTS, Zone
 
 AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 EXPIRY = timedelta(hours=24)

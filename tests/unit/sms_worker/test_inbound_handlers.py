@@ -8,16 +8,16 @@ from datetime import timedelta
 
 import pytest
 
-from services.sms_worker import replies
-from services.sms_worker.handlers import InboundPlan, InboundSms
-from services.sms_worker.records import inbound_message_id, outbound_message_id
-from services.sms_worker.responder import (
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.responder import (
     HistoryEntry,
     ResponderContext,
     ResponderReply,
     Summary,
     ToolCallRecord,
 )
+from services.sms_worker.handlers import InboundPlan, InboundSms
+from services.sms_worker.records import inbound_message_id, outbound_message_id
 from shared.broker import PermanentError
 from shared.broker.consumer import AlreadyProcessed
 from shared.events import Envelope

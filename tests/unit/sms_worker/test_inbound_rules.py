@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.sms_worker import replies
-from services.sms_worker.assessments import AssessmentSession, Band, question_text
-from services.sms_worker.inbound import (
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.assessments import AssessmentSession, Band, question_text
+from services.sms_worker.domain.inbound import (
     Access,
     CrisisAlert,
     Decision,
@@ -20,9 +20,9 @@ from services.sms_worker.inbound import (
     Policy,
     decide,
 )
-from services.sms_worker.instruments import BSFC_S, EMA, Zone
-from services.sms_worker.onboarding import Field, OnboardingState
-from services.sms_worker.profile import Profile, changed_fields
+from services.sms_worker.domain.instruments import BSFC_S, EMA, Zone
+from services.sms_worker.domain.onboarding import Field, OnboardingState
+from services.sms_worker.domain.profile import Profile, changed_fields
 from services.sms_worker.safety.lexicon import Severity
 from services.sms_worker.safety.screen import default_screen
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_worker.keywords import Command, classify
+from services.sms_worker.domain.keywords import Command, classify
 from services.sms_worker.safety.revocation import Revocation
 from services.sms_worker.safety.screen import default_screen
 

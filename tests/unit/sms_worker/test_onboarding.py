@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.sms_worker import replies
-from services.sms_worker.onboarding import (
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.onboarding import (
     Field,
     OnboardingState,
     advance,

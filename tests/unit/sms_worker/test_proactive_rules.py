@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from domain.proactive_policy import Cadence, checkin_cadence
-from services.sms_worker.assessments import Band
-from services.sms_worker.proactive import (
+from services.sms_worker.domain.assessments import Band
+from services.sms_worker.domain.proactive import (
     ChurnOutcome,
     Deferral,
     Due,
@@ -21,7 +21,7 @@ from services.sms_worker.proactive import (
     record_sent,
     suppression,
 )
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain.profile import Profile
 
 DUE_AT = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
 MAX_DELAY = timedelta(hours=24)

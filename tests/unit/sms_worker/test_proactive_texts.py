@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from domain.proactive_policy import CRISIS_FOLLOWUP_DAYS, REACTIVATION_SILENCE_DAYS
-from services.sms_worker import proactive
-from services.sms_worker.proactive import (
+from services.sms_worker.domain import proactive
+from services.sms_worker.domain.proactive import (
     KINDS,
     ProactiveKind,
     UnknownTemplate,
@@ -20,7 +20,7 @@ from services.sms_worker.proactive import (
     stages,
     templates,
 )
-from services.sms_worker.replies import SMS_SEGMENT
+from services.sms_worker.domain.replies import SMS_SEGMENT
 
 # About as long as a first name onboarding accepts (at most 40 characters).
 LONGEST_NAME = "Maximiliana Theodora Wilhelmina Augusta"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_worker import replies
-from services.sms_worker.instruments import BSFC_S, Zone
-from services.sms_worker.keywords import Command
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.instruments import BSFC_S, Zone
+from services.sms_worker.domain.keywords import Command
+from services.sms_worker.domain.responder import ResponderContext, RulesResponder, fit_sms
 from services.sms_worker.llm_responder import load_system_prompt
-from services.sms_worker.responder import ResponderContext, RulesResponder, fit_sms
 from services.sms_worker.safety.lexicon import Severity
 from shared.config import LinkSettings
 

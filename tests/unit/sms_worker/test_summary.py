@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.sms_worker.responder import HistoryEntry
+from services.sms_worker.domain.responder import HistoryEntry
+from services.sms_worker.domain.summary import ConversationWindow, entries_to_fold
 from services.sms_worker.settings import SmsWorkerSettings
-from services.sms_worker.summary import ConversationWindow, entries_to_fold
 
 
 def _entries(count: int, start: int = 0) -> tuple[HistoryEntry, ...]:

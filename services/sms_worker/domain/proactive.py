@@ -25,8 +25,8 @@ from domain.proactive_policy import (
     in_window,
     stage_delay,
 )
-from services.sms_worker.profile import Profile
-from services.sms_worker.replies import SMS_SEGMENT
+from services.sms_worker.domain.profile import Profile
+from services.sms_worker.domain.replies import SMS_SEGMENT
 
 ProactiveKind = Literal["crisis_followup", "reactivation", "checkin"]
 KINDS: tuple[ProactiveKind, ...] = get_args(ProactiveKind)

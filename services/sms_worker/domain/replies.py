@@ -6,7 +6,7 @@ tests hold them to it. Nothing here gives medical advice.
 
 from __future__ import annotations
 
-from services.sms_worker.keywords import Command
+from services.sms_worker.domain.keywords import Command
 
 SMS_SEGMENT = 160
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from services.sms_worker.instruments import Zone
+from services.sms_worker.domain.instruments import Zone
 from services.sms_worker.safety.lexicon import Severity
 
 ReplySource = Literal["rules", "llm"]

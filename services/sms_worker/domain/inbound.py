@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from services.sms_worker import assessments, onboarding, replies
-from services.sms_worker.assessments import Band, Score
-from services.sms_worker.instruments import BASELINE, INSTRUMENTS, Instrument
-from services.sms_worker.keywords import Command, classify
-from services.sms_worker.profile import Profile
+from services.sms_worker.domain import assessments, onboarding, replies
+from services.sms_worker.domain.assessments import Band, Score
+from services.sms_worker.domain.instruments import BASELINE, INSTRUMENTS, Instrument
+from services.sms_worker.domain.keywords import Command, classify
+from services.sms_worker.domain.profile import Profile
 from services.sms_worker.safety.lexicon import Severity
 from services.sms_worker.safety.revocation import Revocation
 from services.sms_worker.safety.screen import CrisisFinding, SafetyReading

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.sms_worker.assessments import AssessmentSession, Band
-from services.sms_worker.instruments import Zone
-from services.sms_worker.onboarding import OnboardingState
+from services.sms_worker.domain.assessments import AssessmentSession, Band
+from services.sms_worker.domain.instruments import Zone
+from services.sms_worker.domain.onboarding import OnboardingState
 
 JourneyPhase = Literal["onboarding", "active", "churned"]
 CheckinPreference = Literal["daily", "weekly"]

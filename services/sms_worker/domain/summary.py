@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.sms_worker.responder import HistoryEntry
+from services.sms_worker.domain.responder import HistoryEntry
 
 
 @dataclass(frozen=True)

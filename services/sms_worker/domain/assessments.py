@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from services.sms_worker import replies
-from services.sms_worker.instruments import INSTRUMENTS, Instrument, Zone
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.instruments import INSTRUMENTS, Instrument, Zone
 
 
 class Band(StrEnum):

@@ -14,8 +14,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from services.sms_worker import replies
-from services.sms_worker.keywords import is_reserved_word
+from services.sms_worker.domain import replies
+from services.sms_worker.domain.keywords import is_reserved_word
 
 
 class Field(StrEnum):

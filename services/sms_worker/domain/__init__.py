@@ -1,0 +1,1 @@
+"""The SMS worker's pure rules: no I/O, no adapters (checked by `lint-imports`)."""
