@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -27,7 +28,7 @@ from shared.clock import Clock
 from shared.config import OutboxSettings
 from shared.events import Envelope
 from shared.metrics import OUTBOX_PUBLISH_FAILURES
-from shared.mongo import Document, IndexDeclarations
+from shared.mongo import BulkFailure, Database, Document, IndexDeclarations, insert_absent
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +81,15 @@ def outbox_row(event: Envelope[Any], now: datetime, row_id: str | None = None) -
         "lease_until": _EPOCH,
         "attempts": 0,
     }
+
+
+async def add_imported(
+    db: Database, events: Sequence[Envelope[Any]], now: datetime
+) -> list[BulkFailure]:
+    """A data migration's events into `db`'s outbox, in one unordered write, each added unless
+    its id is there (ids derive from the migration and the source document, so a replayed
+    batch adds nothing). The service's relay publishes them like any other."""
+    return await insert_absent(db[OUTBOX_COLLECTION], [outbox_row(event, now) for event in events])
 
 
 class Outbox:

@@ -11,18 +11,27 @@ write can slip outside its transaction.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.admin.errors import BootstrapClosed
 from services.admin.records import Actor, ApiToken, AuditEntry, Operator, Role, roles_of
-from shared.mongo import Database, Document, IndexDeclarations
+from shared.mongo import (
+    BulkFailure,
+    Database,
+    Document,
+    IndexDeclarations,
+    Provenance,
+    changed_since_migrated,
+    migrated_from,
+    upsert_absent,
+)
 from shared.outbox import outbox_indexes
 
 OPERATORS: Final = "operators"
@@ -164,16 +173,37 @@ class MongoOperators(_Repository):
             {"roles": role.value}, limit=limit, session=self._session
         )
 
-    @staticmethod
-    def import_write(operator: Operator, provenance: Mapping[str, Any]) -> UpdateOne:
-        """The bulk variant a data migration plans with: `operator` unless its phone has an
-        operator already (the live roles win, a replay adds nothing), tagged with `provenance`
-        so the migration's verify and rollback can find what it created."""
-        return UpdateOne(
-            {"phone": operator.phone},
-            {"$setOnInsert": {**_operator_fields(operator), **provenance}},
-            upsert=True,
+    async def import_many(
+        self, operators: Sequence[Operator], provenance: Provenance
+    ) -> list[BulkFailure]:
+        """A data migration's operators in one unordered write: each created unless its phone
+        has an operator already (the live roles win, a replay adds nothing), tagged with
+        `provenance` so the migration's verify and rollback can find what it created."""
+        return await upsert_absent(
+            self._collection,
+            "phone",
+            [{**_operator_fields(operator), **provenance.fields()} for operator in operators],
         )
+
+    async def delete_migrated(self, source: str) -> int:
+        """A data migration's rollback: remove the operators it created from `source`."""
+        result = await self._collection.delete_many(migrated_from(source), session=self._session)
+        return result.deleted_count
+
+    async def migrated_count(self, source: str) -> int:
+        """How many operators a migration from `source` created (its verify)."""
+        return await self._collection.count_documents(migrated_from(source), session=self._session)
+
+    async def unchanged_import(self, phone: str, source: str) -> Operator | None:
+        """The operator a migration from `source` created for `phone`, if nobody changed it
+        since; None for an operator the admin made or changed (the live roles are not the
+        legacy copy's to judge)."""
+        row = await self._collection.find_one(
+            {"phone": phone, **migrated_from(source)}, session=self._session
+        )
+        if row is None or changed_since_migrated(row):
+            return None
+        return _operator(row)
 
 
 def _token(row: Document) -> ApiToken:

@@ -78,3 +78,24 @@ class AccountChanged(StalePlan):
     record came from elsewhere. It is a `StalePlan`, so a planned handler plans again and the
     broker's retry takes any other caller.
     """
+
+
+@dataclass(frozen=True)
+class ImportedAccount:
+    """A caregiver's subscription as the legacy app left it, for a data migration
+    (`MongoAccounts.insert_migrated`). `welcomed_at` and `access_announced` say which messages
+    the legacy app already sent, so the worker does not send them again."""
+
+    phone: str
+    user_id: str
+    customer_id: str | None
+    subscription_id: str | None
+    status: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    canceled_at: datetime | None
+    trial_end: datetime | None
+    has_access: bool
+    access_announced: bool
+    welcomed_at: datetime | None
+    created_at: datetime

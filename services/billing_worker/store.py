@@ -10,7 +10,7 @@ re-fetch's hint, reconcile, the admin). Documents stay in here; records go in an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +25,19 @@ from services.billing_worker.records import (
     BillingAccount,
     CustomerAlreadyLinked,
     CustomerLink,
+    ImportedAccount,
     Outcome,
 )
 from shared.events.catalog import StripeEventReceived
-from shared.mongo import Database, Document, IndexDeclarations
+from shared.mongo import (
+    BulkFailure,
+    Database,
+    Document,
+    IndexDeclarations,
+    Provenance,
+    insert_absent,
+    migrated_from,
+)
 
 ACCOUNTS = "billing_accounts"
 CUSTOMERS = "billing_customers"
@@ -74,10 +83,61 @@ def _account(doc: Document) -> BillingAccount:
     )
 
 
+def migrated_account_document(account: ImportedAccount, provenance: Provenance) -> Document:
+    """The `billing_accounts` row a data migration creates (also what its verify expects).
+    No Stripe event applied yet (`last_event_at` empty): the first real one is newer than
+    anything migrated and applies."""
+    document: Document = {
+        "_id": account.phone,
+        "user_id": account.user_id,
+        "subscription_id": account.subscription_id,
+        "status": account.status,
+        "current_period_end": account.current_period_end,
+        "cancel_at_period_end": account.cancel_at_period_end,
+        "canceled_at": account.canceled_at,
+        "trial_end": account.trial_end,
+        "has_access": account.has_access,
+        "access_announced": account.access_announced,
+        "welcomed_at": account.welcomed_at,
+        "payment_notice_invoices": [],
+        "last_event_at": None,
+        "version": 1,
+        "created_at": account.created_at,
+        "updated_at": provenance.at,
+        **provenance.fields(),
+    }
+    if account.customer_id is not None:
+        document["stripe_customer_id"] = account.customer_id
+    return document
+
+
 class MongoAccounts:
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self._collection = db[ACCOUNTS]
         self._session = session
+
+    async def insert_migrated(
+        self, accounts: Sequence[ImportedAccount], provenance: Provenance
+    ) -> list[BulkFailure]:
+        """A data migration's accounts in one unordered write, each created unless its phone
+        has one (the live account wins, a replay adds nothing). A Stripe customer another
+        account holds is a failure (`customer_unique`), reported by the migration."""
+        return await insert_absent(
+            self._collection, [migrated_account_document(a, provenance) for a in accounts]
+        )
+
+    async def delete_migrated(self, source: str) -> int:
+        """A data migration's rollback: remove the accounts it created from `source`."""
+        result = await self._collection.delete_many(migrated_from(source), session=self._session)
+        return result.deleted_count
+
+    async def migrated_count(self, source: str) -> int:
+        """How many accounts a migration from `source` created (its verify)."""
+        return await self._collection.count_documents(migrated_from(source), session=self._session)
+
+    async def stored_document(self, phone: str) -> Document | None:
+        """The account as stored, for a data migration's field-by-field verify."""
+        return await self._collection.find_one({"_id": phone}, session=self._session)
 
     async def get(self, phone: str) -> BillingAccount | None:
         return await self._find({"_id": phone})
@@ -219,6 +279,25 @@ class MongoCustomers:
             session=self._session,
         )
         return existing is None or existing.phone is None
+
+    async def insert_migrated(
+        self, links: Sequence[CustomerLink], linked_at: datetime
+    ) -> list[BulkFailure]:
+        """A data migration's customer links, each created unless the customer is linked
+        already (the live link wins)."""
+        return await insert_absent(
+            self._collection,
+            [
+                {
+                    "_id": link.customer_id,
+                    "phone": link.phone,
+                    "user_id": link.user_id,
+                    "linked_at": linked_at,
+                    "writes": 1,
+                }
+                for link in links
+            ],
+        )
 
     async def note_unlinked_event(self, customer_id: str, now: datetime) -> None:
         await self._collection.update_one(

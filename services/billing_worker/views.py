@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from services.billing_worker.records import BillingAccount
 from services.billing_worker.store import MongoAccounts
-from shared.mongo import Database
+from shared.mongo import Database, Document
 
 __all__ = ["BillingAccount", "BillingViews"]
 
@@ -22,3 +22,12 @@ class BillingViews:
     async def account(self, phone: str) -> BillingAccount | None:
         """The caregiver's billing account (E.164 phone), if billing has seen them."""
         return await self._accounts.get(phone)
+
+    async def migrated_accounts(self, source: str) -> int:
+        """How many accounts a data migration from `source` created (its verify)."""
+        return await self._accounts.migrated_count(source)
+
+    async def account_as_stored(self, phone: str) -> Document | None:
+        """The account's document, for a data migration's field-by-field verify (it compares
+        it with `store.migrated_account_document`, provenance included)."""
+        return await self._accounts.stored_document(phone)

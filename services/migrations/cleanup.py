@@ -1,5 +1,6 @@
 """The cleanup phase, one class for every migration: unset the moved fields on the source
-documents the backfill marked as migrated, once the backfill has completed and verified.
+documents the backfill marked as migrated, once the backfill has completed and verified. It
+writes only the legacy source, the migrations' own database.
 
 Unmarked documents (rejected or duplicate during the backfill) keep every field: nothing that
 did not arrive in its new home is removed. Not reversible by design; run it after dual-read has
@@ -70,22 +71,10 @@ class UnsetMovedFields(Migration):
         )
 
 
-async def undo_backfill(
-    client: MongoClient,
-    *,
-    created_in: tuple[Target, ...],
-    created_mark: Document,
-    source: Target,
-    migrated_mark: str,
-) -> dict[str, int]:
-    """A backfill's rollback: delete the documents it created (they carry `created_mark`) and
-    unmark its source documents, so a later run migrates them again."""
-    counts: dict[str, int] = {}
-    for target in created_in:
-        deleted = await client[target.database][target.collection].delete_many(created_mark)
-        counts[target.collection] = deleted.deleted_count
+async def unmark_source(client: MongoClient, source: Target, migrated_mark: str) -> dict[str, int]:
+    """The legacy half of a backfill's rollback: unmark its source documents, so a later run
+    migrates them again. (What it created is deleted by the owning services' repositories.)"""
     unmarked = await client[source.database][source.collection].update_many(
         {migrated_mark: {"$exists": True}}, {"$unset": {migrated_mark: ""}}
     )
-    counts[f"{source.collection} unmarked"] = unmarked.modified_count
-    return counts
+    return {f"{source.collection} unmarked": unmarked.modified_count}

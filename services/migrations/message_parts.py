@@ -8,7 +8,9 @@ nothing. The two tool-call arrays merge into one row per call with `is_partial`:
 in both is complete (the partial entry was its streaming state). `args`/`result` stored as
 JSON strings become native values; a string that is not JSON is kept as-is under `args_raw`.
 
-Rows are created once and never overwritten (`insert_if_absent`), like every backfill write.
+The SMS worker's repositories write the rows (`MongoAttachments.insert_migrated`,
+`MongoToolCalls.insert_migrated`, in bulk): created once and never overwritten, like every
+backfill write.
 A message whose arrays are not lists of objects is rejected whole (reported in the error
 samples) and keeps its arrays: half a message's parts would look complete and be wrong.
 """
@@ -22,25 +24,28 @@ from typing import Any, ClassVar, Final
 from pymongo import UpdateOne
 
 from services.migrations import legacy_values as lv
-from services.migrations.cleanup import UnsetMovedFields, undo_backfill
+from services.migrations.cleanup import UnsetMovedFields, unmark_source
 from services.migrations.compare import differing_fields
 from services.migrations.targets import MigrationDatabases
-from services.sms_worker.storage import ATTACHMENTS, TOOL_CALLS, sms_worker_indexes
+from services.sms_worker.records import ImportedAttachment, ImportedToolCall
+from services.sms_worker.storage import MongoAttachments, MongoToolCalls, sms_worker_indexes
+from services.sms_worker.views import MigratedRows, SmsWorkerMigrated
 from shared.migrations import (
+    Destination,
     DocumentRejected,
+    Into,
     Migration,
     Phase,
     Plan,
     Target,
     VerifyReport,
-    insert_if_absent,
 )
-from shared.mongo import Document, MongoClient, ensure_indexes
+from shared.mongo import Document, MongoClient, Provenance, ensure_indexes
 
 ID: Final = "002_normalize_message_parts"
 CLEANUP_ID: Final = "004_cleanup_message_parts"
 ARRAYS: Final = ("attachments", "toolCalls", "partialToolCalls")
-MARK: Final = "migrated_from"
+# The provenance of every row the backfill created, for verify and rollback.
 MARK_VALUE: Final = "legacy.messages"
 SOURCE_MARK: Final = "migrated_002_at"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -128,8 +133,18 @@ class NormalizeMessageParts(Migration):
 
     def __init__(self, databases: MigrationDatabases, *, now: datetime) -> None:
         self.source = Target(databases.legacy, "messages")
-        self.attachments = Target(databases.sms_worker, ATTACHMENTS)
-        self.tool_calls = Target(databases.sms_worker, TOOL_CALLS)
+        self.sms_worker = databases.sms_worker
+        provenance = Provenance(MARK_VALUE, now)
+        self.attachments = Into[ImportedAttachment](
+            "attachments",
+            databases.sms_worker,
+            lambda db, rows: MongoAttachments(db).insert_migrated(rows, provenance),
+        )
+        self.tool_calls = Into[ImportedToolCall](
+            "tool calls",
+            databases.sms_worker,
+            lambda db, rows: MongoToolCalls(db).insert_migrated(rows, provenance),
+        )
         self._now = now
 
     def source_query(self) -> Document:
@@ -138,22 +153,21 @@ class NormalizeMessageParts(Migration):
     def projection(self) -> Document | None:
         return dict.fromkeys(("userId", "conversationId", "createdAt", *ARRAYS), 1)
 
-    def targets(self) -> tuple[Target, ...]:
+    def targets(self) -> tuple[Destination, ...]:
         return (self.attachments, self.tool_calls, self.source)
 
     async def prepare(self, client: MongoClient) -> None:
-        await ensure_indexes(client[self.attachments.database], sms_worker_indexes())
+        await ensure_indexes(client[self.sms_worker], sms_worker_indexes())
 
     def plan(self, document: Document) -> Plan:
         message_id = str(document["_id"])
         plan = Plan()
-        marks = {MARK: MARK_VALUE, "migrated_at": self._now}
         for row in attachment_rows(document):
             key = f"{message_id}:{row['position']}"
-            plan.add(self.attachments, insert_if_absent(key, {**row, **marks}))
+            plan.add(self.attachments, ImportedAttachment(id=key, **row))
         for row in tool_call_rows(document):
             key = f"{message_id}:{row['tool_call_id']}"
-            plan.add(self.tool_calls, insert_if_absent(key, {**row, **marks}))
+            plan.add(self.tool_calls, ImportedToolCall(id=key, **row))
         plan.add(
             self.source,
             UpdateOne(
@@ -164,20 +178,20 @@ class NormalizeMessageParts(Migration):
         return plan
 
     async def verify(self, client: MongoClient) -> VerifyReport:
-        """Every part of every migrated message is in its collection, field by field."""
+        """Every part of every migrated message is in its collection, field by field (read
+        back through the SMS worker's read module)."""
         source = client[self.source.database][self.source.collection]
-        attachments = client[self.attachments.database][self.attachments.collection]
-        tool_calls = client[self.tool_calls.database][self.tool_calls.collection]
+        stored_rows = SmsWorkerMigrated(client[self.sms_worker])
         expected_attachments = expected_calls = migrated = unmigrated = 0
         missing: list[dict[str, str]] = []
         async for document in source.find(self.source_query(), self.projection()):
             try:
                 parts = {
-                    attachments: [
+                    MigratedRows.ATTACHMENTS: [
                         (f"{document['_id']}:{row['position']}", row)
                         for row in attachment_rows(document)
                     ],
-                    tool_calls: [
+                    MigratedRows.TOOL_CALLS: [
                         (f"{document['_id']}:{row['tool_call_id']}", row)
                         for row in tool_call_rows(document)
                     ],
@@ -186,12 +200,12 @@ class NormalizeMessageParts(Migration):
                 unmigrated += 1
                 continue
             migrated += 1
-            expected_attachments += len(parts[attachments])
-            expected_calls += len(parts[tool_calls])
-            for collection, rows in parts.items():
-                missing.extend(await _compare(collection, rows, str(document["_id"])))
-        stored_attachments = await attachments.count_documents({MARK: MARK_VALUE})
-        stored_calls = await tool_calls.count_documents({MARK: MARK_VALUE})
+            expected_attachments += len(parts[MigratedRows.ATTACHMENTS])
+            expected_calls += len(parts[MigratedRows.TOOL_CALLS])
+            for kind, rows in parts.items():
+                missing.extend(await _compare(stored_rows, kind, rows, str(document["_id"])))
+        stored_attachments = await stored_rows.count(MigratedRows.ATTACHMENTS, MARK_VALUE)
+        stored_calls = await stored_rows.count(MigratedRows.TOOL_CALLS, MARK_VALUE)
         return VerifyReport(
             ok=not missing
             and stored_attachments == expected_attachments
@@ -208,23 +222,26 @@ class NormalizeMessageParts(Migration):
         )
 
     async def rollback(self, client: MongoClient) -> Mapping[str, int]:
-        return await undo_backfill(
-            client,
-            created_in=(self.attachments, self.tool_calls),
-            created_mark={MARK: MARK_VALUE},
-            source=self.source,
-            migrated_mark=SOURCE_MARK,
-        )
+        """Delete the rows the backfill created, through the SMS worker's repositories."""
+        db = client[self.sms_worker]
+        return {
+            "attachments": await MongoAttachments(db).delete_migrated(MARK_VALUE),
+            "tool_calls": await MongoToolCalls(db).delete_migrated(MARK_VALUE),
+            **await unmark_source(client, self.source, SOURCE_MARK),
+        }
 
 
 async def _compare(
-    collection: Any, rows: Iterable[tuple[str, Mapping[str, Any]]], source_id: str
+    stored_rows: SmsWorkerMigrated,
+    kind: MigratedRows,
+    rows: Iterable[tuple[str, Mapping[str, Any]]],
+    source_id: str,
 ) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     for key, row in rows:
-        stored = await collection.find_one({"_id": key})
+        stored = await stored_rows.row(kind, key)
         problems.extend(
-            {"source_id": source_id, "target": collection.name, "field": name}
+            {"source_id": source_id, "target": kind.value, "field": name}
             for name in differing_fields(row, stored)
         )
     return problems

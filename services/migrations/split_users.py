@@ -1,10 +1,12 @@
 """`001_split_users`: the legacy hot `users` document → the split collections; `003` cleans up.
 
-Each legacy user (one document of ~117 camelCase fields) becomes:
+Each legacy user (one document of ~117 camelCase fields) becomes records that the owning
+services' repositories write, in bulk (`insert_migrated`, `import_many`, `add_imported`): this
+module decides what a legacy user means, never how or where a service stores it.
 
 * `users` (SMS worker) — identity: `_id` = the legacy id as a string, so ids survive;
 * an operator (admin, `operators`, keyed by phone) for a user who held admin roles, written
-  through the admin's operators repository (`MongoOperators.import_write`): roles are the
+  through the admin's operators repository (`MongoOperators.import_many`): roles are the
   admin's data, not the SMS worker's. Its id is the legacy id too; a phone the admin already
   knows keeps its live operator and roles;
 * `user_profiles` and `conversation_state` (SMS worker), `_id` = the user id;
@@ -17,10 +19,10 @@ Each legacy user (one document of ~117 camelCase fields) becomes:
   and the user, so a replayed batch adds nothing; `changed_at`/`version` are the legacy values,
   so any change the live system made since wins over them.
 
-Every target write is `insert_if_absent` (the operator's an upsert on the phone that only
-inserts): the backfill only creates what does not exist yet and
-never overwrites what the running services wrote after cut-over, so replaying it is harmless and
-it can run while dual-writes are on. A legacy user with no usable phone number is rejected
+Every write creates what is absent and nothing else (an insert keyed by the id, the operator's
+an upsert on the phone that only inserts): the backfill never overwrites what the running
+services wrote after cut-over, so replaying it is harmless and it can run while dual-writes are
+on. A legacy user with no usable phone number is rejected
 (reported in the error samples): the phone is the identity everything is keyed by.
 
 Field mapping (legacy → new) is the `*_FIELDS` tables below; `RETIRED_FIELDS` are legacy fields
@@ -35,43 +37,65 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
-from pymongo import InsertOne, UpdateOne
+from pymongo import UpdateOne
 
 from services.admin.records import Operator, roles_of
-from services.admin.store import OPERATORS, MongoOperators, operator_indexes
+from services.admin.store import MongoOperators, operator_indexes
 from services.billing_worker.domain.access import has_access
-from services.billing_worker.store import ACCOUNTS, BILLING_INDEXES, CUSTOMERS
+from services.billing_worker.records import CustomerLink, ImportedAccount
+from services.billing_worker.store import (
+    BILLING_INDEXES,
+    MongoAccounts,
+    MongoCustomers,
+    migrated_account_document,
+)
+from services.billing_worker.views import BillingViews
 from services.migrations import legacy_values as lv
-from services.migrations.cleanup import UnsetMovedFields, undo_backfill
-from services.migrations.compare import differing_fields, normalised
+from services.migrations.cleanup import UnsetMovedFields, unmark_source
+from services.migrations.compare import differing_fields
 from services.migrations.targets import MigrationDatabases
 from services.sms_worker.domain.assessments import Band, band_for
 from services.sms_worker.domain.instruments import Zone
 from services.sms_worker.domain.onboarding import FIELDS as ONBOARDING_FIELDS
 from services.sms_worker.domain.onboarding import OnboardingState
-from services.sms_worker.domain.profile import Profile, profile_document
+from services.sms_worker.domain.profile import Profile
 from services.sms_worker.handlers import profile_snapshot
-from services.sms_worker.storage import CONVERSATIONS, PROFILES, USERS, sms_worker_indexes
-from shared.events import new_event
+from services.sms_worker.records import (
+    ConversationEntry,
+    ImportedConversation,
+    ImportedProfile,
+    User,
+)
+from services.sms_worker.storage import (
+    MongoConversations,
+    MongoProfiles,
+    MongoUsers,
+    migrated_conversation_document,
+    migrated_profile_document,
+    migrated_user_document,
+    sms_worker_indexes,
+)
+from services.sms_worker.views import MigratedRows, SmsWorkerMigrated, SmsWorkerViews
+from shared.events import Envelope, new_event
 from shared.events.catalog import BillingAccessChanged, SmsOptOutChanged
 from shared.migrations import (
+    Destination,
     DocumentRejected,
+    Into,
     Migration,
     Phase,
     Plan,
     Target,
     VerifyReport,
-    insert_if_absent,
 )
-from shared.mongo import Document, MongoClient, ensure_indexes
-from shared.outbox import OUTBOX_COLLECTION, outbox_row
+from shared.mongo import Document, MongoClient, Provenance, changed_since_migrated, ensure_indexes
+from shared.outbox import add_imported
 from shared.phones import InvalidPhoneNumber, normalise_phone
 from shared.timezones import timezone_for_zip
 
 ID: Final = "001_split_users"
 CLEANUP_ID: Final = "003_cleanup_split_users"
-# Marks every document the backfill created, for verify and rollback.
-MARK: Final = "migrated_from"
+# The provenance every document the backfill created carries, for verify and rollback.
 MARK_VALUE: Final = "legacy.users"
 # Set on a legacy user once all of its writes landed: what the cleanup is allowed to empty.
 SOURCE_MARK: Final = "migrated_001_at"
@@ -313,8 +337,8 @@ def legacy_profile(document: Mapping[str, Any], user_id: str, *, default_timezon
     )
 
 
-def _recent_messages(document: Mapping[str, Any], user_id: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
+def _recent_messages(document: Mapping[str, Any], user_id: str) -> tuple[ConversationEntry, ...]:
+    entries: list[ConversationEntry] = []
     raw = document.get("recentMessages")
     for position, item in enumerate(raw if isinstance(raw, list) else ()):
         message = lv.mapping(item)
@@ -323,14 +347,14 @@ def _recent_messages(document: Mapping[str, Any], user_id: str) -> list[dict[str
             continue
         role = lv.text(message.get("role"))
         entries.append(
-            {
-                "id": f"legacy:{user_id}:{position}",
-                "direction": "inbound" if role == "user" else "outbound",
-                "body": body,
-                "at": lv.timestamp(message.get("timestamp")) or _EPOCH,
-            }
+            ConversationEntry(
+                id=f"legacy:{user_id}:{position}",
+                direction="inbound" if role == "user" else "outbound",
+                body=body,
+                at=lv.timestamp(message.get("timestamp")) or _EPOCH,
+            )
         )
-    return entries[-RECENT_MESSAGES_KEPT:]
+    return tuple(entries[-RECENT_MESSAGES_KEPT:])
 
 
 def legacy_operator(
@@ -354,10 +378,6 @@ def _has_billing(document: Mapping[str, Any]) -> bool:
     )
 
 
-def _insert(key: Any, fields: Mapping[str, Any]) -> InsertOne[Document]:
-    return insert_if_absent(key, fields)
-
-
 class SplitUsers(Migration):
     id: ClassVar[str] = ID
     description: ClassVar[str] = (
@@ -369,19 +389,51 @@ class SplitUsers(Migration):
         self, databases: MigrationDatabases, *, now: datetime, default_timezone: str
     ) -> None:
         self.source = Target(databases.legacy, "users")
-        self.users = Target(databases.sms_worker, USERS)
-        self.operators = Target(databases.admin, MongoOperators.COLLECTION)
-        self.profiles = Target(databases.sms_worker, PROFILES)
-        self.conversations = Target(databases.sms_worker, CONVERSATIONS)
-        self.sms_outbox = Target(databases.sms_worker, OUTBOX_COLLECTION)
-        self.accounts = Target(databases.billing_worker, ACCOUNTS)
-        self.customers = Target(databases.billing_worker, CUSTOMERS)
-        self.billing_outbox = Target(databases.billing_worker, OUTBOX_COLLECTION)
+        self.databases = databases
+        # Every row the backfill creates carries it: what verify counts and rollback removes.
+        self.provenance = Provenance(MARK_VALUE, now)
+        provenance = self.provenance
+        self.users = Into[User](
+            "users",
+            databases.sms_worker,
+            lambda db, rows: MongoUsers(db).insert_migrated(rows, provenance),
+        )
+        self.operators = Into[Operator](
+            "operators",
+            databases.admin,
+            lambda db, rows: MongoOperators(db).import_many(rows, provenance),
+        )
+        self.profiles = Into[ImportedProfile](
+            "profiles",
+            databases.sms_worker,
+            lambda db, rows: MongoProfiles(db).insert_migrated(rows, provenance),
+        )
+        self.conversations = Into[ImportedConversation](
+            "conversations",
+            databases.sms_worker,
+            lambda db, rows: MongoConversations(db).insert_migrated(rows, provenance),
+        )
+        self.sms_outbox = Into[Envelope[Any]](
+            "outbox", databases.sms_worker, lambda db, rows: add_imported(db, rows, now)
+        )
+        self.accounts = Into[ImportedAccount](
+            "billing accounts",
+            databases.billing_worker,
+            lambda db, rows: MongoAccounts(db).insert_migrated(rows, provenance),
+        )
+        self.customers = Into[CustomerLink](
+            "billing customers",
+            databases.billing_worker,
+            lambda db, rows: MongoCustomers(db).insert_migrated(rows, now),
+        )
+        self.billing_outbox = Into[Envelope[Any]](
+            "outbox", databases.billing_worker, lambda db, rows: add_imported(db, rows, now)
+        )
         self.source_mark = self.source
         self._now = now
         self._default_timezone = default_timezone
 
-    def targets(self) -> tuple[Target, ...]:
+    def targets(self) -> tuple[Destination, ...]:
         return (
             self.users,
             self.operators,
@@ -397,9 +449,9 @@ class SplitUsers(Migration):
 
     async def prepare(self, client: MongoClient) -> None:
         # The unique phone and Stripe customer indexes turn a duplicate into a reported error.
-        await ensure_indexes(client[self.users.database], sms_worker_indexes())
-        await ensure_indexes(client[self.accounts.database], BILLING_INDEXES)
-        await ensure_indexes(client[self.operators.database], operator_indexes())
+        await ensure_indexes(client[self.databases.sms_worker], sms_worker_indexes())
+        await ensure_indexes(client[self.databases.billing_worker], BILLING_INDEXES)
+        await ensure_indexes(client[self.databases.admin], operator_indexes())
 
     def plan(self, document: Document) -> Plan:
         user_id = legacy_user_id(document)
@@ -407,61 +459,29 @@ class SplitUsers(Migration):
         created = lv.timestamp(document.get("createdAt")) or self._now
         updated = lv.timestamp(document.get("updatedAt")) or created
         profile = legacy_profile(document, user_id, default_timezone=self._default_timezone)
-        marks = {
-            MARK: MARK_VALUE,
-            "created_at": created,
-            "updated_at": self._now,
-            "migrated_at": self._now,
-        }
         plan = Plan()
-        plan.add(
-            self.users,
-            _insert(
-                user_id,
-                {
-                    "phone": phone,
-                    "email": (lv.text(document.get("email")) or "").lower() or None,
-                    **marks,
-                },
-            ),
-        )
+        email = (lv.text(document.get("email")) or "").lower() or None
+        plan.add(self.users, User(id=user_id, phone=phone, created_at=created, email=email))
         operator = legacy_operator(document, user_id, phone, created, self._now)
         if operator is not None:
-            plan.add(
-                self.operators,
-                MongoOperators.import_write(operator, {MARK: MARK_VALUE, "migrated_at": self._now}),
-            )
-        plan.add(
-            self.profiles,
-            _insert(user_id, {**profile_document(profile), **marks}),
-        )
-        recent = _recent_messages(document, user_id)
+            plan.add(self.operators, operator)
+        plan.add(self.profiles, ImportedProfile(profile, created))
         plan.add(
             self.conversations,
-            _insert(
-                user_id,
-                {
-                    "user_id": user_id,
-                    "recent_messages": recent,
-                    "historical_summary": lv.text(document.get("historicalSummary")),
-                    "historical_summary_version": lv.integer(
-                        document.get("historicalSummaryVersion"), minimum=0
-                    ),
-                    "conversation_started_at": lv.timestamp(document.get("conversationStartDate"))
-                    or created,
-                    "total_interaction_count": lv.integer(
-                        document.get("totalInteractionCount"), minimum=0
-                    )
-                    or 0,
-                    "last_message_at": recent[-1]["at"] if recent else None,
-                    **marks,
-                },
+            ImportedConversation(
+                user_id=user_id,
+                entries=_recent_messages(document, user_id),
+                summary=lv.text(document.get("historicalSummary")),
+                summary_version=lv.integer(document.get("historicalSummaryVersion"), minimum=0),
+                started_at=lv.timestamp(document.get("conversationStartDate")) or created,
+                interactions=lv.integer(document.get("totalInteractionCount"), minimum=0) or 0,
+                created_at=created,
             ),
         )
         for event in self._profile_events(profile, phone, updated):
-            plan.add(self.sms_outbox, self._outbox_write(event))
+            plan.add(self.sms_outbox, event)
         if _has_billing(document):
-            self._plan_billing(plan, document, user_id, phone, updated, marks)
+            self._plan_billing(plan, document, user_id, phone, updated, created)
         plan.add(
             self.source_mark,
             UpdateOne(
@@ -500,40 +520,33 @@ class SplitUsers(Migration):
         user_id: str,
         phone: str,
         updated: datetime,
-        marks: Mapping[str, Any],
+        created: datetime,
     ) -> None:
         customer = lv.text(document.get("stripeCustomerId"))
         status = lv.snake_key(document.get("subscriptionStatus"))
         period_end = lv.timestamp(document.get("currentPeriodEnd"))
         access = has_access(status, period_end, self._now)
-        account: dict[str, Any] = {
-            "user_id": user_id,
-            "subscription_id": lv.text(document.get("stripeSubscriptionId")),
-            "status": status,
-            "current_period_end": period_end,
-            "cancel_at_period_end": lv.flag(document.get("cancelAtPeriodEnd")) or False,
-            "canceled_at": lv.timestamp(document.get("canceledAt")),
-            "trial_end": lv.timestamp(document.get("trialEndsAt")),
-            # The legacy app handled these moments already; the new one must not repeat them.
-            "has_access": access,
-            "access_announced": True,
-            "welcomed_at": updated if access else None,
-            "payment_notice_invoices": [],
-            # No Stripe event applied yet: the first real one is newer than anything migrated.
-            "last_event_at": None,
-            "version": 1,
-            **marks,
-        }
         if customer is not None:
-            account["stripe_customer_id"] = customer
-            plan.add(
-                self.customers,
-                _insert(
-                    customer,
-                    {"phone": phone, "user_id": user_id, "linked_at": self._now, "writes": 1},
-                ),
-            )
-        plan.add(self.accounts, _insert(phone, account))
+            plan.add(self.customers, CustomerLink(customer, phone, user_id))
+        plan.add(
+            self.accounts,
+            ImportedAccount(
+                phone=phone,
+                user_id=user_id,
+                customer_id=customer,
+                subscription_id=lv.text(document.get("stripeSubscriptionId")),
+                status=status,
+                current_period_end=period_end,
+                cancel_at_period_end=lv.flag(document.get("cancelAtPeriodEnd")) or False,
+                canceled_at=lv.timestamp(document.get("canceledAt")),
+                trial_end=lv.timestamp(document.get("trialEndsAt")),
+                has_access=access,
+                # The legacy app handled these moments already; the new one must not repeat them.
+                access_announced=True,
+                welcomed_at=updated if access else None,
+                created_at=created,
+            ),
+        )
         key = f"{ID}:{phone}"
         event = new_event(
             BillingAccessChanged(
@@ -548,31 +561,28 @@ class SplitUsers(Migration):
             correlation_id=key,
             occurred_at=self._now,
         )
-        plan.add(self.billing_outbox, self._outbox_write(event))
-
-    def _outbox_write(self, event: Any) -> InsertOne[Document]:
-        row = outbox_row(event, self._now)
-        return _insert(row.pop("_id"), row)
+        plan.add(self.billing_outbox, event)
 
     async def verify(self, client: MongoClient) -> VerifyReport:
         return await verify_split(self, client)
 
     async def rollback(self, client: MongoClient) -> Mapping[str, int]:
-        """Delete what the backfill created (marked documents). Run it before cut-over only:
-        events already relayed from the outboxes cannot be taken back."""
-        return await undo_backfill(
-            client,
-            created_in=(
-                self.users,
-                self.operators,
-                self.profiles,
-                self.conversations,
-                self.accounts,
+        """Delete what the backfill created (rows carrying its provenance), through each owning
+        repository. Run it before cut-over only: events already relayed from the outboxes
+        cannot be taken back."""
+        sms = client[self.databases.sms_worker]
+        counts = {
+            "users": await MongoUsers(sms).delete_migrated(MARK_VALUE),
+            "operators": await MongoOperators(client[self.databases.admin]).delete_migrated(
+                MARK_VALUE
             ),
-            created_mark={MARK: MARK_VALUE},
-            source=self.source,
-            migrated_mark=SOURCE_MARK,
-        )
+            "user_profiles": await MongoProfiles(sms).delete_migrated(MARK_VALUE),
+            "conversation_state": await MongoConversations(sms).delete_migrated(MARK_VALUE),
+            "billing_accounts": await MongoAccounts(
+                client[self.databases.billing_worker]
+            ).delete_migrated(MARK_VALUE),
+        }
+        return {**counts, **await unmark_source(client, self.source, SOURCE_MARK)}
 
 
 async def verify_split(
@@ -583,14 +593,16 @@ async def verify_split(
     Counts: every target holds one document per legacy user marked as migrated; every legacy
     user with a usable phone is either marked or a duplicate of a migrated phone (nothing
     migratable left behind); billing accounts match the marked users with Stripe data (while
-    their fields are still there to tell). Sample: each sampled user's writes are recomputed
-    from the source and compared with what is stored; a document the live system changed since
-    the backfill (`updated_at` moved past `migrated_at`) is newer than its legacy copy and
-    skipped. Legacy users already emptied by the cleanup are counted, not compared."""
+    their fields are still there to tell). Sample: each sampled user's rows are recomputed
+    from the source, turned into documents by the owning repositories' own conversion, and
+    compared with what the services' read modules return; a document the live system changed
+    since the backfill (`updated_at` moved past `migrated_at`) is newer than its legacy copy
+    and skipped. Legacy users already emptied by the cleanup are counted, not compared."""
     source = client[migration.source.database][migration.source.collection]
-
-    def collection(target: Target) -> Any:
-        return client[target.database][target.collection]
+    sms = SmsWorkerViews(client[migration.databases.sms_worker])
+    migrated = SmsWorkerMigrated(client[migration.databases.sms_worker])
+    billing = BillingViews(client[migration.databases.billing_worker])
+    operators = MongoOperators(client[migration.databases.admin])
 
     total = await source.count_documents({})
     stride = max(1, total // sample)
@@ -609,8 +621,8 @@ async def verify_split(
             continue
         if not marked:
             # Not migrated: fine only when another legacy user's migration holds the phone.
-            holder = await collection(migration.users).find_one({"phone": phone}, {"_id": 1})
-            if holder is not None and holder["_id"] != legacy_user_id(document):
+            holder = await sms.user_by_phone(phone)
+            if holder is not None and holder.id != legacy_user_id(document):
                 duplicates += 1
             else:
                 left_behind += 1
@@ -619,7 +631,6 @@ async def verify_split(
         with_roles += legacy_operator(document, "", phone, _EPOCH, _EPOCH) is not None
         if position % stride == 0:
             sampled.append(document)
-    created = {MARK: MARK_VALUE}
     counts = {
         "source": total,
         "migrated": marked_count,
@@ -627,36 +638,45 @@ async def verify_split(
         "rejected": rejected,
         "duplicate_phones": duplicates,
         "left_behind": left_behind,
-        "users": await collection(migration.users).count_documents(created),
-        "user_profiles": await collection(migration.profiles).count_documents(created),
-        "conversation_state": await collection(migration.conversations).count_documents(created),
+        "users": await migrated.count(MigratedRows.USERS, MARK_VALUE),
+        "user_profiles": await migrated.count(MigratedRows.PROFILES, MARK_VALUE),
+        "conversation_state": await migrated.count(MigratedRows.CONVERSATIONS, MARK_VALUE),
         "with_billing": with_billing,
-        "billing_accounts": await collection(migration.accounts).count_documents(created),
+        "billing_accounts": await billing.migrated_accounts(MARK_VALUE),
         "with_roles": with_roles,
-        "operators": await collection(migration.operators).count_documents(created),
+        "operators": await operators.migrated_count(MARK_VALUE),
     }
+    provenance = migration.provenance
     mismatches: list[dict[str, str]] = []
     for document in sampled:
         try:
             plan = migration.plan(document)
         except (DocumentRejected, ValueError, TypeError, KeyError):
             continue  # rejected by the run too, and reported in its error samples
-        for target in (
-            migration.users,
-            migration.profiles,
-            migration.conversations,
-            migration.accounts,
-        ):
-            for write in plan.writes.get(target, []):
-                expected = dict(write._doc)  # type: ignore[union-attr,arg-type]
-                stored = await collection(target).find_one({"_id": expected.pop("_id")})
-                mismatches.extend(
-                    {"source_id": str(document["_id"]), "target": target.collection, "field": field}
-                    for field in _differing_fields(expected, stored)
-                )
-        if await _operator_differs(migration, client, document):
+        expected: list[tuple[str, Document, Document | None]] = []
+        for user in plan.writes.get(migration.users, []):
+            row = migrated_user_document(user, provenance)
+            expected.append(("users", row, await migrated.row(MigratedRows.USERS, row["_id"])))
+        for imported in plan.writes.get(migration.profiles, []):
+            row = migrated_profile_document(imported, provenance)
+            stored = await migrated.row(MigratedRows.PROFILES, row["_id"])
+            expected.append(("user_profiles", row, stored))
+        for conversation in plan.writes.get(migration.conversations, []):
+            row = migrated_conversation_document(conversation, provenance)
+            stored = await migrated.row(MigratedRows.CONVERSATIONS, row["_id"])
+            expected.append(("conversation_state", row, stored))
+        for account in plan.writes.get(migration.accounts, []):
+            row = migrated_account_document(account, provenance)
+            expected.append(("billing_accounts", row, await billing.account_as_stored(row["_id"])))
+        for target, row, stored in expected:
+            row.pop("_id")
+            mismatches.extend(
+                {"source_id": str(document["_id"]), "target": target, "field": field}
+                for field in _differing_fields(row, stored)
+            )
+        if await _operator_differs(operators, document):
             mismatches.append(
-                {"source_id": str(document["_id"]), "target": OPERATORS, "field": "roles"}
+                {"source_id": str(document["_id"]), "target": "operators", "field": "roles"}
             )
     # Once the cleanup emptied legacy users, their billing data and roles no longer count.
     billing_ok = (
@@ -681,9 +701,7 @@ async def verify_split(
     )
 
 
-async def _operator_differs(
-    migration: SplitUsers, client: MongoClient, document: Mapping[str, Any]
-) -> bool:
+async def _operator_differs(operators: MongoOperators, document: Mapping[str, Any]) -> bool:
     """Whether the operator the backfill made for a sampled user lost the legacy roles. An
     operator the admin already had, or changed since, is the live system's, not compared."""
     expected = legacy_operator(
@@ -691,15 +709,10 @@ async def _operator_differs(
     )
     if expected is None:
         return False
-    target = migration.operators
-    stored = await client[target.database][target.collection].find_one({"phone": expected.phone})
-    if stored is None:
+    if await operators.by_phone(expected.phone) is None:
         return True
-    if stored.get(MARK) != MARK_VALUE or normalised(stored.get("updated_at")) != normalised(
-        stored.get("migrated_at")
-    ):
-        return False
-    return roles_of(stored.get("roles", ())) != expected.roles
+    imported = await operators.unchanged_import(expected.phone, MARK_VALUE)
+    return imported is not None and imported.roles != expected.roles
 
 
 async def _enumerate(cursor: Any) -> Any:
@@ -713,10 +726,8 @@ async def _enumerate(cursor: Any) -> Any:
 _NOT_COMPARED: Final = frozenset({"updated_at", "migrated_at", "linked_at"})
 
 
-def _differing_fields(expected: Mapping[str, Any], stored: Mapping[str, Any] | None) -> list[str]:
-    if stored is not None and normalised(stored.get("updated_at")) != normalised(
-        stored.get("migrated_at")
-    ):
+def _differing_fields(expected: Mapping[str, Any], stored: Document | None) -> list[str]:
+    if stored is not None and changed_since_migrated(stored):
         return []  # changed by the live system since: newer than the legacy copy
     return differing_fields(expected, stored, ignore=_NOT_COMPARED)
 

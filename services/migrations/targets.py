@@ -1,4 +1,6 @@
-"""Where the product's migrations read and write: database names, from settings."""
+"""Which databases the product's migrations work on, by name, from settings: the legacy source
+they read (and mark) themselves, and each service's database, handed to that service's
+repositories, which alone know its collections."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from shared.config import MigrationSettings, MongoSettings
 
 @dataclass(frozen=True)
 class MigrationDatabases:
+    """Database names: `legacy` is the migrations' own; the others are the services'."""
+
     legacy: str
     sms_worker: str
     billing_worker: str

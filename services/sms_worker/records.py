@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from domain import send_status
 from services.sms_worker.domain.inbound import Access
+from services.sms_worker.domain.profile import Profile
 from services.sms_worker.domain.responder import HistoryEntry, ToolCallRecord
 from services.sms_worker.domain.summary import ConversationWindow
 from shared.events.catalog import OutboundKind
@@ -268,3 +269,73 @@ class ProactiveDecision:
     reason: str | None = None
     # The text, when sent.
     body: str | None = None
+
+
+# --- Imported by a data migration (`services/migrations`) -----------------------------------
+# Rows of the legacy app's data, as the repositories' `insert_migrated` methods take them: the
+# worker's own records where they hold everything, these where the legacy data holds more.
+
+
+@dataclass(frozen=True)
+class ImportedProfile:
+    """A legacy user's profile and when the legacy app created the user."""
+
+    profile: Profile
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportedConversation:
+    """A legacy user's conversation state: its newest entries and the summary of the rest."""
+
+    user_id: str
+    entries: tuple[ConversationEntry, ...]
+    summary: str | None
+    summary_version: int | None
+    started_at: datetime
+    interactions: int
+    created_at: datetime
+
+    @property
+    def last_message_at(self) -> datetime | None:
+        return self.entries[-1].at if self.entries else None
+
+
+@dataclass(frozen=True)
+class ImportedAttachment:
+    """One item of a legacy message's `attachments` array; `id` = `<message id>:<position>`."""
+
+    id: str
+    message_id: str
+    user_id: str | None
+    conversation_id: str | None
+    position: int
+    type: str
+    name: str | None
+    storage_id: str | None
+    url: str | None
+    content_type: str | None
+    size: int | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ImportedToolCall:
+    """One tool call of a legacy message; `id` = `<message id>:<tool call id>`. `args` and
+    `result` are native JSON; text that was not JSON is kept as `*_raw` (and the value None)."""
+
+    id: str
+    message_id: str
+    user_id: str | None
+    conversation_id: str | None
+    tool_call_id: str
+    tool_name: str
+    position: int
+    text_position: int | None
+    is_partial: bool
+    created_at: datetime
+    args: Any = None
+    result: Any = None
+    args_raw: Any = None
+    result_raw: Any = None

@@ -31,6 +31,10 @@ from services.sms_worker.records import (
     BillingAccess,
     Conversation,
     ConversationEntry,
+    ImportedAttachment,
+    ImportedConversation,
+    ImportedProfile,
+    ImportedToolCall,
     InboundSmsRecord,
     OutboundRequest,
     OutboundSmsRecord,
@@ -41,7 +45,16 @@ from services.sms_worker.records import (
     outbound_message_id,
     supersedes,
 )
-from shared.mongo import Database, Document, IndexDeclarations, unset_or_before
+from shared.mongo import (
+    BulkFailure,
+    Database,
+    Document,
+    IndexDeclarations,
+    Provenance,
+    insert_absent,
+    migrated_from,
+    unset_or_before,
+)
 
 USERS: Final = "users"
 PROFILES: Final = "user_profiles"
@@ -130,6 +143,12 @@ class _Repository:
     async def _get(self, row_id: str) -> Document | None:
         return await self._collection.find_one({"_id": row_id}, session=self._session)
 
+    async def delete_migrated(self, source: str) -> int:
+        """A data migration's rollback: remove the rows it created from `source` (they carry
+        its provenance; rows the worker wrote never do). Returns how many."""
+        result = await self._collection.delete_many(migrated_from(source), session=self._session)
+        return result.deleted_count
+
 
 def user_record(row: Document) -> User:
     return User(
@@ -175,9 +194,112 @@ class MongoUsers(_Repository):
             raise UserCreationRaced("the user upsert lost a race; the event will be retried")
         return stored
 
+    async def insert_migrated(
+        self, users: Sequence[User], provenance: Provenance
+    ) -> list[BulkFailure]:
+        """A data migration's users in one unordered write, each created unless its id exists
+        (a replay changes nothing). A phone another user holds is a failure (`phone_unique`):
+        reported by the migration, never merged."""
+        return await insert_absent(
+            self._collection, [migrated_user_document(user, provenance) for user in users]
+        )
+
+
+def migrated_user_document(user: User, provenance: Provenance) -> Document:
+    """The `users` row a data migration creates (also what its verify expects to find)."""
+    return {
+        "_id": user.id,
+        "phone": user.phone,
+        "email": user.email,
+        "created_at": user.created_at,
+        "updated_at": provenance.at,
+        **provenance.fields(),
+    }
+
+
+def migrated_profile_document(row: ImportedProfile, provenance: Provenance) -> Document:
+    """The `user_profiles` row a data migration creates."""
+    return {
+        "_id": row.profile.user_id,
+        **profile_document(row.profile),
+        "created_at": row.created_at,
+        "updated_at": provenance.at,
+        **provenance.fields(),
+    }
+
+
+def migrated_conversation_document(row: ImportedConversation, provenance: Provenance) -> Document:
+    """The `conversation_state` row a data migration creates."""
+    return {
+        "_id": row.user_id,
+        "user_id": row.user_id,
+        "recent_messages": [_entry_document(entry) for entry in row.entries],
+        "historical_summary": row.summary,
+        "historical_summary_version": row.summary_version,
+        "conversation_started_at": row.started_at,
+        "total_interaction_count": row.interactions,
+        "last_message_at": row.last_message_at,
+        "created_at": row.created_at,
+        "updated_at": provenance.at,
+        **provenance.fields(),
+    }
+
+
+def migrated_attachment_document(row: ImportedAttachment, provenance: Provenance) -> Document:
+    """The `attachments` row a data migration creates."""
+    return {
+        "_id": row.id,
+        "message_id": row.message_id,
+        "user_id": row.user_id,
+        "conversation_id": row.conversation_id,
+        "position": row.position,
+        "type": row.type,
+        "name": row.name,
+        "storage_id": row.storage_id,
+        "url": row.url,
+        "content_type": row.content_type,
+        "size": row.size,
+        "metadata": dict(row.metadata),
+        "created_at": row.created_at,
+        **provenance.fields(),
+    }
+
+
+def migrated_tool_call_document(row: ImportedToolCall, provenance: Provenance) -> Document:
+    """The `tool_calls` row a data migration creates; `*_raw` only for text that was not JSON."""
+    document: Document = {
+        "_id": row.id,
+        "message_id": row.message_id,
+        "user_id": row.user_id,
+        "conversation_id": row.conversation_id,
+        "tool_call_id": row.tool_call_id,
+        "tool_name": row.tool_name,
+        "position": row.position,
+        "text_position": row.text_position,
+        "is_partial": row.is_partial,
+        "created_at": row.created_at,
+        "args": row.args,
+        "result": row.result,
+        **provenance.fields(),
+    }
+    if row.args_raw is not None:
+        document["args_raw"] = row.args_raw
+    if row.result_raw is not None:
+        document["result_raw"] = row.result_raw
+    return document
+
 
 class MongoProfiles(_Repository):
     COLLECTION = PROFILES
+
+    async def insert_migrated(
+        self, rows: Sequence[ImportedProfile], provenance: Provenance
+    ) -> list[BulkFailure]:
+        """A data migration's profiles, each created unless the user has one: a profile the
+        worker created since (the user texted after cut-over) is newer and kept."""
+        return await insert_absent(
+            self._collection, [migrated_profile_document(row, provenance) for row in rows]
+        )
 
     async def get(self, user_id: str) -> Profile | None:
         row = await self._get(user_id)
@@ -256,6 +378,14 @@ def conversation_record(row: Document) -> Conversation:
 
 class MongoConversations(_Repository):
     COLLECTION = CONVERSATIONS
+
+    async def insert_migrated(
+        self, rows: Sequence[ImportedConversation], provenance: Provenance
+    ) -> list[BulkFailure]:
+        """A data migration's conversation states, each created unless the user has one."""
+        return await insert_absent(
+            self._collection, [migrated_conversation_document(row, provenance) for row in rows]
+        )
 
     async def start(self, user_id: str, started_at: datetime, now: datetime) -> None:
         await self._keep_first(
@@ -544,8 +674,31 @@ class MongoMessages(_Repository):
         return _outbound(key, row) if row is not None else None
 
 
+class MongoAttachments(_Repository):
+    """`attachments` as a data migration fills it (the legacy messages' arrays); the worker's
+    own MMS media are written with their message (`MongoMessages.record_inbound`)."""
+
+    COLLECTION = ATTACHMENTS
+
+    async def insert_migrated(
+        self, rows: Sequence[ImportedAttachment], provenance: Provenance
+    ) -> list[BulkFailure]:
+        """Each row created unless its id exists: a replayed batch writes nothing twice."""
+        return await insert_absent(
+            self._collection, [migrated_attachment_document(row, provenance) for row in rows]
+        )
+
+
 class MongoToolCalls(_Repository):
     COLLECTION = TOOL_CALLS
+
+    async def insert_migrated(
+        self, rows: Sequence[ImportedToolCall], provenance: Provenance
+    ) -> list[BulkFailure]:
+        """A data migration's tool calls, each created unless its id exists."""
+        return await insert_absent(
+            self._collection, [migrated_tool_call_document(row, provenance) for row in rows]
+        )
 
     async def record(self, calls: Sequence[ToolCall]) -> None:
         for call in calls:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pymongo import DESCENDING
@@ -19,15 +20,17 @@ from services.sms_worker.domain.profile import Profile
 from services.sms_worker.records import ALERT_ACKNOWLEDGED, ALERT_OPEN, Alert, Conversation, User
 from services.sms_worker.storage import (
     ALERTS,
+    ATTACHMENTS,
     CONVERSATIONS,
     MESSAGES,
     PROFILES,
+    TOOL_CALLS,
     USERS,
     alert_record,
     conversation_record,
     user_record,
 )
-from shared.mongo import Database, Document
+from shared.mongo import Database, Document, migrated_from
 
 __all__ = [
     "ALERT_ACKNOWLEDGED",
@@ -35,8 +38,10 @@ __all__ = [
     "Alert",
     "Conversation",
     "LoggedMessage",
+    "MigratedRows",
     "Profile",
     "SmsWorkerCounts",
+    "SmsWorkerMigrated",
     "SmsWorkerViews",
     "StoredProfile",
     "User",
@@ -168,3 +173,29 @@ class SmsWorkerViews:
         ]
         cursor = await self._db[collection].aggregate(pipeline)
         return {row["_id"]: int(row["n"]) async for row in cursor}
+
+
+class MigratedRows(StrEnum):
+    """The kinds of row a data migration creates in the SMS worker's database."""
+
+    USERS = USERS
+    PROFILES = PROFILES
+    CONVERSATIONS = CONVERSATIONS
+    ATTACHMENTS = ATTACHMENTS
+    TOOL_CALLS = TOOL_CALLS
+
+
+class SmsWorkerMigrated:
+    """What a data migration's verify reads back of the SMS worker's database. Documents as
+    stored, not records: verify compares them field by field with the documents the
+    repositories' `insert_migrated` build (`storage.migrated_*_document`), provenance included."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def row(self, kind: MigratedRows, row_id: str) -> Document | None:
+        return await self._db[kind.value].find_one({"_id": row_id})
+
+    async def count(self, kind: MigratedRows, source: str) -> int:
+        """How many rows of `kind` a migration from `source` created."""
+        return await self._db[kind.value].count_documents(migrated_from(source))

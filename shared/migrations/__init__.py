@@ -5,7 +5,9 @@ See `framework.py` for what a migration is and `runner.py` for how it runs;
 """
 
 from shared.migrations.framework import (
+    Destination,
     DocumentRejected,
+    Into,
     Migration,
     NotReversible,
     Phase,
@@ -14,13 +16,14 @@ from shared.migrations.framework import (
     Status,
     Target,
     VerifyReport,
-    insert_if_absent,
 )
 from shared.migrations.runner import DryRun, LeaseHeld, LeaseLost, MigrationRunner
 
 __all__ = [
+    "Destination",
     "DocumentRejected",
     "DryRun",
+    "Into",
     "LeaseHeld",
     "LeaseLost",
     "Migration",
@@ -32,5 +35,4 @@ __all__ = [
     "Status",
     "Target",
     "VerifyReport",
-    "insert_if_absent",
 ]

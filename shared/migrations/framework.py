@@ -1,24 +1,34 @@
 """What a data migration is: a source query and a pure per-document plan of idempotent writes.
 
-A migration never writes itself. `plan(document)` returns the writes that move one source
-document (upserts keyed by the source id, so replaying a batch is harmless); the runner groups
-them into bulk writes, checkpoints, throttles and holds the lease. That keeps every migration a
-pure function that tests can check document by document, and a dry run only has to not execute.
+A migration never writes itself. `plan(document)` returns, per destination, the rows that move
+one source document (keyed by the source id, so replaying a batch is harmless); the runner
+groups them per destination into one bulk write a batch, checkpoints, throttles and holds the
+lease. That keeps every migration a pure function that tests can check document by document,
+and a dry run only has to not execute.
+
+A destination is either a service's repository bulk method (`Into`: the service that owns the
+collection builds its documents, so a migration never writes a service's data by collection
+name) or a `Target`, a collection of the migration's own source database (its "migrated" marks,
+the cleanups) written with plain write operations.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from pydantic import BaseModel
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+from pymongo.errors import BulkWriteError
 
-from shared.mongo import Document, MongoClient
+from shared.mongo import BulkFailure, Database, Document, MongoClient
 
 WriteOp = InsertOne[Document] | UpdateOne | UpdateMany | ReplaceOne[Document] | DeleteOne
+Row = TypeVar("Row")
 
 
 class Phase(StrEnum):
@@ -40,34 +50,92 @@ class Status(StrEnum):
     ROLLED_BACK = "rolled-back"
 
 
+class Destination(abc.ABC):
+    """Where a plan's rows go: one bulk write per batch, reporting the rows it could not write."""
+
+    @property
+    @abc.abstractmethod
+    def label(self) -> str:
+        """Names the destination in error samples and dry runs."""
+
+    @abc.abstractmethod
+    async def write(self, client: MongoClient, rows: Sequence[Any]) -> Sequence[BulkFailure]:
+        """Write `rows` unordered; a failure's index is the row's position in `rows`."""
+
+    def shape(self, row: Any) -> dict[str, Any]:
+        """A row's shape for a dry run: where, what kind, which fields — never values."""
+        return {"target": self.label, "op": type(row).__name__, "fields": sorted(_fields(row))}
+
+
 @dataclass(frozen=True)
-class Target:
-    """A collection a migration writes: database name and collection name."""
+class Target(Destination):
+    """A collection of a migration's own database (its source): read by the runner, written
+    with plain write operations (the "migrated" marks, a cleanup's unsets). A service's
+    collections are never a `Target`: they are written through the service's `Into`."""
 
     database: str
     collection: str
 
+    @property
+    def label(self) -> str:
+        return f"{self.database}.{self.collection}"
+
+    async def write(self, client: MongoClient, rows: Sequence[Any]) -> Sequence[BulkFailure]:
+        try:
+            await client[self.database][self.collection].bulk_write(list(rows), ordered=False)
+        except BulkWriteError as error:
+            return [
+                BulkFailure(index=failure["index"], code=failure.get("code"))
+                for failure in error.details.get("writeErrors", [])
+            ]
+        return []
+
+
+@dataclass(frozen=True, eq=False)
+class Into(Destination, Generic[Row]):
+    """Rows (records) written by the bulk method of the repository that owns them, bound to a
+    database: `bulk(database, rows)` builds the documents and writes them unordered. Compared
+    by identity: a migration builds each of its destinations once."""
+
+    name: str
+    database: str
+    bulk: Callable[[Database, Sequence[Row]], Awaitable[Sequence[BulkFailure]]]
+
+    @property
+    def label(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    async def write(self, client: MongoClient, rows: Sequence[Any]) -> Sequence[BulkFailure]:
+        return await self.bulk(client[self.database], rows)
+
+
+def _fields(row: Any) -> list[str]:
+    """Field names of a write operation (`$set.name`), a record or a document."""
+    if isinstance(row, BaseModel):
+        return list(type(row).model_fields)
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        return [item.name for item in dataclasses.fields(row)]
+    document: Mapping[str, Any] = getattr(row, "_doc", None) or (
+        row if isinstance(row, Mapping) else {}
+    )
+    names: list[str] = []
+    for key, value in document.items():
+        if key.startswith("$") and isinstance(value, Mapping):
+            names.extend(f"{key}.{name}" for name in value)
+        else:
+            names.append(key)
+    return names
+
 
 @dataclass
 class Plan:
-    """The writes that migrate one source document, by target collection."""
+    """The rows that migrate one source document, by destination."""
 
-    writes: dict[Target, list[WriteOp]] = field(default_factory=dict)
+    writes: dict[Destination, list[Any]] = field(default_factory=dict)
 
-    def add(self, target: Target, write: WriteOp) -> Plan:
-        self.writes.setdefault(target, []).append(write)
+    def add(self, destination: Destination, row: Any) -> Plan:
+        self.writes.setdefault(destination, []).append(row)
         return self
-
-
-def insert_if_absent(key: Any, document: Mapping[str, Any]) -> InsertOne[Document]:
-    """Create `key` with `document` unless it exists: the backfill's write.
-
-    The same effect as an upsert with `$setOnInsert` (a document that exists — from a previous
-    run, or created by the live system since — is left alone), at a fraction of its cost: an
-    insert is one index probe, an upsert a query then a write (5-8x faster on SecantusDB). The
-    runner counts a duplicate `_id` as done; any other unique index refusing it is a failure.
-    """
-    return InsertOne({"_id": key, **document})
 
 
 class NotReversible(Exception):
@@ -124,8 +192,8 @@ class Migration(abc.ABC):
         """Undo the migration's writes; returns counts per target. Default: not reversible."""
         raise NotReversible(f"migration {self.id} has no rollback")
 
-    def targets(self) -> Sequence[Target]:
-        """The collections this migration writes, in the order a batch writes them.
+    def targets(self) -> Sequence[Destination]:
+        """The destinations this migration writes, in the order a batch writes them.
 
         A source document whose write fails in one target gets no writes in the later ones,
         so put the write that can refuse (a unique key) first and any "done" mark last.

@@ -3,8 +3,8 @@
 The `migrations` collection holds one record per migration: phase, status, checkpoint (last
 processed `_id`, counts, error samples), timing and the lease. A batch's writes land before its
 checkpoint moves, so a runner killed at any moment leaves at most one batch to be processed
-again, and the writes are upserts keyed by the source id, so that is harmless. Only the lease
-holder may move the checkpoint; a second runner is told who holds it.
+again, and the writes only create what is absent, keyed by the source id, so that is harmless.
+Only the lease holder may move the checkpoint; a second runner is told who holds it.
 """
 
 from __future__ import annotations
@@ -18,18 +18,17 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from pymongo import InsertOne, ReturnDocument
-from pymongo.errors import AutoReconnect, BulkWriteError, CursorNotFound
+from pymongo import ReturnDocument
+from pymongo.errors import AutoReconnect, CursorNotFound
 
 from shared.clock import Clock
 from shared.logging import mask_text
 from shared.migrations.framework import (
+    Destination,
     DocumentRejected,
     Migration,
     PrerequisiteMissing,
     Status,
-    Target,
-    WriteOp,
 )
 from shared.mongo import Database, Document, MongoClient
 
@@ -37,7 +36,6 @@ log = structlog.get_logger(__name__)
 
 MIGRATIONS_COLLECTION = "migrations"
 _ERROR_SAMPLES = 20
-_DUPLICATE_KEY = 11000
 
 
 class LeaseHeld(Exception):
@@ -58,44 +56,9 @@ class DryRun:
     sample: list[dict[str, Any]]
 
 
-def _describe_write(target: Target, write: WriteOp) -> dict[str, Any]:
-    """A write's shape for dry-run output: where, what kind, which fields — never values."""
-    document: Mapping[str, Any] = getattr(write, "_doc", None) or {}
-    fields: list[str] = []
-    for key, value in document.items():
-        if key.startswith("$") and isinstance(value, Mapping):
-            fields.extend(f"{key}.{name}" for name in value)
-        else:
-            fields.append(key)
-    return {
-        "target": f"{target.database}.{target.collection}",
-        "op": type(write).__name__,
-        "fields": sorted(fields),
-    }
-
-
 # What a plan may raise for one bad document without the run stopping (a bug in a migration
 # that rejects every document still shows: the error samples fill and `failed` climbs).
 _REJECTIONS = (DocumentRejected, ValueError, TypeError, KeyError)
-
-
-async def _inserts_already_present(
-    collection: Any, pending: list[tuple[str, WriteOp]], failures: list[Mapping[str, Any]]
-) -> set[int]:
-    """Indexes of failed `insert_if_absent` writes whose document is already there (an earlier
-    run wrote it): their job is done. A duplicate key is reported for whichever unique index the
-    server checks first — `_id` on MongoDB, possibly another (the phone) on SecantusDB — so the
-    `_id`s are looked up rather than the error trusted; a document another source holds the
-    unique value of stays a failure."""
-    candidates: dict[Any, int] = {}
-    for failure in failures:
-        op = pending[failure["index"]][1]
-        if failure.get("code") == _DUPLICATE_KEY and isinstance(op, InsertOne):
-            candidates[op._doc["_id"]] = failure["index"]
-    if not candidates:
-        return set()
-    found = collection.find({"_id": {"$in": list(candidates)}}, {"_id": 1})
-    return {candidates[document["_id"]] async for document in found}
 
 
 def describe_rejection(error: Exception) -> str:
@@ -150,9 +113,7 @@ class MigrationRunner:
                 )
                 continue
             writes = [
-                _describe_write(target, write)
-                for target, writes in plan.writes.items()
-                for write in writes
+                destination.shape(row) for destination, rows in plan.writes.items() for row in rows
             ]
             sample.append({"source_id": str(document["_id"]), "writes": writes})
         return DryRun(would_process=total, sample=sample)
@@ -288,10 +249,10 @@ class MigrationRunner:
                 )
 
     async def _apply_batch(self, migration: Migration, batch: list[Document]) -> Document:
-        """Plan every document, then one unordered bulk write per target, targets in the
-        migration's order; a document whose write failed in one target is left out of the rest,
-        so it is never half-migrated further (and is counted and sampled once)."""
-        writes: dict[Target, list[tuple[str, WriteOp]]] = {}
+        """Plan every document, then one unordered bulk write per destination, destinations in
+        the migration's order; a document whose write failed in one destination is left out of
+        the rest, so it is never half-migrated further (and is counted and sampled once)."""
+        writes: dict[Destination, list[tuple[str, Any]]] = {}
         samples: list[dict[str, str]] = []
         failed: set[str] = set()
         for document in batch:
@@ -302,32 +263,29 @@ class MigrationRunner:
                 failed.add(source_id)
                 samples.append({"source_id": source_id, "error": describe_rejection(error)})
                 continue
-            for target, ops in plan.writes.items():
-                writes.setdefault(target, []).extend((source_id, op) for op in ops)
-        order = {target: index for index, target in enumerate(migration.targets())}
-        for target in sorted(writes, key=lambda t: order.get(t, len(order))):
+            for destination, rows in plan.writes.items():
+                writes.setdefault(destination, []).extend((source_id, row) for row in rows)
+        order = {destination: index for index, destination in enumerate(migration.targets())}
+        for destination in sorted(writes, key=lambda d: order.get(d, len(order))):
             pending = [
-                (source_id, op) for source_id, op in writes[target] if source_id not in failed
+                (source_id, row)
+                for source_id, row in writes[destination]
+                if source_id not in failed
             ]
             if not pending:
                 continue
-            collection = self._client[target.database][target.collection]
-            try:
-                await collection.bulk_write([op for _, op in pending], ordered=False)
-            except BulkWriteError as error:
-                failures = error.details.get("writeErrors", [])
-                present = await _inserts_already_present(collection, pending, failures)
-                for failure in failures:
-                    source_id = pending[failure["index"]][0]
-                    if source_id in failed or failure["index"] in present:
-                        continue
-                    failed.add(source_id)
-                    samples.append(
-                        {
-                            "source_id": source_id,
-                            "error": f"write to {target.collection}: code {failure.get('code')}",
-                        }
-                    )
+            failures = await destination.write(self._client, [row for _, row in pending])
+            for failure in failures:
+                source_id = pending[failure.index][0]
+                if source_id in failed:
+                    continue
+                failed.add(source_id)
+                samples.append(
+                    {
+                        "source_id": source_id,
+                        "error": f"write to {destination.label}: code {failure.code}",
+                    }
+                )
         rejected = len(failed)
         now = self._clock.now()
         updated = await self._records.find_one_and_update(

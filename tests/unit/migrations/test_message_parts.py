@@ -90,10 +90,13 @@ def test_malformed_arrays_reject_the_whole_message(arrays: dict[str, Any]) -> No
 def test_plan_keys_rows_by_message_id_and_marks_the_source_last() -> None:
     migration = NormalizeMessageParts(DBS, now=NOW)
     plan = migration.plan(_message(attachments=[{"type": "file"}], toolCalls=[_call("a")]))
-    assert [w._doc["_id"] for w in plan.writes[Target("sms", "attachments")]] == ["m1:0"]  # type: ignore[union-attr,call-overload]
-    assert [w._doc["_id"] for w in plan.writes[Target("sms", "tool_calls")]] == ["m1:a"]  # type: ignore[union-attr,call-overload]
+    # The SMS worker's repositories get typed rows; only the legacy source is written by name.
+    assert [row.id for row in plan.writes[migration.attachments]] == ["m1:0"]
+    assert [row.id for row in plan.writes[migration.tool_calls]] == ["m1:a"]
+    assert (migration.attachments.database, migration.tool_calls.database) == ("sms", "sms")
+    assert [d for d in plan.writes if isinstance(d, Target)] == [Target("legacy", "messages")]
     assert migration.targets()[-1] == Target("legacy", "messages")
-    assert plan.writes[Target("legacy", "messages")][0]._doc == {"$set": {SOURCE_MARK: NOW}}  # type: ignore[union-attr]
+    assert plan.writes[Target("legacy", "messages")][0]._doc == {"$set": {SOURCE_MARK: NOW}}
 
 
 def test_cleanup_unsets_the_arrays_of_migrated_messages_only() -> None:
@@ -101,5 +104,5 @@ def test_cleanup_unsets_the_arrays_of_migrated_messages_only() -> None:
     (write,) = cleanup.plan({"_id": "m1", "toolCalls": [], "attachments": []}).writes[
         Target("legacy", "messages")
     ]
-    assert write._doc == {"$unset": {"toolCalls": "", "attachments": ""}}  # type: ignore[union-attr]
+    assert write._doc == {"$unset": {"toolCalls": "", "attachments": ""}}
     assert cleanup.source_query() == {SOURCE_MARK: {"$exists": True}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -13,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.admin.records import Operator, Role
-from services.admin.store import MongoOperators
 from services.migrations import split_users
 from services.migrations.fixtures import legacy_user, make_odd
 from services.migrations.split_users import (
@@ -24,9 +24,9 @@ from services.migrations.split_users import (
     legacy_profile,
 )
 from services.migrations.targets import MigrationDatabases
-from services.sms_worker.domain.profile import Profile
+from services.sms_worker.domain.profile import Profile, profile_document
 from shared.events.catalog import EVENTS
-from shared.migrations import DocumentRejected, Plan, Target
+from shared.migrations import Destination, DocumentRejected, Plan, Target
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 DBS = MigrationDatabases(legacy="legacy", sms_worker="sms", billing_worker="billing", admin="admin")
@@ -42,13 +42,14 @@ def _user(n: int = 1, **changes: Any) -> dict[str, Any]:
     return document
 
 
-def _created(plan: Plan, database: str, collection: str) -> list[dict[str, Any]]:
-    """The documents the plan creates in one collection (its writes are inserts)."""
-    return [dict(w._doc) for w in plan.writes.get(Target(database, collection), [])]  # type: ignore[union-attr,arg-type]
+def _created(plan: Plan, destination: Destination) -> list[Any]:
+    """The records the plan hands one destination's repository."""
+    return list(plan.writes.get(destination, []))
 
 
-def _events(plan: Plan, database: str) -> list[Any]:
-    return [EVENTS.decode(row["body"]) for row in _created(plan, database, "outbox")]
+def _events(plan: Plan, destination: Destination) -> list[Any]:
+    """The plan's events for one outbox, through their wire form as the services read it."""
+    return [EVENTS.decode(event.to_json()) for event in _created(plan, destination)]
 
 
 def test_every_legacy_field_is_either_moved_or_retired_never_both() -> None:
@@ -61,35 +62,48 @@ def test_every_legacy_field_is_either_moved_or_retired_never_both() -> None:
 
 def test_a_well_formed_user_lands_in_each_collection_keyed_by_its_legacy_id() -> None:
     document = _user(3, subscriptionStatus="active", stripeCustomerId="cus_x", smsOptOut=False)
-    plan = _migration().plan(document)
-    (user,) = _created(plan, "sms", "users")
-    assert user["phone"].startswith("+1")
-    assert len(user["phone"]) == 12
-    assert user["email"] == "caregiver3@example.org"
-    (profile_doc,) = _created(plan, "sms", "user_profiles")
-    profile = Profile.model_validate(profile_doc)
+    migration = _migration()
+    plan = migration.plan(document)
+    (user,) = _created(plan, migration.users)
+    assert user.id == document["_id"]
+    assert user.phone.startswith("+1")
+    assert len(user.phone) == 12
+    assert user.email == "caregiver3@example.org"
+    (imported,) = _created(plan, migration.profiles)
+    profile = Profile.model_validate(profile_document(imported.profile))
     assert profile.user_id == document["_id"]
     assert profile.first_name == document["firstName"]
     assert profile.burnout_score == document["burnoutScore"]
     assert profile.version == 1
-    (conversation,) = _created(plan, "sms", "conversation_state")
-    assert conversation["total_interaction_count"] == document["totalInteractionCount"]
-    assert len(conversation["recent_messages"]) == len(document["recentMessages"])
-    (account,) = _created(plan, "billing", "billing_accounts")
-    assert account["has_access"] is True
-    assert account["stripe_customer_id"] == "cus_x"
-    assert account["welcomed_at"] is not None
-    assert account["access_announced"] is True
-    (link,) = _created(plan, "billing", "billing_customers")
-    assert link["phone"] == user["phone"]
-    (profile_event,) = _events(plan, "sms")
+    (conversation,) = _created(plan, migration.conversations)
+    assert conversation.user_id == document["_id"]
+    assert conversation.interactions == document["totalInteractionCount"]
+    assert len(conversation.entries) == len(document["recentMessages"])
+    (account,) = _created(plan, migration.accounts)
+    assert account.phone == user.phone
+    assert account.has_access is True
+    assert account.customer_id == "cus_x"
+    assert account.welcomed_at is not None
+    assert account.access_announced is True
+    (link,) = _created(plan, migration.customers)
+    assert link.phone == user.phone
+    (profile_event,) = _events(plan, migration.sms_outbox)
     assert profile_event.type == "user.profile.changed"
     assert profile_event.payload.version == 1
-    (access_event,) = _events(plan, "billing")
+    (access_event,) = _events(plan, migration.billing_outbox)
     assert access_event.payload.has_access is True
     # The legacy document is marked last, and only while unmarked.
-    mark = plan.writes[Target("legacy", "users")][0]
-    assert mark._filter == {"_id": document["_id"], SOURCE_MARK: {"$exists": False}}  # type: ignore[union-attr]
+    assert migration.targets()[-1] == migration.source_mark
+    (mark,) = plan.writes[Target("legacy", "users")]
+    assert mark._filter == {"_id": document["_id"], SOURCE_MARK: {"$exists": False}}
+
+
+def test_services_data_is_written_only_through_their_repositories() -> None:
+    """Every destination but the legacy source is a repository's bulk method, not a name."""
+    migration = _migration()
+    plan = migration.plan(_user(3, subscriptionStatus="active", stripeCustomerId="cus_x"))
+    targets = [d for d in plan.writes if isinstance(d, Target)]
+    assert targets == [Target("legacy", "users")]
 
 
 def test_the_plan_is_deterministic_so_a_replayed_batch_writes_the_same_ids() -> None:
@@ -101,10 +115,11 @@ def test_the_plan_is_deterministic_so_a_replayed_batch_writes_the_same_ids() -> 
 
 
 def test_an_opted_out_user_stays_opted_out_everywhere() -> None:
-    plan = _migration().plan(_user(5, smsOptOut=True, optedOutAt=1_750_000_000_000))
-    (profile_doc,) = _created(plan, "sms", "user_profiles")
-    assert profile_doc["sms_opt_out"] is True
-    events = {event.type: event.payload for event in _events(plan, "sms")}
+    migration = _migration()
+    plan = migration.plan(_user(5, smsOptOut=True, optedOutAt=1_750_000_000_000))
+    (imported,) = _created(plan, migration.profiles)
+    assert imported.profile.sms_opt_out is True
+    events = {event.type: event.payload for event in _events(plan, migration.sms_outbox)}
     assert events["sms.optout.changed"].opted_out is True
     assert events["sms.optout.changed"].source == "migration"
     assert events["user.profile.changed"].sms_opt_out is True
@@ -112,34 +127,34 @@ def test_an_opted_out_user_stays_opted_out_everywhere() -> None:
 
 def test_legacy_roles_land_on_an_operator_in_the_admins_database_not_on_the_sms_user() -> None:
     document = _user(4, roles=["Support", "owner"], isAdmin="true")
-    plan = _migration().plan(document)
-    (user,) = _created(plan, "sms", "users")
-    assert "roles" not in user
-    (write,) = plan.writes[Target("admin", "operators")]
-    # The admin's operators repository wrote it: created unless the phone has an operator.
-    assert repr(write) == repr(
-        MongoOperators.import_write(
-            Operator(
-                id=document["_id"],
-                phone=user["phone"],
-                roles=frozenset({Role.ADMIN, Role.SUPPORT}),
-                created_at=user["created_at"],
-                updated_at=NOW,
-            ),
-            {split_users.MARK: split_users.MARK_VALUE, "migrated_at": NOW},
+    migration = _migration()
+    plan = migration.plan(document)
+    (user,) = _created(plan, migration.users)
+    assert not hasattr(user, "roles")
+    # Handed to the admin's operators repository (`import_many`), in the admin's database.
+    assert migration.operators.database == "admin"
+    assert _created(plan, migration.operators) == [
+        Operator(
+            id=document["_id"],
+            phone=user.phone,
+            roles=frozenset({Role.ADMIN, Role.SUPPORT}),
+            created_at=user.created_at,
+            updated_at=NOW,
         )
-    )
+    ]
 
 
 def test_a_caregiver_without_roles_becomes_no_operator() -> None:
-    plan = _migration().plan(_user(2, roles=["owner"], isAdmin=False))
-    assert Target("admin", "operators") not in plan.writes
+    migration = _migration()
+    plan = migration.plan(_user(2, roles=["owner"], isAdmin=False))
+    assert migration.operators not in plan.writes
 
 
 def test_no_billing_data_means_no_billing_account() -> None:
-    plan = _migration().plan(_user(2, stripeCustomerId=None, subscriptionStatus=None))
-    assert Target("billing", "billing_accounts") not in plan.writes
-    assert Target("billing", "outbox") not in plan.writes
+    migration = _migration()
+    plan = migration.plan(_user(2, stripeCustomerId=None, subscriptionStatus=None))
+    assert migration.accounts not in plan.writes
+    assert migration.billing_outbox not in plan.writes
 
 
 @pytest.mark.parametrize(
@@ -178,21 +193,22 @@ def test_a_user_without_a_usable_phone_is_rejected_with_a_reason(phones: dict[st
 
 
 def test_a_phone_only_in_the_old_field_and_in_local_format_is_normalised() -> None:
-    plan = _migration().plan(_user(7, phoneNumber=None, phone="(415) 555-0107"))
-    assert _created(plan, "sms", "users")[0]["phone"] == "+14155550107"
+    migration = _migration()
+    plan = migration.plan(_user(7, phoneNumber=None, phone="(415) 555-0107"))
+    assert _created(plan, migration.users)[0].phone == "+14155550107"
 
 
 def test_odd_recent_messages_are_skipped_not_fatal() -> None:
-    plan = _migration().plan(
-        _user(8, recentMessages=[None, "x", {"role": "user", "content": "hi"}])
-    )
-    (conversation,) = _created(plan, "sms", "conversation_state")
-    assert [m["body"] for m in conversation["recent_messages"]] == ["hi"]
+    migration = _migration()
+    plan = migration.plan(_user(8, recentMessages=[None, "x", {"role": "user", "content": "hi"}]))
+    (conversation,) = _created(plan, migration.conversations)
+    assert [entry.body for entry in conversation.entries] == ["hi"]
 
 
 def test_uppercase_status_is_normalised_and_grants_access() -> None:
-    plan = _migration().plan(_user(10, subscriptionStatus="ACTIVE", stripeCustomerId="cus_y"))
-    assert _created(plan, "billing", "billing_accounts")[0]["status"] == "active"
+    migration = _migration()
+    plan = migration.plan(_user(10, subscriptionStatus="ACTIVE", stripeCustomerId="cus_y"))
+    assert _created(plan, migration.accounts)[0].status == "active"
 
 
 @settings(max_examples=150, deadline=None)
@@ -203,13 +219,14 @@ def test_any_damaged_user_is_migrated_or_rejected_never_an_unexpected_error(
     rng = random.Random(seed)
     document = legacy_user(n, rng)
     make_odd(document, n, rng, previous_phone="+14155550100")
+    migration = _migration()
     try:
-        plan = _migration().plan(document)
+        plan = migration.plan(document)
     except DocumentRejected:
         return
-    (profile_doc,) = _created(plan, "sms", "user_profiles")
-    Profile.model_validate(profile_doc)
-    json.dumps(_created(plan, "sms", "users"), default=str)
+    (imported,) = _created(plan, migration.profiles)
+    Profile.model_validate(profile_document(imported.profile))
+    json.dumps([dataclasses.asdict(user) for user in _created(plan, migration.users)], default=str)
 
 
 def test_cleanup_unsets_only_moved_fields_that_are_present() -> None:
@@ -222,7 +239,7 @@ def test_cleanup_unsets_only_moved_fields_that_are_present() -> None:
         SOURCE_MARK: NOW,
     }
     (write,) = cleanup.plan(document).writes[Target("legacy", "users")]
-    assert write._doc == {"$unset": {"firstName": "", "burnoutScore": ""}}  # type: ignore[union-attr]
+    assert write._doc == {"$unset": {"firstName": "", "burnoutScore": ""}}
     assert cleanup.plan({"_id": "u2", "utmSource": "x"}).writes == {}
     assert cleanup.source_query() == {SOURCE_MARK: {"$exists": True}}
     assert cleanup.requires_verified == (split_users.ID,)
