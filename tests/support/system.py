@@ -31,7 +31,7 @@ from domain import send_status
 from services.devtools.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, FakeTwilioServer
 from services.devtools.stripe_events import BillingEventType, caregiver_event
 from services.devtools.webhooks import IngressWebhooks
-from services.sms_worker import replies
+from services.sms_worker.domain import replies
 from shared.broker import connect
 from shared.config import SERVICES as SERVICE_DATABASES
 from shared.config import BrokerSettings, MongoSettings
