@@ -41,7 +41,9 @@ async def proxies(rabbitmq_url: str, mongodb_url: str) -> AsyncIterator[Proxies]
 
 
 @pytest.fixture(scope="module")
-async def system(rabbitmq_url: str, mongodb_url: str, proxies: Proxies) -> AsyncIterator[System]:
+async def system(
+    rabbitmq_url: str, mongodb_url: str, proxies: Proxies, mongodb_server: Infra[LocalMongo]
+) -> AsyncIterator[System]:
     async with running_system(
         rabbitmq_url,
         mongodb_url,
@@ -49,6 +51,7 @@ async def system(rabbitmq_url: str, mongodb_url: str, proxies: Proxies) -> Async
         {"MONGODB_SERVER_SELECTION_TIMEOUT_MS": "2000"},
         services_rabbitmq_url=through(rabbitmq_url, proxies.broker.port),
         services_mongodb_url=through(mongodb_url, proxies.database.port),
+        drop_databases=mongodb_server.local is None,
     ) as running:
         yield running
 

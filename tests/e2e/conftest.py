@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from shared.local_servers import LocalMongo
+from tests.support.servers import Infra
 from tests.support.system import System, running_system
 
 
@@ -23,7 +25,15 @@ def module_environment() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def system(
-    rabbitmq_url: str, mongodb_url: str, module_environment: dict[str, str]
+    rabbitmq_url: str,
+    mongodb_url: str,
+    module_environment: dict[str, str],
+    mongodb_server: Infra[LocalMongo],
 ) -> AsyncIterator[System]:
-    async with running_system(rabbitmq_url, mongodb_url, module_environment) as running:
+    async with running_system(
+        rabbitmq_url,
+        mongodb_url,
+        module_environment,
+        drop_databases=mongodb_server.local is None,
+    ) as running:
         yield running

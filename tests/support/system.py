@@ -336,9 +336,15 @@ async def running_system(
     *,
     services_rabbitmq_url: str | None = None,
     services_mongodb_url: str | None = None,
+    drop_databases: bool = True,
 ) -> AsyncIterator[System]:
     """The five processes on an exchange, queue prefix and databases of their own, with the
     fast polling of `FAST_LOOPS` and `environment` on top; every process must stop cleanly.
+
+    `drop_databases=False` leaves the module's databases on a throwaway server: SecantusDB's
+    dropDatabase holds its global lock for as long as it runs and has been seen to run for
+    minutes on a loaded machine, stalling every later test; its data directory goes with the
+    session anyway. A server from the environment or a container is always cleaned.
 
     `services_*_url` are what the processes connect to (a fault-injecting proxy); the test's own
     clients use the servers directly."""
@@ -401,7 +407,8 @@ async def running_system(
             if hasattr(system, "webhooks"):
                 await system.webhooks.aclose()
             await broker.close()
-            for service in SERVICE_DATABASES:
-                await client.drop_database(system.db(service).name)
+            if drop_databases:
+                for service in SERVICE_DATABASES:
+                    await client.drop_database(system.db(service).name)
             await client.close()
             shutil.rmtree(write_log.parent, ignore_errors=True)

@@ -19,7 +19,9 @@ import pytest
 from services.migrations import message_parts, split_users
 from services.migrations.fixtures import generate
 from shared.events.catalog import EVENTS
+from shared.local_servers import LocalMongo
 from shared.mongo import Database, MongoClient
+from tests.support.servers import Infra
 from tests.support.waiting import sigkill_when
 
 pytestmark = pytest.mark.integration
@@ -64,7 +66,9 @@ class Deployment:
 
 
 @pytest.fixture
-async def deployment(mongo_client: MongoClient, mongodb_url: str) -> AsyncIterator[Deployment]:
+async def deployment(
+    mongo_client: MongoClient, mongodb_url: str, mongodb_server: Infra[LocalMongo]
+) -> AsyncIterator[Deployment]:
     prefix = f"mig{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -76,8 +80,11 @@ async def deployment(mongo_client: MongoClient, mongodb_url: str) -> AsyncIterat
     }
     names = ("legacy", "sms_worker", "billing_worker", "migrations", "admin")
     yield Deployment(env, *(mongo_client[f"{prefix}_{name}"] for name in names))
-    for name in names:
-        await mongo_client.drop_database(f"{prefix}_{name}")
+    # Tens of thousands of rows: SecantusDB's dropDatabase would hold its global lock for minutes
+    # and stall later tests, and its data directory goes with the session; others are cleaned.
+    if mongodb_server.local is None:
+        for name in names:
+            await mongo_client.drop_database(f"{prefix}_{name}")
 
 
 # 20,000 users through four migrations and their verifies: minutes on a busy 2-core machine.
