@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import AutoReconnect, BulkWriteError
+from pymongo.errors import AutoReconnect
 
 from services.migrations.split_users import LEGACY_ANALYTICS_FIELDS
 from shared.config import ConfigError, MigrationSettings, MongoSettings, load_settings
 from shared.mongo import Database, Document, create_client
+from shared.mongo.bulk import insert_absent
 
 _BASE_TIME = datetime(2025, 6, 1, tzinfo=UTC)
 _AREA_CODES = (201, 212, 303, 312, 404, 415, 503, 512, 602, 617, 702, 713, 804, 917, 971)
@@ -306,27 +307,24 @@ async def generate(
 
 
 _INSERT_ATTEMPTS = 5
-_DUPLICATE_KEY = 11000
 
 
 async def _insert_all(collection: AsyncCollection[Document], documents: list[Document]) -> None:
     """Insert a batch, trying again when the connection drops mid-batch.
 
     A busy 2-core machine can stall the server long enough for the driver to drop its pool
-    (AutoReconnect); the ids are fixed, so a retry skips what already landed (duplicate keys)."""
+    (AutoReconnect); the ids are fixed, so `insert_absent` on a retry skips what already landed."""
     for attempt in range(1, _INSERT_ATTEMPTS + 1):
         try:
-            await collection.insert_many(documents, ordered=False)
-            return
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if errors and all(e.get("code") == _DUPLICATE_KEY for e in errors) and attempt > 1:
-                return
-            raise
+            failures = await insert_absent(collection, documents)
         except AutoReconnect:
             if attempt == _INSERT_ATTEMPTS:
                 raise
             await asyncio.sleep(0.5 * attempt)
+            continue
+        if failures:
+            raise RuntimeError(f"{len(failures)} generated documents were refused: {failures[:3]}")
+        return
 
 
 async def _main(args: argparse.Namespace) -> int:
