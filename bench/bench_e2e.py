@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bench import capacity
 from bench.load import (
     CAREGIVER_SCRIPT,
     OUR_NUMBER,
@@ -58,6 +59,8 @@ TARGETS = ("system", "inline baseline")
 _WARM_UP = 10
 _STARTUP_SECONDS = 120.0
 _IDLE_SECONDS = sized(5.0, 2.0)
+CAPACITY_RATES = sized((5.0, 10.0, 20.0, 40.0, 80.0), (5.0, 20.0))
+CAPACITY_SECONDS = sized(60.0, 8.0)
 
 
 class CreateArrivals:
@@ -108,6 +111,8 @@ class Target:
 
     base_url: str
     pids: dict[str, int]
+    # Each service's ops endpoint (`/metrics`), for its own count of database commands.
+    ops_urls: dict[str, str]
 
 
 def _environment(found: Servers, run: str, twilio_url: str) -> dict[str, str]:
@@ -153,7 +158,8 @@ async def _running(target: str, env: dict[str, str]) -> AsyncIterator[Target]:
         entry = processes.get("ingress", processes.get(target))
         assert entry is not None
         pids = {name: p.pid for name, p in processes.items() if p.pid is not None}
-        yield Target(f"http://127.0.0.1:{entry.ops_port}", pids)
+        ops_urls = {name: f"http://127.0.0.1:{p.ops_port}" for name, p in processes.items()}
+        yield Target(f"http://127.0.0.1:{entry.ops_port}", pids, ops_urls)
         await asyncio.gather(*(p.stop() for p in processes.values()))
 
 
@@ -179,6 +185,7 @@ async def _replies(
 
 
 _OPERATION = "db ops:"
+_COMMAND = "commands:"
 
 
 @dataclass
@@ -198,13 +205,20 @@ class Meters:
         }
 
 
-async def _idle_rates(meters: Meters, seconds: float) -> dict[str, float]:
+async def _idle_rates(meters: Meters, seconds: float, http: httpx.AsyncClient) -> dict[str, float]:
     """What each process and server spends per second with no traffic (pollers, ticks,
-    heartbeats), so that messages are charged only with what they cost."""
+    heartbeats), and the database commands each service sends meanwhile, so that messages are
+    charged only with what they cost."""
     before = await meters.read()
+    commands = await capacity.service_commands(http, meters.target.ops_urls)
     await asyncio.sleep(seconds)
     spent = cpu_spent(before, await meters.read())
-    return {name: value / seconds for name, value in spent.items()}
+    after = await capacity.service_commands(http, meters.target.ops_urls)
+    idle_commands = capacity.commands_per_message(commands, after, 1)
+    return {
+        **{name: value / seconds for name, value in spent.items()},
+        **{f"{_COMMAND}{key}": value / seconds for key, value in idle_commands.items()},
+    }
 
 
 async def _phase(
@@ -230,28 +244,15 @@ async def _phase(
         )
         for phone in phones
     ]
-    before, started = await meters.read(), time.monotonic()
+    before = await _Reading.take(meters, http)
     outcomes = await open_loop(http, requests, rate)
     latencies = await _replies(arrivals, requests, outcomes, timeout)
-    spent = cpu_spent(before, await meters.read())
-    elapsed = time.monotonic() - started
+    costs = await before.costs_until_now(meters, http, idle, len(requests))
     delivered = [latency for latency in latencies if latency is not None]
-    count = len(requests)
-    operations = [name for name in spent if name.startswith(_OPERATION)]
-
-    def per_message(names: Sequence[str], scale: float = 1e6) -> float:
-        """Per message (CPU in µs), less what the same processes spend idle in as long (at
-        least zero: the idle rate is an estimate over a few seconds, and a quiet process's busy
-        time can come out below it)."""
-        net = [spent[name] - idle.get(name, 0.0) * elapsed for name in names]
-        if any(math.isnan(value) for value in net):
-            return math.nan  # a server this benchmark did not start: not measured
-        return round(sum(max(0.0, value) for value in net) / count * scale, 1 if scale > 1 else 2)
-
     return {
         "phase": name,
         "offered_rps": rate,
-        "messages": count,
+        "messages": len(requests),
         "accepted": sum(1 for o in outcomes if o.status == 200),
         "replied": len(delivered),
         "webhook_p50_ms": milliseconds(percentile([o.latency for o in outcomes], 0.50)),
@@ -259,49 +260,185 @@ async def _phase(
         "p95_ms": milliseconds(percentile(delivered, 0.95)),
         "p99_ms": milliseconds(percentile(delivered, 0.99)),
         "max_ms": milliseconds(max(delivered, default=float("nan"))),
-        "processes_cpu_us_per_msg": per_message(list(target.pids)),
-        "broker_cpu_us_per_msg": per_message(["broker"]),
-        "db_cpu_us_per_msg": per_message(["database"]),
-        "db_ops_per_msg": per_message(operations, scale=1),
-        "cpu_by_process": {name: per_message([name]) for name in [*target.pids, *meters.sessions]},
-        "db_ops_by_kind": {
-            name.removeprefix(_OPERATION): per_message([name], scale=1) for name in operations
-        },
+        **costs,
         "latencies_ms": sorted(milliseconds(latency) for latency in delivered),
     }
 
 
-async def _run_phases(
-    target_name: str,
+@dataclass
+class _Reading:
+    """Every meter read at the start of a phase or step: CPU, server operations, each
+    service's database commands, and the moment."""
+
+    meters: dict[str, float]
+    commands: dict[str, float]
+    at: float
+
+    @classmethod
+    async def take(cls, meters: Meters, http: httpx.AsyncClient) -> _Reading:
+        commands = await capacity.service_commands(http, meters.target.ops_urls)
+        return cls(await meters.read(), commands, time.monotonic())
+
+    async def costs_until_now(
+        self, meters: Meters, http: httpx.AsyncClient, idle: Mapping[str, float], count: int
+    ) -> dict[str, Any]:
+        """What the messages since this reading cost each, less what the same processes spend
+        idle in as long: CPU by process and server, server operations, service commands."""
+        now = await _Reading.take(meters, http)
+        elapsed = now.at - self.at
+        spent = cpu_spent(self.meters, now.meters)
+        operations = [name for name in spent if name.startswith(_OPERATION)]
+
+        def per_message(names: Sequence[str], scale: float = 1e6) -> float:
+            """Per message (CPU in µs), net of idle (at least zero: the idle rate is an
+            estimate over a few seconds, and a quiet process's busy time can come out below
+            it)."""
+            net = [spent[name] - idle.get(name, 0.0) * elapsed for name in names]
+            if any(math.isnan(value) for value in net):
+                return math.nan  # a server this benchmark did not start: not measured
+            total = sum(max(0.0, value) for value in net) / count * scale
+            return round(total, 1 if scale > 1 else 2)
+
+        idle_commands = {
+            key.removeprefix(_COMMAND): rate * elapsed
+            for key, rate in idle.items()
+            if key.startswith(_COMMAND)
+        }
+        commands = capacity.commands_per_message(
+            {k: self.commands.get(k, 0.0) + idle_commands.get(k, 0.0) for k in now.commands},
+            now.commands,
+            count,
+        )
+        target = meters.target
+        return {
+            "processes_cpu_us_per_msg": per_message(list(target.pids)),
+            "broker_cpu_us_per_msg": per_message(["broker"]),
+            "db_cpu_us_per_msg": per_message(["database"]),
+            "db_ops_per_msg": per_message(operations, scale=1),
+            "cpu_by_process": {
+                name: per_message([name]) for name in [*target.pids, *meters.sessions]
+            },
+            "db_ops_by_kind": {
+                name.removeprefix(_OPERATION): per_message([name], scale=1) for name in operations
+            },
+            "commands_by_service": capacity.by_service(commands),
+            "commands_by_kind": commands,
+        }
+
+
+async def _capacity(
+    target: Target,
     run: int,
-    meters: Meters,
+    *,
+    http: httpx.AsyncClient,
     arrivals: CreateArrivals,
-    rate: float,
+    meters: Meters,
+    idle: Mapping[str, float],
+    rates: Sequence[float],
     seconds: float,
-    timeout: float,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Warm up, measure idle, then every phase; the phase rows and the idle row."""
+) -> list[dict[str, Any]]:
+    """Step the rate up until a step does not keep up; one row per step run."""
+    pool = capacity.CaregiverPool(run + 50)
+
+    def reply_at(phone: str, scheduled: float) -> float | None:
+        return arrivals.first_after(phone, scheduled)
+
+    def answered(phone: str, scheduled: float) -> bool:
+        return reply_at(phone, scheduled) is not None
+
+    rows: list[dict[str, Any]] = []
+    for rate in rates:
+        before = await _Reading.take(meters, http)
+        sent = await capacity.send_step(
+            http,
+            pool,
+            answered,
+            base_url=target.base_url,
+            auth_token=AUTH_TOKEN,
+            rate=rate,
+            seconds=seconds,
+        )
+        outcome = await capacity.await_replies(sent, reply_at)
+        costs = await before.costs_until_now(meters, http, idle, len(sent))
+        rows.append(
+            {
+                "offered_rps": rate,
+                "messages": len(sent),
+                "returning": sum(1 for s in sent if s.returning),
+                "accepted": sum(1 for s in sent if s.status == 200),
+                "p50_ms": _finite_ms(outcome.p50),
+                "p99_ms": _finite_ms(outcome.p99),
+                "backlog_at_end": outcome.backlog_at_end,
+                "drained_s": None
+                if outcome.drained_after is None
+                else round(outcome.drained_after, 2),
+                "kept_up": outcome.kept_up,
+                **costs,
+            }
+        )
+        if not outcome.kept_up:
+            break  # higher rates only pile more on a backlog that is not draining
+    return rows
+
+
+def _finite_ms(seconds: float) -> float | None:
+    """Milliseconds, or None when the percentile fell on an unanswered message."""
+    return None if math.isinf(seconds) or math.isnan(seconds) else milliseconds(seconds)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run against each target: the phases at one rate, then the capacity steps."""
+
+    rate: float
+    seconds: float
+    timeout: float
+    capacity_rates: Sequence[float]
+    capacity_seconds: float
+
+
+@dataclass
+class Measured:
+    phases: list[dict[str, Any]]
+    capacity: list[dict[str, Any]]
+    idle: dict[str, Any]
+
+
+async def _run(
+    target_name: str, run: int, meters: Meters, arrivals: CreateArrivals, plan: Plan
+) -> Measured:
+    """Warm up, measure idle, run every phase, then step the rate up."""
     target = meters.target
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=target.base_url, limits=limits, timeout=60) as http:
         common: dict[str, Any] = {
             "http": http,
             "target": target,
             "arrivals": arrivals,
             "meters": meters,
-            "timeout": timeout,
+            "timeout": plan.timeout,
         }
         warm_up = [caregiver_phone(run, 90_000 + n) for n in range(_WARM_UP)]
         await _phase("warm-up", PHASES[0][1], warm_up, idle={}, rate=5, **common)
-        idle = await _idle_rates(meters, _IDLE_SECONDS)
-        phones = [caregiver_phone(run, n) for n in range(max(1, int(rate * seconds)))]
-        rows = [
+        idle = await _idle_rates(meters, _IDLE_SECONDS, http)
+        phones = [caregiver_phone(run, n) for n in range(max(1, int(plan.rate * plan.seconds)))]
+        phases = [
             {
                 "target": target_name,
-                **await _phase(name, text, phones, idle=idle, rate=rate, **common),
+                **await _phase(name, text, phones, idle=idle, rate=plan.rate, **common),
             }
             for name, text in PHASES
         ]
+        steps = await _capacity(
+            target,
+            run,
+            http=http,
+            arrivals=arrivals,
+            meters=meters,
+            idle=idle,
+            rates=plan.capacity_rates,
+            seconds=plan.capacity_seconds,
+        )
     idle_row = {
         "target": target_name,
         "processes_idle_cores": round(sum(idle[name] for name in target.pids), 3),
@@ -309,17 +446,10 @@ async def _run_phases(
         "db_idle_cores": round(idle["database"], 3),
         "db_idle_ops_per_s": round(sum(v for k, v in idle.items() if k.startswith(_OPERATION)), 1),
     }
-    return rows, idle_row
+    return Measured(phases, [{"target": target_name, **row} for row in steps], idle_row)
 
 
-async def _measure(
-    target_name: str,
-    run: int,
-    found: Servers,
-    rate: float,
-    seconds: float,
-    timeout: float,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def _measure(target_name: str, run: int, found: Servers, plan: Plan) -> Measured:
     tag = uuid.uuid4().hex[:10]
     arrivals = CreateArrivals(FakeTwilio().app())
     operations = DatabaseOperations(found.mongodb_url)
@@ -328,9 +458,8 @@ async def _measure(
         async with LoopbackServer(arrivals) as fake:
             env = _environment(found, tag, fake.url)
             async with _running(target_name, env) as target:
-                meters = Meters(target, sessions, operations)
-                measured = await _run_phases(
-                    target_name, run, meters, arrivals, rate, seconds, timeout
+                measured = await _run(
+                    target_name, run, Meters(target, sessions, operations), arrivals, plan
                 )
     finally:
         await operations.close()
@@ -343,45 +472,93 @@ async def _measure(
     return measured
 
 
-_DETAIL = frozenset({"latencies_ms", "cpu_by_process", "db_ops_by_kind"})
+DETAIL = frozenset(
+    {"latencies_ms", "cpu_by_process", "db_ops_by_kind", "commands_by_service", "commands_by_kind"}
+)
 
 
-def _summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in row.items() if k not in _DETAIL} for row in rows]
+def summary(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows without their breakdowns (`DETAIL`)."""
+    return [{k: v for k, v in row.items() if k not in DETAIL} for row in rows]
 
 
-def _detail(rows: Sequence[Mapping[str, Any]], key: str) -> list[dict[str, Any]]:
-    """One breakdown (`cpu_by_process`, `db_ops_by_kind`), a row per target and phase."""
-    return [{"target": row["target"], "phase": row["phase"], **row[key]} for row in rows]
+def detail(rows: Sequence[Mapping[str, Any]], key: str, label: str) -> list[dict[str, Any]]:
+    """One breakdown (`cpu_by_process`, `commands_by_service`, ...), a row per target and
+    phase or step (`label` names the column that tells them apart)."""
+    return [{"target": row["target"], label: row[label], **row[key]} for row in rows]
 
 
-async def _main(targets: Sequence[str], rate: float, seconds: float, timeout: float) -> None:
-    rows: list[dict[str, Any]] = []
-    idle: list[dict[str, Any]] = []
+def highest_kept_up(steps: Sequence[Mapping[str, Any]], target: str) -> float | None:
+    kept = [row["offered_rps"] for row in steps if row["target"] == target and row["kept_up"]]
+    return max(kept, default=None)
+
+
+def _print(measured: Sequence[Measured], targets: Sequence[str]) -> None:
+    phases = [row for m in measured for row in m.phases]
+    steps = [row for m in measured for row in m.capacity]
+    print_table("end to end: webhook -> Twilio create at the fake, open loop", summary(phases))
+    print_table(
+        "idle CPU (cores) with no traffic, charged to no message", [m.idle for m in measured]
+    )
+    for target in targets:
+        of_target = [row for row in phases if row["target"] == target]
+        print_table(
+            f"CPU µs per message by process, net of idle: {target}",
+            detail(of_target, "cpu_by_process", "phase"),
+        )
+    print_table(
+        "database operations per message (server counters), net of idle",
+        detail(phases, "db_ops_by_kind", "phase"),
+    )
+    print_table(
+        "database commands per message by service (their own counts), net of idle",
+        detail(phases, "commands_by_service", "phase"),
+    )
+    for row in phases:
+        if row["target"] == "system":
+            print_table(
+                f"database commands per message by service, command and collection: {row['phase']}",
+                [
+                    {"service command collection": k, "per message": v}
+                    for k, v in row["commands_by_kind"].items()
+                ],
+            )
+    print_table(
+        "capacity: stepped open-loop rates, new and returning caregivers (kept up: p99 < "
+        f"{capacity.KEPT_UP_P99_SECONDS:g} s and the backlog drained within "
+        f"{capacity.DRAIN_SECONDS:g} s)",
+        summary(steps),
+    )
+    print_table(
+        "capacity: CPU µs per message by process, net of idle",
+        detail(steps, "cpu_by_process", "offered_rps"),
+    )
+    for target in targets:
+        print(f"highest rate kept up, {target}: {highest_kept_up(steps, target) or 'none'}/s")
+
+
+async def _main(targets: Sequence[str], plan: Plan) -> None:
+    measured: list[Measured] = []
     with servers() as found:
         database = describe_database(found.mongodb_url)
         for run, target in enumerate(targets):
-            measured, idle_row = await _measure(target, run, found, rate, seconds, timeout)
-            rows += measured
-            idle.append(idle_row)
-    print_table("end to end: webhook -> Twilio create at the fake, open loop", _summary(rows))
-    print_table("idle CPU (cores) with no traffic, charged to no message", idle)
-    for target in targets:
-        of_target = [row for row in rows if row["target"] == target]
-        print_table(
-            f"CPU µs per message by process, net of idle: {target}",
-            _detail(of_target, "cpu_by_process"),
-        )
-    print_table("database operations per message, net of idle", _detail(rows, "db_ops_by_kind"))
+            measured.append(await _measure(target, run, found, plan))
+    _print(measured, targets)
     write_result(
         "e2e",
-        rows,
-        idle=idle,
-        rate=rate,
-        seconds_per_phase=seconds,
+        [row for m in measured for row in m.phases],
+        capacity=[row for m in measured for row in m.capacity],
+        idle=[m.idle for m in measured],
+        rate=plan.rate,
+        seconds_per_phase=plan.seconds,
+        capacity_seconds_per_step=plan.capacity_seconds,
         database=database,
         processes=[spec.name for spec in SERVICES],
     )
+
+
+def _rates(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part.strip()]
 
 
 def main() -> None:
@@ -389,13 +566,23 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=sized(10.0, 5.0), help="messages/s")
     parser.add_argument("--seconds", type=float, default=sized(20.0, 4.0), help="per phase")
     parser.add_argument("--timeout", type=float, default=120.0, help="wait for replies (s)")
+    parser.add_argument(
+        "--capacity-rates",
+        type=_rates,
+        default=list(CAPACITY_RATES),
+        help="stepped rates, messages/s (empty: no capacity steps)",
+    )
+    parser.add_argument(
+        "--capacity-seconds", type=float, default=CAPACITY_SECONDS, help="per capacity step"
+    )
     parser.add_argument("--targets", default=",".join(TARGETS), help="system and/or baseline")
     args = parser.parse_args()
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = sorted(set(targets) - set(TARGETS))
     if unknown:
         raise SystemExit(f"unknown targets {unknown}; choose from {list(TARGETS)}")
-    asyncio.run(_main(targets, args.rate, args.seconds, args.timeout))
+    plan = Plan(args.rate, args.seconds, args.timeout, args.capacity_rates, args.capacity_seconds)
+    asyncio.run(_main(targets, plan))
 
 
 if __name__ == "__main__":

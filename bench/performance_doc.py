@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.bench_e2e import detail, highest_kept_up, summary
 from bench.report import format_cell, read_result
 from services.migrations import message_parts, split_users
 
@@ -102,8 +103,7 @@ def _ingress(result: Result) -> str:
 
 
 def _e2e(result: Result) -> str:
-    detail = ("latencies_ms", "cpu_by_process", "db_ops_by_kind")
-    rows = [{k: v for k, v in row.items() if k not in detail} for row in result["rows"]]
+    rows = summary(result["rows"])
     idle = result["context"].get("idle") or []
     text = (
         markdown_table(rows)
@@ -121,7 +121,23 @@ def _e2e(result: Result) -> str:
         for row in result["rows"]
     ]
     text += "\n\nDatabase operations per message by kind (server counters), net of idle:\n\n"
-    return text + markdown_table(by_kind)
+    text += markdown_table(by_kind)
+    by_service = detail(result["rows"], "commands_by_service", "phase")
+    if any(len(row) > 2 for row in by_service):
+        text += "\n\nDatabase commands per message by service (each service's own count):\n\n"
+        text += markdown_table(by_service)
+    return text
+
+
+def _capacity(result: Result) -> str:
+    steps = result["context"].get("capacity") or []
+    if not steps:
+        return "_No capacity steps in the last e2e result: run `make bench`._"
+    text = markdown_table(summary(steps))
+    text += "\n\nCPU µs per message by process and server, net of idle, per step:\n\n"
+    text += markdown_table(detail(steps, "cpu_by_process", "offered_rps"))
+    text += "\n\nDatabase commands per message by service, per step:\n\n"
+    return text + markdown_table(detail(steps, "commands_by_service", "offered_rps"))
 
 
 def _worker(result: Result) -> str:
@@ -213,6 +229,17 @@ def _headline(results: Mapping[str, Result | None]) -> str:
                 f"per message, net of idle: {cpu:,.0f} µs of CPU in {where}, "
                 f"{operations:.1f} database operations."
             )
+        steps = e2e["context"].get("capacity") or []
+        if steps:
+            kept = {
+                target: highest_kept_up(steps, target)
+                for target in dict.fromkeys(row["target"] for row in steps)
+            }
+            lines.append(
+                "Highest rate the whole path kept up (p99 < 1 s, backlog drained in 10 s): "
+                + ", ".join(f"{target} {rate or 'none'}/s" for target, rate in kept.items())
+                + " (of the stepped rates tried)."
+            )
     worker = results.get("sms_inbound")
     if worker is not None and worker["context"].get("ratios"):
         ratios = worker["context"]["ratios"]
@@ -265,6 +292,7 @@ SECTIONS: dict[str, tuple[str | None, Callable[..., str]]] = {
     "runs": (None, _runs),
     "ingress": ("ingress", _ingress),
     "e2e": ("e2e", _e2e),
+    "capacity": ("e2e", _capacity),
     "worker": ("sms_inbound", _worker),
     "sender": ("sms_sender", _plain),
     "scheduler": ("scheduler", _plain),

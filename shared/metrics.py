@@ -28,3 +28,9 @@ OUTBOX_PUBLISH_FAILURES = Counter(
     "Outbox rows whose publish failed and will be retried after their lease.",
     ["event_type"],
 )
+MONGO_COMMANDS = Counter(
+    "givecare_mongo_commands_total",
+    "Database commands this process sent, by command and collection (round trips: the cost "
+    "per message that the benchmarks break down by service and hop).",
+    ["command", "collection"],
+)

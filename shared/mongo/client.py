@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.config import MongoSettings
+from shared.mongo.command_metrics import CommandMetrics
 from shared.mongo.write_log import WriteLog
 
 Document = dict[str, Any]
@@ -22,7 +23,7 @@ Database = AsyncDatabase[Document]
 
 def create_client(settings: MongoSettings, *, app_name: str | None = None) -> MongoClient:
     """A lazily-connecting client; the URL carries deployment options such as `retryWrites`."""
-    listeners = []
+    listeners: list[monitoring.CommandListener] = [CommandMetrics()]
     if settings.write_log is not None:
         listeners.append(WriteLog(settings.write_log, app_name or "unnamed"))
     return AsyncMongoClient(
