@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from shared.broker.consumer import AlreadyProcessed
+from shared.broker.consumer import AlreadyProcessed, maybe_handled_before
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.mongo import Document, IndexDeclarations
@@ -73,11 +73,13 @@ class Inbox(Generic[U]):
     ) -> Callable[[Envelope[P]], Awaitable[None]]:
         """`handler.plan` outside the transaction, `handler.apply` inside it with the inbox row;
         a `StalePlan` makes the plan again, up to `MAX_PLANS` times, then goes to the broker's
-        retry. A redelivery of an applied event is recognised before any planning, so the slow
-        work (an LLM call) is not paid for twice."""
+        retry. A redelivery or retry of an applied event is recognised before any planning, so
+        the slow work (an LLM call) is not paid for twice; a first delivery skips that read."""
 
         async def run(event: Envelope[P]) -> None:
-            if await self._collection.find_one({"_id": self._row_id(event)}, {"_id": 1}):
+            if maybe_handled_before() and await self._collection.find_one(
+                {"_id": self._row_id(event)}, {"_id": 1}
+            ):
                 raise AlreadyProcessed
             for attempt in range(1, MAX_PLANS + 1):
                 plan = await handler.plan(event)

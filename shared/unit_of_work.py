@@ -2,7 +2,9 @@
 
 Each service subclasses `UnitOfWork` to build its typed repositories on the transaction's
 session (`uow.profiles`, `uow.sends`); handlers never hold a session, so no write can slip
-outside the transaction. `Transactions` opens one unit per call and runs the body in it, and
+outside the transaction. Emitted events are buffered and written to the outbox in one command
+when the body is done. `Transactions` opens one unit per call and runs the body in it (and,
+given the process's relay, publishes the unit's events right after the commit), and
 `PlannedHandler` is the one shape for "do the slow work first (an LLM, a provider lookup), then
 apply inside the transaction": the plan is made outside, and a plan whose inputs changed before
 it could be applied raises `StalePlan` and is made again.
@@ -16,8 +18,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.events import Envelope
-from shared.mongo import MongoClient
-from shared.outbox import Outbox
+from shared.mongo import Document, MongoClient
+from shared.outbox import Emitted, Outbox, OutboxRelay
 
 _T = TypeVar("_T")
 P = TypeVar("P")
@@ -39,9 +41,18 @@ class UnitOfWork:
     def __init__(self, session: AsyncClientSession, outbox: Outbox) -> None:
         self._session = session
         self._outbox = outbox
+        self._emitted: list[Emitted] = []
 
-    async def emit(self, event: Envelope[Any]) -> None:
-        await self._outbox.add(event, self._session)
+    async def emit(self, event: Envelope[Any], *, row_id: str | None = None) -> None:
+        """Publish `event` once the transaction commits. `row_id` (default: the event id)
+        lets a caller publish the same event once more on purpose."""
+        self._emitted.append((event, row_id))
+
+    async def flush(self, *, claimed: bool) -> list[Document]:
+        """Write the buffered events into the outbox, one command, inside the transaction;
+        the rows written (`claimed`: leased to this process, which publishes them itself)."""
+        emitted, self._emitted = self._emitted, []
+        return await self._outbox.add_batch(emitted, self._session, claimed=claimed)
 
     @property
     def session(self) -> AsyncClientSession:
@@ -71,13 +82,22 @@ class PlannedHandler(Protocol[P, PlanT, U_contra]):
 
 
 class Transactions(Generic[U]):
-    """Runs bodies each in its own transaction with a fresh unit of work; after a commit the
-    outbox relay is woken so the emitted events leave at once."""
+    """Runs bodies each in its own transaction with a fresh unit of work. After the commit the
+    emitted events leave at once: published here by `relay` (the process's own), or, without
+    one, by the relay that the outbox wakes."""
 
-    def __init__(self, client: MongoClient, outbox: Outbox, factory: UnitOfWorkFactory[U]) -> None:
+    def __init__(
+        self,
+        client: MongoClient,
+        outbox: Outbox,
+        factory: UnitOfWorkFactory[U],
+        *,
+        relay: OutboxRelay | None = None,
+    ) -> None:
         self._client = client
         self._outbox = outbox
         self._factory = factory
+        self._relay = relay
 
     async def run(self, body: Callable[[U], Awaitable[_T]]) -> _T:
         return await self.run_in_session(lambda _session, uow: body(uow))
@@ -85,10 +105,19 @@ class Transactions(Generic[U]):
     async def run_in_session(self, body: Callable[[AsyncClientSession, U], Awaitable[_T]]) -> _T:
         """`run` for platform code that writes its own rows beside the unit's (the inbox)."""
 
+        # The rows of the attempt that committed (a transient error runs the body again).
+        written: list[Document] = []
+
         async def in_session(session: AsyncClientSession) -> _T:
-            return await body(session, self._factory(session, self._outbox))
+            uow = self._factory(session, self._outbox)
+            result = await body(session, uow)
+            written[:] = await uow.flush(claimed=self._relay is not None)
+            return result
 
         async with self._client.start_session() as session:
             result: _T = await session.with_transaction(in_session)
-        self._outbox.notify()
+        if written and self._relay is not None:
+            await self._relay.publish_committed(written)
+        elif written:
+            self._outbox.notify()
         return result

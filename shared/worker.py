@@ -189,7 +189,9 @@ class WorkerRuntime:
             try:
                 await declare_topology(connection, broker_settings, queues)
                 publisher = await Publisher.open(connection, broker_settings)
-                outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+                outbox = Outbox(
+                    db[OUTBOX_COLLECTION], clock, lease_seconds=outbox_settings.claim_lease_seconds
+                )
                 relay = OutboxRelay(
                     outbox, db[OUTBOX_COLLECTION], publisher, outbox_settings, clock
                 )
@@ -215,7 +217,7 @@ class WorkerRuntime:
 
     def transactions(self, factory: Callable[..., U]) -> Transactions[U]:
         """Units of work built by `factory(session, outbox)` on this service's database."""
-        return Transactions(self.client, self.outbox, factory)
+        return Transactions(self.client, self.outbox, factory, relay=self.relay)
 
     def inbox(self, consumer: str, transactions: Transactions[U]) -> Inbox[U]:
         """The idempotent-consumer guard for handlers of `consumer` (usually its queue name)."""

@@ -120,9 +120,6 @@ class MongoAdminWork(MongoAdminRepositories, UnitOfWork):
         UnitOfWork.__init__(self, session, outbox)
         MongoAdminRepositories.__init__(self, db, session)
 
-    async def emit(self, event: Envelope[Any], *, row_id: str | None = None) -> None:
-        await self._outbox.add(event, self.session, row_id=row_id)
-
 
 def admin_work(db: Database) -> Callable[[AsyncClientSession, Outbox], MongoAdminWork]:
     """The factory `Transactions` builds each transaction's unit of work with."""

@@ -174,14 +174,14 @@ class Ingress:
         self.clock = clock
         self.client = create_client(config.mongo, app_name=SERVICE)
         self.db = service_database(self.client, config.mongo, SERVICE)
-        self.outbox = Outbox(self.db[INGRESS_EVENTS], clock)
+        self.outbox = Outbox(
+            self.db[INGRESS_EVENTS], clock, lease_seconds=config.outbox.claim_lease_seconds
+        )
         self.broker = BrokerLink()
         self.relay = OutboxRelay(
             self.outbox, self.db[INGRESS_EVENTS], self.broker, config.outbox, clock
         )
-        self.intake = WebhookIntake(
-            self.outbox, self.relay, lease_seconds=config.outbox.claim_lease_seconds
-        )
+        self.intake = WebhookIntake(self.outbox, self.relay)
 
     async def keep_broker_connected(self, stop: asyncio.Event) -> None:
         """Connect once the broker answers; the robust connection then reconnects by itself."""

@@ -55,16 +55,13 @@ class BrokerLink:
 
 
 class WebhookIntake:
-    def __init__(self, outbox: Outbox, relay: OutboxRelay, *, lease_seconds: float) -> None:
+    def __init__(self, outbox: Outbox, relay: OutboxRelay) -> None:
         self._outbox = outbox
         self._relay = relay
-        self._lease_seconds = lease_seconds
 
     async def accept(self, event: Envelope[Any], dedupe_key: str) -> Intake:
         try:
-            row = await self._outbox.add_claimed(
-                event, row_id=dedupe_key, lease_seconds=self._lease_seconds
-            )
+            row = await self._outbox.add_claimed(event, row_id=dedupe_key)
         except PyMongoError as error:
             log.error("webhook not stored: database unavailable", error=type(error).__name__)
             raise StorageUnavailable from error

@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -49,6 +50,19 @@ _MAX_ERROR_CHARS = 1_000
 
 P = TypeVar("P", bound=Payload)
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
+
+
+# False only while a handler runs on the first delivery of an event's first attempt: nothing can
+# have handled it yet, so an inbox may skip looking (`shared.inbox`). A redelivery (the
+# broker's flag), a retry, or a handler called outside a consumer: True.
+_MAYBE_HANDLED_BEFORE: ContextVar[bool] = ContextVar("maybe_handled_before", default=True)
+
+
+def maybe_handled_before() -> bool:
+    """Whether the event in hand may have been handled before (see `_MAYBE_HANDLED_BEFORE`).
+    An event the outbox published twice arrives as a first delivery; the inbox's unique row
+    still drops it, only later."""
+    return _MAYBE_HANDLED_BEFORE.get()
 
 
 class AlreadyProcessed(Exception):
@@ -178,6 +192,7 @@ class Consumer:
             return
         with bind_event_context(str(event.id), event.type, event.correlation_id):
             started = time.perf_counter()
+            first_sight = _MAYBE_HANDLED_BEFORE.set(attempt > 1 or bool(message.redelivered))
             try:
                 await handler(event)
             except AlreadyProcessed:
@@ -190,6 +205,7 @@ class Consumer:
                 outcome = await self._retry_or_park(message, attempt, error)
             else:
                 outcome = "handled"
+            _MAYBE_HANDLED_BEFORE.reset(first_sight)
             elapsed = time.perf_counter() - started
             HANDLER_SECONDS.labels(self._queue_name, event.type).observe(elapsed)
             EVENTS_CONSUMED.labels(self._queue_name, event.type, outcome).inc()

@@ -4,11 +4,13 @@ crashes and concurrency."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from prometheus_client import REGISTRY
 
 from shared.broker import Consumer, ConsumerQueue, Publisher, connect, declare_exchange
 from shared.broker.consumer import AlreadyProcessed
@@ -16,7 +18,7 @@ from shared.clock import ManualClock, SystemClock
 from shared.config import BrokerSettings, OutboxSettings
 from shared.events import Envelope, EventRegistry, Payload, new_event
 from shared.inbox import INBOX_COLLECTION, MAX_PLANS, Inbox, inbox_indexes
-from shared.mongo import Database, MongoClient, ensure_indexes, require_transactions
+from shared.mongo import Database, Document, MongoClient, ensure_indexes, require_transactions
 from shared.outbox import (
     OUTBOX_COLLECTION,
     SENT,
@@ -453,3 +455,129 @@ async def test_an_event_the_broker_client_cannot_encode_is_set_aside_and_the_rel
     row = await db[OUTBOX_COLLECTION].find_one({"_id": "x" * 300})
     assert row is not None
     assert row["attempts"] == UNPUBLISHABLE_AFTER_ATTEMPTS
+
+
+def _outbox_commands(command: str) -> float:
+    """This process's database commands of `command` on outbox collections so far."""
+    value = REGISTRY.get_sample_value(
+        "givecare_mongo_commands_total", {"command": command, "collection": OUTBOX_COLLECTION}
+    )
+    return value or 0.0
+
+
+async def test_a_committing_process_publishes_its_events_itself_and_marks_them_sent_together(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    mongo_client: MongoClient,
+    db: Database,
+) -> None:
+    """No poll, no claim: each transaction writes its events in one command, already leased to
+    this process, which publishes them after the commit; the sent marks of several
+    transactions go in one update."""
+    await ensure_indexes(db, outbox_indexes(7))
+    clock = SystemClock()
+    settings = OutboxSettings(mark_sent_delay_seconds=0.3)
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock, lease_seconds=30)
+    publisher = await Publisher.open(broker, broker_settings)
+    relay = OutboxRelay(outbox, db[OUTBOX_COLLECTION], publisher, settings, clock)
+    transactions = Transactions(mongo_client, outbox, UnitOfWork, relay=relay)
+    tap = await _tap(broker, broker_settings.exchange, DepositRecorded.EVENT_TYPE)
+    events = [
+        new_event(DepositRecorded(account=f"acct-{n}"), idempotency_key=f"committed:{n}")
+        for n in range(6)
+    ]
+
+    async def emit_two(first: Envelope[DepositRecorded], second: Envelope[DepositRecorded]) -> None:
+        async def body(uow: UnitOfWork) -> None:
+            await uow.emit(first)
+            await uow.emit(second)
+
+        await transactions.run(body)
+
+    updates_before, finds_before = _outbox_commands("update"), _outbox_commands("find")
+    await asyncio.gather(*(emit_two(events[n], events[n + 1]) for n in range(0, 6, 2)))
+    # Published before `run` returned: on the broker without any relay pass.
+    published = await _collect(tap, settle=0.2)
+    assert sorted(str(m.message_id) for m in published) == sorted(str(e.id) for e in events)
+    assert await db[OUTBOX_COLLECTION].count_documents({"status": "pending"}) == 6
+
+    async def all_sent() -> bool:
+        return await db[OUTBOX_COLLECTION].count_documents({"status": SENT}) == 6
+
+    await eventually(all_sent)
+    # Three transactions: three batched writes of two rows each (bulk writes count as one
+    # `update` command), and the six marks in a single update. No finds: nothing polled.
+    assert _outbox_commands("update") - updates_before == 4
+    assert _outbox_commands("find") - finds_before == 0
+    # Another relay finds nothing to do.
+    assert await relay.relay_once() == 0
+    await publisher.close()
+
+
+class _DiesAfterCommit(OutboxRelay):
+    """The process dies between its commit and its publish."""
+
+    async def publish_committed(self, rows: Sequence[Document]) -> None:
+        return None
+
+
+async def test_events_of_a_process_that_died_after_its_commit_leave_when_their_lease_runs_out(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    mongo_client: MongoClient,
+    db: Database,
+) -> None:
+    await ensure_indexes(db, outbox_indexes(7))
+    clock = ManualClock(datetime(2026, 12, 7, 12, 0, tzinfo=UTC))
+    settings = OutboxSettings(claim_lease_seconds=30)
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock, lease_seconds=30)
+    publisher = await Publisher.open(broker, broker_settings)
+    dead = _DiesAfterCommit(outbox, db[OUTBOX_COLLECTION], publisher, settings, clock)
+    event = new_event(DepositRecorded(account="acct-d"), idempotency_key="recorded:died")
+
+    async def body(uow: UnitOfWork) -> None:
+        await uow.emit(event)
+
+    await Transactions(mongo_client, outbox, UnitOfWork, relay=dead).run(body)
+    tap = await _tap(broker, broker_settings.exchange, DepositRecorded.EVENT_TYPE)
+    survivor = OutboxRelay(outbox, db[OUTBOX_COLLECTION], publisher, settings, clock)
+    # Leased to the committing process: nobody else publishes while it may still be working.
+    assert await survivor.relay_once() == 0
+    clock.advance(timedelta(seconds=31))
+    assert await survivor.relay_once() == 1
+    messages = await _collect(tap)
+    await publisher.close()
+    assert [m.message_id for m in messages] == [str(event.id)]
+    row = await db[OUTBOX_COLLECTION].find_one({"_id": str(event.id)})
+    assert row is not None
+    assert row["status"] == SENT
+
+
+async def test_an_event_emitted_again_under_its_id_is_not_published_twice(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    mongo_client: MongoClient,
+    db: Database,
+) -> None:
+    await ensure_indexes(db, outbox_indexes(7))
+    clock = SystemClock()
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+    publisher = await Publisher.open(broker, broker_settings)
+    relay = OutboxRelay(outbox, db[OUTBOX_COLLECTION], publisher, OutboxSettings(), clock)
+    transactions = Transactions(mongo_client, outbox, UnitOfWork, relay=relay)
+    tap = await _tap(broker, broker_settings.exchange, DepositRecorded.EVENT_TYPE)
+    event = new_event(DepositRecorded(account="acct-r"), idempotency_key="recorded:again")
+    other = new_event(DepositRecorded(account="acct-s"), idempotency_key="recorded:other")
+
+    async def once(uow: UnitOfWork) -> None:
+        await uow.emit(event)
+
+    async def again_with_another(uow: UnitOfWork) -> None:
+        await uow.emit(event)
+        await uow.emit(other)
+
+    await transactions.run(once)
+    await transactions.run(again_with_another)
+    messages = await _collect(tap)
+    await publisher.close()
+    assert sorted(str(m.message_id) for m in messages) == sorted([str(event.id), str(other.id)])

@@ -36,7 +36,7 @@ from shared.events.catalog import (
     UserProfileChanged,
 )
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
-from shared.mongo import Database, MongoClient, ensure_indexes
+from shared.mongo import Database, Document, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox
 from shared.unit_of_work import Transactions
 
@@ -357,8 +357,8 @@ async def test_a_tick_that_dies_after_writing_the_claim_and_its_outbox_row_leave
     next tick makes the same claim."""
 
     class Dying(MongoSchedulerWork):
-        async def emit(self, event: Envelope[Any]) -> None:
-            await super().emit(event)
+        async def flush(self, *, claimed: bool) -> list[Document]:
+            await super().flush(claimed=claimed)  # the outbox row is written, then the crash
             raise Crash
 
     def dying(session: AsyncClientSession, outbox: Outbox) -> MongoSchedulerWork:
