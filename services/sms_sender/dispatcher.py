@@ -127,6 +127,12 @@ class Dispatcher:
         claim = await self._claims.claim(key, uuid.uuid4().hex, now, now + self._lease)
         if claim is None:
             return None
+        return await self.dispatch_claimed(claim)
+
+    async def dispatch_claimed(self, claim: Claim) -> str:
+        """Send what `claim` holds (taken by `dispatch`, or written claimed with the request);
+        returns the outcome."""
+        key = claim.key
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(outbound_key=key):
             outcome = await self._dispatch_claimed(claim)

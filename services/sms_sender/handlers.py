@@ -2,13 +2,17 @@
 
 Recording a request and sending it are separate steps on purpose: the record commits with the
 inbox row (exactly once per event), the send happens after the commit (never inside a
-transaction callback, which may run twice) and is made exactly-once by the row's claim.
+transaction callback, which may run twice) and is made exactly-once by the row's claim. The
+record is written already claimed by the process that recorded it (no separate claim round
+trip); if that process dies before sending, the lease runs out and any sender's poller takes the
+send over as one in doubt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 
 import structlog
 
@@ -17,7 +21,7 @@ from services.sms_sender.dispatcher import Dispatcher
 from services.sms_sender.domain import twilio_statuses
 from services.sms_sender.domain.body import count_segments, refusal_reason
 from services.sms_sender.metrics import SMS_OUTCOMES
-from services.sms_sender.records import OptOut, SendRecord
+from services.sms_sender.records import Claim, OptOut, SendRecord
 from services.sms_sender.unit_of_work import SenderWork
 from services.sms_sender.updates import send_updated
 from shared.broker import AlreadyProcessed
@@ -29,11 +33,20 @@ log = structlog.get_logger(__name__)
 
 
 class OutboundRequests:
-    """Turns `sms.outbound.requested` into a send (pending, or refused)."""
+    """Turns `sms.outbound.requested` into a send: claimed by this process for its first
+    attempt, or refused."""
 
-    def __init__(self, clock: Clock, max_body_chars: int) -> None:
+    def __init__(self, clock: Clock, max_body_chars: int, lease_seconds: float) -> None:
         self._clock = clock
         self._max_body_chars = max_body_chars
+        self._lease = timedelta(seconds=lease_seconds)
+        # The claims of sends recorded here, by key, until the intake takes them after the
+        # commit (a transaction run twice replaces its entry with the one that committed).
+        self._claims: dict[str, Claim] = {}
+
+    def take_claim(self, key: str) -> Claim | None:
+        """The claim `record` made for `key` in this process, once."""
+        return self._claims.pop(key, None)
 
     def refusal(self, request: SmsOutboundRequested) -> str | None:
         return refusal_reason(request.body, self._max_body_chars)
@@ -65,9 +78,23 @@ class OutboundRequests:
             segments=segments.segments,
             next_attempt_at=None if refusal else now,
         )
-        if await uow.sends.record(send):
+        claimed = send
+        if not refusal:
+            # The first attempt's claim, taken in the same write (see the module docstring).
+            claimed = replace(
+                send,
+                status=send_status.SENDING,
+                claim=f"request:{event.id}",
+                lease_until=now + self._lease,
+                attempt_started_at=now,
+                attempts=1,
+            )
+        if await uow.sends.record(claimed):
             if refusal:
                 await uow.emit(send_updated(send, send.status, now))
+            else:
+                assert claimed.claim is not None
+                self._claims[key] = Claim(claimed.claim, send, now, None)
             return
         reopened = await uow.sends.reopen_exhausted(key, now)
         if reopened is not None:
@@ -99,18 +126,26 @@ class RequestIntake:
         try:
             await self._record(event)
         except AlreadyProcessed:
+            self._requests.take_claim(key)
             # Delivered again: a redelivery, or an operator replaying a parked request, which
             # starts a send that ran out of retries over (the claim still sends at most once).
             if await self._dispatcher.reopen(key):
                 log.warning("failed send reopened by a replayed request", outbound_key=key)
             await self._dispatcher.dispatch(key)
             raise
+        except BaseException:
+            self._requests.take_claim(key)  # not committed: nothing was claimed
+            raise
         reason = self._requests.refusal(event.payload)
         if reason is not None:
             SMS_OUTCOMES.labels(self._transport_name, "refused").inc()
             log.warning("outbound SMS refused", outbound_key=key, reason=reason)
             return
-        await self._dispatcher.dispatch(key)
+        claim = self._requests.take_claim(key)
+        if claim is None:
+            await self._dispatcher.dispatch(key)  # recorded before (a reopened send)
+        else:
+            await self._dispatcher.dispatch_claimed(claim)
 
 
 class DeliveryStatuses:

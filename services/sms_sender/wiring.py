@@ -76,7 +76,7 @@ def assemble(
     return Sender(
         dispatcher=dispatcher,
         poller=DuePoller(sends, dispatcher, clock, settings),
-        requests=OutboundRequests(clock, settings.max_body_chars),
+        requests=OutboundRequests(clock, settings.max_body_chars, settings.lease_seconds),
         statuses=DeliveryStatuses(clock),
         transport_name=transport.name,
     )

@@ -196,18 +196,37 @@ async def test_a_retry_keeps_its_place_under_the_cap() -> None:
 async def test_of_senders_racing_for_one_send_exactly_one_sends() -> None:
     world = World()
     await world.uow.run(lambda uow: world.requests.record(request("reply:1"), uow))
+    # The recording process holds the first attempt's claim; two pollers try to take it too.
+    recorded = world.requests.take_claim("reply:1")
+    assert recorded is not None
 
-    outcomes = await asyncio.gather(*(world.dispatcher.dispatch("reply:1") for _ in range(3)))
+    outcomes = await asyncio.gather(
+        world.dispatcher.dispatch_claimed(recorded),
+        *(world.dispatcher.dispatch("reply:1") for _ in range(2)),
+    )
 
     assert sorted(outcomes, key=str) == [None, None, "sent"]
     assert len(world.provider.calls) == 1
 
 
+async def test_a_recorded_request_is_claimed_in_the_same_write_and_claimed_once() -> None:
+    world = World()
+    await world.uow.run(lambda uow: world.requests.record(request("reply:1"), uow))
+    send = await world.send("reply:1")
+    assert (send.status, send.attempts) == ("sending", 1)
+    assert send.lease_until == NOW + timedelta(seconds=60)
+    assert await world.dispatcher.dispatch("reply:1") is None  # nobody else may take it
+    claim = world.requests.take_claim("reply:1")
+    assert claim is not None
+    assert world.requests.take_claim("reply:1") is None
+
+
 async def test_a_holders_lease_is_taken_over_only_when_it_ran_out_and_asks_first() -> None:
     world = World()
     await world.uow.run(lambda uow: world.requests.record(request("reply:1"), uow))
-    # A sender claims, has Twilio take the message, and dies before recording it.
-    dead = await world.uow.sends.claim("reply:1", "dead", NOW, NOW + timedelta(seconds=60))
+    # The sender that recorded the request (and so claimed it) has Twilio take the message,
+    # and dies before recording that.
+    dead = world.requests.take_claim("reply:1")
     assert dead is not None
     world.provider.create(OutgoingSms("reply:1", PHONE, BODY, "reply"))
 
@@ -229,9 +248,10 @@ async def test_the_in_doubt_lookup_never_adopts_another_sends_identical_message(
     world = World()
     await world.deliver_request(request("proactive:1", kind="proactive"))
     await world.uow.run(lambda uow: world.requests.record(request("proactive:2"), uow))
-    await world.uow.sends.claim("proactive:2", "dead", NOW, NOW)
+    # The sender that recorded (and claimed) it died before sending.
+    assert world.requests.take_claim("proactive:2") is not None
 
-    world.clock.advance(timedelta(seconds=1))
+    world.clock.advance(timedelta(seconds=61))
     assert await world.poller.run_once() == 1
 
     first, second = await world.send("proactive:1"), await world.send("proactive:2")

@@ -86,7 +86,9 @@ class World:
             unit_random=lambda: 0.5,
         )
         self.poller = DuePoller(self.uow.sends, self.dispatcher, self.clock, self.settings)
-        self.requests = OutboundRequests(self.clock, self.settings.max_body_chars)
+        self.requests = OutboundRequests(
+            self.clock, self.settings.max_body_chars, self.settings.lease_seconds
+        )
         self.statuses = DeliveryStatuses(self.clock)
         self.inbox = FakeInbox(self.uow)
         self.intake = RequestIntake(
