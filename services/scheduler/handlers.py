@@ -122,7 +122,11 @@ class SchedulerHandlers:
         current = await uow.states.get(profile.user_id)
         if current is not None and current.profile_version >= profile.version:
             return
-        placeholder = await uow.states.get(placeholder_id(profile.phone))
+        placeholder = None
+        if current is None:
+            # Facts about a number that arrived before its user (`_by_phone`); once the user's
+            # record exists they go to it, so only a first snapshot can find a placeholder.
+            placeholder = await uow.states.get(placeholder_id(profile.phone))
         if placeholder is not None:
             await uow.states.delete(placeholder.user_id)
         await self._save(uow, _with_profile(current, placeholder, profile))
