@@ -27,6 +27,8 @@ def send_updated(
             provider_sid=send.provider_sid,
             error_code=error_code if error_code is not None else send.error_code,
             updated_at=at,
+            body=send.body,
+            kind=send.kind,
         ),
         idempotency_key=f"send-updated:{send.key}:{send.reopened}:{status}",
         correlation_id=send.correlation_id,

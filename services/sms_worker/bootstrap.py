@@ -18,7 +18,7 @@ from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSm
 from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
 from services.sms_worker.queues import INBOUND, PROACTIVE, SENDS
-from services.sms_worker.sends import apply_update, record_request
+from services.sms_worker.sends import apply_update
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
 from services.sms_worker.storage import sms_worker_indexes
 from services.sms_worker.unit_of_work import MongoSmsRepositories, MongoSmsWork, sms_work
@@ -30,7 +30,6 @@ from shared.events.catalog import (
     ProactiveMessageDue,
     SmsInboundReceived,
     SmsOptOutChanged,
-    SmsOutboundRequested,
     SmsSendUpdated,
     UserChurned,
 )
@@ -96,7 +95,6 @@ def sends_consumer(runtime: WorkerRuntime) -> Consumer:
     """The `sms_worker.sends` consumer: the conversation log's rows of outbound SMS."""
     inbox = _inbox(runtime, SENDS)
     consumer = runtime.consumer(SENDS)
-    consumer.handle(SmsOutboundRequested, inbox.idempotent(record_request))
     consumer.handle(SmsSendUpdated, inbox.idempotent(apply_update))
     return consumer
 

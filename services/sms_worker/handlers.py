@@ -37,6 +37,7 @@ from services.sms_worker.records import (
     Attachment,
     ConversationEntry,
     InboundSmsRecord,
+    OutboundRequest,
     ToolCall,
     User,
     inbound_message_id,
@@ -296,7 +297,7 @@ class InboundSms:
                 ]
             )
         for outgoing in plan.outgoing:
-            await uow.emit(
+            await request_sms(
                 new_event(
                     SmsOutboundRequested(
                         to_number=plan.phone,
@@ -307,7 +308,8 @@ class InboundSms:
                     ),
                     idempotency_key=outgoing.key,
                     caused_by=event,
-                )
+                ),
+                uow,
             )
         if decision.opt_out is not None:
             await uow.emit(
@@ -394,6 +396,22 @@ class InboundSms:
             needs_human_follow_up=alert.needs_human_follow_up,
             user_id=plan.user_id,
         )
+
+
+async def request_sms(request: Envelope[SmsOutboundRequested], uow: SmsWork) -> None:
+    """Ask the sender for an SMS and log it in the conversation log, `pending`, in the same
+    transaction (the log learns of sends other services ask for from the sender's steps)."""
+    await uow.emit(request)
+    payload = request.payload
+    await uow.messages.record_request(
+        OutboundRequest(
+            key=request.idempotency_key,
+            user_id=payload.user_id,
+            body=payload.body,
+            kind=payload.kind,
+            requested_at=request.occurred_at,
+        )
+    )
 
 
 def assessment_result(

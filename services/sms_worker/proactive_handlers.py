@@ -30,7 +30,7 @@ from services.sms_worker.domain.proactive import (
     suppression,
 )
 from services.sms_worker.domain.profile import Profile
-from services.sms_worker.handlers import ProfileChanged, aware, profile_snapshot
+from services.sms_worker.handlers import ProfileChanged, aware, profile_snapshot, request_sms
 from services.sms_worker.records import (
     BillingAccess,
     ConversationEntry,
@@ -182,7 +182,7 @@ class ProactiveMessages:
     ) -> None:
         """The SMS request under the scheduler's key, the conversation entry, the snapshot."""
         payload, now = event.payload, self._clock.now()
-        await uow.emit(
+        await request_sms(
             new_event(
                 SmsOutboundRequested(
                     to_number=payload.phone, body=body, kind="proactive", user_id=profile.user_id
@@ -190,7 +190,8 @@ class ProactiveMessages:
                 idempotency_key=event.idempotency_key,
                 caused_by=event,
                 occurred_at=now,
-            )
+            ),
+            uow,
         )
         await uow.conversations.remember_outbound(
             profile.user_id,

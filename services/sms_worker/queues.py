@@ -10,7 +10,6 @@ from shared.events.catalog import (
     ProactiveMessageDue,
     SmsInboundReceived,
     SmsOptOutChanged,
-    SmsOutboundRequested,
     SmsSendUpdated,
     UserChurned,
 )
@@ -22,6 +21,6 @@ INBOUND = ConsumerQueue(
 )
 PROACTIVE = ConsumerQueue("sms_worker.proactive", (ProactiveMessageDue, UserChurned))
 # The conversation log's copy of every outbound SMS: the request, then the sender's steps.
-SENDS = ConsumerQueue("sms_worker.sends", (SmsOutboundRequested, SmsSendUpdated))
+SENDS = ConsumerQueue("sms_worker.sends", (SmsSendUpdated,))
 
 QUEUES = (INBOUND, PROACTIVE, SENDS)

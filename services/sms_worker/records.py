@@ -105,6 +105,9 @@ class SendUpdate:
     reopened: int = 0
     provider_sid: str | None = None
     error_code: int | None = None
+    # What was asked, for a send this service did not request itself (it logs its own at once).
+    body: str | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)

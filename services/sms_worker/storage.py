@@ -635,10 +635,23 @@ class MongoMessages(_Repository):
         )
 
     async def apply_update(self, update: SendUpdate) -> bool:
-        """Read, decide (`supersedes`), then write conditional on exactly what was read, so a
-        concurrent writer outside the transaction (the sender, until it has its own database)
-        is never overwritten with an older step."""
+        """Apply a step if it moves the row on (`supersedes`): first as one update conditional
+        on the row being in the same round at a lower rank — the usual case, one command —
+        else read, decide, then write conditional on exactly what was read (a later round, a
+        row not there yet, or an older step to drop)."""
         row_id = outbound_message_id(update.key)
+        same_round: Any = {"$in": [None, 0]} if update.reopened == 0 else update.reopened
+        moved = await self._collection.update_one(
+            {
+                "_id": row_id,
+                "reopened": same_round,
+                "status": {"$in": send_status.below(update.status)},
+            },
+            {"$set": _step_fields(update)},
+            session=self._session,
+        )
+        if moved.modified_count == 1:
+            return True
         current = await self.outbound(update.key)
         if current is None:
             result = await self._collection.update_one(
@@ -647,8 +660,8 @@ class MongoMessages(_Repository):
                     "$setOnInsert": {
                         "direction": "outbound",
                         "user_id": update.user_id,
-                        "body": None,
-                        "kind": None,
+                        "body": update.body,
+                        "kind": update.kind,
                         "provider_sid": None,
                         "created_at": update.at,
                         **_step_fields(update),

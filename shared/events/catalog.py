@@ -132,6 +132,10 @@ class SmsSendUpdated(Payload):
     # The provider's error code (Twilio's 21610, 30003, ...) when the step is a failure.
     error_code: int | None = None
     updated_at: datetime
+    # What was asked: the conversation log learns of sends other services requested (the
+    # admin, billing) from their steps, not from their requests.
+    body: str | None = None
+    kind: str | None = None
 
 
 # --- published by the SMS worker ------------------------------------------------------------

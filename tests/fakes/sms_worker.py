@@ -225,8 +225,8 @@ class FakeMessages:
             current = OutboundSmsRecord(
                 key=update.key,
                 user_id=None,
-                body=None,
-                kind=None,
+                body=update.body,
+                kind=update.kind,
                 status=update.status,
                 created_at=update.at,
                 updated_at=update.at,

@@ -419,7 +419,7 @@ async def test_a_replay_after_a_crash_finishes_the_same_single_send(
     if crash_point == "after the profile commit":
         crash = _CrashOnce(monkeypatch, MongoProactiveLog, "record")
     else:
-        crash = _CrashOnce(monkeypatch, Outbox, "add")
+        crash = _CrashOnce(monkeypatch, Outbox, "add_batch")
     due = new_event(
         ProactiveMessageDue(
             user_id=user_id, phone=PHONE, kind="crisis_followup", stage=2, due_at=START + 3 * DAY
@@ -469,7 +469,7 @@ async def test_a_late_message_is_deferred_once_even_after_a_crash(
     crash = (
         _CrashOnce(monkeypatch, MongoProactiveLog, "record")
         if crash_point == "before the decision"
-        else _CrashOnce(monkeypatch, Outbox, "add")
+        else _CrashOnce(monkeypatch, Outbox, "add_batch")
     )
     due = new_event(
         ProactiveMessageDue(

@@ -21,9 +21,10 @@ from services.sms_worker.handlers import (
     InboundConfig,
     InboundSms,
     OptOutChanges,
+    request_sms,
 )
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
-from services.sms_worker.sends import apply_update, record_request
+from services.sms_worker.sends import apply_update
 from shared.clock import ManualClock
 from shared.events import Envelope, Payload, new_event
 from shared.events.catalog import (
@@ -81,7 +82,8 @@ class FakeSmsWorker:
         self.deliver_access = self.inbox.idempotent(BillingAccess(self.clock).handle)
         self.deliver_due = self.inbox.idempotent(proactive.handle)
         self.deliver_churn = self.inbox.idempotent(ChurnedUsers(self.clock).handle)
-        self.deliver_request = self.inbox.idempotent(record_request)
+        # What the worker's own handlers do to ask for an SMS: emit and log it.
+        self.request_sms = self.inbox.idempotent(request_sms)
         self.deliver_update = self.inbox.idempotent(apply_update)
         self.deliver_acknowledgement = self.inbox.idempotent(acknowledge_alert)
 

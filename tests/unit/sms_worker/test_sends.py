@@ -1,5 +1,6 @@
-"""The sends consumer against the in-memory unit of work: the conversation log's outbound row
-follows requests and send steps in any order, once, never backwards."""
+"""The conversation log's outbound rows against the in-memory unit of work: logged with the
+worker's own request, created from the first step for sends other services asked for, moved by
+steps in any order, once, never backwards."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _request(body: str = "Hi Ana") -> Envelope[SmsOutboundRequested]:
 
 async def test_request_then_steps_moves_the_row_forward() -> None:
     worker = FakeSmsWorker()
-    await worker.deliver_request(_request())
+    await worker.request_sms(_request())
     row = await worker.uow.messages.outbound(KEY)
     assert row is not None
     assert (row.body, row.kind, row.status, row.user_id, row.created_at) == (
@@ -54,25 +55,27 @@ async def test_request_then_steps_moves_the_row_forward() -> None:
     )
 
 
-async def test_steps_before_the_request_create_the_row_and_the_request_fills_it_in() -> None:
+async def test_a_send_another_service_asked_for_gets_its_row_from_its_steps() -> None:
     worker = FakeSmsWorker()
     await worker.deliver_update(
-        worker.send_step(KEY, "delivered", AT + 5 * SECOND, provider_sid="SM1", user_id="u1")
+        worker.send_step(
+            KEY,
+            "delivered",
+            AT + 5 * SECOND,
+            provider_sid="SM1",
+            user_id="u1",
+            body="Your receipt",
+            kind="billing",
+        )
     )
     await worker.deliver_update(worker.send_step(KEY, "sending", AT + SECOND))  # older
     row = await worker.uow.messages.outbound(KEY)
     assert row is not None
-    assert (row.status, row.body, row.kind) == ("delivered", None, None)
-
-    await worker.deliver_request(_request())
-    row = await worker.uow.messages.outbound(KEY)
-    assert row is not None
-    assert (row.status, row.body, row.kind, row.provider_sid, row.created_at) == (
+    assert (row.status, row.body, row.kind, row.provider_sid) == (
         "delivered",
-        "Hi Ana",
-        "reply",
+        "Your receipt",
+        "billing",
         "SM1",
-        AT,
     )
 
 
@@ -80,13 +83,11 @@ async def test_duplicates_change_nothing() -> None:
     worker = FakeSmsWorker()
     request = _request()
     step = worker.send_step(KEY, "sent", AT + SECOND, provider_sid="SM1")
-    await worker.deliver_request(request)
+    await worker.request_sms(request)
     await worker.deliver_update(step)
     row = await worker.uow.messages.outbound(KEY)
     with pytest.raises(AlreadyProcessed):
         await worker.deliver_update(step)
-    with pytest.raises(AlreadyProcessed):
-        await worker.deliver_request(request)
     # The same step under another event id (the sender published it twice) is no step forward.
     await worker.deliver_update(
         worker.send_step(KEY, "sent", AT + 3 * SECOND, provider_sid="SM1", user_id="u1")
@@ -96,7 +97,7 @@ async def test_duplicates_change_nothing() -> None:
 
 async def test_a_final_status_stays_final_until_an_operator_reopens_the_send() -> None:
     worker = FakeSmsWorker()
-    await worker.deliver_request(_request())
+    await worker.request_sms(_request())
     await worker.deliver_update(worker.send_step(KEY, "failed", AT + SECOND, error_code=30008))
     await worker.deliver_update(worker.send_step(KEY, "delivered", AT + 2 * SECOND))
     row = await worker.uow.messages.outbound(KEY)
