@@ -581,3 +581,66 @@ async def test_an_event_emitted_again_under_its_id_is_not_published_twice(
     messages = await _collect(tap)
     await publisher.close()
     assert sorted(str(m.message_id) for m in messages) == sorted([str(event.id), str(other.id)])
+
+
+def _inbox_reads() -> float:
+    value = REGISTRY.get_sample_value(
+        "givecare_mongo_commands_total", {"command": "find", "collection": INBOX_COLLECTION}
+    )
+    return value or 0.0
+
+
+async def test_a_planned_handler_reads_the_inbox_only_for_an_event_that_may_be_handled_already(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    mongo_client: MongoClient,
+    db: Database,
+) -> None:
+    """A first delivery cannot have been handled: no inbox read before planning. A retry
+    (attempt 2) may have been: it is read — and an applied event is recognised before the
+    slow work."""
+    await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7)})
+    await db.accounts.insert_one({"_id": "acct-f", "balance": 0})
+    clock = SystemClock()
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock)
+    inbox = Inbox(
+        Transactions(mongo_client, outbox, UnitOfWork),
+        db[INBOX_COLLECTION],
+        clock,
+        consumer="tests.first-sight",
+    )
+    transfer = _Transfer(db, interfere=0)
+    planned = inbox.planned(transfer)
+    reads: list[float] = []
+    attempts = 0
+
+    async def handle(event: Envelope[Deposit]) -> None:
+        nonlocal attempts
+        attempts += 1
+        before = _inbox_reads()
+        await planned(event)
+        reads.append(_inbox_reads() - before)
+        if attempts == 1:
+            raise RuntimeError("the ack is lost after the commit: the broker retries")
+
+    queue = ConsumerQueue("tests.first-sight", (Deposit,))
+    settings = broker_settings.model_copy(
+        update={"retry_base_delay_ms": 50, "retry_max_delay_ms": 100}
+    )
+    consumer = Consumer(broker, queue, _registry(), settings)
+    consumer.handle(Deposit, handle)
+    await consumer.start()
+    publisher = await Publisher.open(broker, settings)
+    await publisher.publish(new_event(Deposit(account="acct-f", amount=5)))
+
+    async def retried() -> bool:
+        return attempts >= 2
+
+    await eventually(retried)
+    await consumer.stop()
+    await publisher.close()
+    assert reads[0] == 0  # first delivery: straight to planning
+    assert transfer.plans == 1  # the retry was recognised before planning again
+    account = await db.accounts.find_one({"_id": "acct-f"})
+    assert account is not None
+    assert account["balance"] == 5
