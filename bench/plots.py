@@ -96,6 +96,46 @@ def _e2e_latency(result: Result) -> Figure:
     return figure
 
 
+def _capacity(result: Result) -> Figure:
+    """Latency against offered rate, each target's steps (the last is the one that did not
+    keep up), and the system's database commands per message by service at each step."""
+    steps = result["context"].get("capacity") or []
+    figure, (latency, commands) = _figure(2)
+    for target in dict.fromkeys(row["target"] for row in steps):
+        rows = [row for row in steps if row["target"] == target]
+        rates = [row["offered_rps"] for row in rows]
+        for key, style in (("p50_ms", "o-"), ("p99_ms", "s--")):
+            # An unanswered percentile (None) is drawn at the top of the scale.
+            values = [row[key] if row[key] is not None else 60_000.0 for row in rows]
+            latency.plot(rates, values, style, label=f"{target} {key.removesuffix('_ms')}")
+    offered = sorted({row["offered_rps"] for row in steps})
+    latency.set_xticks(offered, labels=[f"{rate:g}" for rate in offered])
+    latency.minorticks_off()
+    latency.axhline(1000, linestyle=":", color="grey")
+    latency.annotate("keeps up below", (0.01, 1000), xycoords=("axes fraction", "data"))
+    latency.set(
+        xlabel="offered messages/s (log)",
+        ylabel="webhook → Twilio create, ms (log)",
+        xscale="log",
+        yscale="log",
+        title="Capacity: stepped open-loop rates",
+    )
+    latency.legend(fontsize=7)
+    latency.grid(alpha=0.3)
+    system = [row for row in steps if row["target"] == "system"]
+    services = list(dict.fromkeys(s for row in system for s in row["commands_by_service"]))
+    labels = [f"{row['offered_rps']:g}/s" for row in system]
+    bottom = [0.0] * len(system)
+    for service in services:
+        values = [float(row["commands_by_service"].get(service) or 0.0) for row in system]
+        commands.bar(labels, values, bottom=bottom, label=service)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    commands.set(ylabel="database commands per message", title="Where the round trips go")
+    commands.legend(fontsize=7)
+    commands.grid(axis="y", alpha=0.3)
+    return figure
+
+
 def _worker_runtimes(result: Result) -> Figure:
     modes = list(dict.fromkeys(row["mode"] for row in result["rows"]))
     figure, axes = _figure(len(modes))
@@ -167,6 +207,7 @@ PLOTS: dict[str, tuple[str, Callable[[Result], Figure]]] = {
     "ingress_latency.png": ("ingress", _ingress_latency),
     "ingress_cpu.png": ("ingress", _ingress_cpu),
     "e2e_latency.png": ("e2e", _e2e_latency),
+    "e2e_capacity.png": ("e2e", _capacity),
     "worker_runtimes.png": ("sms_inbound", _worker_runtimes),
     "scheduler_tick.png": ("scheduler", _scheduler),
     "migrations.png": ("migrations", _migrations),
