@@ -69,9 +69,10 @@ bench-report: bootstrap ## docs/performance.md tables and docs/perf/*.png plots 
 chaos: bootstrap ## fault tests: broker/database outages, killed services, a flaky network, duplicate storms
 	$(RUN) pytest tests/chaos $(PYTEST_ARGS)
 
-soak: bootstrap ## long runs: 30 minutes of steady traffic with memory sampled, and the scheduler's 60-day simulation of 2,000 users
+soak: bootstrap ## long runs: 30 minutes of steady traffic with memory sampled, the scheduler's 60-day simulation of 2,000 users, the migrations over 20,000 legacy users
 	SOAK_SECONDS=1800 $(RUN) pytest tests/soak --timeout=2400 $(PYTEST_ARGS)
 	SIM_USERS=2000 $(RUN) pytest tests/integration/scheduler/test_simulation.py -k promise --timeout=3000 $(PYTEST_ARGS)
+	MIGRATION_TEST_USERS=20000 $(RUN) pytest tests/integration/migrations/test_product_migrations.py --timeout=1800 $(PYTEST_ARGS)
 
 clean: ## remove local data, caches and the virtualenv
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache
