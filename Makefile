@@ -69,10 +69,11 @@ bench-report: bootstrap ## docs/performance.md tables and docs/perf/*.png plots 
 chaos: bootstrap ## fault tests: broker/database outages, killed services, a flaky network, duplicate storms
 	$(RUN) pytest tests/chaos $(PYTEST_ARGS)
 
-soak: bootstrap ## long runs: 30 minutes of steady traffic with memory sampled, the scheduler's 60-day simulation of 2,000 users, the migrations over 20,000 legacy users
+soak: bootstrap ## long runs: a 30-minute soak with memory sampled, the scheduler's 60-day simulation of 2,000 users, the migrations over 20,000 legacy users, the safety heads refitted bit for bit
 	SOAK_SECONDS=1800 $(RUN) pytest tests/soak --timeout=2400 $(PYTEST_ARGS)
 	SIM_USERS=2000 $(RUN) pytest tests/integration/scheduler/test_simulation.py -k promise --timeout=3000 $(PYTEST_ARGS)
 	MIGRATION_TEST_USERS=20000 $(RUN) pytest tests/integration/migrations/test_product_migrations.py --timeout=1800 $(PYTEST_ARGS)
+	SAFETY_RETRAIN_CHECK=1 $(RUN) pytest tests/unit/sms_worker/test_safety.py -k reproduces $(PYTEST_ARGS)
 
 clean: ## remove local data, caches and the virtualenv
 	rm -rf .local .venv .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ These are pinned examples (the issue's own reports among them), not the measure 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -168,6 +169,22 @@ def test_the_corpora_hold_no_phone_numbers_or_addresses() -> None:
         assert "@" not in example.text
 
 
+def test_the_committed_heads_were_fitted_on_this_train_split_and_this_model() -> None:
+    """The quick guard in every run: the corpus and model digests `train.py` recorded in
+    head.json are today's (the full refit below runs in `make soak`)."""
+    from services.sms_worker.safety import train
+    from services.sms_worker.safety.encoder import MODEL_SHA256
+    from services.sms_worker.safety.semantic import HEAD_PATH
+
+    head = json.loads(HEAD_PATH.read_text())
+    assert head["train_corpus_sha256"] == train.corpus_digest()
+    assert head["model_sha256"] == MODEL_SHA256
+
+
+@pytest.mark.skipif(
+    os.environ.get("SAFETY_RETRAIN_CHECK") != "1",
+    reason="refits every head (about four minutes on 2 cores): make soak runs it",
+)
 @pytest.mark.timeout(900)  # encodes and fits the whole train split: a few minutes on 2 cores
 def test_training_reproduces_the_committed_heads_bit_for_bit() -> None:
     from services.sms_worker.safety import train
