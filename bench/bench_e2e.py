@@ -543,18 +543,20 @@ async def _main(targets: Sequence[str], plan: Plan) -> None:
         database = describe_database(found.mongodb_url)
         for run, target in enumerate(targets):
             measured.append(await _measure(target, run, found, plan))
-    _print(measured, targets)
-    write_result(
-        "e2e",
-        [row for m in measured for row in m.phases],
-        capacity=[row for m in measured for row in m.capacity],
-        idle=[m.idle for m in measured],
-        rate=plan.rate,
-        seconds_per_phase=plan.seconds,
-        capacity_seconds_per_step=plan.capacity_seconds,
-        database=database,
-        processes=[spec.name for spec in SERVICES],
-    )
+            # Written after each target, so a later one that fails loses nothing measured.
+            done = targets[: run + 1]
+            _print(measured, done)
+            write_result(
+                "e2e",
+                [row for m in measured for row in m.phases],
+                capacity=[row for m in measured for row in m.capacity],
+                idle=[m.idle for m in measured],
+                rate=plan.rate,
+                seconds_per_phase=plan.seconds,
+                capacity_seconds_per_step=plan.capacity_seconds,
+                database=database,
+                processes=[spec.name for spec in SERVICES],
+            )
 
 
 def _rates(text: str) -> list[float]:

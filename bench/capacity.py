@@ -31,6 +31,10 @@ from services.devtools.webhooks import TWILIO_SMS_PATH
 
 KEPT_UP_P99_SECONDS = 1.0
 DRAIN_SECONDS = 10.0
+# Requests the load generator keeps open at once. A target that stops answering would otherwise
+# pile thousands of requests into the client's pool (whose bookkeeping then costs more than
+# the load); beyond this, a due message is counted as not sent — and never answered.
+MAX_IN_FLIGHT = 300
 # The script lines that each get exactly one reply (the next onboarding question), so a
 # caregiver's replies pair with its messages one to one.
 RETURNING_SCRIPT = CAREGIVER_SCRIPT[:4]
@@ -93,10 +97,15 @@ async def send_step(
     count = max(1, int(rate * seconds))
     sent: list[Sent | None] = [None] * count
     start = time.perf_counter() + 0.05
+    in_flight = 0
 
     async def one(n: int) -> None:
+        nonlocal in_flight
         scheduled = start + n / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        if in_flight >= MAX_IN_FLIGHT:
+            sent[n] = Sent(f"not-sent:{n}", scheduled, returning=False, status=None)
+            return
         caregiver = pool.returning(answered) if n % 2 else None
         returning = caregiver is not None
         caregiver = caregiver or pool.new()
@@ -110,6 +119,7 @@ async def send_step(
             from_number=caregiver.phone,
             body=text,
         )
+        in_flight += 1
         try:
             response = await http.post(
                 TWILIO_SMS_PATH, content=request.content, headers=request.headers
@@ -117,6 +127,8 @@ async def send_step(
             status: int | None = response.status_code
         except httpx.HTTPError:
             status = None
+        finally:
+            in_flight -= 1
         sent[n] = Sent(caregiver.phone, scheduled, returning, status)
         pool.wait_for_reply(caregiver)
 

@@ -3,6 +3,7 @@ counted per service; and the report's capacity block."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -121,3 +122,40 @@ def test_the_report_names_the_highest_rate_each_target_kept_up() -> None:
     )
     assert "kept_up" in block
     assert "cpu_by_process" not in block
+
+
+async def test_a_target_that_stops_answering_gets_no_more_than_the_in_flight_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(capacity, "MAX_IN_FLIGHT", 2)
+    release = asyncio.Event()
+    posted = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal posted
+        posted += 1
+        await release.wait()
+        return httpx.Response(200)
+
+    async def let_go() -> None:
+        await asyncio.sleep(0.3)
+        release.set()
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(answer), base_url="http://target"
+    ) as http:
+        sent, _ = await asyncio.gather(
+            capacity.send_step(
+                http,
+                CaregiverPool(run=1),
+                lambda _phone, _at: False,
+                base_url="http://target",
+                auth_token="token",
+                rate=50,
+                seconds=0.1,
+            ),
+            let_go(),
+        )
+    assert posted == 2
+    assert [s.status for s in sent].count(None) == 3  # due while two hung: not sent
+    assert [s.status for s in sent].count(200) == 2
