@@ -108,9 +108,6 @@ def _capacity(result: Result) -> Figure:
             # An unanswered percentile (None) is drawn at the top of the scale.
             values = [row[key] if row[key] is not None else 60_000.0 for row in rows]
             latency.plot(rates, values, style, label=f"{target} {key.removesuffix('_ms')}")
-    offered = sorted({row["offered_rps"] for row in steps})
-    latency.set_xticks(offered, labels=[f"{rate:g}" for rate in offered])
-    latency.minorticks_off()
     latency.axhline(1000, linestyle=":", color="grey")
     latency.annotate("keeps up below", (0.01, 1000), xycoords=("axes fraction", "data"))
     latency.set(
@@ -120,6 +117,9 @@ def _capacity(result: Result) -> Figure:
         yscale="log",
         title="Capacity: stepped open-loop rates",
     )
+    offered = sorted({row["offered_rps"] for row in steps})
+    latency.set_xticks(offered, labels=[f"{rate:g}" for rate in offered])
+    latency.minorticks_off()
     latency.legend(fontsize=7)
     latency.grid(alpha=0.3)
     system = [row for row in steps if row["target"] == "system"]
