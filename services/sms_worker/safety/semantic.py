@@ -1,12 +1,14 @@
-"""The semantic layer: small heads on sentence embeddings, trained on the team's corpus.
+"""The semantic layer: the fine-tuned crisis model and small heads on sentence embeddings.
 
-Crisis is read by a one-hidden-layer network (64 units): in cross-validation on the train split
-it found about a fifth more crisis messages than a logistic head at the same false-alarm rate.
-Severity, domestic violence and revocation are logistic heads.
+Crisis is read by all-MiniLM-L6-v2 fine-tuned on the train split as a crisis classifier
+(`finetune.py`, run offline; `crisis_model.onnx`). Leave-one-round-out on train, it found about
+a sixth more crisis messages at the same false alarms than the small network on frozen
+embeddings it replaced. Severity, domestic violence and revocation are logistic heads on the
+stock model's sentence embeddings (`encoder_model.onnx`).
 
-`head.json` holds the heads and their thresholds; `python -m services.sms_worker.safety.train`
-writes it, bit for bit the same from the same corpus and model. A message longer than one
-window is read window by window and judged by its riskiest window.
+`head.json` holds the heads and every threshold; `python -m services.sms_worker.safety.train`
+writes it, bit for bit the same from the same corpus, models and out-of-round crisis scores. A
+message longer than one window is read window by window and judged by its riskiest window.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from services.sms_worker.safety.encoder import Embeddings, SentenceEncoder, default_encoder
+from services.sms_worker.safety.encoder import (
+    CrisisModel,
+    Embeddings,
+    SentenceEncoder,
+    default_crisis_model,
+    default_encoder,
+)
 
 HEAD_PATH = Path(__file__).parent / "head.json"
 Matrix = npt.NDArray[np.float64]
@@ -27,7 +35,7 @@ Matrix = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class SemanticReading:
-    """What the heads make of one message (probabilities in [0, 1])."""
+    """What the models make of one message (probabilities in [0, 1])."""
 
     crisis: float
     # Given a crisis: how likely it is high severity, and domestic violence.
@@ -38,6 +46,7 @@ class SemanticReading:
 
 @dataclass(frozen=True)
 class Thresholds:
+    # The fine-tuned crisis model's probability from which the message is crisis.
     crisis: float
     # Given a crisis, the reply is high from this probability of high severity (low on purpose:
     # a medium message answered as high gets a stronger text, a high one answered as medium
@@ -57,40 +66,7 @@ LOGISTIC_HEADS = ("high", "domestic_violence", "revocation")
 
 
 @dataclass(frozen=True)
-class Network:
-    """One hidden ReLU layer and a sigmoid output."""
-
-    hidden_weights: Matrix  # (384, hidden)
-    hidden_bias: Matrix  # (hidden,)
-    output_weights: Matrix  # (hidden,)
-    output_bias: float
-
-    def logits(self, features: Matrix) -> Matrix:
-        hidden = np.maximum(features @ self.hidden_weights + self.hidden_bias, 0.0)
-        result: Matrix = hidden @ self.output_weights + self.output_bias
-        return result
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "hidden_weights": np.round(self.hidden_weights, 6).tolist(),
-            "hidden_bias": np.round(self.hidden_bias, 6).tolist(),
-            "output_weights": np.round(self.output_weights, 6).tolist(),
-            "output_bias": round(float(self.output_bias), 6),
-        }
-
-    @classmethod
-    def from_json(cls, raw: dict[str, object]) -> Network:
-        return cls(
-            np.asarray(raw["hidden_weights"], dtype=np.float64),
-            np.asarray(raw["hidden_bias"], dtype=np.float64),
-            np.asarray(raw["output_weights"], dtype=np.float64),
-            float(raw["output_bias"]),  # type: ignore[arg-type]
-        )
-
-
-@dataclass(frozen=True)
 class Heads:
-    crisis: Network
     logistic: Matrix  # (3, 385): one logistic head per name of LOGISTIC_HEADS, bias last
     thresholds: Thresholds
 
@@ -98,13 +74,11 @@ class Heads:
     def load(cls, path: Path = HEAD_PATH) -> Heads:
         raw = json.loads(path.read_text(encoding="utf-8"))
         logistic = np.asarray([raw["logistic"][name] for name in LOGISTIC_HEADS], np.float64)
-        return cls(Network.from_json(raw["crisis"]), logistic, Thresholds(**raw["thresholds"]))
+        return cls(logistic, Thresholds(**raw["thresholds"]))
 
-    def read(self, embeddings: Embeddings) -> SemanticReading:
-        """The heads' reading of one message from its window embeddings."""
-        features = embeddings.astype(np.float64)
-        crisis = sigmoid(self.crisis.logits(features))
-        others = sigmoid(with_bias(features) @ self.logistic.T)
+    def read(self, embeddings: Embeddings, crisis: list[float]) -> SemanticReading:
+        """One message's reading from its windows' embeddings and crisis probabilities."""
+        others = sigmoid(with_bias(embeddings.astype(np.float64)) @ self.logistic.T)
         # The riskiest window speaks for the message; so does the most revoking one.
         worst = int(np.argmax(crisis))
         return SemanticReading(
@@ -125,16 +99,19 @@ def sigmoid(logits: Matrix) -> Matrix:
 
 
 class SemanticClassifier:
-    """Encoder + heads: the semantic layer as the SMS worker runs it."""
+    """Both models + heads: the semantic layer as the SMS worker runs it."""
 
-    def __init__(self, encoder: SentenceEncoder, heads: Heads) -> None:
+    def __init__(self, encoder: SentenceEncoder, crisis_model: CrisisModel, heads: Heads) -> None:
         self._encoder = encoder
+        self._crisis_model = crisis_model
         self.heads = heads
 
     def read(self, text: str) -> SemanticReading:
-        return self.heads.read(self._encoder.encode(text))
+        windows = self._encoder.tokens.windows(text)
+        crisis = [self._crisis_model.probability(window) for window in windows]
+        return self.heads.read(self._encoder.embed(windows), crisis)
 
 
 @functools.cache
 def default_classifier() -> SemanticClassifier:
-    return SemanticClassifier(default_encoder(), Heads.load())
+    return SemanticClassifier(default_encoder(), default_crisis_model(), Heads.load())

@@ -4,9 +4,13 @@
     python -m services.sms_worker.safety.train --check   # exit 1 unless head.json is reproduced
 
 Deterministic by construction: the corpus in file order, embeddings rounded to 4 decimals,
-Newton steps for a fixed count, folds by position, weights written
-rounded to 6 decimals. Thresholds come from 5-fold cross-validation on the train split only;
-the held-out split is never read here.
+Newton steps for a fixed count, folds by position, weights written rounded to 6 decimals.
+
+The crisis score is the fine-tuned model's (`finetune.py`, trained in its own venv); its
+threshold comes from `crisis_oof.json`, every train message scored by a model fine-tuned on the
+other authoring rounds (`scripts/train_crisis_model.sh --folds` recomputes it). The other
+thresholds come from 5-fold cross-validation of the logistic heads. The held-out split is never
+read here.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hashlib
 import json
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +28,7 @@ from services.sms_worker.safety import corpus
 from services.sms_worker.safety.corpus import Example
 from services.sms_worker.safety.encoder import MODEL_SHA256, default_encoder
 from services.sms_worker.safety.lexicon import LexiconHit, Severity, scan
+from services.sms_worker.safety.model_digests import CRISIS_MODEL_SHA256
 from services.sms_worker.safety.revocation import Revocation, read_revocation
 from services.sms_worker.safety.screen import combine_crisis, combine_revocation
 from services.sms_worker.safety.semantic import (
@@ -30,7 +36,6 @@ from services.sms_worker.safety.semantic import (
     LOGISTIC_HEADS,
     Heads,
     Matrix,
-    Network,
     SemanticReading,
     Thresholds,
     sigmoid,
@@ -39,18 +44,14 @@ from services.sms_worker.safety.semantic import (
 
 NEWTON_STEPS = 25
 L2 = 0.1
-# The crisis network: width, Adam steps and rate, weight decay, and the seed of its start.
-HIDDEN = 64
-ADAM_STEPS = 800
-ADAM_RATE = 0.01
-NETWORK_L2 = 1e-4
-SEED = 7
 FOLDS = 5
+# The fine-tuned crisis model's out-of-round scores on train (finetune.py --folds).
+OOF_PATH = Path(__file__).parent / "crisis_oof.json"
 # The false-crisis rate the crisis threshold is chosen for, in cross-validation on train: half
 # the acceptance bound, so text the corpus never saw has room.
 FALSE_CRISIS_TARGET = 0.008
 GRID = np.round(np.arange(0.02, 0.991, 0.01), 2)
-# The crisis network is often sure of itself: its threshold may need the last decimals.
+# The fine-tuned crisis model is often sure of itself: its threshold may need the last decimals.
 CRISIS_GRID = np.concatenate([GRID, np.round(np.arange(0.991, 0.9995, 0.001), 3)])
 
 
@@ -100,61 +101,35 @@ def fit_logistic(features: Matrix, labels: Matrix) -> Matrix:
     return weights
 
 
-def fit_network(features: Matrix, labels: Matrix) -> Network:
-    """The crisis network: class-balanced cross-entropy, full-batch Adam for a fixed number of
-    steps from a seeded start, so the same data gives the same weights."""
-    rng = np.random.default_rng(SEED)
-    inputs = features.shape[1]
-    params = [
-        rng.normal(0.0, 1.0 / np.sqrt(inputs), (inputs, HIDDEN)),
-        np.zeros(HIDDEN),
-        rng.normal(0.0, 1.0 / np.sqrt(HIDDEN), HIDDEN),
-        np.zeros(1),
-    ]
-    positives = float(labels.mean())
-    sample = np.where(labels > 0, 0.5 / positives, 0.5 / (1 - positives)) / len(labels)
-    first = [np.zeros_like(p) for p in params]
-    second = [np.zeros_like(p) for p in params]
-    for step in range(1, ADAM_STEPS + 1):
-        weights, bias, output, output_bias = params
-        hidden = np.maximum(features @ weights + bias, 0.0)
-        error = (sigmoid(hidden @ output + output_bias[0]) - labels) * sample
-        back = np.outer(error, output) * (hidden > 0)
-        gradients = [
-            features.T @ back + NETWORK_L2 * weights,
-            back.sum(axis=0),
-            hidden.T @ error + NETWORK_L2 * output,
-            np.asarray([error.sum()]),
-        ]
-        for i, gradient in enumerate(gradients):
-            first[i] = 0.9 * first[i] + 0.1 * gradient
-            second[i] = 0.999 * second[i] + 0.001 * gradient**2
-            corrected = first[i] / (1 - 0.9**step)
-            params[i] = params[i] - ADAM_RATE * corrected / (
-                np.sqrt(second[i] / (1 - 0.999**step)) + 1e-8
-            )
-    return Network(params[0], params[1], params[2], float(params[3][0]))
-
-
-def fit_heads(data: TrainingSet, rows: np.ndarray) -> tuple[Network, Matrix]:
-    embeddings = data.features[:, :-1]
-    network = fit_network(embeddings[rows], data.labels[rows, 0])
+def fit_heads(data: TrainingSet, rows: np.ndarray) -> Matrix:
     logistic = []
     for index in range(1, 1 + len(LOGISTIC_HEADS)):
         used = rows & data.rows[:, index]
         logistic.append(fit_logistic(data.features[used], data.labels[used, index]))
-    return network, np.vstack(logistic)
+    return np.vstack(logistic)
+
+
+def out_of_round_crisis() -> Matrix:
+    """The fine-tuned model's crisis probability of every train message, from the model that
+    was fine-tuned without that message's authoring round."""
+    record = json.loads(OOF_PATH.read_text(encoding="utf-8"))
+    if record["train_corpus_sha256"] != corpus_digest():
+        raise SystemExit(
+            "crisis_oof.json is for another train split: scripts/train_crisis_model.sh --folds"
+        )
+    return np.asarray(record["scores"], dtype=np.float64)
 
 
 def cross_validate(data: TrainingSet) -> list[SemanticReading]:
-    """Every message read by heads that never saw it (folds by position)."""
+    """Every message read by heads that never saw it (folds by position) and by the crisis
+    model fine-tuned without its round."""
     n = len(data.examples)
     fold = np.arange(n) % FOLDS
     probabilities = np.zeros((n, 1 + len(LOGISTIC_HEADS)))
+    probabilities[:, 0] = out_of_round_crisis()
     for k in range(FOLDS):
-        network, logistic = fit_heads(data, fold != k)
+        logistic = fit_heads(data, fold != k)
         held = fold == k
-        probabilities[held, 0] = sigmoid(network.logits(data.features[held, :-1]))
         probabilities[held, 1:] = sigmoid(data.features[held] @ logistic.T)
     return [SemanticReading(*map(float, row)) for row in probabilities]
 
@@ -278,12 +253,12 @@ def train() -> tuple[dict[str, object], dict[str, float]]:
     data = build_training_set(corpus.load("train"))
     readings = cross_validate(data)
     thresholds = choose_thresholds(data, readings)
-    network, logistic = fit_heads(data, np.ones(len(data.examples), dtype=bool))
+    logistic = fit_heads(data, np.ones(len(data.examples), dtype=bool))
     artefact: dict[str, object] = {
         "model_sha256": MODEL_SHA256,
+        "crisis_model_sha256": CRISIS_MODEL_SHA256,
         "train_corpus_sha256": corpus_digest(),
         "thresholds": asdict(thresholds),
-        "crisis": network.as_json(),
         "logistic": {
             name: np.round(logistic[i], 6).tolist() for i, name in enumerate(LOGISTIC_HEADS)
         },

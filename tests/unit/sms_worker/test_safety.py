@@ -174,11 +174,15 @@ def test_the_committed_heads_were_fitted_on_this_train_split_and_this_model() ->
     head.json are today's (the full refit below runs in `make soak`)."""
     from services.sms_worker.safety import train
     from services.sms_worker.safety.encoder import MODEL_SHA256
+    from services.sms_worker.safety.model_digests import CRISIS_MODEL_SHA256
     from services.sms_worker.safety.semantic import HEAD_PATH
 
     head = json.loads(HEAD_PATH.read_text())
     assert head["train_corpus_sha256"] == train.corpus_digest()
     assert head["model_sha256"] == MODEL_SHA256
+    assert head["crisis_model_sha256"] == CRISIS_MODEL_SHA256
+    # The crisis threshold's out-of-round scores are for this train split too.
+    assert json.loads(train.OOF_PATH.read_text())["train_corpus_sha256"] == train.corpus_digest()
 
 
 @pytest.mark.skipif(
