@@ -4,7 +4,7 @@ probability per train message, in `corpus.load("train")` order).
     python scripts/crisis_oof_from_scores.py SCORES.npy --source "where the scores come from"
 
 `scripts/train_crisis_model.sh --folds` computes the same file with this repository's recipe (about
-half an hour of two cores); this takes scores from a run of the same recipe made before, such as
+15 minutes of two cores); this takes scores from a run of the same recipe made before, such as
 the experiment that chose it (exp15: `finetune.py --protocol loro --frozen 0 --epochs 2`, int8
 scores). `python -m services.sms_worker.safety.train` then chooses the crisis threshold from it.
 """

@@ -9,7 +9,7 @@
 #
 # It needs the CPU build of PyTorch 2.13.0 (the machine's pip configuration finds it locally;
 # elsewhere add --index-url https://download.pytorch.org/whl/cpu): the default wheel from PyPI
-# pulls in gigabytes of CUDA. About 10 minutes of two cores for the models, 25 for --folds.
+# pulls in gigabytes of CUDA. About 10 minutes of two quiet cores for the models, 15 for --folds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.local/train-venv
