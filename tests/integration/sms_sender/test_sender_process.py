@@ -48,7 +48,16 @@ async def test_sender_process_sends_once_and_stops_on_sigterm(
                 return row is not None and row["status"] == "sent"
 
             await eventually(sent)
-            metrics = (await process.http.get("/metrics")).text
+            metrics = ""
+
+            async def counted() -> bool:
+                # The outcome is counted once its transaction committed and its event left,
+                # a moment after the row shows it.
+                nonlocal metrics
+                metrics = (await process.http.get("/metrics")).text
+                return 'givecare_sms_sends_total{outcome="sent"' in metrics
+
+            await eventually(counted)
             output = await process.stop()
 
     assert process.returncode == 0, output.decode(errors="replace")
