@@ -26,8 +26,14 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.load import CAREGIVER_SCRIPT, SignedSms, caregiver_phone, percentile, signed_sms
-from services.devtools.webhooks import TWILIO_SMS_PATH
+from bench.load import (
+    CAREGIVER_SCRIPT,
+    SignedSms,
+    caregiver_phone,
+    percentile,
+    post_sms,
+    signed_sms,
+)
 
 KEPT_UP_P99_SECONDS = 1.0
 DRAIN_SECONDS = 10.0
@@ -121,12 +127,7 @@ async def send_step(
         )
         in_flight += 1
         try:
-            response = await http.post(
-                TWILIO_SMS_PATH, content=request.content, headers=request.headers
-            )
-            status: int | None = response.status_code
-        except httpx.HTTPError:
-            status = None
+            status = await post_sms(http, request)
         finally:
             in_flight -= 1
         sent[n] = Sent(caregiver.phone, scheduled, returning, status)

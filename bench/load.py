@@ -75,6 +75,17 @@ def caregiver_phone(run: int, index: int) -> str:
     return f"+1415{run % 100:02d}{index:05d}"
 
 
+async def post_sms(http: httpx.AsyncClient, request: SignedSms) -> int | None:
+    """Post one webhook; its HTTP status, or None when no answer came."""
+    try:
+        response = await http.post(
+            TWILIO_SMS_PATH, content=request.content, headers=request.headers
+        )
+    except httpx.HTTPError:
+        return None
+    return response.status_code
+
+
 async def open_loop(
     http: httpx.AsyncClient, requests: Sequence[SignedSms], rate: float
 ) -> list[Outcome]:
@@ -85,14 +96,7 @@ async def open_loop(
     async def one(n: int) -> None:
         scheduled = start + n / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        request = requests[n]
-        try:
-            response = await http.post(
-                TWILIO_SMS_PATH, content=request.content, headers=request.headers
-            )
-            status: int | None = response.status_code
-        except httpx.HTTPError:
-            status = None
+        status = await post_sms(http, requests[n])
         outcomes[n] = Outcome(scheduled, time.perf_counter() - scheduled, status)
 
     await asyncio.gather(*(one(n) for n in range(len(requests))))
