@@ -24,7 +24,7 @@ from cloudcoil.models.keda import v1alpha1 as keda
 
 from services.billing_worker.queues import STRIPE
 from services.devtools.system import SERVICES
-from services.ingress.settings import IngressSettings
+from services.ingress.settings import IngressSettings, WebhookSettings
 from services.migrations.__main__ import _parser as migrations_cli
 from services.migrations.registry import known_migrations
 from services.queues import CONSUMER_QUEUES
@@ -351,6 +351,20 @@ def test_prod_exposes_only_the_webhooks_at_the_public_address() -> None:
             assert path["path"] == "/webhooks"
             assert path["backend"]["service"]["name"] == "ingress"
             assert path["backend"]["service"]["port"]["name"] in service_ports
+
+
+def test_the_public_ingress_is_rate_limited_and_refuses_large_bodies_first() -> None:
+    prod = _render("prod")
+    (ingress,) = prod.of_kind("Ingress").values()
+    annotations = ingress["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-rps"]) > 0
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
+    body = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert body.endswith("k")
+    assert int(body[:-1]) * 1024 <= WebhookSettings().webhook_max_body_bytes
+    # The controller's pods are the proxies ingress believes, and no one else is everyone.
+    trusted = IngressSettings(forwarded_allow_ips=prod.config()["INGRESS_FORWARDED_ALLOW_IPS"])
+    assert trusted.trusted_proxies
 
 
 def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None:
