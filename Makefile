@@ -46,13 +46,17 @@ stop: ## stop a make run/infra of this checkout and whatever a killed run, test 
 COMPOSE := docker compose -f deploy/compose.yaml
 DOWN_ARGS ?=
 
-up: docker ## with Docker: build the image, start broker, database and services, wait until healthy
-	$(COMPOSE) up --build --detach --wait
-	@echo "ingress: http://127.0.0.1:8000, RabbitMQ UI: http://127.0.0.1:15672"
+up: docker deploy/.env ## with Docker: build the image, start broker, database and services, wait until healthy
+	$(COMPOSE) --env-file deploy/.env up --build --detach --wait
+	@echo "ingress: http://127.0.0.1:8000, RabbitMQ UI: http://127.0.0.1:15672 (user monitoring, deploy/.env)"
 	@echo "logs: $(COMPOSE) logs -f    stop: make down"
 
-down: docker ## stop and remove what `make up` started (data volumes stay; DOWN_ARGS=--volumes drops them)
-	$(COMPOSE) down $(DOWN_ARGS)
+down: docker deploy/.env ## stop and remove what `make up` started (data volumes stay; DOWN_ARGS=--volumes drops them)
+	$(COMPOSE) --env-file deploy/.env down $(DOWN_ARGS)
+
+# The credentials compose interpolates, random, written once (never overwritten; gitignored).
+deploy/.env:
+	python3 -m services.devtools.compose_env
 
 # `make up` and `make down` need Docker with its compose plugin (nothing of bootstrap.sh).
 docker:

@@ -26,8 +26,6 @@ class AdminSettings(_Settings):
     # Failed authentication attempts per client within the window before it gets 429s.
     failed_auth_limit: int = Field(10, ge=1, le=10_000)
     failed_auth_window_seconds: float = Field(900, ge=1)
-    # Behind a proxy, the client is the first X-Forwarded-For address (trusted proxies only).
-    trust_forwarded_for: bool = False
     # `last_used_at` is written at most this often per token, not on every request.
     last_used_interval_seconds: float = Field(60, ge=0)
     # The most rows a list (alerts, failed sends, parked events, audit log) returns.
