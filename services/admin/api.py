@@ -32,8 +32,10 @@ from services.admin.errors import (
     NotFound,
     TooManyAttempts,
 )
+from services.admin.state_metrics import admin_probes
 from services.admin.wiring import AdminConfig, AdminServices
 from shared.clock import Clock
+from shared.state_metrics import refresh_periodically
 
 log = structlog.get_logger(__name__)
 
@@ -192,7 +194,8 @@ Filter = Annotated[str | None, Query(max_length=256)]
 
 
 def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
-    """Build the router; its lifespan applies indexes and runs the admin's outbox relay."""
+    """Build the router; its lifespan applies indexes, runs the admin's outbox relay and keeps
+    the system's gauges fresh (`services.admin.state_metrics`)."""
     services = AdminServices(config, clock, app_name="ingress-admin")
 
     @contextlib.asynccontextmanager
@@ -205,12 +208,15 @@ def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
             log.warning(
                 "admin indexes not applied: database unavailable", error=type(error).__name__
             )
-        relay = asyncio.create_task(services.relay.run(stop))
+        tasks = [
+            asyncio.create_task(services.relay.run(stop)),
+            asyncio.create_task(refresh_periodically(admin_probes(services), stop)),
+        ]
         try:
             yield
         finally:
             stop.set()
-            await asyncio.gather(relay, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await services.close()
 
     router = APIRouter(route_class=AdminRoute, lifespan=lifespan, tags=["admin"])

@@ -70,6 +70,7 @@ from shared.mongo import (
 )
 from shared.ops import ops_router
 from shared.outbox import Outbox, OutboxRelay, outbox_indexes
+from shared.state_metrics import outbox_backlog_probe, refresh_periodically
 from shared.worker import declare_topology
 
 log = structlog.get_logger(__name__)
@@ -521,6 +522,19 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
         tasks = [
             asyncio.create_task(ingress.keep_broker_connected(stop)),
             asyncio.create_task(ingress.relay.run(stop)),
+            asyncio.create_task(
+                refresh_periodically(
+                    [
+                        (
+                            "outbox",
+                            outbox_backlog_probe(
+                                ingress.db[INGRESS_EVENTS], ingress.clock, SERVICE
+                            ),
+                        )
+                    ],
+                    stop,
+                )
+            ),
         ]
         try:
             yield
