@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-bootstrap: ## install RabbitMQ, Python, uv and the locked dependencies when missing
+bootstrap: ## install RabbitMQ, Prometheus (promtool), Python, uv and the locked dependencies when missing
 	@bash scripts/bootstrap.sh
 
 test: bootstrap ## run the whole suite against real servers (started locally when needed)
