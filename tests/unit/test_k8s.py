@@ -1,8 +1,9 @@
 """The Kubernetes manifests: both overlays render with the real kustomize (`kubectl kustomize`)
-and every object validates offline against the Kubernetes schemas (KEDA's objects against the
-models generated from KEDA's CRDs). Then the rules no schema knows: each service runs its module
-with probes on its ops port, pods are locked down, autoscalers watch the queues the code consumes,
-settings exist and secrets stay out of ConfigMaps."""
+and every object validates offline against the Kubernetes schemas (KEDA's and the Prometheus
+Operator's objects against the models generated from their CRDs). Then the rules no schema
+knows: each service runs its module with probes on its ops port, pods are locked down,
+autoscalers watch the queues the code consumes, Prometheus scrapes every service, settings exist
+and secrets stay out of ConfigMaps."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +25,7 @@ import pydantic
 import pytest
 import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
+from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 
 from services.billing_worker.queues import STRIPE
 from services.devtools.system import SERVICES
@@ -35,6 +38,7 @@ from services.sms_sender.queues import EVENTS as SENDER_EVENTS
 from services.sms_worker.queues import QUEUES as SMS_WORKER_QUEUES
 from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
+from tests.support.monitoring import rule_groups
 from tests.support.settings_catalog import setting_variables
 from tests.support.tools import dev_tool
 
@@ -134,10 +138,16 @@ def _dropped(given: Any, kept: Any, path: str) -> list[str]:
     return []
 
 
-def _keda_errors(document: Object) -> list[str]:
-    model = getattr(keda, document["kind"], None)
+# The CRDs' groups the manifests use, and the models generated from each project's CRDs.
+CRD_MODELS: dict[str, ModuleType] = {"keda.sh": keda, "monitoring.coreos.com": prometheus_operator}
+
+
+def _crd_errors(document: Object, models: ModuleType) -> list[str]:
+    model = getattr(models, document["kind"], None)
     if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
-        return [f"no KEDA schema for {document['kind']}"]
+        return [f"no schema for {document['apiVersion']} {document['kind']}"]
+    if model.model_fields["api_version"].default != document["apiVersion"]:
+        return [f"{document['kind']} is not served as {document['apiVersion']}"]
     try:
         kept = model.model_validate(document).model_dump(
             by_alias=True, exclude_unset=True, mode="json"
@@ -148,10 +158,11 @@ def _keda_errors(document: Object) -> list[str]:
 
 
 def _schema_errors(document: Object, version: str) -> list[str]:
-    """Why a cluster of `version` (with KEDA installed) would refuse `document`; strict, so an
-    unknown or misspelt field is an error too."""
-    if document["apiVersion"].startswith("keda.sh/"):
-        return _keda_errors(document)
+    """Why a cluster of `version` (with KEDA and the Prometheus Operator installed) would refuse
+    `document`; strict, so an unknown or misspelt field is an error too."""
+    group = document["apiVersion"].partition("/")[0]
+    if group in CRD_MODELS:
+        return _crd_errors(document, CRD_MODELS[group])
     try:
         kubernetes_validate.validate(document, version, strict=True)
     except kubernetes_validate.ValidationError as error:
@@ -184,6 +195,29 @@ def test_the_validation_rejects_what_a_cluster_would_refuse() -> None:
     assert _schema_errors(scaled, KUBERNETES_VERSIONS[0]) == ["unknown field .spec.maxReplicas"]
     assert _schema_errors(mistyped, KUBERNETES_VERSIONS[0])
     assert _schema_errors({**deployment, "kind": "Deploymnet"}, KUBERNETES_VERSIONS[0])
+    monitor = copy.deepcopy(objects.of_kind("PodMonitor")["givecare"])
+    monitor["spec"]["podMetricEndpoints"] = monitor["spec"].pop("podMetricsEndpoints")
+    assert _schema_errors(monitor, KUBERNETES_VERSIONS[0]) == [
+        "unknown field .spec.podMetricEndpoints"
+    ]
+    rule = copy.deepcopy(objects.of_kind("PrometheusRule")["givecare-alerts"])
+    rule["spec"]["groups"][0]["rules"][0]["for"] = 15
+    assert _schema_errors(rule, KUBERNETES_VERSIONS[0])
+    assert _schema_errors({**rule, "apiVersion": "monitoring.coreos.com/v2"}, "1.31")
+
+
+def test_prometheus_scrapes_every_service_and_loads_the_alert_rules(manifests: Manifests) -> None:
+    (monitor,) = manifests.of_kind("PodMonitor").values()
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    ports = {endpoint["port"] for endpoint in monitor["spec"]["podMetricsEndpoints"]}
+    for deployment in manifests.by_module().values():
+        pod = deployment["spec"]["template"]
+        assert selector.items() <= pod["metadata"]["labels"].items()
+        annotated = pod["metadata"]["annotations"]["prometheus.io/port"]
+        scraped = [p for p in _container(deployment)["ports"] if p["name"] in ports]
+        assert [str(p["containerPort"]) for p in scraped] == [annotated]
+    (rule,) = manifests.of_kind("PrometheusRule").values()
+    assert rule["spec"]["groups"] == rule_groups()
 
 
 def test_each_service_runs_its_module_with_probes_on_its_ops_port(manifests: Manifests) -> None:
