@@ -34,8 +34,9 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-run: bootstrap ## start the whole system locally: broker, database and every service (Ctrl-C stops)
-	$(RUN) python -m services.devtools.run --dir .local/infra
+PROMETHEUS ?=
+run: bootstrap ## start the whole system locally: broker, database and every service (Ctrl-C stops; PROMETHEUS=1: and Prometheus with the alert rules on :9090)
+	GIVECARE_PROMETHEUS=$(PROMETHEUS) $(RUN) python -m services.devtools.run --dir .local/infra
 
 infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
 	$(RUN) python -m shared.local_servers --dir .local/infra
