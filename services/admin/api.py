@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException
 
 from services.admin.auth import Actor, Role, require
 from services.admin.errors import (
@@ -75,6 +76,12 @@ class AdminRoute(APIRoute):
                 return await handle(request)
             except AdminError as error:
                 return error_response(error)
+            except HTTPException as error:
+                # FastAPI's refusal of a body that is not JSON at all, in the same shape as the
+                # others; anything else (ingress's 413) goes to the app's own handlers.
+                if error.status_code != 400:
+                    raise
+                return _error(400, "bad_request", str(error.detail))
             except PyMongoError as error:
                 log.error("admin request failed: database unavailable", error=type(error).__name__)
                 return _error(503, "database_unavailable", "the database did not answer; retry")
@@ -181,6 +188,38 @@ class AcknowledgeRequest(_Body):
     note: str | None = Field(None, max_length=500)
 
 
+class ProblemLocation(BaseModel):
+    """Where a request was invalid and why (never the input itself)."""
+
+    loc: list[str | int]
+    msg: str | None
+    type: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a machine-readable `error` and, except for 413, a `detail` saying why."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    detail: str | list[ProblemLocation] | None = None
+
+
+# Declared on every admin route, so the OpenAPI document says what a refusal looks like (and
+# the schemathesis run in tests/integration/admin/test_schema_roles.py holds the answers to it).
+ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"model": ErrorBody, "description": "The body is not parsable (not JSON, not UTF-8)"},
+    401: {"model": ErrorBody, "description": "No valid API token (or bootstrap token)"},
+    403: {"model": ErrorBody, "description": "The token lacks the route's role"},
+    404: {"model": ErrorBody, "description": "No such user, token, alert or queue"},
+    409: {"model": ErrorBody, "description": "The state does not allow it (already done …)"},
+    413: {"model": ErrorBody, "description": "Body over the size limit"},
+    422: {"model": ErrorBody, "description": "Invalid input: where and why, never the input"},
+    429: {"model": ErrorBody, "description": "Too many failed attempts from this client"},
+    503: {"model": ErrorBody, "description": "Database or broker unavailable: retry"},
+}
+
+
 # --- the router -----------------------------------------------------------------------------------
 
 Limit = Annotated[int, Query(ge=1, le=MAX_ROWS, description="at most ADMIN_MAX_LIST_LIMIT rows")]
@@ -213,7 +252,9 @@ def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
             await asyncio.gather(relay, return_exceptions=True)
             await services.close()
 
-    router = APIRouter(route_class=AdminRoute, lifespan=lifespan, tags=["admin"])
+    router = APIRouter(
+        route_class=AdminRoute, lifespan=lifespan, tags=["admin"], responses=ERROR_RESPONSES
+    )
     reader = Annotated[Actor, Depends(Authorized(services, Role.SUPPORT))]
     writer = Annotated[Actor, Depends(Authorized(services, Role.ADMIN))]
     gate = Depends(BootstrapGate(services))
