@@ -33,6 +33,7 @@ from services.admin.errors import (
     NotFound,
     TooManyAttempts,
 )
+from services.admin.settings import MAX_PAGE_ROWS
 from services.admin.wiring import AdminConfig, AdminServices
 from shared.clock import Clock
 
@@ -128,8 +129,9 @@ class BootstrapGate:
 
 # --- request bodies and parameters: every one bounded ---------------------------------------------
 
-# The most rows one request may ask for (ADMIN_MAX_LIST_LIMIT lowers it further).
-MAX_ROWS: Final = 10_000
+# The most rows one request may ask for or name (ADMIN_MAX_LIST_LIMIT may lower it further).
+MAX_ROWS: Final = MAX_PAGE_ROWS
+MAX_SMS_CHARS: Final = 1_600
 # ADMIN_TOKEN_TTL_DAYS's own ceiling.
 MAX_TTL_DAYS: Final = 3_650
 MessageId = Annotated[str, Field(min_length=1, max_length=256)]
@@ -165,7 +167,8 @@ class TokenRequest(_Body):
 
 
 class MessageRequest(_Body):
-    body: str = Field(min_length=1, max_length=10_000)
+    # SMS_MAX_BODY_CHARS's own ceiling (Twilio's): a longer text could never be sent.
+    body: str = Field(min_length=1, max_length=MAX_SMS_CHARS)
     request_id: str | None = Field(
         None, max_length=128, description="repeat it to retry without sending twice"
     )
