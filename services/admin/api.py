@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException
 
 from services.admin.auth import Actor, Role, require
 from services.admin.errors import (
@@ -32,6 +33,7 @@ from services.admin.errors import (
     NotFound,
     TooManyAttempts,
 )
+from services.admin.settings import MAX_PAGE_ROWS
 from services.admin.state_metrics import admin_probes
 from services.admin.wiring import AdminConfig, AdminServices
 from shared.clock import Clock
@@ -77,6 +79,12 @@ class AdminRoute(APIRoute):
                 return await handle(request)
             except AdminError as error:
                 return error_response(error)
+            except HTTPException as error:
+                # FastAPI's refusal of a body that is not JSON at all, in the same shape as the
+                # others; anything else (ingress's 413) goes to the app's own handlers.
+                if error.status_code != 400:
+                    raise
+                return _error(400, "bad_request", str(error.detail))
             except PyMongoError as error:
                 log.error("admin request failed: database unavailable", error=type(error).__name__)
                 return _error(503, "database_unavailable", "the database did not answer; retry")
@@ -123,8 +131,9 @@ class BootstrapGate:
 
 # --- request bodies and parameters: every one bounded ---------------------------------------------
 
-# The most rows one request may ask for (ADMIN_MAX_LIST_LIMIT lowers it further).
-MAX_ROWS: Final = 10_000
+# The most rows one request may ask for or name (ADMIN_MAX_LIST_LIMIT may lower it further).
+MAX_ROWS: Final = MAX_PAGE_ROWS
+MAX_SMS_CHARS: Final = 1_600
 # ADMIN_TOKEN_TTL_DAYS's own ceiling.
 MAX_TTL_DAYS: Final = 3_650
 MessageId = Annotated[str, Field(min_length=1, max_length=256)]
@@ -160,7 +169,8 @@ class TokenRequest(_Body):
 
 
 class MessageRequest(_Body):
-    body: str = Field(min_length=1, max_length=10_000)
+    # SMS_MAX_BODY_CHARS's own ceiling (Twilio's): a longer text could never be sent.
+    body: str = Field(min_length=1, max_length=MAX_SMS_CHARS)
     request_id: str | None = Field(
         None, max_length=128, description="repeat it to retry without sending twice"
     )
@@ -181,6 +191,38 @@ class DiscardRequest(_Body):
 
 class AcknowledgeRequest(_Body):
     note: str | None = Field(None, max_length=500)
+
+
+class ProblemLocation(BaseModel):
+    """Where a request was invalid and why (never the input itself)."""
+
+    loc: list[str | int]
+    msg: str | None
+    type: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a machine-readable `error` and, except for 413, a `detail` saying why."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    detail: str | list[ProblemLocation] | None = None
+
+
+# Declared on every admin route, so the OpenAPI document says what a refusal looks like (and
+# the schemathesis run in tests/integration/admin/test_schema_roles.py holds the answers to it).
+ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"model": ErrorBody, "description": "The body is not parsable (not JSON, not UTF-8)"},
+    401: {"model": ErrorBody, "description": "No valid API token (or bootstrap token)"},
+    403: {"model": ErrorBody, "description": "The token lacks the route's role"},
+    404: {"model": ErrorBody, "description": "No such user, token, alert or queue"},
+    409: {"model": ErrorBody, "description": "The state does not allow it (already done …)"},
+    413: {"model": ErrorBody, "description": "Body over the size limit"},
+    422: {"model": ErrorBody, "description": "Invalid input: where and why, never the input"},
+    429: {"model": ErrorBody, "description": "Too many failed attempts from this client"},
+    503: {"model": ErrorBody, "description": "Database or broker unavailable: retry"},
+}
 
 
 # --- the router -----------------------------------------------------------------------------------
@@ -219,7 +261,9 @@ def admin_router(config: AdminConfig, clock: Clock) -> APIRouter:
             await asyncio.gather(*tasks, return_exceptions=True)
             await services.close()
 
-    router = APIRouter(route_class=AdminRoute, lifespan=lifespan, tags=["admin"])
+    router = APIRouter(
+        route_class=AdminRoute, lifespan=lifespan, tags=["admin"], responses=ERROR_RESPONSES
+    )
     reader = Annotated[Actor, Depends(Authorized(services, Role.SUPPORT))]
     writer = Annotated[Actor, Depends(Authorized(services, Role.ADMIN))]
     gate = Depends(BootstrapGate(services))

@@ -425,6 +425,68 @@ def test_dev_generates_one_fake_secret_per_workload_with_its_own_broker_user() -
     assert users["monitoring"]["tags"] == ["monitoring"]
 
 
+def _script_table(script: str, name: str) -> Any:
+    """The JSON object a mongo init script assigns to `const <name>`."""
+    return json.loads(script.split(f"const {name} = ", 1)[1].split(";\n", 1)[0])
+
+
+def test_dev_mongo_requires_authentication_with_a_user_per_workload() -> None:
+    """As in compose: a root user, and each workload its own user; a service's user may write
+    its own database only (ingress also the admin's), the migrate Job's never ingress's or the
+    admin's."""
+    dev = _render("dev")
+    mongo = MongoSettings()
+    migrations = MigrationSettings()
+    root = dev.generated("Secret", "dev-mongo")
+    init = dev.generated("Secret", "dev-mongo-init")
+    assert root is not None
+    assert init is not None
+    env = {k: base64.b64decode(v).decode() for k, v in root["data"].items()}
+    scripts = {k: base64.b64decode(v).decode() for k, v in init["data"].items()}
+    assert env["MONGO_INITDB_ROOT_USERNAME"] == "root"
+    assert env["MONGO_INITDB_ROOT_PASSWORD"]
+    # mongod's keyFile: 6 to 1024 base64 characters.
+    assert re.fullmatch(r"[A-Za-z0-9+/=]{6,1024}", env["DB_REPLICA_SET_KEY"])
+
+    server = dev.of_kind("Deployment")["mongo"]
+    container = _container(server)
+    assert [s["secretRef"]["name"] for s in container["envFrom"]] == [root["metadata"]["name"]]
+    started = " ".join(container["command"])
+    assert "--keyFile" in started
+    assert "--noauth" not in started
+    assert "$MONGO_INITDB_ROOT_PASSWORD" in " ".join(container["readinessProbe"]["exec"]["command"])
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in server["spec"]["template"]["spec"]["volumes"]}
+    assert mounts["init"] == "/docker-entrypoint-initdb.d"
+    assert volumes["init"]["secret"]["secretName"] == init["metadata"]["name"]
+
+    # The services' users are compose's, from the same script.
+    compose_script = (K8S.parent / "mongo" / "init-users.js").read_text()
+    assert scripts["10-users.js"] == compose_script
+    users: dict[str, dict[str, list[str]]] = _script_table(compose_script, "USERS")
+    users["migrate"] = {**_script_table(scripts["20-migrate-user.js"], "MIGRATE"), "read": []}
+    for name in users:
+        assert f"DB_PASSWORD_{name.upper()}" in env, name  # its password reaches the scripts
+    for name in dev.pods():
+        secret = dev.generated("Secret", f"givecare-{name}")
+        assert secret is not None, name
+        url = urlsplit(base64.b64decode(secret["data"]["MONGODB_URL"]).decode())
+        user = name.replace("-", "_")
+        assert url.username == user, name
+        assert url.password == env[f"DB_PASSWORD_{user.upper()}"], name
+        assert "authSource=admin" in url.query.split("&"), name
+        assert url.hostname == f"mongo.{secret['metadata']['namespace']}.svc", name
+        writes = users[user]["readWrite"]
+        if user == "migrate":
+            assert {migrations.state_db, migrations.legacy_db} <= set(writes)
+            assert not {mongo.database_name("admin"), mongo.database_name("ingress")} & set(writes)
+        elif user == "ingress":
+            assert writes == [mongo.database_name("ingress"), mongo.database_name("admin")]
+        else:
+            assert writes == [mongo.database_name(user)], name
+    assert set(users) == {name.replace("-", "_") for name in dev.pods()}
+
+
 def test_prod_uses_secrets_managed_outside_the_repository() -> None:
     prod = _render("prod")
     assert prod.of_kind("Secret") == {}

@@ -15,14 +15,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pydantic
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from twilio.request_validator import HMAC_SHA256, RequestValidator
 
-from services.admin.api import Authorized, client_of
+from services.admin.api import MAX_ROWS, MAX_SMS_CHARS, Authorized, client_of
 from services.admin.auth import Actor, Role
+from services.admin.settings import AdminSettings
 from services.devtools.signing import stripe_signature_header, twilio_signature
 from services.ingress.app import IngressConfig, create_app
 from services.ingress.settings import IngressSettings, WebhookSettings
@@ -30,6 +32,7 @@ from shared.config import (
     BrokerSettings,
     MongoSettings,
     OutboxSettings,
+    SenderSettings,
     StripeSettings,
     TwilioSettings,
 )
@@ -393,3 +396,53 @@ async def test_every_admin_number_and_string_is_bounded(
     )
     assert answer.status_code == 422, (path, answer.text[:300])
     assert answer.json()["error"] == "invalid_request"
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/admin/crisis-alerts?limit=LIMIT", None),
+        ("GET", "/admin/outbound/failed?limit=LIMIT", None),
+        ("GET", "/admin/dlq/scheduler.events?limit=LIMIT", None),
+        ("GET", "/admin/tokens?limit=LIMIT", None),
+        ("GET", "/admin/audit?limit=LIMIT", None),
+        ("POST", "/admin/dlq/scheduler.events/replay", '{"limit": LIMIT}'),
+        ("POST", "/admin/dlq/scheduler.events/discard", '{"all": true, "limit": LIMIT}'),
+        ("POST", "/admin/dlq/scheduler.events/replay", '{"message_ids": IDS}'),
+        ("POST", "/admin/dlq/scheduler.events/discard", '{"message_ids": IDS}'),
+    ],
+)
+async def test_a_request_reads_or_acts_on_at_most_one_page_of_500_rows(
+    http: httpx.AsyncClient, as_admin: None, method: str, path: str, body: str | None
+) -> None:
+    """501 rows, or 501 named events, is refused before anything is read (422, not 503: the
+    database is away); 500 passes validation and reaches the database (503)."""
+    for rows, expected in ((MAX_ROWS + 1, 422), (MAX_ROWS, 503)):
+        ids = json.dumps([f"m{n}" for n in range(rows)])
+        answer = await http.request(
+            method,
+            path.replace("LIMIT", str(rows)),
+            content=body.replace("LIMIT", str(rows)).replace("IDS", ids) if body else None,
+            headers={"Content-Type": "application/json"},
+        )
+        assert answer.status_code == expected, (path, rows, answer.text[:300])
+    assert MAX_ROWS == 500
+
+
+async def test_an_admin_text_is_at_most_one_sendable_sms(
+    http: httpx.AsyncClient, as_admin: None
+) -> None:
+    for length, expected in ((MAX_SMS_CHARS + 1, 422), (MAX_SMS_CHARS, 503)):
+        answer = await http.post("/admin/users/+15555550199/messages", json={"body": "x" * length})
+        assert answer.status_code == expected, answer.text[:300]
+        assert "x" * 20 not in answer.text
+    assert SenderSettings().max_body_chars <= MAX_SMS_CHARS
+
+
+def test_the_list_limit_setting_cannot_exceed_a_page() -> None:
+    assert AdminSettings(max_list_limit=MAX_ROWS).max_list_limit == MAX_ROWS
+    with pytest.raises(pydantic.ValidationError):
+        AdminSettings(max_list_limit=MAX_ROWS + 1)
