@@ -69,6 +69,21 @@ def secret_list(value: SecretStr | None) -> list[str]:
     return [item.strip() for item in value.get_secret_value().split(",") if item.strip()]
 
 
+class DeploymentSettings(_Settings):
+    """What kind of deployment this process belongs to. A few start-up checks that keep a real
+    deployment from running half-configured (the console SMS transport, a billing worker that
+    cannot reconcile with Stripe) are relaxed only in `development`. Unset means production, so a
+    deployment that forgets to say what it is gets the strict checks: it fails closed."""
+
+    model_config = SettingsConfigDict(env_prefix="GIVECARE_")
+
+    env: Literal["development", "production"] = "production"
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+
 class BrokerSettings(_Settings):
     """RabbitMQ: connection, topology names, consumer flow control and retry policy."""
 
@@ -229,7 +244,8 @@ class OpsSettings(_Settings):
 
 
 class TwilioSettings(_Settings):
-    """Twilio REST credentials and sender; without credentials the console transport is used."""
+    """Twilio REST credentials and sender identity (the sender refuses to start without them
+    unless SENDER_TRANSPORT=console), the webhook secrets ingress checks, the API address."""
 
     model_config = SettingsConfigDict(env_prefix="TWILIO_")
 
@@ -268,6 +284,10 @@ class SenderSettings(_Settings):
 
     model_config = SettingsConfigDict(env_prefix="SENDER_")
 
+    # Where outbound SMS go: Twilio (credentials required), or the console, which delivers
+    # nothing and is accepted only with GIVECARE_ENV=development. Never chosen implicitly: a
+    # sender that silently logged instead of sending would drop crisis replies unseen.
+    transport: Literal["twilio", "console"] = "twilio"
     # A claimed send is another sender's to take over (after asking Twilio) once this runs out;
     # keep it well above TWILIO_REQUEST_TIMEOUT_SECONDS.
     lease_seconds: float = Field(60.0, gt=0)

@@ -1,12 +1,13 @@
 """`make run`: every GiveCare service as its own process, beside the local servers.
 
 Each service gets the broker and database URLs, an ops port of its own and development defaults
-for what it would otherwise refuse to start without (a Twilio auth token so ingress can verify
-the webhooks a local tool signs, a Stripe webhook secret). Without Twilio credentials a fake
-Twilio REST API runs as one more process on port 8010 and the sender is pointed at it, so a
-reply takes the whole path a real one does. Output lines are prefixed with the process's name,
-coloured in a terminal. Stopping sends SIGTERM to all, waits, and kills what is left; each runs
-in a session of its own and ends with the supervisor however it ends (`_process.spawn`).
+for what it would otherwise refuse to start without (`GIVECARE_ENV=development`, a Twilio auth
+token so ingress can verify the webhooks a local tool signs, a Stripe webhook secret). Without
+Twilio credentials a fake Twilio REST API runs as one more process on port 8010 and the sender is
+pointed at it, so a reply takes the whole path a real one does. Output lines are prefixed with
+the process's name, coloured in a terminal. Stopping sends SIGTERM to all, waits, and kills what
+is left; each runs in a session of its own and ends with the supervisor however it ends
+(`_process.spawn`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from services.ingress.settings import IngressSettings, WebhookSettings
-from shared.config import StripeSettings, TwilioSettings, load_settings
+from shared.config import DeploymentSettings, StripeSettings, TwilioSettings, load_settings
 from shared.local_servers._lifecycle import Record, forget
 from shared.local_servers._process import free_port, spawn
 
@@ -100,6 +101,9 @@ def development_setup(urls: Mapping[str, str], *, free_ports: bool = False) -> D
     twilio = load_settings(TwilioSettings)
     stripe = load_settings(StripeSettings)
     made_up: dict[str, str] = {}
+    if "env" not in load_settings(DeploymentSettings).model_fields_set:
+        # A developer's machine: the checks that need a real deployment's credentials relax.
+        made_up["GIVECARE_ENV"] = "development"
     ingress_port, fake_twilio_port = ingress.port, FAKE_TWILIO_PORT
     if free_ports:
         ingress_port, fake_twilio_port = free_port(), free_port()

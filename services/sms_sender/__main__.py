@@ -26,7 +26,7 @@ SERVICE = "sms_sender"
 async def serve(config: SenderConfig) -> None:
     async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         await ensure_indexes(runtime.db, sender_indexes())
-        transport = open_transport(config.twilio)
+        transport = open_transport(config.sender.transport, config.twilio)
         channel = await runtime.connection.channel(publisher_confirms=True, on_return_raises=True)
         try:
             transactions = runtime.transactions(sender_work(runtime.db))

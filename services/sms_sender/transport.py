@@ -1,9 +1,9 @@
 """How an SMS leaves the system: Twilio through its official async SDK, or the console.
 
 Transports only talk to the provider; what a failure means (retry, give up, ask the provider
-first) is decided from `SendFailure.http_status`/`code` by `classification`. With no Twilio
-credentials the console transport records the message as sent by "console" and logs that it did,
-without the body — the development default.
+first) is decided from `SendFailure.http_status`/`code` by `classification`. The console
+transport records the message as sent by "console" and logs that it did, without the body; it is
+used only when `SENDER_TRANSPORT=console` chose it, in development (`settings.SenderConfig`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -87,14 +87,14 @@ def with_outbound_key(callback_url: str, key: str) -> str:
 
 
 class ConsoleTransport:
-    """Development without credentials: nothing leaves the machine; every send is logged."""
+    """Development without Twilio: nothing leaves the machine; every send is logged."""
 
     name = "console"
 
     async def send(self, sms: OutgoingSms) -> ProviderMessage:
         sid = f"CONSOLE{uuid.uuid4().hex}"
         log.warning(
-            "console transport: SMS recorded as sent, NOT delivered (no Twilio credentials)",
+            "console transport: SMS recorded as sent, NOT delivered (SENDER_TRANSPORT=console)",
             transport=self.name,
             outbound_key=sms.key,
             provider_sid=sid,
@@ -200,9 +200,10 @@ def _provider_message(message: Any) -> ProviderMessage:
     )
 
 
-def open_transport(settings: TwilioSettings) -> SmsTransport:
-    """Twilio when credentials are configured, else the console (logged loudly at start)."""
-    if settings.configured:
-        return TwilioTransport(settings)
-    log.warning("no Twilio credentials: outbound SMS go to the console transport, not to phones")
-    return ConsoleTransport()
+def open_transport(choice: Literal["twilio", "console"], twilio: TwilioSettings) -> SmsTransport:
+    """The transport `SENDER_TRANSPORT` chose, once `SenderConfig.check` accepted the choice;
+    never the console by default (it delivers nothing), and said loudly at start when chosen."""
+    if choice == "console":
+        log.warning("SENDER_TRANSPORT=console: outbound SMS are logged, not sent to phones")
+        return ConsoleTransport()
+    return TwilioTransport(twilio)

@@ -30,6 +30,7 @@ _CONFIGURABLE = (
     "STRIPE_WEBHOOK_SECRET",
     "PUBLIC_BASE_URL",
     "INGRESS_PORT",
+    "GIVECARE_ENV",
 )
 
 
@@ -64,6 +65,14 @@ def test_without_twilio_credentials_a_fake_twilio_takes_the_messages() -> None:
     assert env["RABBITMQ_URL"] == URLS["RABBITMQ_URL"]
     assert setup.made_up == {name: env[name] for name in setup.made_up}
     assert "TWILIO_AUTH_TOKEN" in setup.made_up
+    assert env["GIVECARE_ENV"] == "development"
+
+
+def test_a_deployment_kind_set_in_dotenv_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("GIVECARE_ENV=production\n")
+    setup = development_setup(URLS)
+    assert "GIVECARE_ENV" not in setup.env
+    assert "GIVECARE_ENV" not in setup.made_up
 
 
 def test_credentials_in_dotenv_mean_real_twilio_and_are_left_where_they_are(
