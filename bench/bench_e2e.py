@@ -130,6 +130,8 @@ def _environment(found: Servers, run: str, twilio_url: str) -> dict[str, str]:
         TWILIO_FROM_NUMBER=OUR_NUMBER,
         TWILIO_API_BASE_URL=twilio_url,
         STRIPE_WEBHOOK_SECRET=f"whsec_bench_{run}",
+        # No Stripe API in the benchmark: the scheduled reconcile is off, as it must be said.
+        BILLING_RECONCILE_INTERVAL_SECONDS="0",
         LOG_LEVEL="WARNING",
     )
 

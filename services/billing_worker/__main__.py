@@ -14,6 +14,10 @@ from services.billing_worker.expiry import AccessExpiry
 from services.billing_worker.handlers import BillingTexts, StripeEventHandler
 from services.billing_worker.queues import STRIPE
 from services.billing_worker.reconcile import parse_since, reconcile
+from services.billing_worker.reconcile_schedule import (
+    scheduled_reconcile,
+    scheduled_reconcile_client,
+)
 from services.billing_worker.refetch import SubscriptionRefresher
 from services.billing_worker.service import StripeEventConsumer
 from services.billing_worker.settings import BillingSettings
@@ -23,7 +27,13 @@ from services.billing_worker.stripe_objects import e164
 from services.billing_worker.unit_of_work import billing_work
 from services.queues import CONSUMER_QUEUES
 from shared.broker import Publisher
-from shared.config import ConfigError, LinkSettings, StripeSettings, load_settings
+from shared.config import (
+    ConfigError,
+    DeploymentSettings,
+    LinkSettings,
+    StripeSettings,
+    load_settings,
+)
 from shared.events.catalog import StripeEventReceived
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
@@ -37,9 +47,14 @@ async def serve() -> None:
         signup_url=load_settings(LinkSettings).signup_url,
         payment_notice_memory=billing.payment_notice_memory,
     )
+    stripe_settings = load_settings(StripeSettings)
+    # Refused here, before any connection, when the schedule is on and cannot run.
+    reconcile_client = scheduled_reconcile_client(
+        billing, stripe_settings, load_settings(DeploymentSettings)
+    )
     source = None
     if billing.refetch_subscriptions != "off":
-        source = StripeSubscriptions(stripe_client(load_settings(StripeSettings), billing))
+        source = StripeSubscriptions(stripe_client(stripe_settings, billing))
     async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         await ensure_indexes(runtime.db, BILLING_INDEXES)
         # Reads outside any event (no session): the re-fetch's hint and the sweep's scan.
@@ -61,7 +76,14 @@ async def serve() -> None:
             runtime.clock,
             interval_seconds=billing.access_sweep_interval_seconds,
         )
-        await runtime.run([consumer], background=[expiry.run])
+        async with scheduled_reconcile(
+            runtime, reconcile_client, interval_seconds=billing.reconcile_interval_seconds
+        ) as reconciling:
+            await runtime.run(
+                [consumer],
+                background=[expiry.run, *reconciling.background],
+                probes=reconciling.probes,
+            )
 
 
 async def run_reconcile(window: timedelta) -> int:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import stripe
 import structlog
 
+from services.billing_worker.records import ReconcileReport
 from services.billing_worker.stripe_objects import stripe_event_payload
 from shared.clock import Clock
 from shared.events import Envelope, new_event
@@ -50,13 +50,6 @@ def parse_since(text: str) -> timedelta:
     if duration <= timedelta(0) or duration > STRIPE_EVENT_RETENTION:
         raise ValueError("the duration must be more than zero and at most 30 days")
     return duration
-
-
-@dataclass(frozen=True)
-class ReconcileReport:
-    listed: int
-    already_received: int
-    fed: int
 
 
 async def reconcile(

@@ -99,3 +99,24 @@ class ImportedAccount:
     access_announced: bool
     welcomed_at: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """One reconcile: Stripe events listed, those already recorded, those fed to the worker."""
+
+    listed: int
+    already_received: int
+    fed: int
+
+
+@dataclass(frozen=True)
+class ReconcileState:
+    """The scheduled reconcile as stored: how far it has covered, and who runs it now."""
+
+    # The start of the last successful run: every event created before it was listed then.
+    covered_until: datetime | None = None
+    # When that run finished.
+    succeeded_at: datetime | None = None
+    holder: str | None = None
+    lease_until: datetime | None = None

@@ -12,7 +12,8 @@ from shared.config import _Settings
 
 
 class BillingSettings(_Settings):
-    """Checkout prices and return pages, the subscription re-fetch policy, the expiry sweep."""
+    """Checkout prices and return pages, the subscription re-fetch policy, the expiry sweep and
+    the scheduled reconcile."""
 
     model_config = SettingsConfigDict(
         env_prefix="BILLING_", env_file=".env", extra="ignore", frozen=True
@@ -33,3 +34,7 @@ class BillingSettings(_Settings):
     access_sweep_interval_seconds: float = Field(60.0, gt=0)
     # Invoices remembered per account to send one update-payment notice each.
     payment_notice_memory: int = Field(24, ge=1, le=1_000)
+    # How often the worker lists Stripe's recent events and feeds those it never received, as
+    # the `reconcile` command does (needs STRIPE_API_KEY). One replica runs it per interval; each
+    # run covers the time since the last successful one. 0: not on a schedule.
+    reconcile_interval_seconds: float = Field(86_400.0, ge=0)

@@ -1,16 +1,19 @@
 """The billing worker's collections, their indexes, and the Mongo repositories over them.
 
 `billing_accounts` (one per caregiver, keyed by E.164 phone), `billing_customers` (Stripe
-customer → phone: the link) and `billing_events` (every Stripe event once, by its id). Each
-repository is bound to a session when built: the transaction's inside an event
-(`unit_of_work.MongoBillingWork`), none for reads outside one (the expiry sweep's scan, the
-re-fetch's hint, reconcile, the admin). Documents stay in here; records go in and out.
+customer → phone: the link), `billing_events` (every Stripe event once, by its id) and
+`billing_reconcile` (the scheduled reconcile's progress and lease). Each repository is bound to
+a session when built: the transaction's inside an event (`unit_of_work.MongoBillingWork`), none
+for reads outside one (the expiry sweep's scan, the re-fetch's hint, reconcile, the admin).
+Documents stay in here; records go in and out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +30,8 @@ from services.billing_worker.records import (
     CustomerLink,
     ImportedAccount,
     Outcome,
+    ReconcileReport,
+    ReconcileState,
 )
 from shared.events.catalog import StripeEventReceived
 from shared.mongo import (
@@ -42,6 +47,8 @@ from shared.mongo import (
 ACCOUNTS = "billing_accounts"
 CUSTOMERS = "billing_customers"
 EVENTS = "billing_events"
+RECONCILE = "billing_reconcile"
+_STRIPE_RECONCILE = "stripe_events"
 
 BILLING_INDEXES: IndexDeclarations = {
     ACCOUNTS: [
@@ -377,6 +384,76 @@ class MongoStripeEvents:
             {"_id": stripe_event_id}, {"status": 1}, session=self._session
         )
         return Outcome(doc["status"]) if doc is not None else None
+
+
+class MongoReconcileRuns:
+    """The scheduled reconcile's one document: how far back Stripe's events have been compared,
+    the last run, and the lease that lets one replica run at a time. Single conditional writes
+    and no session: each must hold for every replica the moment it is made."""
+
+    def __init__(self, db: Database) -> None:
+        self._collection = db[RECONCILE]
+
+    async def state(self) -> ReconcileState:
+        doc = await self._collection.find_one({"_id": _STRIPE_RECONCILE})
+        if doc is None:
+            return ReconcileState()
+        return ReconcileState(
+            covered_until=doc.get("covered_until"),
+            succeeded_at=doc.get("succeeded_at"),
+            holder=doc.get("holder"),
+            lease_until=doc.get("lease_until"),
+        )
+
+    async def claim(
+        self, holder: str, *, covered_until: datetime | None, now: datetime, until: datetime
+    ) -> bool:
+        # The document exists before anyone competes for it, so the claim is one conditional
+        # update (an upsert racing another replica's would raise instead).
+        with contextlib.suppress(DuplicateKeyError):  # created by another replica meanwhile
+            await self._collection.update_one(
+                {"_id": _STRIPE_RECONCILE},
+                {"$setOnInsert": {"covered_until": None, "holder": None, "lease_until": now}},
+                upsert=True,
+            )
+        result = await self._collection.update_one(
+            {
+                "_id": _STRIPE_RECONCILE,
+                # Still what the caller read: a run that finished meanwhile makes this one moot.
+                "covered_until": covered_until,
+                "lease_until": {"$lte": now},
+            },
+            {"$set": {"holder": holder, "lease_until": until, "started_at": now}},
+        )
+        return result.matched_count == 1
+
+    async def succeeded(
+        self,
+        holder: str,
+        *,
+        covered_until: datetime,
+        finished_at: datetime,
+        report: ReconcileReport,
+    ) -> bool:
+        result = await self._collection.update_one(
+            {"_id": _STRIPE_RECONCILE, "holder": holder},
+            {
+                "$set": {
+                    "covered_until": covered_until,
+                    "succeeded_at": finished_at,
+                    "holder": None,
+                    "lease_until": finished_at,
+                    "last_report": asdict(report),
+                }
+            },
+        )
+        return result.matched_count == 1
+
+    async def failed(self, holder: str, *, retry_at: datetime, error: str) -> None:
+        await self._collection.update_one(
+            {"_id": _STRIPE_RECONCILE, "holder": holder},
+            {"$set": {"holder": None, "lease_until": retry_at, "last_error": error}},
+        )
 
 
 def _payload(doc: Document) -> StripeEventReceived:

@@ -20,6 +20,8 @@ from services.billing_worker.records import (
     CustomerAlreadyLinked,
     CustomerLink,
     Outcome,
+    ReconcileReport,
+    ReconcileState,
 )
 from shared.events.catalog import StripeEventReceived
 from tests.fakes.unit_of_work import FakeUnitOfWork
@@ -238,3 +240,45 @@ class OutsideReads:
 
     async def access_expired(self, now: datetime, limit: int = 500) -> list[str]:
         return await self._uow.accounts.access_expired(now, limit)
+
+
+class FakeReconcileRuns:
+    """The scheduled reconcile's document in memory, with `store.MongoReconcileRuns`' rules: a
+    claim holds only if the lease is free and nobody finished a run since the caller's read;
+    only the holder records or frees it."""
+
+    def __init__(self) -> None:
+        self.row = ReconcileState()
+        self.reports: list[ReconcileReport] = []
+
+    async def state(self) -> ReconcileState:
+        return self.row
+
+    async def claim(
+        self, holder: str, *, covered_until: datetime | None, now: datetime, until: datetime
+    ) -> bool:
+        row = self.row
+        if row.covered_until != covered_until:
+            return False
+        if row.lease_until is not None and row.lease_until > now:
+            return False
+        self.row = replace(row, holder=holder, lease_until=until)
+        return True
+
+    async def succeeded(
+        self,
+        holder: str,
+        *,
+        covered_until: datetime,
+        finished_at: datetime,
+        report: ReconcileReport,
+    ) -> bool:
+        if self.row.holder != holder:
+            return False
+        self.row = ReconcileState(covered_until, finished_at, None, finished_at)
+        self.reports.append(report)
+        return True
+
+    async def failed(self, holder: str, *, retry_at: datetime, error: str) -> None:
+        if self.row.holder == holder:
+            self.row = replace(self.row, holder=None, lease_until=retry_at)

@@ -375,6 +375,9 @@ async def running_system(
             TWILIO_API_BASE_URL=twilio.base_url,
             TWILIO_STATUS_CALLBACK_URL=f"http://127.0.0.1:{ingress_port}/webhooks/twilio/status",
             STRIPE_WEBHOOK_SECRET=stripe_secret,
+            # No Stripe API here, so no scheduled reconcile (production refuses a schedule
+            # without a key unless told so); tests/integration/billing_worker covers it.
+            BILLING_RECONCILE_INTERVAL_SECONDS="0",
             MONGODB_WRITE_LOG=str(write_log),
             **FAST_LOOPS,
             **module_environment,

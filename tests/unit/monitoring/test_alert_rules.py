@@ -53,6 +53,7 @@ def test_the_alerts_are_the_ones_on_call_needs() -> None:
                 "ConsumerStalled",
                 "SmsSendFailureRatioHigh",
                 "SchedulerStalled",
+                "BillingReconcileStale",
                 "IngressWebhook5xx",
             ]
         )
