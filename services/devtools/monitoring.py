@@ -1,9 +1,9 @@
 """Writes (or with `--check`, verifies) the monitoring files generated from code:
 
 * `deploy/monitoring/grafana/givecare.json`: the one-page Grafana dashboard (messages in and
-  out, latency, crisis alerts, queues, sends), built with Grafana's own Foundation SDK
-  (`grafana-foundation-sdk`, a dev dependency), so every panel is a typed builder and the JSON
-  is what Grafana's schema expects;
+  out, latency, provider calls, crisis alerts, queues, sends), built with Grafana's own
+  Foundation SDK (`grafana-foundation-sdk`, a dev dependency), so every panel is a typed builder
+  and the JSON is what Grafana's schema expects;
 * `deploy/monitoring/k8s/prometheus-rule.yaml`: the Prometheus Operator's PrometheusRule
   carrying `deploy/monitoring/rules/givecare-alerts.yaml` — the rule file stays the one source,
   checked and unit-tested by promtool.
@@ -55,7 +55,9 @@ def _query(expr: str, legend: str, ref: str = "A") -> Dataquery:
     return Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(_DATASOURCE)
 
 
-def _series(title: str, unit: str, *queries: tuple[str, str], description: str) -> TimeSeries:
+def _series(
+    title: str, unit: str, *queries: tuple[str, str], description: str, span: int = 8
+) -> TimeSeries:
     panel = (
         TimeSeries()
         .title(title)
@@ -64,7 +66,7 @@ def _series(title: str, unit: str, *queries: tuple[str, str], description: str) 
         .unit(unit)
         .min(0)
         .height(8)
-        .span(8)
+        .span(span)
     )
     for index, (expr, legend) in enumerate(queries):
         panel = panel.with_target(_query(expr, legend, chr(ord("A") + index)))
@@ -96,6 +98,17 @@ def _stat(title: str, unit: str, expr: str, red_from: float, *, description: str
     )
 
 
+def _quantiles(histogram: str, by: str, legend: str) -> tuple[tuple[str, str], ...]:
+    """The median and the 95th percentile of `histogram`, per `by`."""
+    return tuple(
+        (
+            f"histogram_quantile({q}, sum by (le, {by}) (rate({histogram}_bucket[{_WINDOW}])))",
+            f"p{round(q * 100)} {legend}",
+        )
+        for q in (0.5, 0.95)
+    )
+
+
 def dashboard() -> Dashboard:
     """The on-call page. Gauges every replica reports alike are aggregated with `max`, as in the
     alert rules; counters are summed over replicas."""
@@ -103,7 +116,9 @@ def dashboard() -> Dashboard:
     return (
         Dashboard("GiveCare")
         .uid(DASHBOARD_UID)
-        .description("Messages in and out, latency, crisis alerts, queues and sends.")
+        .description(
+            "Messages in and out, latency, provider calls, crisis alerts, queues and sends."
+        )
         .tags(["givecare"])
         .refresh("30s")
         .time("now-6h", "now")
@@ -198,12 +213,8 @@ def dashboard() -> Dashboard:
                     f"(rate(givecare_handler_duration_seconds_bucket[{w}])))",
                     "handler {{queue}}",
                 ),
-                (
-                    "histogram_quantile(0.95, sum by (le) "
-                    f"(rate(givecare_twilio_request_seconds_bucket[{w}])))",
-                    "Twilio call",
-                ),
-                description="Webhook request to answer, event handlers by queue, Twilio calls.",
+                description="Webhook request to answer, event handlers by queue (the providers' "
+                "calls: the row below).",
             )
         )
         .with_panel(
@@ -215,6 +226,59 @@ def dashboard() -> Dashboard:
                     "{{outcome}}",
                 ),
                 description="Non-2xx webhook answers by status (5xx: IngressWebhook5xx).",
+            )
+        )
+        .with_row(Row("Providers"))
+        .with_panel(
+            _series(
+                "Twilio call latency",
+                "s",
+                *_quantiles("givecare_twilio_request_seconds", "operation", "{{operation}}"),
+                description="The sender's Twilio REST calls (create, list), answer or timeout.",
+                span=6,
+            )
+        )
+        .with_panel(
+            _series(
+                "LLM call latency",
+                "s",
+                *_quantiles("givecare_llm_request_seconds", "operation", "{{operation}}"),
+                description="The SMS worker's chat completions (reply, summary), SDK retries "
+                "included. Empty without LLM_BASE_URL.",
+                span=6,
+            )
+        )
+        .with_panel(
+            _series(
+                "Provider call failures",
+                "reqps",
+                (
+                    "sum by (operation, outcome) "
+                    f'(rate(givecare_twilio_request_seconds_count{{outcome!="ok"}}[{w}]))',
+                    "Twilio {{operation}} {{outcome}}",
+                ),
+                (
+                    "sum by (operation, outcome) "
+                    f'(rate(givecare_llm_request_seconds_count{{outcome!="ok"}}[{w}]))',
+                    "LLM {{operation}} {{outcome}}",
+                ),
+                description="Calls that did not succeed, by HTTP status, timeout or connection "
+                "(an LLM failure falls back to the rules responder).",
+                span=6,
+            )
+        )
+        .with_panel(
+            _series(
+                "Stripe reconcile",
+                "s",
+                (
+                    "time() - max(givecare_billing_reconcile_last_success_timestamp_seconds)",
+                    "since the last success",
+                ),
+                ("2 * max(givecare_billing_reconcile_interval_seconds)", "ticket above"),
+                description="The billing worker's scheduled reconcile of missed Stripe events "
+                "(BillingReconcileStale).",
+                span=6,
             )
         )
         .with_row(Row("Queues"))

@@ -11,12 +11,15 @@ the recent messages the reply sees.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+import openai
 import structlog
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 
 from services.sms_worker.domain.assessments import zone_label
 from services.sms_worker.domain.responder import (
@@ -28,6 +31,7 @@ from services.sms_worker.domain.responder import (
     ToolCallRecord,
     fit_sms,
 )
+from services.sms_worker.metrics import LLM_REQUEST_SECONDS
 from services.sms_worker.settings import LlmSettings
 
 log = structlog.get_logger(__name__)
@@ -162,8 +166,8 @@ class LlmResponder:
     ) -> Summary | None:
         """One completion; any failure keeps the old summary (the next message tries again)."""
         try:
-            completion = await self._client.chat.completions.create(
-                model=self._settings.model,
+            completion = await self._completion(
+                "summary",
                 messages=[
                     {"role": "system", "content": self._summary_prompt},
                     {"role": "user", "content": _transcript(previous, entries)},
@@ -181,6 +185,30 @@ class LlmResponder:
         tokens = completion.usage.total_tokens if completion.usage else None
         return Summary(text, tokens)
 
+    async def _completion(self, operation: str, **request: Any) -> ChatCompletion:
+        """One chat completion with the configured model, its latency and outcome observed
+        (`givecare_llm_request_seconds`) however it ends."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            # Without `stream`, the SDK answers with a whole ChatCompletion.
+            completion: ChatCompletion = await self._client.chat.completions.create(
+                model=self._settings.model, **request
+            )
+            outcome = "ok"
+            return completion
+        except openai.APITimeoutError:  # before its base class, APIConnectionError
+            outcome = "timeout"
+            raise
+        except openai.APIConnectionError:
+            outcome = "connection"
+            raise
+        except openai.APIStatusError as error:
+            outcome = str(error.status_code)
+            raise
+        finally:
+            LLM_REQUEST_SECONDS.labels(operation, outcome).observe(time.perf_counter() - started)
+
     async def _complete(self, context: ResponderContext) -> ResponderReply:
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": self._system_prompt},
@@ -195,10 +223,10 @@ class LlmResponder:
         messages.append({"role": "user", "content": context.message})
         records: list[ToolCallRecord] = []
         for _ in range(self._settings.max_tool_rounds + 1):
-            completion = await self._client.chat.completions.create(
-                model=self._settings.model,
-                messages=messages,  # type: ignore[arg-type]
-                tools=[RESOURCES_TOOL],  # type: ignore[list-item]
+            completion = await self._completion(
+                "reply",
+                messages=messages,
+                tools=[RESOURCES_TOOL],
                 max_tokens=self._settings.max_tokens,
             )
             if not completion.choices:

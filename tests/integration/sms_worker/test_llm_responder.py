@@ -1,19 +1,24 @@
 """Acceptance: the LLM responder against a local fake OpenAI-compatible server, through the real
 `openai` SDK — success, tool use, timeout and 5xx — and the caregiver always gets a reply; the
-historical summary it keeps of messages older than the recent window."""
+historical summary it keeps of messages older than the recent window; every completion's
+latency and outcome on the worker's /metrics."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from services.sms_worker.domain.instruments import Zone
 from services.sms_worker.domain.responder import HistoryEntry, ResponderContext, RulesResponder
 from services.sms_worker.llm_responder import CAREGIVER_RESOURCES, LlmResponder
 from services.sms_worker.safety.lexicon import Severity
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
+from shared.local_servers import free_port
+from shared.ops import ops_app
 from tests.fakes.openai_api import Fail, FakeOpenAIServer, Reply, Stall, ToolCall
 from tests.integration.sms_worker.conftest import START, StartWorker
 
@@ -148,6 +153,58 @@ async def test_long_replies_are_trimmed_and_distress_is_flagged(
     assert len(reply.text) <= 160
     assert reply.text.endswith(".")
     assert "mention 988" in openai_server.fake.requests[0].messages[1]["content"]
+
+
+def _timed(operation: str, outcome: str) -> float:
+    labels = {"operation": operation, "outcome": outcome}
+    return REGISTRY.get_sample_value("givecare_llm_request_seconds_count", labels) or 0.0
+
+
+async def test_every_completion_is_timed_by_operation_and_outcome(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    """`givecare_llm_request_seconds` on the worker's /metrics: each completion once, whatever
+    became of it, with the SDK's retries inside it."""
+    cases = [("reply", "ok"), ("reply", "timeout"), ("reply", "503"), ("reply", "connection")]
+    cases += [("summary", "ok")]
+    before = {case: _timed(*case) for case in cases}
+    responder = _responder(openai_server, max_retries=0)
+    openai_server.fake.then(
+        ToolCall("caregiver_resources", {"topic": "respite"}),
+        Reply("Rest matters too, Ana."),
+        Stall(3),
+        Fail(503),
+        Reply(SUMMARY),
+    )
+    assert (await responder.reply(CONTEXT)).source == "llm"  # two completions: a tool round
+    assert (await responder.reply(CONTEXT)).source == "rules"
+    assert (await responder.reply(CONTEXT)).source == "rules"
+    assert await responder.summarise(None, CONTEXT.history) is not None
+    await responder.close()
+    nobody = _responder(openai_server, base_url=f"http://127.0.0.1:{free_port()}/v1")
+    assert (await nobody.reply(CONTEXT)).source == "rules"
+    await nobody.close()
+
+    counted = {case: _timed(*case) - before[case] for case in cases}
+    assert counted == {
+        ("reply", "ok"): 2,
+        ("reply", "timeout"): 1,
+        ("reply", "503"): 1,
+        ("reply", "connection"): 1,
+        ("summary", "ok"): 1,
+    }
+    metrics = await _ops_metrics()
+    assert 'givecare_llm_request_seconds_count{operation="reply",outcome="ok"}' in metrics
+    assert 'givecare_llm_request_seconds_bucket{le="0.5",operation="summary",outcome="ok"}' in (
+        metrics
+    )
+
+
+async def _ops_metrics() -> str:
+    """What the worker's ops port serves at /metrics."""
+    transport = httpx.ASGITransport(app=ops_app({}))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops") as http:
+        return (await http.get("/metrics")).text
 
 
 async def test_worker_replies_with_the_llm_and_records_tool_calls(

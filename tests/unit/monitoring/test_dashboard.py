@@ -43,6 +43,7 @@ def test_the_dashboard_is_one_page_of_the_topics_on_call_needs() -> None:
     for p in panels:
         assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24, p["title"]
     titles = " ".join(p["title"].lower() for p in panels)
-    for topic in ("messages in and out", "latency", "crisis alert", "queues", "sends"):
+    topics = ("messages in and out", "latency", "crisis alert", "queues", "sends")
+    for topic in (*topics, "twilio call latency", "llm call latency", "stripe reconcile"):
         assert topic in titles, topic
     assert [v["name"] for v in board["templating"]["list"]] == ["datasource"]

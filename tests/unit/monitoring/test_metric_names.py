@@ -122,6 +122,9 @@ def test_the_declared_metrics_include_the_on_call_gauges() -> None:
         "givecare_outbox_oldest_pending_age_seconds",
         "givecare_sms_sends_total",
         "givecare_scheduler_last_tick_timestamp_seconds",
+        "givecare_twilio_request_seconds_bucket",
+        "givecare_llm_request_seconds_bucket",
+        "givecare_billing_reconcile_last_success_timestamp_seconds",
     ):
         assert name in declared, name
     assert declared["givecare_queue_messages"] == {"queue", "state"}
