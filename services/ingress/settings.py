@@ -19,7 +19,9 @@ class IngressSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65_535)
-    workers: int = Field(1, ge=1, le=64)
+    # One process, always (see `_one_process`); kept as a setting so asking for more is refused
+    # at start rather than ignored.
+    workers: int = Field(1, ge=1)
     # A webhook answers within Twilio's 15 s; publishing inline gets at most this long before
     # the row is left to the background relay.
     publish_timeout_seconds: float = Field(2.0, gt=0)
@@ -30,6 +32,20 @@ class IngressSettings(BaseSettings):
     # Connections and tasks uvicorn serves at once per worker; beyond it answers 503 at once,
     # so a flood queues at the proxy instead of exhausting the pod's memory.
     limit_concurrency: int = Field(200, ge=1, le=100_000)
+
+    @field_validator("workers")
+    @classmethod
+    def _one_process(cls, value: int) -> int:
+        # Every uvicorn worker is a process with its own Prometheus registry, and a scrape is
+        # answered by whichever one accepts it: counters would jump between the workers' values
+        # and alerts read the jumps as resets. Replicas scale instead, each scraped on its own
+        # (docs/monitoring.md, "One process per ingress").
+        if value != 1:
+            raise ValueError(
+                "must be 1: several uvicorn workers would each report only their own metrics "
+                "to a scrape; run more ingress replicas instead"
+            )
+        return value
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -1,11 +1,16 @@
-"""Ingress refuses to run unable to verify Twilio, refuses the insecure flag off loopback, and
-refuses provider API addresses and proxy lists that would weaken it."""
+"""Ingress refuses to run unable to verify Twilio, refuses the insecure flag off loopback,
+refuses provider API addresses and proxy lists that would weaken it, and refuses more than one
+uvicorn worker, whose metrics a scrape would see only one of."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import uvicorn
 from pydantic import ValidationError
 
+from services.ingress import __main__ as ingress_main
 from services.ingress.__main__ import uvicorn_options
 from services.ingress.app import IngressConfig
 from services.ingress.settings import IngressSettings, WebhookSettings
@@ -17,6 +22,7 @@ from shared.config import (
     OutboxSettings,
     StripeSettings,
     TwilioSettings,
+    load_settings,
 )
 
 
@@ -137,3 +143,23 @@ def test_trusted_proxies_list_and_the_uvicorn_options() -> None:
     # The app resolves proxies itself (one place): uvicorn's own copy stays off.
     assert options["proxy_headers"] is False
     assert IngressSettings().trusted_proxies == []
+
+
+def test_more_than_one_uvicorn_worker_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert uvicorn_options(IngressSettings())["workers"] == 1
+    monkeypatch.chdir(tmp_path)  # no developer's .env
+    monkeypatch.setenv("INGRESS_WORKERS", "4")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token-not-shown")
+    with pytest.raises(ConfigError, match=r"INGRESS_WORKERS: .*more ingress replicas"):
+        load_settings(IngressSettings)
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("uvicorn started with several workers")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    assert ingress_main.main() == 2
+    error = capsys.readouterr().err
+    assert "INGRESS_WORKERS" in error
+    assert "token-not-shown" not in error
