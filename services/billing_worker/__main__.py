@@ -54,7 +54,8 @@ async def serve() -> None:
     )
     source = None
     if billing.refetch_subscriptions != "off":
-        source = StripeSubscriptions(stripe_client(stripe_settings, billing))
+        client = reconcile_client or stripe_client(stripe_settings, billing)  # one per process
+        source = StripeSubscriptions(client)
     async with WorkerRuntime.open(SERVICE, queues=CONSUMER_QUEUES) as runtime:
         await ensure_indexes(runtime.db, BILLING_INDEXES)
         # Reads outside any event (no session): the re-fetch's hint and the sweep's scan.
