@@ -51,8 +51,9 @@ OOF_PATH = Path(__file__).parent / "crisis_oof.json"
 # the acceptance bound, so text the corpus never saw has room.
 FALSE_CRISIS_TARGET = 0.008
 GRID = np.round(np.arange(0.02, 0.991, 0.01), 2)
-# The fine-tuned crisis model is often sure of itself: its threshold may need the last decimals.
-CRISIS_GRID = np.concatenate([GRID, np.round(np.arange(0.991, 0.9995, 0.001), 3)])
+# The fine-tuned crisis model is often sure of itself: its threshold may need the last decimals
+# (steps of 0.001 from 0.95, where its scores crowd).
+CRISIS_GRID = np.concatenate([GRID[GRID < 0.95], np.round(np.arange(0.95, 0.9995, 0.001), 3)])
 
 
 @dataclass(frozen=True)
