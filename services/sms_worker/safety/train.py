@@ -9,8 +9,8 @@ Newton steps for a fixed count, folds by position, weights written rounded to 6 
 The crisis score is the fine-tuned model's (`finetune.py`, trained in its own venv); its
 threshold comes from `crisis_oof.json`, every train message scored by a model fine-tuned
 without its fold of authoring rounds (`scripts/train_safety_model.sh --folds` recomputes it).
-The other thresholds come from 5-fold cross-validation of the logistic heads. The held-out split is never
-read here.
+The other thresholds come from 5-fold cross-validation of the logistic heads. The held-out
+split is never read here.
 """
 
 from __future__ import annotations
