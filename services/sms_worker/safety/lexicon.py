@@ -4,10 +4,14 @@ Categories follow the Columbia Suicide Severity Rating Scale (wish to be dead, i
 or means, intent, plan, preparatory acts, self-harm) plus hopelessness, perceived
 burdensomeness, harm to or from others, domestic violence and immediate danger. Spelling and
 shorthand are handled once, in `text.normal_words` ("kms", "wanna end it", "cant"). A phrase
-does not count when a negation stands just before it ("I would never hurt myself") or when it
-sits inside a known idiom ("dying to see her"); the semantic layer still reads those messages.
-A first-person phrase said of someone else ("mom says she wants to die") is a concern for the
-care recipient (medium), which is the product's policy (docs/sms_worker.md).
+does not count when a negation governs it ("I would never hurt myself", "he doesn't have a plan
+to hurt himself"), when it sits inside a known idiom or hyperbole ("dying to see her", "he'll
+kill me, I bought another plant"), when the writer quotes or reports it and explains it away
+('"I can't take this" was about the heat', "when I said I want to disappear I meant a beach"),
+when it is a screening question reported with its answer no, or when a show's plot says it;
+the semantic layer still reads those messages. A first-person phrase said of someone else
+("mom says she wants to die") is a concern for the care recipient (medium), which is the
+product's policy (docs/safety.md).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.sms_worker.safety.text import normal_sentences
+from services.sms_worker.safety.text import normal_sentence_groups, normal_words
 
 
 class Severity(StrEnum):
@@ -347,8 +351,9 @@ _RULES: tuple[_Rule, ...] = (
         r"hopeless(ness)?",
         r"(no|lost|losing|lost all|out of) hope",
         r"no way out",
-        r"(can not|could not) (go on|keep going|keep doing this|do this|do it|take (it|this|any "
-        rf"more)|handle (it|this)|cope|carry on|breathe|survive this){_ANY_MORE}",
+        r"(can not|could not) (go on|keep going|keep doing this|do this|do it|take (it|this)"
+        r"(?! (back|off|out|away|home|apart|with|down|up)\b)|take any more|handle (it|this)|"
+        rf"cope|carry on|breathe|survive this){_ANY_MORE}",
         r"(never|not ever|not) going to get better",
         r"(nothing|it|things) (will )?(never|not ever) (get|gets|going to get) better",
         r"(give|giving|given|gave) up on (everything|life|myself|it all)",
@@ -477,7 +482,8 @@ _RULES: tuple[_Rule, ...] = (
         r"(found|finding) (the|my) (cat|dog|pets|bird) a new home",
         r"rehom\w* my (dog|cat|pets|bird)",
         r"cancel\w* (all )?my (\w+ ){0,3}(will not|wont|do not) need (them|it)",
-        r"(my )?passwords (and|&) (bank|account|accounts)",
+        # Someone else's passwords ("her passwords and accounts") are the care recipient's estate.
+        r"(?<!\bher )(?<!\bhis )(?<!\btheir )(my )?passwords (and|&) (bank|account|accounts)",
         r"(planned|planning|plan|picked) my (own )?funeral",
         r"(closed|closing) (all )?my (bank )?accounts",
         r"goodbye (messages|letters|notes|texts|videos|emails)",
@@ -607,10 +613,11 @@ _RULES: tuple[_Rule, ...] = (
         C.INTENT,
         HIGH,
         r"\bi am (ending (it|things|my life|everything)|finishing (it|myself)|checking out|"
-        r"leaving (this world|for good)|taking myself out(?! of)|following (him|her|them))\b"
+        r"leaving (this world|for good)|taking myself out(?! (of|for|to)\b)|following (him|her|"
+        r"them))\b"
         r".{0,40}\b(tonight|tomorrow|this weekend|permanently|for good|soon|"
         r"after|before|once|then|this week|decided|final)",
-        r"(taking|take|took) myself out(?! of)|finish(ing)? myself|by my own hand",
+        r"(taking|take|took) myself out(?! (of|for|to)\b)|finish(ing)? myself|by my own hand",
         r"(will|would|going to) be dead (by|before|after|tomorrow|tonight|soon)",
         r"(going|gonna|go) (to )?(sleep forever|be with (jesus|god|the lord|my (wife|husband|mom|"
         r"dad|son|daughter|mother|father)))",
@@ -658,7 +665,7 @@ _RULES: tuple[_Rule, ...] = (
         r"in case i am not (around|here)",
         r"where i am going",
         r"(will not|won t|never) see me again",
-        r"(giving|gave|give|given) away (all )?(of )?my \w+",
+        r"(giving|gave|give|given) away (all )?(of )?my (?!(late|deceased)\b)\w+",
         r"(rehomed|rehoming|rehome|found homes for|found a home for|dropped off) (my|the) "
         r"(\w+ ){0,2}(cats|dogs|pets|bunny|rabbit|chickens|goat|dog|cat|bird|birds)",
         r"\bmy (own )?(obituary|cremation|burial|funeral|casket|headstone|eulogy)",
@@ -668,7 +675,7 @@ _RULES: tuple[_Rule, ...] = (
         r"(last|final) loose end|tying up (the )?ends|tie up (all )?(my )?loose ends before",
         r"\bi (\w+ ){0,3}(said|saying|say) goodbye to (people|everyone|everybody|every room|the "
         r"house|them all|all of them)",
-        r"for after\b",
+        r"(?<!\bdone )for after\b(?! (he|she|they|mom|dad|my \w+) (is|are|dies|die|passes|goes)\b)",
         rf"(saved|saving|collecting|collected|stashing|hoarding) (\w+ ){{0,4}}"
         rf"({_MEANS}|zolpidem)",
         about_speaker=True,
@@ -869,6 +876,8 @@ _RULES: tuple[_Rule, ...] = (
     ),
 )
 
+# "I meant" that explains words away, not "I meant it" or "I meant to send that to her".
+_NOT_MEANT_IT = r"(?! (it|every|that|what|to (send|text|say|write|tell|message))\b)"
 # Spans that contain crisis words but mean something else; blanked before matching.
 _IDIOMS = tuple(
     re.compile(rf"\b{pattern}\b")
@@ -900,6 +909,38 @@ _IDIOMS = tuple(
         r"drowning in (\w+ )?(laundry|work|paperwork|bills|dishes|emails|forms|appointments)",
         r"beat me (at|in|to) \w+",
         r"(work|boss|job|school|my job|my boss) (will not|does not|never) let me",
+        # Hyperbole about a purchase: "he'll kill me, I bought another plant". (A slip, "he'll
+        # kill me, I forgot his beer", may be fear at home: it stays.)
+        r"(kill|murder|strangle) me (\w+ ){0,2}(i|because i|for|that i) (just |already )?(bought|"
+        r"ordered|spent|booked|signed (up|us up)|adopted)\b",
+        r"(i will|i would|i am going to) (still )?be (humming|singing|hearing|whistling|dancing) "
+        r"(\w+ ){0,3}at my (own )?funeral|late (to|for) my (own )?funeral",
+        # Everyday nuisances one "can't take": the heat, the traffic, the leaf blower.
+        r"(can not|could not) (do|take|stand|handle|deal with) (this|that|the|these|all this) "
+        r"(\w+ )?(traffic|commute|drive|heat|humidity|weather|snow|rain|leaf blower|construction|"
+        r"hold music|phone tree|paperwork|forms|printer|app|website|portal|waiting room|"
+        r"parking)\b",
+        # Dye misspelt as "die" is normalised to it: "she wants to dye her hair".
+        r"die (my|her|his|their|your|the) (\w+ )?(hair|roots|beard|eggs|shirt|shirts|clothes|yarn)",
+        # Where a dying person wants to die is end-of-life care, not a death wish.
+        r"(he|she|they|mom|dad|grandma|grandpa|him|her|them) (\w+ ){0,3}(die|dying) (at home|in "
+        r"(his|her|their) own (bed|home|house|room)|with dignity|in hospice)",
+        # Someone else's medication schedule: "take all her pills at once at bedtime", unless
+        # death follows ("... and not wake up").
+        rf"(his|her|their|moms|dads) (\w+ )?{_MEANS}( and (his|her|their) (\w+ )?{_MEANS})? "
+        r"(at once |together )?((at|before|after|with) (bedtime|breakfast|dinner|lunch|supper|"
+        r"meals|night)|in the (morning|evening))\b(?!.{0,40}\b(wake up|die|dying|dead|end it|"
+        r"kill|for good|goodbye)\b)",
+        # Words the writer reports and explains in the same breath: "when I said I want to
+        # disappear I meant to a beach" (but not "I meant it", "I meant to send it to her").
+        r"when i (said|wrote|texted|told you)( that)? (\w+ ){1,20}?i (only |just |actually |"
+        rf"really )?meant\b{_NOT_MEANT_IT}",
+        # A screening question reported with its answer: "asked if I've had thoughts of hurting
+        # myself and honestly no".
+        r"(asked|asks|asking|ask) (me )?(if|whether) (\w+ ){1,15}?((and|but) (honestly |"
+        r"truthfully |really |the answer is )?|(and |but )?i (honestly |truthfully )?(said|told "
+        r"(him|her|them)|answered) )(no|nope)\b(?! (one|body|longer|more|way|matter|idea|reason|"
+        r"point|hope|future)\b)(?!.{0,30}\b(lie|lied|lying|not true)\b)",
     )
 )
 _NEGATORS = frozenset({"not", "never", "no", "nor", "without", "nobody", "nope"})
@@ -935,25 +976,140 @@ _THIRD_PARTY = frozenset(
     }
 )
 _FIRST_PERSON = frozenset({"i", "me", "my", "myself", "we"})
+# Subjects of a story, show or book: their words are the plot's, nobody's risk.
+_FICTION = frozenset(
+    {
+        "writers",
+        "writer",
+        "author",
+        "character",
+        "characters",
+        "show",
+        "movie",
+        "film",
+        "novel",
+        "book",
+        "villain",
+        "narrator",
+    }
+)
+# What may stand between a show or book and the phrase it tells ("decided to", "wants to").
+_PLOT_VERBS = frozenset(
+    {
+        "really",
+        "just",
+        "finally",
+        "actually",
+        "decided",
+        "decides",
+        "wants",
+        "wanted",
+        "tries",
+        "tried",
+        "to",
+        "is",
+        "was",
+        "going",
+        "about",
+        "then",
+    }
+)
+# Words that carry a negation on to the phrase they govern: "does not have a plan to hurt
+# himself", "have not been thinking about ending it".
+_NEGATION_CARRIERS = frozenset(
+    {
+        "have",
+        "has",
+        "had",
+        "a",
+        "an",
+        "any",
+        "plan",
+        "plans",
+        "intention",
+        "intent",
+        "thought",
+        "thoughts",
+        "urge",
+        "urges",
+        "desire",
+        "want",
+        "wants",
+        "to",
+        "of",
+        "about",
+        "going",
+        "planning",
+        "trying",
+        "thinking",
+        "been",
+        "ever",
+        "really",
+        "real",
+    }
+)
 
 
-def _negated(before: list[str]) -> bool:
+def _negated(before: list[str], after: str) -> bool:
     window = before[-3:]
     for index, word in enumerate(window):
         following = window[index + 1] if index + 1 < len(window) else ""
         if word in _NEGATORS and following not in _NEGATION_BREAKERS:
             return True
+    # Further back only through words that pass the negation on ("does not have a plan to hurt
+    # himself"), and not when a "but" takes it back ("never had a plan to end it but ...").
+    if " but " in f" {after} ":
+        return False
+    for word in reversed(before[-8:]):
+        if word in _NEGATORS:
+            return True
+        if word not in _NEGATION_CARRIERS:
+            return False
     return False
 
 
-def _said_of_someone_else(before: list[str]) -> bool:
-    """Whether the nearest subject before a first-person phrase is another person."""
+def _subject(before: list[str]) -> str | None:
+    """The nearest subject before a phrase: "speaker", "other" (another person), or "fiction"
+    (a show or book whose plot the phrase tells: "the writers really decided to end it all")."""
+    between: list[str] = []
     for word in reversed(before[-6:]):
         if word in _FIRST_PERSON:
-            return False
+            return "speaker"
         if word in _THIRD_PARTY:
-            return True
-    return False
+            return "other"
+        if word in _FICTION and _PLOT_VERBS.issuperset(between):
+            return "fiction"
+        between.append(word)
+    return None
+
+
+# Words in quotation marks that the message then explains away: '"I can't take this" was about
+# the heat', '"I won't be here next week" = I'm on vacation', 'she took "all the pills"... turns
+# out she meant the evening ones'. Quoted words left standing (mom said "just let me die") count.
+_QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]{1,200})["\u201c\u201d]')
+_EXPLAINED_AWAY = re.compile(
+    r"^((it|that) )?(was|is|were) (just |only |all |actually |really )?(about(?! (\w+ ){0,2}"
+    r"(ago|minutes?|hours?|days?|weeks?|months?|years?)\b)|a joke|sarcasm|autocorrect)\b"
+    r"|^(just |only )?about \w+ing\b"
+    r"|^(means|meant|meaning|as in)\b(?! (it|exactly|what)\b)"
+    rf"|^i (only |just |actually |really )?meant\b{_NOT_MEANT_IT}"
+    r"|\bturns out (she|he|they|mom|dad) (only |just |actually |really )?meant\b(?! it\b)"
+)
+# What the writer says they were joking about, up to the end of the clause: "I was joking when I
+# said I'd jump off a bridge, it was the VA forms" ("I wasn't joking when I said ..." stands).
+_JOKED_ABOUT = re.compile(
+    r"(?<!not )(?<!n't )(?<!n\u2019t )(?<!never )\b(joking|kidding) when i (said|wrote|texted|"
+    r"told you)( that)?[^.,;!?\n]*",
+    re.IGNORECASE,
+)
+
+
+def _without_retracted_words(text: str) -> str:
+    def replace(quoted: re.Match[str]) -> str:
+        after = normal_words(text[quoted.end() :].replace("=", " means "))
+        return " ~ " if _EXPLAINED_AWAY.search(after) else quoted.group(0)
+
+    return _JOKED_ABOUT.sub(" ~ ", _QUOTED.sub(replace, text))
 
 
 def _blank_idioms(sentence: str) -> str:
@@ -962,9 +1118,26 @@ def _blank_idioms(sentence: str) -> str:
     return sentence
 
 
+def _blank_idioms_across(sentences: list[str]) -> list[str]:
+    """Idioms blanked over sentences an ellipsis joins ("this is goodbye... until tomorrow"):
+    each blanked word stays one "~" so that the sentences can be cut apart again."""
+    if len(sentences) == 1:
+        return [_blank_idioms(sentences[0])]
+    words = " ".join(sentences)
+    for idiom in _IDIOMS:
+        words = idiom.sub(lambda found: " ".join("~" for _ in found.group(0).split()), words)
+    blanked, start = [], 0
+    for sentence in sentences:
+        end = start + len(sentence.split())
+        blanked.append(re.sub(r"~( ~)+", "~", " ".join(words.split()[start:end])))
+        start = end
+    return blanked
+
+
 def scan(text: str) -> tuple[LexiconHit, ...]:
     """Every category the message's words fall into, at most one hit per category."""
-    sentences = [_blank_idioms(sentence) for sentence in normal_sentences(text)]
+    groups = normal_sentence_groups(_without_retracted_words(text))
+    sentences = [sentence for group in groups for sentence in _blank_idioms_across(group)]
     # Each sentence on its own (so "$" anchors and the subject look-back stay in it), then the
     # whole message, so a phrase broken by punctuation ("I want to... die") still matches.
     candidates = [*sentences, " ".join(sentences)]
@@ -982,9 +1155,13 @@ def scan(text: str) -> tuple[LexiconHit, ...]:
 def _match(rule: _Rule, candidate: str) -> LexiconHit | None:
     for found in rule.pattern.finditer(candidate):
         before = candidate[: found.start()].split()
-        if _negated(before):
+        if _negated(before, candidate[found.end() :]):
             continue
-        if rule.about_speaker and _said_of_someone_else(before):
-            return LexiconHit(Category.CONCERN_FOR_OTHER, Severity.MEDIUM)
+        if rule.about_speaker:
+            subject = _subject(before)
+            if subject == "fiction":
+                continue
+            if subject == "other":
+                return LexiconHit(Category.CONCERN_FOR_OTHER, Severity.MEDIUM)
         return LexiconHit(rule.category, rule.severity, rule.domestic_violence)
     return None

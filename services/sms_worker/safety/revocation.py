@@ -187,7 +187,8 @@ _NEGATED_REQUEST = re.compile(
     r"delete|"
     r"remove|end|cancel|take me off)|(stopping|ending|cancelling|canceling) (these|the|your) "
     r"(texts|messages) is the last thing|(do not|never) want (these|the|your|them|you) (texts "
-    r"|messages )?to (stop|end))\b"
+    r"|messages |reminders |check ins )?to (stop|end)|under no circumstances|"
+    r"(told|asked|tell|ask) (them|him|her) to (remove|take|stop|unsubscribe|opt|delete))\b"
 )
 _ADDRESSES_US = re.compile(r"\b(you|your|givecare)\b")
 # Asking how the texts work is not asking them to stop ("will you stop texting me if I don't
@@ -200,7 +201,8 @@ _QUESTION = re.compile(
 # Another service or object: "unsubscribe me from the pharmacy's robocalls", "stop texting me
 # the article links".
 _OTHER_OBJECT = re.compile(
-    r"\b((unsubscribe|unsubscribed|unsub|opt|remove|removed|take|taken|drop) (me |us )?(out )?"
+    r"\b(unsubscribe (link|button)|(unsubscribe|unsubscribed|unsub|opt|opting|remove|removed|take|"
+    r"taken|drop) (me |us )?(out )?"
     r"(of|from|off) (?!(this|your|"
     r"yours|ur|these|the (text |txt |sms |texting |message )?(list|texts|messages|program|"
     r"service|system)|givecare\w*|all|texts|messages|list|here|please|pls|asap|now|it|"
@@ -219,13 +221,15 @@ _SOMEONE_ELSE_SENT = re.compile(
 # The caregiver says they want to keep the texts: nothing in the message opts them out.
 _KEEP = re.compile(
     r"\b(keep texting|keep (the|these|my|sending) (texts|messages)|i am staying|i want (them|to "
-    r"keep|these|mine)|please ignore (it|that|this)|still want (them|these|the texts))\b"
+    r"keep|these|mine)|please ignore (it|that|this)|still want (them|these|the texts)|"
+    r"please keep sending|(unsubscribe|stop|quit|opt out) never)\b"
 )
 # Another sender named: the request is about their texts, not ours.
 _OTHER_SENDER = re.compile(
     r"\b(amazon|bank|banks|pharmacy|cvs|walgreens|insurance|medicare|medicaid|aarp|hospice|"
     r"hospital|clinic|church|school|agency|company|newsletter|magazine|robocalls|spam|"
-    r"telemarketers|facebook|email|emails|app|va|political|campaign|campaigns|dentist|lab)s?\b"
+    r"telemarketers|facebook|email|emails|app|va|political|campaign|campaigns|dentist|lab|"
+    r"urgent care|drugstore|rehab|facility|survey|employer)s?\b"
 )
 # Someone else unsubscribed: "unsubscribe dad from the magazine".
 _SOMEONE_ELSES_SUBSCRIPTION = re.compile(
@@ -349,6 +353,10 @@ def read_revocation(text: str) -> Revocation | None:
             passing = True
     if any(_KEEP.search(sentence) for sentence in sentences):
         return Revocation.NOT_US
+    if clear and _about_another_sender(" ".join(sentences)):
+        # "The rehab facility still texts me. Need to call and get taken off": a request in
+        # one sentence may be about a sender another one names. Ask rather than opt out.
+        return Revocation.UNCLEAR
     if clear:
         return Revocation.CLEAR
     if not_us:
@@ -358,6 +366,10 @@ def read_revocation(text: str) -> Revocation | None:
     return Revocation.IN_PASSING if passing else None
 
 
+def _about_another_sender(text: str) -> bool:
+    return bool(_OTHER_SENDER.search(text)) and not _ADDRESSES_US.search(text)
+
+
 def _ruled_out(sentence: str) -> bool:
     """A negated request, a question about the texts, or a request aimed at someone or
     something other than us."""
@@ -365,7 +377,7 @@ def _ruled_out(sentence: str) -> bool:
         return True
     if _SOMEONE_ELSES_SUBSCRIPTION.search(sentence):
         return True
-    if _OTHER_SENDER.search(sentence) and not _ADDRESSES_US.search(sentence):
+    if _about_another_sender(sentence):
         return True
     if _QUESTION.search(sentence) and _has_clear(sentence):
         return True

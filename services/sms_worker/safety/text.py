@@ -157,6 +157,8 @@ _WORDS = {
 _HELD_LETTERS = re.compile(r"([a-zA-Z])\1{2,}")
 _SENTENCE_END = re.compile(r"[.!?;\n]+|\s[-\u2013\u2014]+\s")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+# Dots that trail off after a word ("goodbye... until"), not a full stop and then more dots.
+_ELLIPSIS = re.compile(r"(?<![.!?;])(?<![.!?;]\s)(?:\.{2,}|\u2026)")
 
 
 def _spell_out(text: str) -> str:
@@ -181,3 +183,15 @@ def normal_words(text: str) -> str:
 def normal_sentences(text: str) -> list[str]:
     """The normal words of each sentence of `text` (empty ones dropped)."""
     return [words for part in _SENTENCE_END.split(text) if (words := normal_words(part))]
+
+
+def normal_sentence_groups(text: str) -> list[list[str]]:
+    """`normal_sentences(text)`, those an ellipsis runs together in one group: "this is
+    goodbye... until tomorrow" is one thought, "I'm done. Tomorrow..." two."""
+    groups: list[list[str]] = []
+    for number, chunk in enumerate(_ELLIPSIS.split(text)):
+        sentences = normal_sentences(chunk)
+        if number and groups and sentences:
+            groups[-1].append(sentences.pop(0))
+        groups += [[sentence] for sentence in sentences]
+    return groups

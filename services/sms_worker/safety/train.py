@@ -7,10 +7,10 @@ Deterministic by construction: the corpus in file order, embeddings rounded to 4
 Newton steps for a fixed count, folds by position, weights written rounded to 6 decimals.
 
 The crisis score is the fine-tuned model's (`finetune.py`, trained in its own venv); its
-threshold comes from `crisis_oof.json`, every train message scored by a model fine-tuned on the
-other authoring rounds (`scripts/train_crisis_model.sh --folds` recomputes it). The other
-thresholds come from 5-fold cross-validation of the logistic heads. The held-out split is never
-read here.
+threshold comes from `crisis_oof.json`, every train message scored by a model fine-tuned
+without its fold of authoring rounds (`scripts/train_safety_model.sh --folds` recomputes it).
+The other thresholds come from 5-fold cross-validation of the logistic heads. The held-out
+split is never read here.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ OOF_PATH = Path(__file__).parent / "crisis_oof.json"
 # the acceptance bound, so text the corpus never saw has room.
 FALSE_CRISIS_TARGET = 0.008
 GRID = np.round(np.arange(0.02, 0.991, 0.01), 2)
-# The fine-tuned crisis model is often sure of itself: its threshold may need the last decimals.
-CRISIS_GRID = np.concatenate([GRID, np.round(np.arange(0.991, 0.9995, 0.001), 3)])
+# The fine-tuned crisis model is often sure of itself: its threshold may need the last decimals
+# (steps of 0.001 from 0.95, where its scores crowd).
+CRISIS_GRID = np.concatenate([GRID[GRID < 0.95], np.round(np.arange(0.95, 0.9995, 0.001), 3)])
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,18 @@ def fit_heads(data: TrainingSet, rows: np.ndarray) -> Matrix:
 
 def out_of_round_crisis() -> Matrix:
     """The fine-tuned model's crisis probability of every train message, from the model that
-    was fine-tuned without that message's authoring round."""
+    was fine-tuned without that message's fold of authoring rounds."""
     record = json.loads(OOF_PATH.read_text(encoding="utf-8"))
     if record["train_corpus_sha256"] != corpus_digest():
         raise SystemExit(
-            "crisis_oof.json is for another train split: scripts/train_crisis_model.sh --folds"
+            "crisis_oof.json is for another train split: scripts/train_safety_model.sh --folds"
         )
     return np.asarray(record["scores"], dtype=np.float64)
 
 
 def cross_validate(data: TrainingSet) -> list[SemanticReading]:
     """Every message read by heads that never saw it (folds by position) and by the crisis
-    model fine-tuned without its round."""
+    model fine-tuned without its fold of rounds."""
     n = len(data.examples)
     fold = np.arange(n) % FOLDS
     probabilities = np.zeros((n, 1 + len(LOGISTIC_HEADS)))

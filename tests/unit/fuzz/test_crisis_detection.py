@@ -1,5 +1,9 @@
 """The crisis lexicon reads words, not characters: case, punctuation and spacing never change a
-finding, and a high-severity sentence stays high whatever is written around it."""
+finding, and a high-severity sentence stays high whatever is written around it.
+
+Two marks are read on purpose, and random words never meet them: quotation marks around words the
+message then explains away ('"I can't take this" was about the heat'), and the comma that ends
+what the writer was "joking when I said"."""
 
 from __future__ import annotations
 

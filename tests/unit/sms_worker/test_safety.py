@@ -63,6 +63,61 @@ MUST_NOT_CATCH = [
     "skip",
     "",
 ]
+# The lexicon on its own (the model reads these too, and is measured elsewhere): hyperbole,
+# reported and retracted words, questions answered no, someone else's medication and estate.
+LEXICON_QUIET = [
+    "my sister is going to kill me, I bought mom a third recliner",
+    "she'll murder me when she sees I moved her recipe box",
+    "if looks could kill, the new aide would be in trouble. mom hates her",
+    "I could kill him, he ate the last of mom's pudding",
+    "the nurse asked whether I've had thoughts of ending my life and I said no, just tired",
+    "I can't take this heat any more, the AC at mom's is out",
+    "I can't do this commute anymore, looking for a facility closer to home",
+    "the pharmacy says they can't take it back once the seal is broken",
+    "dad wants to take all his pills at once at breakfast instead of spreading them out",
+    "dad keeps his heart pills and his water pills together in the morning",
+    "she wants to die at home, not in the ICU, and hospice is on board",
+    "grandma wants to dye her hair purple for the reunion",
+    'when I texted "I can\'t go on" it was about the stairs at the new apartment, not me',
+    'the "kill me now" was about the three hour DMV line lol',
+    "when I said I wanted to vanish I meant a weekend away with no phone",
+    "I was kidding when I said I'd drive off a bridge, it's just the paperwork",
+    "the show's main character wants to die in the finale and I cried",
+    "I don't have any thoughts of killing myself, just exhausted",
+    "I have not been thinking about ending it, I'm just tired of the insurance calls",
+    "I'm giving away my late wife's sewing things to her church group",
+    "we keep his passwords and bank list in the safe in case something happens to him",
+    "mom set aside her pearls for my daughter for after she's gone",
+    "this is goodbye... until Monday, sister has mom for the weekend",
+    "I'll be hearing that jingle at my own funeral",
+    "taking myself out to dinner tonight, first time in months",
+]
+# ... and what those rules must leave standing.
+LEXICON_FINDS = [
+    "I said I want to die and I meant it",
+    "\"I can't go on\" is what I keep telling myself and it's true",
+    'my brother texted "i want to die" then "jk" and I\'m worried',
+    "I'm not kidding, I want to kill myself",
+    "she thinks I'm joking but I want to die",
+    "kidding aside, I want to die",
+    "my husband said he's going to kill me when he gets home",
+    "the doctor asked if I had thoughts of hurting myself and I said yes",
+    "I'm taking myself out tonight",
+    "I don't know if I have a plan to end my life but I think about it every day",
+    "giving away my books and my cat, I won't need them",
+    "when I'm gone my passwords are in the blue folder",
+    "this is goodbye... I love you all",
+    "I'm going to take all my pills at once tonight",
+    "I was joking when I said I was fine, I want to die",
+    "I wasn't joking when I said I'd jump off a bridge",
+    'I texted "I want to die" to my sister, I meant to send it to my therapist',
+    '"I\'m going to end it" was about a week ago and I still feel that way',
+    "I want to die. no kidding.",
+    "the nurse asked if I'd thought about suicide and I said no but that was a lie",
+    "I've never had a plan to kill myself but I think about it a lot",
+    "watched a movie last night, honestly want to die",
+    "my husband will kill me, I forgot to pick up his beer",
+]
 LOOKALIKES = [
     "please don't ever stop texting me",
     "my brother needs to stop texting me",
@@ -105,6 +160,16 @@ def test_crisis_language_is_caught(text: str) -> None:
 @pytest.mark.parametrize("text", MUST_NOT_CATCH)
 def test_ordinary_caregiver_talk_stays_quiet(text: str) -> None:
     assert default_screen().read(text).crisis is None
+
+
+@pytest.mark.parametrize("text", LEXICON_QUIET)
+def test_the_lexicon_reads_hyperbole_and_retracted_words_as_nothing(text: str) -> None:
+    assert scan(text) == ()
+
+
+@pytest.mark.parametrize("text", LEXICON_FINDS)
+def test_the_lexicon_still_finds_what_is_not_taken_back(text: str) -> None:
+    assert scan(text) != ()
 
 
 def test_domestic_violence_adds_the_hotline() -> None:
