@@ -16,6 +16,7 @@ from typing import Any, Final
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from domain import send_status
 from services.sms_worker.domain.profile import Profile, changed_fields, profile_document
@@ -638,7 +639,11 @@ class MongoMessages(_Repository):
         """Apply a step if it moves the row on (`supersedes`): first as one update conditional
         on the row being in the same round at a lower rank — the usual case, one command —
         else read, decide, then write conditional on exactly what was read (a later round, a
-        row not there yet, or an older step to drop)."""
+        row not there yet, or an older step to drop).
+
+        Safe without a transaction (the sends consumer runs it alone): a write that finds the
+        row changed since the read reads and decides again, and the row only moves forwards,
+        so that ends."""
         row_id = outbound_message_id(update.key)
         same_round: Any = {"$in": [None, 0]} if update.reopened == 0 else update.reopened
         moved = await self._collection.update_one(
@@ -652,8 +657,28 @@ class MongoMessages(_Repository):
         )
         if moved.modified_count == 1:
             return True
-        current = await self.outbound(update.key)
-        if current is None:
+        while True:
+            current = await self.outbound(update.key)
+            if current is None:
+                if await self._create_from_step(row_id, update):
+                    return True
+                continue  # created meanwhile (the request's row, or a concurrent step)
+            if not supersedes(update, current):
+                return False
+            # Rows the sender wrote before `reopened` existed have none: that is round 0.
+            round_read: Any = {"$in": [None, 0]} if current.reopened == 0 else current.reopened
+            result = await self._collection.update_one(
+                {"_id": row_id, "status": current.status, "reopened": round_read},
+                {"$set": _step_fields(update)},
+                session=self._session,
+            )
+            if result.modified_count == 1:
+                return True
+
+    async def _create_from_step(self, row_id: str, update: SendUpdate) -> bool:
+        """The row of a send this worker did not ask for, from its first step; False when a
+        row with `row_id` exists."""
+        try:
             result = await self._collection.update_one(
                 {"_id": row_id},
                 {
@@ -670,17 +695,11 @@ class MongoMessages(_Repository):
                 upsert=True,
                 session=self._session,
             )
-            return result.upserted_id is not None
-        if not supersedes(update, current):
+        except DuplicateKeyError:
+            if self._session is not None:
+                raise  # the transaction is aborted: its runner retries it
             return False
-        # Rows the sender wrote before `reopened` existed have none: that is round 0.
-        round_read: Any = {"$in": [None, 0]} if current.reopened == 0 else current.reopened
-        result = await self._collection.update_one(
-            {"_id": row_id, "status": current.status, "reopened": round_read},
-            {"$set": _step_fields(update)},
-            session=self._session,
-        )
-        return result.modified_count == 1
+        return result.upserted_id is not None
 
     async def outbound(self, key: str) -> OutboundSmsRecord | None:
         row = await self._get(outbound_message_id(key))

@@ -4,6 +4,7 @@ and send steps in any order, forward only."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +18,9 @@ from services.sms_worker.records import (
     OutboundSmsRecord,
     SendUpdate,
 )
+from services.sms_worker.storage import MongoMessages
 from services.sms_worker.unit_of_work import SmsWork
+from shared.mongo import Database
 from tests.integration.sms_worker.conftest import SmsWorkIn
 
 pytestmark = pytest.mark.integration
@@ -178,3 +181,30 @@ async def test_request_and_step_in_one_transaction(sms_work_in: SmsWorkIn) -> No
     row = await sms_work_in(lambda uow: uow.messages.outbound("reply:e1"))
     assert row is not None
     assert (row.status, row.body) == ("sending", "Hi Ana")
+
+
+@pytest.mark.parametrize("request_first", [True, False])
+async def test_racing_steps_outside_a_transaction_end_at_the_furthest(
+    db: Database, request_first: bool
+) -> None:
+    """The sends consumer applies steps with no transaction: racing steps (and a request)
+    re-read and decide again when the row moved under them, so none is lost."""
+    messages = MongoMessages(db)
+    steps = [
+        SendUpdate("reply:e1", "u1", status, AT + n * SECOND, provider_sid="SM1")
+        for n, status in enumerate(("sending", "sent", "delivered", "sent", "sending"), start=1)
+    ]
+    writes = [messages.apply_update(step) for step in steps]
+    if request_first:
+        await messages.record_request(REQUEST)
+    else:
+        writes.append(_requested(messages))
+    await asyncio.gather(*writes)
+    row = await messages.outbound("reply:e1")
+    assert row is not None
+    assert (row.status, row.body, row.updated_at) == ("delivered", "Hi Ana", AT + 3 * SECOND)
+
+
+async def _requested(messages: MongoMessages) -> bool:
+    await messages.record_request(REQUEST)
+    return True
