@@ -254,7 +254,22 @@ class InboundSms:
             user = await uow.users.add(User(id=plan.user_id, phone=plan.phone, created_at=now))
             if user.id != plan.user_id:
                 raise ProfileChanged("the user was created by another message")
-            await uow.conversations.start(user_id, plan.at, now)
+        requests = [
+            new_event(
+                SmsOutboundRequested(
+                    to_number=plan.phone,
+                    body=outgoing.body,
+                    kind=outgoing.kind,
+                    user_id=user_id,
+                    compliance=outgoing.compliance,
+                ),
+                idempotency_key=outgoing.key,
+                caused_by=event,
+            )
+            for outgoing in plan.outgoing
+        ]
+        # The message and the rows of the replies it asks for, in one write (the requests
+        # themselves are emitted below, in their usual place).
         await uow.messages.record_inbound(
             InboundSmsRecord(
                 id=plan.message_id,
@@ -280,7 +295,8 @@ class InboundSms:
                     )
                     for position, media in enumerate(payload.media)
                 ),
-            )
+            ),
+            [outbound_request(request) for request in requests],
         )
         for alert in decision.crises:
             await self._record_crisis(event, uow, plan, alert)
@@ -296,21 +312,8 @@ class InboundSms:
                     for position, call in enumerate(plan.reply.tool_calls)
                 ]
             )
-        for outgoing in plan.outgoing:
-            await request_sms(
-                new_event(
-                    SmsOutboundRequested(
-                        to_number=plan.phone,
-                        body=outgoing.body,
-                        kind=outgoing.kind,
-                        user_id=user_id,
-                        compliance=outgoing.compliance,
-                    ),
-                    idempotency_key=outgoing.key,
-                    caused_by=event,
-                ),
-                uow,
-            )
+        for request in requests:
+            await uow.emit(request)
         if decision.opt_out is not None:
             await uow.emit(
                 new_event(
@@ -333,20 +336,22 @@ class InboundSms:
                 caused_by=event,
             )
         )
-        await uow.conversations.add_exchange(
-            user_id,
-            [
-                ConversationEntry(plan.message_id, "inbound", payload.body, plan.at),
-                *(
-                    ConversationEntry(
-                        outbound_message_id(o.key), "outbound", o.body, plan.at, kind=o.kind
-                    )
-                    for o in plan.outgoing
-                ),
-            ],
-            keep=self._config.recent_messages,
-            now=now,
-        )
+        exchange = [
+            ConversationEntry(plan.message_id, "inbound", payload.body, plan.at),
+            *(
+                ConversationEntry(
+                    outbound_message_id(o.key), "outbound", o.body, plan.at, kind=o.kind
+                )
+                for o in plan.outgoing
+            ),
+        ]
+        keep = self._config.recent_messages
+        if plan.new_profile:
+            await uow.conversations.start_with(
+                user_id, exchange, started_at=plan.at, keep=keep, now=now
+            )
+        else:
+            await uow.conversations.add_exchange(user_id, exchange, keep=keep, now=now)
         # The last write: once it is done, the event's effect is complete.
         if plan.new_profile:
             committed = await uow.profiles.create(after, now)
@@ -402,15 +407,18 @@ async def request_sms(request: Envelope[SmsOutboundRequested], uow: SmsWork) -> 
     """Ask the sender for an SMS and log it in the conversation log, `pending`, in the same
     transaction (the log learns of sends other services ask for from the sender's steps)."""
     await uow.emit(request)
+    await uow.messages.record_request(outbound_request(request))
+
+
+def outbound_request(request: Envelope[SmsOutboundRequested]) -> OutboundRequest:
+    """The conversation log's row of a requested SMS."""
     payload = request.payload
-    await uow.messages.record_request(
-        OutboundRequest(
-            key=request.idempotency_key,
-            user_id=payload.user_id,
-            body=payload.body,
-            kind=payload.kind,
-            requested_at=request.occurred_at,
-        )
+    return OutboundRequest(
+        key=request.idempotency_key,
+        user_id=payload.user_id,
+        body=payload.body,
+        kind=payload.kind,
+        requested_at=request.occurred_at,
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -168,12 +168,10 @@ class MongoUsers(_Repository):
         return user_record(row) if row is not None else None
 
     async def add(self, user: User) -> User:
-        """An indexed lookup first (almost every message is from a known number), then an
-        upsert: not `find_one_and_update`, which SecantusDB runs as a scan of the collection.
-        In a transaction a concurrent creation surfaces as a retried write conflict."""
-        found = await self.by_phone(user.phone)
-        if found is not None:
-            return found
+        """The upsert first (the handler adds only a number it did not find), then, when the
+        number had a user after all, the lookup: not `find_one_and_update`, which SecantusDB
+        runs as a scan of the collection. In a transaction a concurrent creation surfaces as a
+        retried write conflict."""
         result = await self._collection.update_one(
             {"phone": user.phone},
             {
@@ -354,6 +352,18 @@ def _entry_document(entry: ConversationEntry) -> Document:
     return document
 
 
+def _new_conversation(user_id: str, started_at: datetime, now: datetime) -> Document:
+    return {
+        "user_id": user_id,
+        "recent_messages": [],
+        "historical_summary": None,
+        "conversation_started_at": started_at,
+        "total_interaction_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def conversation_record(row: Document) -> Conversation:
     """A `conversation_state` row; read without `recent_messages`, it has no entries."""
     return Conversation(
@@ -389,18 +399,30 @@ class MongoConversations(_Repository):
         )
 
     async def start(self, user_id: str, started_at: datetime, now: datetime) -> None:
-        await self._keep_first(
-            user_id,
-            {
-                "user_id": user_id,
-                "recent_messages": [],
-                "historical_summary": None,
-                "conversation_started_at": started_at,
-                "total_interaction_count": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
+        await self._keep_first(user_id, _new_conversation(user_id, started_at, now))
+
+    async def start_with(
+        self,
+        user_id: str,
+        entries: Sequence[ConversationEntry],
+        *,
+        started_at: datetime,
+        keep: int,
+        now: datetime,
+    ) -> None:
+        """One upsert holding the first exchange; a conversation already there gets the
+        exchange as `add_exchange` adds it (a second command, only then)."""
+        started = {
+            **_new_conversation(user_id, started_at, now),
+            "recent_messages": [_entry_document(entry) for entry in entries][-keep:],
+            "total_interaction_count": 1,
+            "last_message_at": entries[0].at,
+        }
+        result = await self._collection.update_one(
+            {"_id": user_id}, {"$setOnInsert": started}, upsert=True, session=self._session
         )
+        if result.upserted_id is None:
+            await self.add_exchange(user_id, entries, keep=keep, now=now)
 
     async def get(self, user_id: str) -> Conversation | None:
         row = await self._get(user_id)
@@ -518,6 +540,24 @@ def _step_fields(update: SendUpdate) -> Document:
     return fields
 
 
+def _request_upsert(request: OutboundRequest) -> tuple[Document, Document]:
+    """Filter and update of a requested SMS's row: one upsert by `_id` alone (a conditional
+    upsert could hit the key and abort the transaction): body and kind are the request's, the
+    status only set on insert, and the row dates from the earliest thing known about the send."""
+    fields: Document = {"direction": "outbound", "body": request.body, "kind": request.kind}
+    on_insert: Document = {
+        "status": send_status.PENDING,
+        "reopened": 0,
+        "provider_sid": None,
+        "updated_at": request.requested_at,
+    }
+    (fields if request.user_id is not None else on_insert)["user_id"] = request.user_id
+    return (
+        {"_id": outbound_message_id(request.key)},
+        {"$set": fields, "$setOnInsert": on_insert, "$min": {"created_at": request.requested_at}},
+    )
+
+
 class MongoMessages(_Repository):
     """`messages` (the conversation log) and `attachments` (an inbound message's media)."""
 
@@ -527,24 +567,42 @@ class MongoMessages(_Repository):
         super().__init__(db, session)
         self._attachments: Collection = db[ATTACHMENTS]
 
-    async def record_inbound(self, message: InboundSmsRecord) -> None:
-        await self._keep_first(
-            message.id,
-            {
-                "direction": "inbound",
-                "user_id": message.user_id,
-                "body": message.body,
-                "provider_sid": message.provider_sid,
-                "status": message.status,
-                "num_media": message.num_media,
-                "route": message.route,
-                "rate_exempt": message.rate_exempt,
-                "event_id": message.event_id,
-                "error": message.error,
-                "created_at": message.created_at,
-                "updated_at": message.updated_at,
-            },
-        )
+    async def record_inbound(
+        self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
+    ) -> None:
+        """The message's first record and the rows of the `requests` that answer it, in one
+        write; the attachments in one write more each, when there are any."""
+        upserts = [
+            (
+                {"_id": message.id},
+                {
+                    "$setOnInsert": {
+                        "direction": "inbound",
+                        "user_id": message.user_id,
+                        "body": message.body,
+                        "provider_sid": message.provider_sid,
+                        "status": message.status,
+                        "num_media": message.num_media,
+                        "route": message.route,
+                        "rate_exempt": message.rate_exempt,
+                        "event_id": message.event_id,
+                        "error": message.error,
+                        "created_at": message.created_at,
+                        "updated_at": message.updated_at,
+                    }
+                },
+            ),
+            *(_request_upsert(request) for request in requests),
+        ]
+        if len(upserts) == 1:
+            [(row, update)] = upserts
+            await self._collection.update_one(row, update, upsert=True, session=self._session)
+        else:
+            await self._collection.bulk_write(
+                [UpdateOne(row, update, upsert=True) for row, update in upserts],
+                ordered=True,
+                session=self._session,
+            )
         for attachment in message.attachments:
             await self._attachments.update_one(
                 {"_id": attachment.id},
@@ -613,27 +671,8 @@ class MongoMessages(_Repository):
         )
 
     async def record_request(self, request: OutboundRequest) -> None:
-        """One upsert by `_id` alone (a conditional upsert could hit the key and abort the
-        transaction): body and kind are the request's, the status only set on insert, and the
-        row dates from the earliest thing known about the send."""
-        fields: Document = {"direction": "outbound", "body": request.body, "kind": request.kind}
-        on_insert: Document = {
-            "status": send_status.PENDING,
-            "reopened": 0,
-            "provider_sid": None,
-            "updated_at": request.requested_at,
-        }
-        (fields if request.user_id is not None else on_insert)["user_id"] = request.user_id
-        await self._collection.update_one(
-            {"_id": outbound_message_id(request.key)},
-            {
-                "$set": fields,
-                "$setOnInsert": on_insert,
-                "$min": {"created_at": request.requested_at},
-            },
-            upsert=True,
-            session=self._session,
-        )
+        row, update = _request_upsert(request)
+        await self._collection.update_one(row, update, upsert=True, session=self._session)
 
     async def apply_update(self, update: SendUpdate) -> bool:
         """Apply a step if it moves the row on (`supersedes`): first as one update conditional

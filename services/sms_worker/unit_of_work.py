@@ -81,6 +81,19 @@ class Conversations(Protocol):
         """An empty conversation for a new user, unless there is one."""
         ...
 
+    async def start_with(
+        self,
+        user_id: str,
+        entries: Sequence[ConversationEntry],
+        *,
+        started_at: datetime,
+        keep: int,
+        now: datetime,
+    ) -> None:
+        """A new user's conversation, started with their first exchange (one write); a
+        conversation already there gets the exchange as `add_exchange` adds it."""
+        ...
+
     async def get(self, user_id: str) -> Conversation | None: ...
 
     async def window(self, user_id: str, limit: int) -> ConversationWindow:
@@ -109,8 +122,11 @@ class Conversations(Protocol):
 class Messages(Protocol):
     """The conversation log: every SMS in (`in:<sid>`) and out (`out:<key>`)."""
 
-    async def record_inbound(self, message: InboundSmsRecord) -> None:
-        """Keep the first record of the message and of each attachment."""
+    async def record_inbound(
+        self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
+    ) -> None:
+        """Keep the first record of the message and of each attachment, and log the SMS
+        `requests` that answer it (as `record_request` does), in one write."""
         ...
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None: ...

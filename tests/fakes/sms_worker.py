@@ -125,6 +125,18 @@ class FakeConversations:
         conversation = self.rows.get(user_id)
         return conversation.window(limit) if conversation else ConversationWindow(())
 
+    async def start_with(
+        self,
+        user_id: str,
+        entries: Sequence[ConversationEntry],
+        *,
+        started_at: datetime,
+        keep: int,
+        now: datetime,
+    ) -> None:
+        await self.start(user_id, started_at, now)
+        await self.add_exchange(user_id, entries, keep=keep, now=now)
+
     async def add_exchange(
         self, user_id: str, entries: Sequence[ConversationEntry], *, keep: int, now: datetime
     ) -> None:
@@ -172,10 +184,14 @@ class FakeMessages:
         self.attachments: dict[str, Attachment] = {}
         self.outbound_rows: dict[str, OutboundSmsRecord] = {}
 
-    async def record_inbound(self, message: InboundSmsRecord) -> None:
+    async def record_inbound(
+        self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
+    ) -> None:
         self.inbound_rows.setdefault(message.id, dataclasses.replace(message, attachments=()))
         for attachment in message.attachments:
             self.attachments.setdefault(attachment.id, attachment)
+        for request in requests:
+            await self.record_request(request)
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None:
         message = self.inbound_rows.get(message_id)
