@@ -169,19 +169,18 @@ class InboundSms:
                 )
             )
             raise PermanentError(f"unusable sender: {error}") from None
-        user = await self._reads.users.by_phone(phone)
-        user_id = user.id if user else str(uuid_compat.uuid7())
-        stored = await self._reads.profiles.get(user_id) if user else None
+        # The user, their profile and their rolling-day count: one read.
+        caregiver = await self._reads.caregivers.by_phone(
+            phone, since=at - timedelta(days=1), until=at, excluding=message_id
+        )
+        user_id = caregiver.user.id if caregiver else str(uuid_compat.uuid7())
+        stored = caregiver.profile if caregiver else None
         before = (
             stored
             if stored is not None
             else Profile(user_id=user_id, timezone=self._config.default_timezone)
         )
-        earlier = 0
-        if stored is not None:
-            earlier = await self._reads.messages.inbound_count(
-                user_id, at - timedelta(days=1), at, excluding=message_id
-            )
+        earlier = caregiver.counted_inbound if caregiver and stored is not None else 0
         access = None
         if self._config.subscriptions_enabled:
             access = AccessRecord.access(await self._reads.billing_access.get(phone))

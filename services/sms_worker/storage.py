@@ -30,6 +30,7 @@ from services.sms_worker.records import (
     AssessmentResult,
     Attachment,
     BillingAccess,
+    Caregiver,
     Conversation,
     ConversationEntry,
     ImportedAttachment,
@@ -286,6 +287,66 @@ def migrated_tool_call_document(row: ImportedToolCall, provenance: Provenance) -
     if row.result_raw is not None:
         document["result_raw"] = row.result_raw
     return document
+
+
+def _counted_inbound(since: datetime, until: datetime, excluding: str) -> Document:
+    """The messages of a user (matched on `user_id` by the caller) that count towards the rate
+    limit in (since, until]."""
+    return {
+        "created_at": {"$gt": since, "$lte": until},
+        "direction": "inbound",
+        "rate_exempt": {"$ne": True},
+        "_id": {"$ne": excluding},
+    }
+
+
+class MongoCaregivers:
+    """The sender of a message in one command: `users` by phone, joined (`$lookup`, each by an
+    indexed key) to the profile and to the count of their messages under the rate limit —
+    instead of a lookup, a profile read and a count, one after another."""
+
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._users: Collection = db[USERS]
+        self._session = session
+
+    async def by_phone(
+        self, phone: str, *, since: datetime, until: datetime, excluding: str
+    ) -> Caregiver | None:
+        pipeline: list[Document] = [
+            {"$match": {"phone": phone}},
+            {"$limit": 1},
+            {
+                "$lookup": {
+                    "from": PROFILES,
+                    "localField": "_id",
+                    "foreignField": "_id",
+                    "as": "profile",
+                }
+            },
+            {
+                "$lookup": {
+                    "from": MESSAGES,
+                    "localField": "_id",
+                    "foreignField": "user_id",
+                    "pipeline": [
+                        {"$match": _counted_inbound(since, until, excluding)},
+                        {"$group": {"_id": None, "n": {"$sum": 1}}},
+                    ],
+                    "as": "counted",
+                }
+            },
+        ]
+        cursor = await self._users.aggregate(pipeline, session=self._session)
+        rows = [row async for row in cursor]
+        if not rows:
+            return None
+        [row] = rows
+        profiles, counted = row.pop("profile"), row.pop("counted")
+        return Caregiver(
+            user=user_record(row),
+            profile=Profile.model_validate(profiles[0]) if profiles else None,
+            counted_inbound=int(counted[0]["n"]) if counted else 0,
+        )
 
 
 class MongoProfiles(_Repository):
@@ -660,13 +721,7 @@ class MongoMessages(_Repository):
         self, user_id: str, since: datetime, until: datetime, *, excluding: str
     ) -> int:
         return await self._collection.count_documents(
-            {
-                "user_id": user_id,
-                "created_at": {"$gt": since, "$lte": until},
-                "direction": "inbound",
-                "rate_exempt": {"$ne": True},
-                "_id": {"$ne": excluding},
-            },
+            {"user_id": user_id, **_counted_inbound(since, until, excluding)},
             session=self._session,
         )
 

@@ -22,6 +22,7 @@ from services.sms_worker.records import (
     Alert,
     AssessmentResult,
     BillingAccess,
+    Caregiver,
     Conversation,
     ConversationEntry,
     InboundSmsRecord,
@@ -36,6 +37,7 @@ from services.sms_worker.storage import (
     MongoAlerts,
     MongoAssessments,
     MongoBillingAccess,
+    MongoCaregivers,
     MongoConversations,
     MongoMessages,
     MongoProactiveLog,
@@ -53,6 +55,16 @@ class Users(Protocol):
 
     async def add(self, user: User) -> User:
         """The user with `user.phone`: the one already stored, else `user`, now stored."""
+        ...
+
+
+class Caregivers(Protocol):
+    async def by_phone(
+        self, phone: str, *, since: datetime, until: datetime, excluding: str
+    ) -> Caregiver | None:
+        """The user of `phone` with their profile and their inbound messages counted towards
+        the rate limit in (since, until] (`Messages.inbound_count`), in one read; None for a
+        number without a user."""
         ...
 
 
@@ -202,6 +214,8 @@ class SmsRepositories(Protocol):
     @property
     def users(self) -> Users: ...
     @property
+    def caregivers(self) -> Caregivers: ...
+    @property
     def profiles(self) -> Profiles: ...
     @property
     def conversations(self) -> Conversations: ...
@@ -230,6 +244,7 @@ class MongoSmsRepositories:
 
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self.users = MongoUsers(db, session)
+        self.caregivers = MongoCaregivers(db, session)
         self.profiles = MongoProfiles(db, session)
         self.conversations = MongoConversations(db, session)
         self.messages = MongoMessages(db, session)

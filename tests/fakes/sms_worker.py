@@ -26,6 +26,7 @@ from services.sms_worker.records import (
     AssessmentResult,
     Attachment,
     BillingAccess,
+    Caregiver,
     Conversation,
     ConversationEntry,
     InboundSmsRecord,
@@ -327,6 +328,24 @@ class FakeBillingAccess:
         return True
 
 
+class FakeCaregivers:
+    """`Caregivers` over the fake users, profiles and messages."""
+
+    def __init__(self, users: FakeUsers, profiles: FakeProfiles, messages: FakeMessages) -> None:
+        self._users = users
+        self._profiles = profiles
+        self._messages = messages
+
+    async def by_phone(
+        self, phone: str, *, since: datetime, until: datetime, excluding: str
+    ) -> Caregiver | None:
+        user = await self._users.by_phone(phone)
+        if user is None:
+            return None
+        counted = await self._messages.inbound_count(user.id, since, until, excluding=excluding)
+        return Caregiver(user, await self._profiles.get(user.id), counted)
+
+
 class FakeSmsWork(FakeUnitOfWork):
     """`SmsWork` in memory; also what a planned handler reads before its transaction."""
 
@@ -341,6 +360,7 @@ class FakeSmsWork(FakeUnitOfWork):
         self.assessments = FakeAssessments()
         self.billing_access = FakeBillingAccess()
         self.proactive_log = FakeProactiveLog()
+        self.caregivers = FakeCaregivers(self.users, self.profiles, self.messages)
 
 
 class FakeSmsViews:
