@@ -64,7 +64,8 @@ async def inbound_consumer(
         InboundConfig.of(settings, links, subscriptions_enabled=subscriptions.enabled),
     )
     consumer = runtime.consumer(INBOUND)
-    consumer.handle(SmsInboundReceived, inbox.planned(inbound))
+    # The message's record is the handler's inbox row (`InboundSms.handled`).
+    consumer.handle(SmsInboundReceived, inbox.planned_with_own_record(inbound))
     consumer.handle(SmsOptOutChanged, inbox.idempotent(OptOutChanges(runtime.clock).handle))
     consumer.handle(BillingAccessChanged, inbox.idempotent(BillingAccess(runtime.clock).handle))
     consumer.handle(CrisisAlertAcknowledged, inbox.idempotent(acknowledge_alert))

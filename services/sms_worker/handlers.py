@@ -4,7 +4,8 @@ An inbound SMS is handled in two steps. *Plan* reads what the rules need, decide
 `inbound.decide`) and lets the responder write the reply — outside any transaction, because an
 LLM call is slow and must not run again on a write conflict. *Apply* writes the plan inside
 the inbox's transaction; it is guarded by the profile's version, and a plan made on a profile
-that changed in the meantime is stale and made again (`Inbox.planned`). Replies leave through
+that changed in the meantime is stale and made again (`Inbox.planned_with_own_record`: the
+message's own record, keyed by its provider sid, stands in for the inbox row). Replies leave through
 the outbox with keys derived from the event.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import structlog
 from uuid_utils import compat as uuid_compat
@@ -49,7 +51,7 @@ from services.sms_worker.records import (
 from services.sms_worker.safety.screen import SafetyScreen, default_screen
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.unit_of_work import SmsRepositories, SmsWork
-from shared.broker import PermanentError
+from shared.broker import AlreadyProcessed, PermanentError
 from shared.clock import Clock
 from shared.config import LinkSettings
 from shared.events import Envelope, new_event
@@ -65,6 +67,9 @@ from shared.phones import InvalidPhoneNumber, normalise_phone
 from shared.unit_of_work import StalePlan
 
 log = structlog.get_logger(__name__)
+
+# The status of the record kept for a message whose sender is unusable.
+REJECTED: Final = "rejected"
 
 
 class ProfileChanged(StalePlan):
@@ -162,7 +167,7 @@ class InboundSms:
                     user_id=None,
                     body=payload.body,
                     provider_sid=payload.message_sid,
-                    status="rejected",
+                    status=REJECTED,
                     created_at=now,
                     updated_at=now,
                     error=str(error),
@@ -268,8 +273,9 @@ class InboundSms:
             for outgoing in plan.outgoing
         ]
         # The message and the rows of the replies it asks for, in one write (the requests
-        # themselves are emitted below, in their usual place).
-        await uow.messages.record_inbound(
+        # themselves are emitted below, in their usual place). The message's record is this
+        # handler's inbox (`handled`): found written, the event was applied before.
+        recorded = await uow.messages.record_inbound(
             InboundSmsRecord(
                 id=plan.message_id,
                 user_id=user_id,
@@ -297,6 +303,8 @@ class InboundSms:
             ),
             [outbound_request(request) for request in requests],
         )
+        if not recorded and await self._applied(uow, plan.message_id):
+            raise AlreadyProcessed
         for alert in decision.crises:
             await self._record_crisis(event, uow, plan, alert)
         if decision.assessment is not None:
@@ -359,6 +367,19 @@ class InboundSms:
         if not committed:
             raise ProfileChanged("the profile moved to a newer version")
         log.info("inbound sms handled", route=decision.route, user_id=user_id)
+
+    async def handled(self, event: Envelope[SmsInboundReceived]) -> bool:
+        """Whether the message's record says the event was applied (`Inbox.planned_with_own_
+        record`: the record is this handler's inbox row)."""
+        return await self._applied(self._reads, inbound_message_id(event.payload.message_sid))
+
+    @staticmethod
+    async def _applied(repositories: SmsRepositories, message_id: str) -> bool:
+        """A message recorded by an applied event: any record but the one kept for an unusable
+        sender (written with no transaction, before the event was parked — a replay after a
+        fix must still be handled)."""
+        record = await repositories.messages.inbound(message_id)
+        return record is not None and record.status != REJECTED
 
     async def _record_crisis(
         self,

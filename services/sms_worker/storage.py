@@ -630,9 +630,10 @@ class MongoMessages(_Repository):
 
     async def record_inbound(
         self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
-    ) -> None:
+    ) -> bool:
         """The message's first record and the rows of the `requests` that answer it, in one
-        write; the attachments in one write more each, when there are any."""
+        write; the attachments in one write more each, when there are any. True when the
+        message's record is new."""
         upserts = [
             (
                 {"_id": message.id},
@@ -657,13 +658,17 @@ class MongoMessages(_Repository):
         ]
         if len(upserts) == 1:
             [(row, update)] = upserts
-            await self._collection.update_one(row, update, upsert=True, session=self._session)
+            single = await self._collection.update_one(
+                row, update, upsert=True, session=self._session
+            )
+            new = single.upserted_id is not None
         else:
-            await self._collection.bulk_write(
+            result = await self._collection.bulk_write(
                 [UpdateOne(row, update, upsert=True) for row, update in upserts],
                 ordered=True,
                 session=self._session,
             )
+            new = 0 in (result.upserted_ids or {})
         for attachment in message.attachments:
             await self._attachments.update_one(
                 {"_id": attachment.id},
@@ -680,6 +685,7 @@ class MongoMessages(_Repository):
                 upsert=True,
                 session=self._session,
             )
+        return new
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None:
         row = await self._get(message_id)

@@ -136,9 +136,10 @@ class Messages(Protocol):
 
     async def record_inbound(
         self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
-    ) -> None:
+    ) -> bool:
         """Keep the first record of the message and of each attachment, and log the SMS
-        `requests` that answer it (as `record_request` does), in one write."""
+        `requests` that answer it (as `record_request` does), in one write; True when the
+        message's record is new."""
         ...
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None: ...

@@ -187,12 +187,14 @@ class FakeMessages:
 
     async def record_inbound(
         self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
-    ) -> None:
+    ) -> bool:
+        new = message.id not in self.inbound_rows
         self.inbound_rows.setdefault(message.id, dataclasses.replace(message, attachments=()))
         for attachment in message.attachments:
             self.attachments.setdefault(attachment.id, attachment)
         for request in requests:
             await self.record_request(request)
+        return new
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None:
         message = self.inbound_rows.get(message_id)

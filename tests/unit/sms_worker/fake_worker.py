@@ -77,7 +77,7 @@ class FakeSmsWorker:
                 recent_messages=20,
             ),
         )
-        self.deliver_inbound = self.inbox.planned(self.inbound_handler)
+        self.deliver_inbound = self.inbox.planned_with_own_record(self.inbound_handler)
         self.deliver_opt_out = self.inbox.idempotent(OptOutChanges(self.clock).handle)
         self.deliver_access = self.inbox.idempotent(BillingAccess(self.clock).handle)
         self.deliver_due = self.inbox.idempotent(proactive.handle)
