@@ -9,6 +9,8 @@ first write is a record keyed by what the event is about may stand as its own in
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -16,7 +18,7 @@ import structlog
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from shared.broker.consumer import AlreadyProcessed, maybe_handled_before
 from shared.clock import Clock
@@ -32,6 +34,43 @@ MAX_PLANS = 3
 
 P = TypeVar("P")
 PlanT = TypeVar("PlanT")
+
+
+# How long a replay-safe handler rides out a database outage: as long as a transaction does
+# (PyMongo's `with_transaction` retries a transient error for 120 s), so an event is not parked
+# for an outage the inbox's transaction would have survived.
+REPLAY_SAFE_RETRY_SECONDS = 120.0
+_FIRST_RETRY_SECONDS = 0.05
+_LONGEST_RETRY_SECONDS = 1.0
+
+
+def replay_safe(
+    handler: Callable[[Envelope[P]], Awaitable[None]],
+) -> Callable[[Envelope[P]], Awaitable[None]]:
+    """A handler that needs no inbox row and no transaction (docs/platform.md: it emits
+    nothing, and running it again changes nothing), run again on a lost database connection
+    until `REPLAY_SAFE_RETRY_SECONDS` have passed — safe because running it again is harmless."""
+
+    async def run(event: Envelope[P]) -> None:
+        deadline = time.monotonic() + REPLAY_SAFE_RETRY_SECONDS
+        pause = _FIRST_RETRY_SECONDS
+        while True:
+            try:
+                await handler(event)
+                return
+            except PyMongoError as error:
+                transient = isinstance(error, ConnectionFailure) or error.has_error_label(
+                    "RetryableWriteError"
+                )
+                if not transient or time.monotonic() + pause > deadline:
+                    raise
+                log.warning(
+                    "database unreachable; trying the event again", error=type(error).__name__
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_RETRY_SECONDS)
+
+    return run
 
 
 def inbox_indexes(retention_days: float) -> IndexDeclarations:

@@ -25,6 +25,7 @@ from shared.events.catalog import (
     SmsOptOutChanged,
     UserProfileChanged,
 )
+from shared.inbox import replay_safe
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
@@ -50,8 +51,11 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
         consumer = runtime.consumer(EVENTS)
         consumer.handle(
             UserProfileChanged,
-            handlers.profile_snapshots(
-                MongoProactiveStates(runtime.db, None), inbox.idempotent(handlers.profile_changed)
+            replay_safe(
+                handlers.profile_snapshots(
+                    MongoProactiveStates(runtime.db, None),
+                    inbox.idempotent(handlers.profile_changed),
+                )
             ),
         )
         consumer.handle(CrisisDetected, inbox.idempotent(handlers.crisis_detected))

@@ -22,7 +22,7 @@ from shared.broker import Consumer
 from shared.clock import Clock
 from shared.config import SenderSettings
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
-from shared.inbox import Inbox
+from shared.inbox import Inbox, replay_safe
 from shared.mongo import Database
 from shared.unit_of_work import Transactions
 
@@ -37,7 +37,7 @@ class Sender:
     def bind(self, consumer: Consumer, inbox: Inbox[MongoSenderWork]) -> None:
         """Route the sender queue's three event types to their handlers (a request needs no
         inbox row: its key is its identity, `handlers.py`)."""
-        consumer.handle(SmsOutboundRequested, self.intake)
+        consumer.handle(SmsOutboundRequested, replay_safe(self.intake))
         consumer.handle(SmsStatusUpdated, inbox.idempotent(self.statuses.apply))
         consumer.handle(SmsOptOutChanged, inbox.idempotent(apply_opt_out))
 

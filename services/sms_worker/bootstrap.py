@@ -33,7 +33,7 @@ from shared.events.catalog import (
     SmsSendUpdated,
     UserChurned,
 )
-from shared.inbox import Inbox
+from shared.inbox import Inbox, replay_safe
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
@@ -96,7 +96,7 @@ def sends_consumer(runtime: WorkerRuntime) -> Consumer:
     """The `sms_worker.sends` consumer: the conversation log's rows of outbound SMS. A step
     is replay-safe on its own (`sends.py`), so it runs without inbox or transaction."""
     consumer = runtime.consumer(SENDS)
-    consumer.handle(SmsSendUpdated, SendSteps(MongoMessages(runtime.db)).handle)
+    consumer.handle(SmsSendUpdated, replay_safe(SendSteps(MongoMessages(runtime.db)).handle))
     return consumer
 
 
