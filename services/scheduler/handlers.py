@@ -9,6 +9,7 @@ user who has a record: one read and one compare-and-set, replay-safe on its own
 stages, last proactive time) never move backwards because of a profile snapshot, unless the
 snapshot starts a new crisis or a new silence; only a deferral gives back what a claim took.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -514,6 +514,55 @@ async def test_a_committing_process_publishes_its_events_itself_and_marks_them_s
     await publisher.close()
 
 
+async def test_the_next_units_outbox_write_carries_the_sent_marks_of_the_last(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    mongo_client: MongoClient,
+    db: Database,
+) -> None:
+    """A busy process pays no command for its sent marks: the next unit of work that emits
+    marks the rows published since in its own outbox write; a unit that fails gives them back
+    to be written on their own."""
+    await ensure_indexes(db, outbox_indexes(7))
+    clock = SystemClock()
+    settings = OutboxSettings(mark_sent_delay_seconds=5)  # no timer flush during the test
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock, lease_seconds=30)
+    publisher = await Publisher.open(broker, broker_settings)
+    relay = OutboxRelay(outbox, db[OUTBOX_COLLECTION], publisher, settings, clock)
+    transactions = Transactions(mongo_client, outbox, UnitOfWork, relay=relay)
+    await _tap(broker, broker_settings.exchange, DepositRecorded.EVENT_TYPE)
+    events = [
+        new_event(DepositRecorded(account=f"acct-{n}"), idempotency_key=f"carried:{n}")
+        for n in range(3)
+    ]
+
+    async def emit(event: Envelope[DepositRecorded], fail: bool = False) -> None:
+        async def body(uow: UnitOfWork) -> None:
+            await uow.emit(event)
+            if fail:
+                raise RuntimeError("the unit of work failed")
+
+        await transactions.run(body)
+
+    async def status(event: Envelope[DepositRecorded]) -> str | None:
+        row = await db[OUTBOX_COLLECTION].find_one({"_id": str(event.id)})
+        return None if row is None else str(row["status"])
+
+    updates_before = _outbox_commands("update")
+    await emit(events[0])
+    assert await status(events[0]) == "pending"  # published, its mark gathering
+    await emit(events[1])
+    assert await status(events[0]) == SENT  # carried by the second unit's write
+    assert _outbox_commands("update") - updates_before == 2  # the two units' writes only
+    with pytest.raises(RuntimeError):
+        await emit(events[2], fail=True)
+    assert await status(events[1]) == "pending"
+    await relay.flush_marks()
+    assert await status(events[1]) == SENT  # given back, then written on its own
+    assert await status(events[2]) is None
+    await publisher.close()
+
+
 class _DiesAfterCommit(OutboxRelay):
     """The process dies between its commit and its publish."""
 
