@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-bootstrap: ## install RabbitMQ, Python, uv and the locked dependencies when missing
+bootstrap: ## install RabbitMQ, Prometheus (promtool), Python, uv and the locked dependencies when missing
 	@bash scripts/bootstrap.sh
 
 test: bootstrap ## run the whole suite against real servers (started locally when needed)
@@ -34,8 +34,9 @@ fmt: bootstrap ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-run: bootstrap ## start the whole system locally: broker, database and every service (Ctrl-C stops)
-	$(RUN) python -m services.devtools.run --dir .local/infra
+PROMETHEUS ?=
+run: bootstrap ## start the whole system locally: broker, database and every service (Ctrl-C stops; PROMETHEUS=1: and Prometheus with the alert rules on :9090)
+	GIVECARE_PROMETHEUS=$(PROMETHEUS) $(RUN) python -m services.devtools.run --dir .local/infra
 
 infra: bootstrap ## start a private RabbitMQ node and MongoDB-protocol server until Ctrl-C
 	$(RUN) python -m shared.local_servers --dir .local/infra
@@ -46,13 +47,17 @@ stop: ## stop a make run/infra of this checkout and whatever a killed run, test 
 COMPOSE := docker compose -f deploy/compose.yaml
 DOWN_ARGS ?=
 
-up: docker ## with Docker: build the image, start broker, database and services, wait until healthy
-	$(COMPOSE) up --build --detach --wait
-	@echo "ingress: http://127.0.0.1:8000, RabbitMQ UI: http://127.0.0.1:15672"
+up: docker deploy/.env ## with Docker: build the image, start broker, database and services, wait until healthy
+	$(COMPOSE) --env-file deploy/.env up --build --detach --wait
+	@echo "ingress: http://127.0.0.1:8000, RabbitMQ UI: http://127.0.0.1:15672 (user monitoring, deploy/.env)"
 	@echo "logs: $(COMPOSE) logs -f    stop: make down"
 
-down: docker ## stop and remove what `make up` started (data volumes stay; DOWN_ARGS=--volumes drops them)
-	$(COMPOSE) down $(DOWN_ARGS)
+down: docker deploy/.env ## stop and remove what `make up` started (data volumes stay; DOWN_ARGS=--volumes drops them)
+	$(COMPOSE) --env-file deploy/.env down $(DOWN_ARGS)
+
+# The credentials compose interpolates, random, written once (never overwritten; gitignored).
+deploy/.env:
+	python3 -m services.devtools.compose_env
 
 # `make up` and `make down` need Docker with its compose plugin (nothing of bootstrap.sh).
 docker:

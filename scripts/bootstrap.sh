@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make run` need on a fresh Debian/Ubuntu machine, and nothing that
-# is already there: RabbitMQ (Debian package), Python >= 3.11, uv, and the locked dependencies.
+# is already there: RabbitMQ and Prometheus (Debian packages), Python >= 3.11, uv, and the locked
+# dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,15 @@ if [ -z "${RABBITMQ_URL:-}" ] && [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ];
   apt_install rabbitmq-server
   # The package may start a system node; the tests run private nodes and do not need it.
   if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true; fi
+fi
+
+# promtool checks and unit-tests the alert rules (tests/unit/monitoring); `make run PROMETHEUS=1`
+# runs the same package's server. Debian's package: no download of a release binary.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus (for promtool)"
+  apt_install prometheus
+  # The package may start a system server on :9090; `make run PROMETHEUS=1` runs its own.
+  if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
 fi
 
 python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }

@@ -7,6 +7,7 @@ echoes its value (it may be a secret).
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -32,6 +33,40 @@ def _require_scheme(url: str, schemes: tuple[str, ...]) -> str:
     if scheme not in schemes:
         raise ValueError(f"scheme must be one of {', '.join(schemes)}")
     return url
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1): reachable from this machine only."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https_unless_loopback(url: str | None) -> str | None:
+    """A provider's API address: https, or plain http only to a loopback host (the local fakes).
+
+    Credentials and caregivers' messages travel to these addresses; plain http anywhere else
+    would hand them to whoever is on the path."""
+    if url is None or not url.strip():
+        return None
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return url
+    raise ValueError("must be an https:// URL (plain http only to localhost, for local fakes)")
+
+
+def secret_list(value: SecretStr | None) -> list[str]:
+    """The non-empty comma-separated items of a secret (several keys during a rotation)."""
+    if value is None:
+        return []
+    return [item.strip() for item in value.get_secret_value().split(",") if item.strip()]
 
 
 class BrokerSettings(_Settings):
@@ -200,6 +235,10 @@ class TwilioSettings(_Settings):
 
     account_sid: str | None = None
     auth_token: SecretStr | None = None
+    # Further secrets webhook signatures may be made with, comma-separated, accepted by ingress
+    # besides TWILIO_AUTH_TOKEN: the next auth token while it is promoted (rotation), or the
+    # secret of a Twilio SharedKey when webhooks are signed with HMAC-SHA256.
+    webhook_auth_tokens: SecretStr = SecretStr("")
     from_number: str | None = None
     messaging_service_sid: str | None = None
     api_base_url: str | None = None
@@ -207,9 +246,21 @@ class TwilioSettings(_Settings):
     # A REST call without an answer by then counts as a network failure (outcome unknown).
     request_timeout_seconds: float = Field(10.0, gt=0, le=120)
 
+    @field_validator("api_base_url")
+    @classmethod
+    def _https_api(cls, value: str | None) -> str | None:
+        return require_https_unless_loopback(value)
+
     @property
     def configured(self) -> bool:
         return bool(self.account_sid and self.auth_token)
+
+    @property
+    def webhook_token_list(self) -> list[str]:
+        """Every secret a genuine webhook may be signed with: the auth token first."""
+        primary = self.auth_token.get_secret_value().strip() if self.auth_token else ""
+        tokens = ([primary] if primary else []) + secret_list(self.webhook_auth_tokens)
+        return list(dict.fromkeys(tokens))
 
 
 class SenderSettings(_Settings):
@@ -251,10 +302,14 @@ class StripeSettings(_Settings):
     webhook_tolerance_seconds: int = Field(300, ge=1)
     api_base_url: str | None = None
 
+    @field_validator("api_base_url")
+    @classmethod
+    def _https_api(cls, value: str | None) -> str | None:
+        return require_https_unless_loopback(value)
+
     @property
     def webhook_secret_list(self) -> list[str]:
-        raw = self.webhook_secret.get_secret_value()
-        return [s.strip() for s in raw.split(",") if s.strip()]
+        return secret_list(self.webhook_secret)
 
 
 _S = TypeVar("_S", bound=BaseSettings)

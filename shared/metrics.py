@@ -5,7 +5,7 @@ Labels are bounded sets (queue names, event types, outcomes) — never user ids 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_CONSUMED = Counter(
     "givecare_events_consumed_total",
@@ -33,4 +33,21 @@ MONGO_COMMANDS = Counter(
     "Database commands this process sent, by command and collection (round trips: the cost "
     "per message that the benchmarks break down by service and hop).",
     ["command", "collection"],
+)
+OUTBOX_BACKLOG = Gauge(
+    "givecare_outbox_backlog_rows",
+    "Outbox rows committed but not yet published (status pending), by outbox. Refreshed from "
+    "the database every few seconds (shared.state_metrics).",
+    ["outbox"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "givecare_outbox_oldest_pending_age_seconds",
+    "Age of the oldest pending outbox row, by outbox; 0 when nothing is pending.",
+    ["outbox"],
+)
+STATE_REFRESH_FAILURES = Counter(
+    "givecare_state_metrics_refresh_failures_total",
+    "Refreshes of a database- or broker-backed gauge that failed (the gauge keeps its last "
+    "value), by probe.",
+    ["probe"],
 )

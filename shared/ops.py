@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 import structlog
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 log = structlog.get_logger(__name__)
@@ -31,7 +31,7 @@ def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
         """The process is alive (no dependency is consulted)."""
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {"description": "A dependency does not answer"}})
     async def readyz() -> JSONResponse:
         """Every dependency answers; 503 names the ones that do not."""
         results = await asyncio.gather(
@@ -43,7 +43,8 @@ def ops_router(checks: Mapping[str, ReadinessCheck]) -> APIRouter:
             return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    @router.get("/metrics")
+    # Documented as what it is: Prometheus' text format, not JSON.
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

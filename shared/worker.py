@@ -51,6 +51,7 @@ from shared.mongo import (
 )
 from shared.ops import ops_app, serve_ops
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay, outbox_indexes
+from shared.state_metrics import Probe, outbox_backlog_probe, refresh_periodically
 from shared.unit_of_work import Transactions, U, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -239,9 +240,11 @@ class WorkerRuntime:
         consumers: Sequence[Consumer],
         *,
         background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
+        probes: Sequence[tuple[str, Probe]] = (),
         stop: asyncio.Event | None = None,
     ) -> None:
-        """Consume, relay, serve ops endpoints and run `background` loops until SIGTERM/SIGINT."""
+        """Consume, relay, serve ops endpoints and run `background` loops until SIGTERM/SIGINT;
+        keep the outbox backlog gauges and `probes`' (`shared.state_metrics`) fresh."""
         stop = stop or shutdown_event()
 
         async def consuming() -> None:
@@ -259,6 +262,20 @@ class WorkerRuntime:
         port = self._ops_settings.port_for(self.service)
         tasks = [
             asyncio.create_task(serve_ops(app, self._ops_settings.host, port, stop)),
+            asyncio.create_task(
+                refresh_periodically(
+                    [
+                        (
+                            "outbox",
+                            outbox_backlog_probe(
+                                self.db[OUTBOX_COLLECTION], self.clock, self.service
+                            ),
+                        ),
+                        *probes,
+                    ],
+                    stop,
+                )
+            ),
             *(asyncio.create_task(loop(stop)) for loop in background),
         ]
         try:

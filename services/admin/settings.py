@@ -3,6 +3,7 @@ how much a read returns. Roles are not here on purpose: they live in `users.role
 
 from __future__ import annotations
 
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -10,6 +11,9 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.config import _Settings
 
+# The most rows one admin request reads or acts on: a page. More is paging (`limit` again after
+# acting on the first page), never one request that holds the database or the broker for long.
+MAX_PAGE_ROWS: Final = 500
 # A bootstrap token shorter than this is guessable enough to matter (it opens the first admin).
 MIN_BOOTSTRAP_TOKEN_CHARS = 24
 
@@ -26,12 +30,10 @@ class AdminSettings(_Settings):
     # Failed authentication attempts per client within the window before it gets 429s.
     failed_auth_limit: int = Field(10, ge=1, le=10_000)
     failed_auth_window_seconds: float = Field(900, ge=1)
-    # Behind a proxy, the client is the first X-Forwarded-For address (trusted proxies only).
-    trust_forwarded_for: bool = False
     # `last_used_at` is written at most this often per token, not on every request.
     last_used_interval_seconds: float = Field(60, ge=0)
     # The most rows a list (alerts, failed sends, parked events, audit log) returns.
-    max_list_limit: int = Field(500, ge=1, le=10_000)
+    max_list_limit: int = Field(MAX_PAGE_ROWS, ge=1, le=MAX_PAGE_ROWS)
     # Messages shown in a user's detail.
     recent_messages: int = Field(10, ge=0, le=200)
     # Where "today" starts for the metrics' messages in/out today.

@@ -31,6 +31,9 @@ class LoopbackServer:
                 port=self.port,
                 log_config=None,
                 access_log=False,
+                # As in production (services/ingress/__main__.py): an app that believes proxy
+                # headers does so itself; uvicorn's default would trust 127.0.0.1's.
+                proxy_headers=False,
                 lifespan="auto",
                 timeout_graceful_shutdown=1,
             )

@@ -9,11 +9,13 @@ and whatever a killed one left behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from services.devtools.local_prometheus import PROMETHEUS_PORT, prometheus_spec
 from services.devtools.system import (
     DEVTOOLS_ENV_FILE,
     DevelopmentSetup,
@@ -21,6 +23,7 @@ from services.devtools.system import (
     development_setup,
 )
 from shared.local_servers.__main__ import main as run_servers
+from shared.local_servers._process import free_port
 from shared.local_servers.env_file import write_env_file
 
 
@@ -50,15 +53,22 @@ class Services:
 
     env_files: tuple[str, ...] = (DEVTOOLS_ENV_FILE,)
 
-    def __init__(self) -> None:
+    def __init__(self, *, prometheus: bool = False) -> None:
         self._supervisor: ServiceSupervisor | None = None
+        self._prometheus = prometheus
 
     def start(self, urls: Mapping[str, str], base: Path, *, free_ports: bool) -> list[str]:
         setup = development_setup(urls, free_ports=free_ports)
         write_env_file(base / DEVTOOLS_ENV_FILE, setup.made_up)
-        self._supervisor = ServiceSupervisor(setup.env, setup.specs, state_dir=base)
+        specs = setup.specs
+        lines = how_to_use(setup)
+        if self._prometheus:
+            port = free_port() if free_ports else PROMETHEUS_PORT
+            specs = (*specs, prometheus_spec(setup, base, port))
+            lines.append(f"# Prometheus (graphs, the alert rules): http://127.0.0.1:{port}")
+        self._supervisor = ServiceSupervisor(setup.env, specs, state_dir=base)
         self._supervisor.start()
-        return how_to_use(setup)
+        return lines
 
     def exited(self) -> list[str]:
         return self._supervisor.exited() if self._supervisor is not None else []
@@ -69,8 +79,13 @@ class Services:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `make run PROMETHEUS=1` sets it; the launcher's own arguments stay those of local_servers.
+    prometheus = os.environ.get("GIVECARE_PROMETHEUS", "") not in ("", "0", "false")
     return run_servers(
-        argv, extension=Services(), prog="python -m services.devtools.run", name="make run"
+        argv,
+        extension=Services(prometheus=prometheus),
+        prog="python -m services.devtools.run",
+        name="make run",
     )
 
 

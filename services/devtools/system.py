@@ -44,6 +44,8 @@ class ServiceSpec:
     module: str
     ops_port: int | None
     args: tuple[str, ...] = ()
+    # A program that is not a Python module of ours (`make run PROMETHEUS=1`'s Prometheus).
+    command: tuple[str, ...] | None = None
 
 
 SERVICES = (
@@ -81,6 +83,7 @@ class DevelopmentSetup:
     fake_twilio_url: str | None
     # The fake Twilio first, so it listens before the sender's first call.
     specs: tuple[ServiceSpec, ...] = SERVICES
+    ingress_port: int = 8000
 
 
 def development_setup(urls: Mapping[str, str], *, free_ports: bool = False) -> DevelopmentSetup:
@@ -131,7 +134,7 @@ def development_setup(urls: Mapping[str, str], *, free_ports: bool = False) -> D
         )
     if fake_twilio_url is not None:
         specs = (_fake_twilio(fake_twilio_port), *specs)
-    return DevelopmentSetup(env, made_up, ingress_url, fake_twilio_url, specs)
+    return DevelopmentSetup(env, made_up, ingress_url, fake_twilio_url, specs, ingress_port)
 
 
 # One colour per process in a terminal (cyan, green, yellow, magenta, blue, red); none when the
@@ -184,8 +187,9 @@ class ServiceSupervisor:
             env = dict(self._env)
             if spec.ops_port is not None:
                 env["OPS_PORT"] = str(spec.ops_port)
+            argv = list(spec.command) if spec.command else [sys.executable, "-m", spec.module]
             process, record = spawn(
-                [sys.executable, "-m", spec.module, *spec.args],
+                [*argv, *spec.args],
                 name=spec.name,
                 directory=self._state_dir,
                 env=env,
@@ -199,7 +203,7 @@ class ServiceSupervisor:
                 daemon=True,
             ).start()
             self._processes[spec.name] = process
-            log.info("started %s (python -m %s, pid %s)", spec.name, spec.module, process.pid)
+            log.info("started %s (%s, pid %s)", spec.name, " ".join(argv[-2:]), process.pid)
 
     def exited(self) -> list[str]:
         """Services that stopped on their own (a crash, or a refused configuration)."""

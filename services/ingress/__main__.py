@@ -1,8 +1,10 @@
-"""`python -m services.ingress`: serve the ingress app under uvicorn (INGRESS_HOST/PORT/WORKERS)."""
+"""`python -m services.ingress`: serve the ingress app under uvicorn (INGRESS_HOST/PORT/WORKERS,
+at most INGRESS_LIMIT_CONCURRENCY requests at once per worker)."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -22,18 +24,26 @@ def main() -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
-    uvicorn.run(
-        "services.ingress.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.run("services.ingress.app:create_app", **uvicorn_options(settings))
     return 0
+
+
+def uvicorn_options(settings: IngressSettings) -> dict[str, Any]:
+    """How uvicorn serves ingress. Proxy headers are handled inside the app (`create_app` adds
+    uvicorn's ProxyHeadersMiddleware with INGRESS_FORWARDED_ALLOW_IPS), so uvicorn's own copy
+    stays off rather than trusting its default (127.0.0.1) twice."""
+    return {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_graceful_shutdown": 10,
+    }
 
 
 if __name__ == "__main__":

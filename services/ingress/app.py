@@ -1,9 +1,10 @@
 """The ingress HTTP app: the only door the internet has into GiveCare.
 
-Every webhook goes size limit → signature → parse → store once → publish → answer. Nothing is
-answered 2xx before it is durably stored; a database outage answers 503 so the provider retries.
-Errors map to HTTP in one place (`_error_handlers`), always as a JSON reason without secrets or
-message bodies.
+Every request, on every route, first passes the trusted-proxy rewrite (uvicorn's own
+middleware) and the body-size limit, before anything authenticates or parses it. Every webhook
+then goes signature → parse → store once → publish → answer. Nothing is answered 2xx before it is
+durably stored; a database outage answers 503 so the provider retries. Errors map to HTTP in one
+place (`_error_handlers`), always as a JSON reason without secrets, inputs or message bodies.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.admin.api import admin_router
 from services.admin.wiring import AdminConfig
@@ -51,6 +56,7 @@ from shared.config import (
     OutboxSettings,
     StripeSettings,
     TwilioSettings,
+    is_loopback_host,
     load_settings,
 )
 from shared.events import Envelope, Payload, new_event
@@ -64,6 +70,7 @@ from shared.mongo import (
 )
 from shared.ops import ops_router
 from shared.outbox import Outbox, OutboxRelay, outbox_indexes
+from shared.state_metrics import outbox_backlog_probe, refresh_periodically
 from shared.worker import declare_topology
 
 log = structlog.get_logger(__name__)
@@ -121,10 +128,75 @@ class WebhookMetrics:
                     WEBHOOKS.labels(endpoint, str(status)).inc()
 
 
-class PayloadTooLarge(Exception):
+class PayloadTooLarge(HTTPException):
+    """A request body over the limit. An HTTPException, so FastAPI's body parsing passes it on
+    (it turns any other error while reading a body into a 400) to the handler that answers 413."""
+
     def __init__(self, limit: int) -> None:
-        super().__init__(f"body exceeds {limit} bytes")
+        super().__init__(413, f"body exceeds {limit} bytes")
         self.limit = limit
+
+
+def _too_large_response(limit: int) -> JSONResponse:
+    return JSONResponse({"error": "payload_too_large", "limit_bytes": limit}, status_code=413)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            # ASCII digits only ("²".isdigit() is true), at most what a 64-bit size holds: a
+            # header uvicorn let through never becomes a ValueError here.
+            text = value.decode("latin-1").strip()
+            if text.isascii() and text.isdigit():
+                return int(text) if len(text) <= 18 else 2**63
+    return None
+
+
+class BodyLimit:
+    """Every request body, on every route (webhooks, /admin, anything unknown), refused past
+    `limit` bytes with 413 before routing, authentication or parsing read it: a declared
+    Content-Length over the limit at once, without reading; a streamed body as soon as the
+    bytes received cross it. So an anonymous multi-GB POST costs at most `limit` bytes of
+    memory, whatever route it names."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        limit = self._limit
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await _too_large_response(limit)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(limit)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self._app(scope, counted_receive, watched_send)
+        except PayloadTooLarge:
+            # Normally the app's handler answered already; this is for a reader outside it.
+            if started:
+                raise
+            await _too_large_response(limit)(scope, receive, send)
 
 
 class ProviderNotConfigured(Exception):
@@ -156,10 +228,22 @@ class IngressConfig:
         )
 
     def check(self) -> None:
-        """Refuse to run without a way to verify Twilio unless explicitly told to."""
+        """Refuse to run without a way to verify Twilio, and refuse the insecure flag anywhere
+        but on a loopback address: the flag accepts anyone's forged webhooks."""
         if self.webhooks.insecure_skip_signature_check:
+            base = self.webhooks.public_base_url
+            if not (
+                base
+                and is_loopback_host(urlsplit(base).hostname)
+                and is_loopback_host(self.ingress.host)
+            ):
+                raise ConfigError(
+                    "invalid configuration: INSECURE_SKIP_SIGNATURE_CHECK: refused unless "
+                    "PUBLIC_BASE_URL and INGRESS_HOST are loopback addresses (localhost, "
+                    "127.0.0.1, ::1): unsigned webhooks are for development on one machine"
+                )
             return
-        if self.twilio.auth_token is None or not self.twilio.auth_token.get_secret_value():
+        if not self.twilio.webhook_token_list:
             raise ConfigError(
                 "invalid configuration: TWILIO_AUTH_TOKEN: required to verify webhooks "
                 "(or set INSECURE_SKIP_SIGNATURE_CHECK=true for local development only)"
@@ -224,34 +308,18 @@ IngressDep = Annotated[Ingress, Depends(_ingress)]
 
 
 async def _body(request: Request) -> bytes:
-    """The raw body, refused as soon as it exceeds the limit (before reading it all)."""
-    ingress: Ingress = request.app.state.ingress
-    limit = ingress.config.webhooks.webhook_max_body_bytes
-    declared = request.headers.get("content-length", "")
-    # ASCII digits only ("²".isdigit() is true), and a length a 64-bit size could hold: a header
-    # uvicorn let through never becomes a ValueError here.
-    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
-        raise PayloadTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The raw body (`BodyLimit` has refused it already if it is over the limit)."""
+    return await request.body()
 
 
 BodyDep = Annotated[bytes, Depends(_body)]
 
 
 def signed_url(request: Request, settings: WebhookSettings) -> str:
-    """The URL Twilio called, which is what it signed — not necessarily what we received."""
+    """The URL Twilio called, which is what it signed — not necessarily what we received:
+    `PUBLIC_BASE_URL` + path + query, else the URL as received (its scheme from a trusted
+    proxy's X-Forwarded-Proto, through uvicorn's middleware; its host from `Host`)."""
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    forwarded_host = request.headers.get("x-forwarded-host")
-    if settings.trust_proxy_headers and forwarded_host:
-        proto = request.headers.get("x-forwarded-proto", request.url.scheme)
-        return f"{proto.split(',')[0].strip()}://{forwarded_host.split(',')[0].strip()}{path}"
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/") + path
     return str(request.url)
@@ -264,11 +332,13 @@ def _twilio_form(request: Request, ingress: Ingress, body: bytes) -> dict[str, s
         log.warning("INSECURE: Twilio signature not checked", path=request.url.path)
         return form
     url = signed_url(request, webhooks)
-    token = ingress.config.twilio.auth_token
-    assert token is not None  # IngressConfig.check
     try:
         verify_twilio(
-            token.get_secret_value(), url, form, request.headers.get("x-twilio-signature")
+            ingress.config.twilio.webhook_token_list,
+            url,
+            form,
+            request.headers.get("x-twilio-signature"),
+            request.headers.get("x-twilio-webhooks-signature-settings"),
         )
     except SignatureInvalid:
         # The usual cause of false 403s is a URL mismatch behind a proxy: say which we checked.
@@ -409,12 +479,22 @@ def _error_handlers() -> dict[
     async def not_configured(request: Request, exc: ProviderNotConfigured) -> Response:
         return _error(503, "provider_not_configured", detail=str(exc))
 
+    async def unprocessable(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default answer echoes each rejected input, which may be a message body or
+        # a phone number: say where and why, never what.
+        problems = [
+            {"loc": list(item.get("loc", ())), "msg": item.get("msg"), "type": item.get("type")}
+            for item in exc.errors()
+        ]
+        return _error(422, "invalid_request", detail=problems)
+
     return {
         SignatureInvalid: signature,
         PayloadTooLarge: too_large,
         InvalidWebhook: invalid,
         StorageUnavailable: storage,
         ProviderNotConfigured: not_configured,
+        RequestValidationError: unprocessable,
     }
 
 
@@ -442,6 +522,19 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
         tasks = [
             asyncio.create_task(ingress.keep_broker_connected(stop)),
             asyncio.create_task(ingress.relay.run(stop)),
+            asyncio.create_task(
+                refresh_periodically(
+                    [
+                        (
+                            "outbox",
+                            outbox_backlog_probe(
+                                ingress.db[INGRESS_EVENTS], ingress.clock, SERVICE
+                            ),
+                        )
+                    ],
+                    stop,
+                )
+            ),
         ]
         try:
             yield
@@ -458,7 +551,10 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
         exception_handlers=_error_handlers(),
     )
     app.state.ingress = ingress
+    # Added last = outermost: proxies are resolved first, then the size limit, then metrics.
     app.add_middleware(WebhookMetrics)
+    app.add_middleware(BodyLimit, limit=config.webhooks.webhook_max_body_bytes)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.ingress.trusted_proxies)
     app.include_router(
         ops_router({"broker": ingress.broker_ready, "database": ingress.database_ready})
     )

@@ -10,7 +10,17 @@ import time
 from collections.abc import Mapping, Sequence
 
 import stripe
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    RequestValidator,
+    get_signature_algorithm,
+)
+
+# The schemes Twilio signs webhooks with, as its SDK validates them: HMAC-SHA1 with the auth
+# token (the default), or HMAC-SHA256 with a SharedKey secret when the request names it in
+# X-Twilio-Webhooks-Signature-Settings.
+TWILIO_ALGORITHMS = frozenset({HMAC_SHA1, HMAC_SHA256})
 
 
 class SignatureInvalid(Exception):
@@ -19,18 +29,33 @@ class SignatureInvalid(Exception):
 
 
 def verify_twilio(
-    auth_token: str, url: str, params: Mapping[str, str], signature: str | None
+    auth_tokens: str | Sequence[str],
+    url: str,
+    params: Mapping[str, str],
+    signature: str | None,
+    signature_settings: str | None = None,
 ) -> None:
-    """HMAC-SHA1 over the full URL Twilio called plus the sorted form parameters."""
+    """An HMAC over the full URL Twilio called plus the sorted form parameters, made with any of
+    `auth_tokens` (several while a token is rotated); SHA-1 unless `signature_settings` (the
+    X-Twilio-Webhooks-Signature-Settings header) names HMAC_SHA256."""
     if not signature:
         raise SignatureInvalid("missing X-Twilio-Signature")
-    try:
-        valid = RequestValidator(auth_token).validate(url, dict(params), signature)
-    except ValueError:
-        # The SDK parses the URL's port; a forged Host (`x:99999`) must not become a 500.
-        raise SignatureInvalid("the URL of the request cannot be checked") from None
-    if not valid:
-        raise SignatureInvalid("X-Twilio-Signature does not match")
+    tokens = [auth_tokens] if isinstance(auth_tokens, str) else list(auth_tokens)
+    if not tokens:
+        raise SignatureInvalid("no Twilio auth token configured")
+    algorithm = get_signature_algorithm(signature_settings).upper()
+    if algorithm not in TWILIO_ALGORITHMS:
+        raise SignatureInvalid("X-Twilio-Webhooks-Signature-Settings names an unknown algorithm")
+    form = dict(params)
+    for token in tokens:
+        try:
+            valid = RequestValidator(token).validate(url, form, signature, algorithm)
+        except ValueError:
+            # The SDK parses the URL's port; a forged Host (`x:99999`) must not become a 500.
+            raise SignatureInvalid("the URL of the request cannot be checked") from None
+        if valid:
+            return
+    raise SignatureInvalid("X-Twilio-Signature does not match")
 
 
 def verify_stripe(

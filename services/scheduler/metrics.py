@@ -5,7 +5,7 @@ Labels are bounded sets (kinds, reasons, outcomes), never user ids or phone numb
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 SCHEDULER_DUE = Counter(
     "givecare_scheduler_due_total",
@@ -36,4 +36,9 @@ SCHEDULER_TICK_SECONDS = Histogram(
     "givecare_scheduler_tick_seconds",
     "One tick that held the lease: due query, decisions, claims and emissions.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+SCHEDULER_LAST_TICK = Gauge(
+    "givecare_scheduler_last_tick_timestamp_seconds",
+    "When this replica last completed a tick that held the lease (Unix time); 0 before the "
+    "first. Tick age is `time() - max(...)` over the replicas: only the lease holder ticks.",
 )

@@ -24,6 +24,7 @@ from services.scheduler.domain.rules import Churn, Skip, claim, evaluate, next_d
 from services.scheduler.metrics import (
     SCHEDULER_CHURNED,
     SCHEDULER_DUE,
+    SCHEDULER_LAST_TICK,
     SCHEDULER_SENT,
     SCHEDULER_SKIPPED,
     SCHEDULER_TICK_SECONDS,
@@ -77,6 +78,8 @@ class Scheduler:
                 SCHEDULER_DUE.inc()
                 await self.process(record, now, report)
             await self._store.runs.record(TickRun(now, self._holder, report))
+            # Wall-clock time, whatever the clock: Prometheus compares it with its own `time()`.
+            SCHEDULER_LAST_TICK.set(time.time())
         finally:
             SCHEDULER_TICK_SECONDS.observe(time.perf_counter() - started)
         if report.due:

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.sms_worker.domain.inbound import Policy
-from shared.config import LinkSettings
+from shared.config import LinkSettings, require_https_unless_loopback
 
 
 class SmsWorkerSettings(BaseSettings):
@@ -89,6 +89,11 @@ class LlmSettings(BaseSettings):
     max_tokens: int = Field(120, ge=16)
     # The historical summary is longer than a reply (about 800 characters asked for).
     summary_max_tokens: int = Field(300, ge=32)
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_api(cls, value: str | None) -> str | None:
+        return require_https_unless_loopback(value)
 
     @property
     def enabled(self) -> bool:

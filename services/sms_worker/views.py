@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 
 from services.sms_worker.domain.profile import Profile
 from services.sms_worker.records import ALERT_ACKNOWLEDGED, ALERT_OPEN, Alert, Conversation, User
@@ -144,6 +144,17 @@ class SmsWorkerViews:
         query = {} if status is None else {"status": status}
         cursor = self._db[ALERTS].find(query).sort("created_at", DESCENDING).limit(limit)
         return [alert_record(row) async for row in cursor]
+
+    async def open_alerts_summary(self) -> tuple[int, datetime | None]:
+        """How many crisis alerts wait for a human (open), and when the oldest was raised
+        (the `by_status` index answers both)."""
+        query = {"status": ALERT_OPEN}
+        count = await self._db[ALERTS].count_documents(query)
+        oldest = await self._db[ALERTS].find_one(
+            query, {"created_at": 1}, sort=[("created_at", ASCENDING)]
+        )
+        created = oldest.get("created_at") if oldest is not None else None
+        return count, created if isinstance(created, datetime) else None
 
     async def counts(
         self, *, active_since: datetime, messages_since: datetime, alerts_since: datetime

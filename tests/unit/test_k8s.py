@@ -1,18 +1,22 @@
 """The Kubernetes manifests: both overlays render with the real kustomize (`kubectl kustomize`)
-and every object validates offline against the Kubernetes schemas (KEDA's objects against the
-models generated from KEDA's CRDs). Then the rules no schema knows: each service runs its module
-with probes on its ops port, pods are locked down, autoscalers watch the queues the code consumes,
-settings exist and secrets stay out of ConfigMaps."""
+and every object validates offline against the Kubernetes schemas (KEDA's and the Prometheus
+Operator's objects against the models generated from their CRDs). Then the rules no schema
+knows: each service runs its module with probes on its ops port, pods are locked down,
+autoscalers watch the queues the code consumes, Prometheus scrapes every service, settings exist
+and secrets stay out of ConfigMaps."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import functools
+import json
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,10 +25,11 @@ import pydantic
 import pytest
 import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
+from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 
 from services.billing_worker.queues import STRIPE
 from services.devtools.system import SERVICES
-from services.ingress.settings import IngressSettings
+from services.ingress.settings import IngressSettings, WebhookSettings
 from services.migrations.__main__ import _parser as migrations_cli
 from services.migrations.registry import known_migrations
 from services.queues import CONSUMER_QUEUES
@@ -33,6 +38,7 @@ from services.sms_sender.queues import EVENTS as SENDER_EVENTS
 from services.sms_worker.queues import QUEUES as SMS_WORKER_QUEUES
 from shared.clock import SystemClock
 from shared.config import MigrationSettings, MongoSettings
+from tests.support.monitoring import rule_groups
 from tests.support.settings_catalog import setting_variables
 from tests.support.tools import dev_tool
 
@@ -48,7 +54,6 @@ CONSUMED_QUEUES = {
     "services.billing_worker": {STRIPE.name},
     "services.scheduler": {SCHEDULER_EVENTS.name},
 }
-SECRETS = "givecare-secrets"
 CONFIG = "givecare-config"
 
 Object = dict[str, Any]
@@ -133,10 +138,16 @@ def _dropped(given: Any, kept: Any, path: str) -> list[str]:
     return []
 
 
-def _keda_errors(document: Object) -> list[str]:
-    model = getattr(keda, document["kind"], None)
+# The CRDs' groups the manifests use, and the models generated from each project's CRDs.
+CRD_MODELS: dict[str, ModuleType] = {"keda.sh": keda, "monitoring.coreos.com": prometheus_operator}
+
+
+def _crd_errors(document: Object, models: ModuleType) -> list[str]:
+    model = getattr(models, document["kind"], None)
     if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
-        return [f"no KEDA schema for {document['kind']}"]
+        return [f"no schema for {document['apiVersion']} {document['kind']}"]
+    if model.model_fields["api_version"].default != document["apiVersion"]:
+        return [f"{document['kind']} is not served as {document['apiVersion']}"]
     try:
         kept = model.model_validate(document).model_dump(
             by_alias=True, exclude_unset=True, mode="json"
@@ -147,10 +158,11 @@ def _keda_errors(document: Object) -> list[str]:
 
 
 def _schema_errors(document: Object, version: str) -> list[str]:
-    """Why a cluster of `version` (with KEDA installed) would refuse `document`; strict, so an
-    unknown or misspelt field is an error too."""
-    if document["apiVersion"].startswith("keda.sh/"):
-        return _keda_errors(document)
+    """Why a cluster of `version` (with KEDA and the Prometheus Operator installed) would refuse
+    `document`; strict, so an unknown or misspelt field is an error too."""
+    group = document["apiVersion"].partition("/")[0]
+    if group in CRD_MODELS:
+        return _crd_errors(document, CRD_MODELS[group])
     try:
         kubernetes_validate.validate(document, version, strict=True)
     except kubernetes_validate.ValidationError as error:
@@ -183,6 +195,29 @@ def test_the_validation_rejects_what_a_cluster_would_refuse() -> None:
     assert _schema_errors(scaled, KUBERNETES_VERSIONS[0]) == ["unknown field .spec.maxReplicas"]
     assert _schema_errors(mistyped, KUBERNETES_VERSIONS[0])
     assert _schema_errors({**deployment, "kind": "Deploymnet"}, KUBERNETES_VERSIONS[0])
+    monitor = copy.deepcopy(objects.of_kind("PodMonitor")["givecare"])
+    monitor["spec"]["podMetricEndpoints"] = monitor["spec"].pop("podMetricsEndpoints")
+    assert _schema_errors(monitor, KUBERNETES_VERSIONS[0]) == [
+        "unknown field .spec.podMetricEndpoints"
+    ]
+    rule = copy.deepcopy(objects.of_kind("PrometheusRule")["givecare-alerts"])
+    rule["spec"]["groups"][0]["rules"][0]["for"] = 15
+    assert _schema_errors(rule, KUBERNETES_VERSIONS[0])
+    assert _schema_errors({**rule, "apiVersion": "monitoring.coreos.com/v2"}, "1.31")
+
+
+def test_prometheus_scrapes_every_service_and_loads_the_alert_rules(manifests: Manifests) -> None:
+    (monitor,) = manifests.of_kind("PodMonitor").values()
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    ports = {endpoint["port"] for endpoint in monitor["spec"]["podMetricsEndpoints"]}
+    for deployment in manifests.by_module().values():
+        pod = deployment["spec"]["template"]
+        assert selector.items() <= pod["metadata"]["labels"].items()
+        annotated = pod["metadata"]["annotations"]["prometheus.io/port"]
+        scraped = [p for p in _container(deployment)["ports"] if p["name"] in ports]
+        assert [str(p["containerPort"]) for p in scraped] == [annotated]
+    (rule,) = manifests.of_kind("PrometheusRule").values()
+    assert rule["spec"]["groups"] == rule_groups()
 
 
 def test_each_service_runs_its_module_with_probes_on_its_ops_port(manifests: Manifests) -> None:
@@ -265,16 +300,55 @@ def test_workers_scale_on_the_queues_they_consume(manifests: Manifests) -> None:
     assert watched == {prefix + q for q in CONSUMER_QUEUES if q != SCHEDULER_EVENTS.name}
 
 
-def test_keda_reads_the_broker_url_from_the_services_secret(manifests: Manifests) -> None:
-    worker = manifests.by_module()["services.sms_worker"]
-    secret = next(s["secretRef"]["name"] for s in _container(worker)["envFrom"] if "secretRef" in s)
+def _secrets_of(workload: Object) -> set[str]:
+    """Every Secret a workload's pod can read: envFrom, env references and volumes."""
+    pod = workload["spec"]["template"]["spec"]
+    names = set()
+    for container in pod["containers"] + pod.get("initContainers", []):
+        names |= {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
+        names |= {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in container.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+    for volume in pod.get("volumes", []):
+        if "secret" in volume:
+            names.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    return names
+
+
+def _base_name(manifests: Manifests, name: str) -> str:
+    """A Secret's name without the content hash kustomize adds to generated ones (dev)."""
+    return name.rsplit("-", 1)[0] if manifests.overlay == "dev" else name
+
+
+def test_no_pod_mounts_another_workloads_secret(manifests: Manifests) -> None:
+    pods = manifests.pods()
+    seen: dict[str, str] = {}
+    for name, workload in pods.items():
+        secrets = {_base_name(manifests, secret) for secret in _secrets_of(workload)}
+        assert secrets == {f"givecare-{name}"}, name
+        seen[f"givecare-{name}"] = name
+    assert len(seen) == len(pods) == 6  # five services and the migrate Job, one Secret each
+
+
+def test_keda_reads_queue_lengths_as_the_monitoring_user_from_its_own_secret(
+    manifests: Manifests,
+) -> None:
     auths = manifests.of_kind("TriggerAuthentication")
+    mounted = {secret for w in manifests.pods().values() for secret in _secrets_of(w)}
     for scaled_object in manifests.of_kind("ScaledObject").values():
         for trigger in scaled_object["spec"]["triggers"]:
+            # The management API, where the `monitoring` tag reads and changes nothing.
+            assert trigger["metadata"]["protocol"] == "http"
             auth = auths[trigger["authenticationRef"]["name"]]
-            assert auth["spec"]["secretTargetRef"] == [
-                {"parameter": "host", "name": secret, "key": "RABBITMQ_URL"}
-            ]
+            (reference,) = auth["spec"]["secretTargetRef"]
+            assert reference["parameter"] == "host"
+            assert _base_name(manifests, reference["name"]) == "givecare-keda"
+            assert reference["name"] not in mounted  # no service holds it
 
 
 def test_the_scheduler_runs_one_replica_and_is_not_autoscaled(manifests: Manifests) -> None:
@@ -305,32 +379,201 @@ def test_settings_are_real_and_secrets_stay_out_of_the_config_map(manifests: Man
         assert len([s for s in sources if "secretRef" in s]) == 1, name
 
 
-def test_dev_generates_fake_secrets_for_the_settings_that_need_them() -> None:
+def test_dev_generates_one_fake_secret_per_workload_with_its_own_broker_user() -> None:
     dev = _render("dev")
-    secret = dev.generated("Secret", SECRETS)
-    assert secret is not None
-    keys = set(secret["data"])
-    assert keys <= set(setting_variables())
-    # Broker and database addresses, and the token ingress refuses to start without.
-    assert {"RABBITMQ_URL", "MONGODB_URL", "TWILIO_AUTH_TOKEN"} <= keys
-    broker = urlsplit(base64.b64decode(secret["data"]["RABBITMQ_URL"]).decode())
-    infra = dev.generated("Secret", "dev-rabbitmq")
-    assert infra is not None
-    credentials = {k: base64.b64decode(v).decode() for k, v in infra["data"].items()}
-    assert (broker.username, broker.password) == (
-        credentials["RABBITMQ_DEFAULT_USER"],
-        credentials["RABBITMQ_DEFAULT_PASS"],
-    )
-    # Qualified host names: KEDA's operator resolves them from its own namespace.
-    assert broker.hostname == f"rabbitmq.{secret['metadata']['namespace']}.svc"
+    variables = setting_variables()
+    definitions_secret = dev.generated("Secret", "dev-rabbitmq")
+    assert definitions_secret is not None
+    definitions = json.loads(base64.b64decode(definitions_secret["data"]["definitions.json"]))
+    users = {u["name"]: u for u in definitions["users"]}
+    assert "guest" not in users
+    assert all("administrator" not in u["tags"] for u in users.values())
+    readable = {p["user"]: p["read"] for p in definitions["permissions"]}
+    for name in dev.pods():
+        secret = dev.generated("Secret", f"givecare-{name}")
+        assert secret is not None, name
+        data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        assert set(data) <= set(variables), name
+        assert "MONGODB_URL" in data, name
+        if name == "migrate":
+            assert "RABBITMQ_URL" not in data  # the Job never talks to the broker
+            continue
+        broker = urlsplit(data["RABBITMQ_URL"])
+        service = name.replace("-", "_")
+        assert broker.username == service, name
+        assert users[service]["password"] == broker.password, name
+        # Qualified host names: KEDA's operator resolves them from its own namespace.
+        assert broker.hostname == f"rabbitmq.{secret['metadata']['namespace']}.svc"
+        if service != "ingress":  # the admin API in ingress lists every parked queue
+            assert re.fullmatch(readable[service], f"{service}.x.dlq")
+            others = [q for q in CONSUMER_QUEUES if not q.startswith(f"{service}.")]
+            assert not any(re.fullmatch(readable[service], q) for q in others), name
+    # The token ingress refuses to start without, and only ingress holds it.
+    holders = [
+        n
+        for n in dev.pods()
+        if "TWILIO_AUTH_TOKEN" in (dev.generated("Secret", f"givecare-{n}") or {}).get("data", {})
+    ]
+    assert holders == ["ingress"]
+    keda = dev.generated("Secret", "givecare-keda")
+    assert keda is not None
+    host = urlsplit(base64.b64decode(keda["data"]["host"]).decode())
+    assert host.scheme == "http"
+    assert host.port == 15672
+    assert host.username == "monitoring"
+    assert users["monitoring"]["password"] == host.password
+    assert users["monitoring"]["tags"] == ["monitoring"]
 
 
-def test_prod_uses_the_secret_managed_outside_the_repository() -> None:
+def _script_table(script: str, name: str) -> Any:
+    """The JSON object a mongo init script assigns to `const <name>`."""
+    return json.loads(script.split(f"const {name} = ", 1)[1].split(";\n", 1)[0])
+
+
+def test_dev_mongo_requires_authentication_with_a_user_per_workload() -> None:
+    """As in compose: a root user, and each workload its own user; a service's user may write
+    its own database only (ingress also the admin's), the migrate Job's never ingress's or the
+    admin's."""
+    dev = _render("dev")
+    mongo = MongoSettings()
+    migrations = MigrationSettings()
+    root = dev.generated("Secret", "dev-mongo")
+    init = dev.generated("Secret", "dev-mongo-init")
+    assert root is not None
+    assert init is not None
+    env = {k: base64.b64decode(v).decode() for k, v in root["data"].items()}
+    scripts = {k: base64.b64decode(v).decode() for k, v in init["data"].items()}
+    assert env["MONGO_INITDB_ROOT_USERNAME"] == "root"
+    assert env["MONGO_INITDB_ROOT_PASSWORD"]
+    # mongod's keyFile: 6 to 1024 base64 characters.
+    assert re.fullmatch(r"[A-Za-z0-9+/=]{6,1024}", env["DB_REPLICA_SET_KEY"])
+
+    server = dev.of_kind("Deployment")["mongo"]
+    container = _container(server)
+    assert [s["secretRef"]["name"] for s in container["envFrom"]] == [root["metadata"]["name"]]
+    started = " ".join(container["command"])
+    assert "--keyFile" in started
+    assert "--noauth" not in started
+    assert "$MONGO_INITDB_ROOT_PASSWORD" in " ".join(container["readinessProbe"]["exec"]["command"])
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in server["spec"]["template"]["spec"]["volumes"]}
+    assert mounts["init"] == "/docker-entrypoint-initdb.d"
+    assert volumes["init"]["secret"]["secretName"] == init["metadata"]["name"]
+
+    # The services' users are compose's, from the same script.
+    compose_script = (K8S.parent / "mongo" / "init-users.js").read_text()
+    assert scripts["10-users.js"] == compose_script
+    users: dict[str, dict[str, list[str]]] = _script_table(compose_script, "USERS")
+    users["migrate"] = {**_script_table(scripts["20-migrate-user.js"], "MIGRATE"), "read": []}
+    for name in users:
+        assert f"DB_PASSWORD_{name.upper()}" in env, name  # its password reaches the scripts
+    for name in dev.pods():
+        secret = dev.generated("Secret", f"givecare-{name}")
+        assert secret is not None, name
+        url = urlsplit(base64.b64decode(secret["data"]["MONGODB_URL"]).decode())
+        user = name.replace("-", "_")
+        assert url.username == user, name
+        assert url.password == env[f"DB_PASSWORD_{user.upper()}"], name
+        assert "authSource=admin" in url.query.split("&"), name
+        assert url.hostname == f"mongo.{secret['metadata']['namespace']}.svc", name
+        writes = users[user]["readWrite"]
+        if user == "migrate":
+            assert {migrations.state_db, migrations.legacy_db} <= set(writes)
+            assert not {mongo.database_name("admin"), mongo.database_name("ingress")} & set(writes)
+        elif user == "ingress":
+            assert writes == [mongo.database_name("ingress"), mongo.database_name("admin")]
+        else:
+            assert writes == [mongo.database_name(user)], name
+    assert set(users) == {name.replace("-", "_") for name in dev.pods()}
+
+
+def test_prod_uses_secrets_managed_outside_the_repository() -> None:
     prod = _render("prod")
     assert prod.of_kind("Secret") == {}
     for name, workload in prod.pods().items():
         sources = _container(workload)["envFrom"]
-        assert {"secretRef": {"name": SECRETS}} in sources, name
+        assert {"secretRef": {"name": f"givecare-{name}"}} in sources, name
+
+
+# --- the network ----------------------------------------------------------------------------------
+
+
+def _selects(policy: Object, labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def _pod_labels(workload: Object) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def test_the_network_is_closed_by_default(manifests: Manifests) -> None:
+    policies = manifests.of_kind("NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {}
+    assert sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+    assert "ingress" not in deny
+    assert "egress" not in deny
+
+
+def test_each_pod_may_receive_and_send_only_what_it_needs(manifests: Manifests) -> None:
+    """Ingress: from the ingress controller and Prometheus on its port; workers: from
+    Prometheus on their ops port; everyone out to DNS, the broker and the database only, and
+    the three workers that call a provider out to public addresses on 443."""
+    policies = list(manifests.of_kind("NetworkPolicy").values())
+    callers = {"sms-worker", "sms-sender", "billing-worker"}
+    for name, workload in manifests.pods().items():
+        labels = _pod_labels(workload)
+        applying = [p for p in policies if _selects(p, labels)]
+        ingress_rules = [r for p in applying for r in p["spec"].get("ingress", [])]
+        egress_rules = [r for p in applying for r in p["spec"].get("egress", [])]
+        sources = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in ingress_rules
+            for peer in rule["from"]
+        }
+        ports = {p["port"] for rule in ingress_rules for p in rule["ports"]}
+        container_ports = {p["containerPort"] for p in _container(workload).get("ports", [])}
+        if name == "ingress":
+            assert sources == {"ingress-nginx", "monitoring"}
+        elif name == "migrate":
+            assert ingress_rules == []
+        else:
+            assert sources == {"monitoring"}, name
+        assert container_ports <= ports or name == "migrate", name
+        assert all(rule.get("from") for rule in ingress_rules), name  # never from anywhere
+        out = {p["port"] for rule in egress_rules for p in rule["ports"]}
+        expected = {53, 27017} | ({5672} if name != "migrate" else set())
+        assert out == expected | ({443} if name in callers else set()), name
+        for rule in egress_rules:
+            for peer in rule.get("to", []):
+                if "ipBlock" in peer:  # public addresses only
+                    assert "10.0.0.0/8" in peer["ipBlock"]["except"], name
+
+
+def test_prod_exposes_nothing_but_the_webhooks() -> None:
+    """The rendered production overlay: one Ingress, for /webhooks only; no Service reachable
+    from outside the cluster; no pod on the host's network or ports."""
+    prod = _render("prod")
+    assert len(prod.of_kind("Ingress")) == 1
+    (ingress,) = prod.of_kind("Ingress").values()
+    assert "defaultBackend" not in ingress["spec"]
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/webhooks", "Prefix")]
+    for name, service in prod.of_kind("Service").items():
+        assert service["spec"].get("type", "ClusterIP") == "ClusterIP", name
+        assert "externalIPs" not in service["spec"], name
+    for name, workload in prod.pods().items():
+        pod = workload["spec"]["template"]["spec"]
+        assert not pod.get("hostNetwork"), name
+        assert all("hostPort" not in p for p in _container(workload).get("ports", [])), name
 
 
 def test_twilio_is_told_the_public_address(manifests: Manifests) -> None:
@@ -351,6 +594,20 @@ def test_prod_exposes_only_the_webhooks_at_the_public_address() -> None:
             assert path["path"] == "/webhooks"
             assert path["backend"]["service"]["name"] == "ingress"
             assert path["backend"]["service"]["port"]["name"] in service_ports
+
+
+def test_the_public_ingress_is_rate_limited_and_refuses_large_bodies_first() -> None:
+    prod = _render("prod")
+    (ingress,) = prod.of_kind("Ingress").values()
+    annotations = ingress["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-rps"]) > 0
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
+    body = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert body.endswith("k")
+    assert int(body[:-1]) * 1024 <= WebhookSettings().webhook_max_body_bytes
+    # The controller's pods are the proxies ingress believes, and no one else is everyone.
+    trusted = IngressSettings(forwarded_allow_ips=prod.config()["INGRESS_FORWARDED_ALLOW_IPS"])
+    assert trusted.trusted_proxies
 
 
 def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None:

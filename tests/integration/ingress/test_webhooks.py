@@ -4,6 +4,7 @@ stored once and published once; everything else is refused with a JSON reason.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from typing import Any
@@ -247,30 +248,38 @@ async def test_ops_endpoints_and_openapi_docs(ingress: RunningIngress) -> None:
     )
 
 
-async def test_url_behind_a_proxy_is_rebuilt_from_forwarded_headers(
+async def test_behind_a_trusted_proxy_the_signed_url_takes_its_scheme_and_the_host(
     broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str, db: Database
 ) -> None:
-    config = ingress_config(
-        broker_settings,
-        mongodb_url,
-        mongo_db_name,
-        public_base_url=None,
-        trust_proxy_headers=True,
+    """Without PUBLIC_BASE_URL the URL Twilio signed is rebuilt from what arrived: the `Host`
+    header and, from a proxy listed in INGRESS_FORWARDED_ALLOW_IPS only, X-Forwarded-Proto
+    (uvicorn's ProxyHeadersMiddleware). X-Forwarded-Host is believed from no one."""
+    base = ingress_config(broker_settings, mongodb_url, mongo_db_name, public_base_url=None)
+    trusted = dataclasses.replace(
+        base, ingress=base.ingress.model_copy(update={"forwarded_allow_ips": "127.0.0.1"})
     )
-    async with serving(config) as running:
-        form = dict(SMS_FORM)
-        url = "https://sms.givecare.example/webhooks/twilio/sms"
-        headers = {
-            "content-type": "application/x-www-form-urlencoded",
-            "x-twilio-signature": twilio_signature(TWILIO_TOKEN, url, form),
-            "x-forwarded-proto": "https",
+    form = dict(SMS_FORM)
+    url = "https://sms.givecare.example/webhooks/twilio/sms"
+    body = urlencode(form).encode()
+    signed = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-twilio-signature": twilio_signature(TWILIO_TOKEN, url, form),
+    }
+    proxied = {**signed, "host": "sms.givecare.example", "x-forwarded-proto": "https"}
+    async with serving(trusted) as running:
+        response = await running.http.post("/webhooks/twilio/sms", content=body, headers=proxied)
+        assert response.status_code == 200, response.text
+        # The host only in X-Forwarded-Host: not believed, so the URL checked is another one.
+        spoofed = {
+            **signed,
             "x-forwarded-host": "sms.givecare.example",
+            "x-forwarded-proto": "https",
         }
-        body = urlencode(form).encode()
-        response = await running.http.post("/webhooks/twilio/sms", content=body, headers=headers)
-        assert response.status_code == 200
-        del headers["x-forwarded-host"]
-        response = await running.http.post("/webhooks/twilio/sms", content=body, headers=headers)
+        response = await running.http.post("/webhooks/twilio/sms", content=body, headers=spoofed)
+        assert response.status_code == 403
+    async with serving(base) as running:
+        # The same request from a peer nobody listed: https is not believed, the URL is http.
+        response = await running.http.post("/webhooks/twilio/sms", content=body, headers=proxied)
         assert response.status_code == 403
 
 

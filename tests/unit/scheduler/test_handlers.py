@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from domain.proactive_policy import next_window_moment
 from services.scheduler.handlers import ReleaseOutcome, SchedulerHandlers
+from services.scheduler.metrics import SCHEDULER_LAST_TICK
 from services.scheduler.records import ProactiveRecord, TickReport, placeholder_id
 from services.scheduler.tick import Scheduler
 from services.scheduler.unit_of_work import SchedulerWork
@@ -364,6 +365,19 @@ async def test_a_second_replica_waits_for_the_lease_until_it_runs_out() -> None:
     world.clock.advance(timedelta(seconds=30))
     assert await second.tick() is not None
     assert await first.tick() is None
+
+
+async def test_only_a_tick_that_held_the_lease_moves_the_last_tick_gauge() -> None:
+    world = World()
+    first, second = world.scheduler("replica-1"), world.scheduler("replica-2")
+    SCHEDULER_LAST_TICK.set(0)
+    assert await first.tick() is not None
+    ticked = REGISTRY.get_sample_value("givecare_scheduler_last_tick_timestamp_seconds")
+    assert ticked is not None
+    assert ticked > 0
+    SCHEDULER_LAST_TICK.set(0)
+    assert await second.tick() is None  # waiting for the lease is not a tick
+    assert REGISTRY.get_sample_value("givecare_scheduler_last_tick_timestamp_seconds") == 0
 
 
 async def test_overlapping_replicas_working_on_one_read_send_once() -> None:
