@@ -50,6 +50,17 @@ def replay_safe(
     """A handler that needs no inbox row and no transaction (docs/platform.md: it emits
     nothing, and running it again changes nothing), run again on a lost database connection
     until `REPLAY_SAFE_RETRY_SECONDS` have passed — safe because running it again is harmless."""
+    return _riding_out_outages(handler)
+
+
+def _riding_out_outages(
+    handler: Callable[[Envelope[P]], Awaitable[None]],
+) -> Callable[[Envelope[P]], Awaitable[None]]:
+    """`handler`, run again in process while the database is unreachable, for as long as a
+    transaction would wait: an outage says nothing about the event, so it must not spend the
+    event's broker retries (a few seconds in all) and park it. Safe for every handler the inbox
+    wraps, as for a redelivery: a run whose commit went through before the connection was lost
+    meets its own inbox row (or record) the next time and ends as AlreadyProcessed."""
 
     async def run(event: Envelope[P]) -> None:
         deadline = time.monotonic() + REPLAY_SAFE_RETRY_SECONDS
@@ -118,7 +129,7 @@ class Inbox(Generic[U]):
         async def run(event: Envelope[P]) -> None:
             await self._transaction(event, lambda uow: handler(event, uow))
 
-        return run
+        return _riding_out_outages(run)
 
     def planned(
         self, handler: PlannedHandler[P, PlanT, U]
@@ -162,7 +173,7 @@ class Inbox(Generic[U]):
                 return
             raise StalePlan(f"the plan went stale {MAX_PLANS} times")
 
-        return run
+        return _riding_out_outages(run)
 
     async def _has_row(self, event: Envelope[Any]) -> bool:
         return await self._collection.find_one({"_id": self._row_id(event)}, {"_id": 1}) is not None
