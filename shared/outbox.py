@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, IndexModel, UpdateMany, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from shared.broker.publisher import PublishFailed, UnroutableEvent
 from shared.clock import Clock
@@ -46,6 +46,7 @@ UNPUBLISHABLE = "unpublishable"
 UNPUBLISHABLE_AFTER_ATTEMPTS = 5
 # A pending row's lease starts expired: it is claimable at once.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DUPLICATE_KEY = 11000
 
 OutboxCollection = AsyncCollection[Document]
 
@@ -94,6 +95,11 @@ async def add_imported(
     return await insert_absent(db[OUTBOX_COLLECTION], [outbox_row(event, now) for event in events])
 
 
+def _duplicate_key(error: BulkWriteError) -> bool:
+    errors = error.details.get("writeErrors") or []
+    return bool(errors) and all(e.get("code") == _DUPLICATE_KEY for e in errors)
+
+
 Emitted = tuple[Envelope[Any], str | None]  # an event and its row id (None: the event id)
 
 
@@ -107,6 +113,22 @@ class Outbox:
         self._clock = clock
         self._lease = timedelta(seconds=lease_seconds)
         self._added = asyncio.Event()
+        # The relay's gathering "sent" marks (`SentMarks`), which the next write of rows
+        # carries in the same command (`take_marks`).
+        self._marks: SentMarks | None = None
+
+    def carry_marks(self, marks: SentMarks) -> None:
+        """Let writes of new rows carry `marks` (the process's relay calls this)."""
+        self._marks = marks
+
+    def take_marks(self) -> list[str]:
+        """The row ids gathered for a "sent" mark, for a write of new rows to carry; whoever
+        takes them gives back those it did not write (`restore_marks`)."""
+        return self._marks.take() if self._marks is not None else []
+
+    def restore_marks(self, row_ids: Sequence[str]) -> None:
+        if self._marks is not None:
+            self._marks.add(row_ids)
 
     async def add_batch(
         self,
@@ -114,6 +136,7 @@ class Outbox:
         session: AsyncClientSession | None = None,
         *,
         claimed: bool = False,
+        marks: Sequence[str] = (),
     ) -> list[Document]:
         """Record every event of `emitted` for publishing, in one command; an id already
         there is left alone (a deterministic id seen twice is exactly the duplicate to drop).
@@ -122,8 +145,9 @@ class Outbox:
         transaction. A row id other than the event id lets a caller publish the same event once
         more on purpose (an operator re-requesting a send). `claimed`: the rows are leased to
         the caller, who publishes them after its commit (`OutboxRelay.publish_committed`);
-        pollers leave them alone until the lease runs out. Returns the rows written (not the
-        duplicates).
+        pollers leave them alone until the lease runs out. `marks`: rows published since,
+        marked sent by the same command (after the new rows, so a failed write marks nothing).
+        Returns the rows written (not the duplicates).
         """
         if not emitted:
             return []
@@ -133,7 +157,7 @@ class Outbox:
             claim = str(uuid.uuid4())
             for row in rows:
                 row.update(claim=claim, lease_until=now + self._lease, attempts=1)
-        if len(rows) == 1:
+        if len(rows) == 1 and not marks:
             row = rows[0]
             single = await self._collection.update_one(
                 {"_id": row["_id"]},
@@ -142,7 +166,7 @@ class Outbox:
                 session=session,
             )
             return rows if single.upserted_id is not None else []
-        updates = [
+        writes: list[UpdateOne | UpdateMany] = [
             UpdateOne(
                 {"_id": row["_id"]},
                 {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
@@ -150,7 +174,9 @@ class Outbox:
             )
             for row in rows
         ]
-        result = await self._collection.bulk_write(updates, ordered=True, session=session)
+        if marks:
+            writes.append(UpdateMany(*mark_sent(marks, now)))
+        result = await self._collection.bulk_write(writes, ordered=True, session=session)
         written = set((result.upserted_ids or {}).values())
         return [row for row in rows if row["_id"] in written]
 
@@ -172,10 +198,17 @@ class Outbox:
 
         Returns the row, or None when a row with `row_id` exists: a duplicate.
         """
+        marks = self.take_marks()
         try:
-            rows = await self.add_batch([(event, row_id)], claimed=True)
-        except DuplicateKeyError:
+            rows = await self.add_batch([(event, row_id)], claimed=True, marks=marks)
+        except (DuplicateKeyError, BulkWriteError) as error:
+            self.restore_marks(marks)  # the write stopped at the row: nothing was marked
+            if isinstance(error, BulkWriteError) and not _duplicate_key(error):
+                raise
             return None  # a concurrent upsert of the same id won the race
+        except BaseException:
+            self.restore_marks(marks)
+            raise
         return rows[0] if rows else None
 
     def notify(self) -> None:
@@ -187,6 +220,14 @@ class Outbox:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._added.wait(), timeout)
         self._added.clear()
+
+
+def mark_sent(row_ids: Sequence[str], now: datetime) -> tuple[Document, Document]:
+    """Filter and update that mark published rows sent (rows still pending only)."""
+    return (
+        {"_id": {"$in": list(row_ids)}, "status": PENDING},
+        {"$set": {"status": SENT, "sent_at": now}, "$unset": {"claim": ""}},
+    )
 
 
 class SentMarks:
@@ -209,6 +250,12 @@ class SentMarks:
         if self._pending and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self._flush_later())
 
+    def take(self) -> list[str]:
+        """The marks gathered so far, for a write of new rows to carry (`Outbox.take_marks`);
+        in a busy process most marks cost no command of their own."""
+        taken, self._pending = self._pending, []
+        return taken
+
     async def _flush_later(self) -> None:
         await asyncio.sleep(self._delay)
         await self.flush()
@@ -218,13 +265,7 @@ class SentMarks:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._collection.update_many(
-                    {"_id": {"$in": batch}, "status": PENDING},
-                    {
-                        "$set": {"status": SENT, "sent_at": self._clock.now()},
-                        "$unset": {"claim": ""},
-                    },
-                )
+                await self._collection.update_many(*mark_sent(batch, self._clock.now()))
             except PyMongoError as error:
                 log.warning(
                     "could not mark published events sent; their leases will run out and "
@@ -251,6 +292,7 @@ class OutboxRelay:
         self._settings = settings
         self._clock = clock
         self._marks = SentMarks(collection, clock, settings.mark_sent_delay_seconds)
+        outbox.carry_marks(self._marks)
 
     async def relay_once(self) -> int:
         """Claim up to one batch of due rows, publish them, mark them sent (one update for the
@@ -261,6 +303,10 @@ class OutboxRelay:
         results = await asyncio.gather(*(self._publish(row) for row in rows))
         await self._marks.flush()
         return sum(results)
+
+    async def flush_marks(self) -> None:
+        """Write the gathered sent marks now (at shutdown, and for tests)."""
+        await self._marks.flush()
 
     async def publish_committed(self, rows: Sequence[Document]) -> None:
         """Publish rows this process wrote claimed (`Outbox.add_batch(claimed=True)`) and has

@@ -12,7 +12,7 @@ it could be applied raises `StalePlan` and is made again.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -48,11 +48,17 @@ class UnitOfWork:
         lets a caller publish the same event once more on purpose."""
         self._emitted.append((event, row_id))
 
-    async def flush(self, *, claimed: bool) -> list[Document]:
+    @property
+    def emits(self) -> bool:
+        """Whether the body emitted anything (so `flush` writes to the outbox)."""
+        return bool(self._emitted)
+
+    async def flush(self, *, claimed: bool, marks: Sequence[str] = ()) -> list[Document]:
         """Write the buffered events into the outbox, one command, inside the transaction;
-        the rows written (`claimed`: leased to this process, which publishes them itself)."""
+        the rows written (`claimed`: leased to this process, which publishes them itself).
+        The same command marks `marks` sent (rows this process published since)."""
         emitted, self._emitted = self._emitted, []
-        return await self._outbox.add_batch(emitted, self._session, claimed=claimed)
+        return await self._outbox.add_batch(emitted, self._session, claimed=claimed, marks=marks)
 
     @property
     def session(self) -> AsyncClientSession:
@@ -107,15 +113,31 @@ class Transactions(Generic[U]):
 
         # The rows of the attempt that committed (a transient error runs the body again).
         written: list[Document] = []
+        # "Sent" marks of rows published earlier, carried by this unit's outbox write when it
+        # has one (no command of their own); given back unless an attempt that committed
+        # wrote them.
+        marks: list[str] = []
+        carried = [False]
 
         async def in_session(session: AsyncClientSession) -> _T:
             uow = self._factory(session, self._outbox)
             result = await body(session, uow)
-            written[:] = await uow.flush(claimed=self._relay is not None)
+            carried[0] = uow.emits
+            if uow.emits and not marks:
+                marks.extend(self._outbox.take_marks())
+            written[:] = await uow.flush(
+                claimed=self._relay is not None, marks=marks if uow.emits else ()
+            )
             return result
 
-        async with self._client.start_session() as session:
-            result: _T = await session.with_transaction(in_session)
+        try:
+            async with self._client.start_session() as session:
+                result: _T = await session.with_transaction(in_session)
+        except BaseException:
+            self._outbox.restore_marks(marks)
+            raise
+        if not carried[0]:
+            self._outbox.restore_marks(marks)
         if written and self._relay is not None:
             await self._relay.publish_committed(written)
         elif written:

@@ -12,7 +12,7 @@ import structlog
 from services.queues import CONSUMER_QUEUES
 from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.queues import EVENTS
-from services.scheduler.repositories import SCHEDULER_INDEXES
+from services.scheduler.repositories import SCHEDULER_INDEXES, MongoProactiveStates
 from services.scheduler.settings import DevClockSettings, SchedulerSettings
 from services.scheduler.tick import Scheduler
 from services.scheduler.unit_of_work import MongoSchedulerStore, scheduler_work
@@ -25,6 +25,7 @@ from shared.events.catalog import (
     SmsOptOutChanged,
     UserProfileChanged,
 )
+from shared.inbox import replay_safe
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
@@ -48,7 +49,15 @@ async def serve(settings: SchedulerSettings, dev_clock: DevClockSettings) -> Non
         handlers = SchedulerHandlers(runtime.clock, subscriptions_enabled=subscriptions_enabled)
         inbox = runtime.inbox(EVENTS.name, transactions)
         consumer = runtime.consumer(EVENTS)
-        consumer.handle(UserProfileChanged, inbox.idempotent(handlers.profile_changed))
+        consumer.handle(
+            UserProfileChanged,
+            replay_safe(
+                handlers.profile_snapshots(
+                    MongoProactiveStates(runtime.db, None),
+                    inbox.idempotent(handlers.profile_changed),
+                )
+            ),
+        )
         consumer.handle(CrisisDetected, inbox.idempotent(handlers.crisis_detected))
         consumer.handle(SmsOptOutChanged, inbox.idempotent(handlers.opt_out_changed))
         consumer.handle(BillingAccessChanged, inbox.idempotent(handlers.access_changed))

@@ -1,12 +1,13 @@
 """Event handlers of the scheduler: each feeds one fact into the proactive read model.
 
-Each runs in one transaction with its inbox row (`SchedulerWork`): it reads the user's record,
-applies the fact only if it is newer than what the record holds (events of one user may arrive
-out of order), and saves the record with its revision raised and `next_due_at` recomputed from
-the new facts, which the tick's compare-and-set relies on. Counters the scheduler itself
-advances (follow-up and reactivation stages, last proactive time) never move backwards because
-of a profile snapshot, unless the snapshot starts a new crisis or a new silence; only a deferral
-gives back what a claim took.
+Each reads the user's record, applies the fact only if it is newer than what the record holds
+(events of one user may arrive out of order), and saves the record with its revision raised and
+`next_due_at` recomputed from the new facts, which the tick's compare-and-set relies on. Each
+runs in one transaction with its inbox row (`SchedulerWork`), except the profile snapshot of a
+user who has a record: one read and one compare-and-set, replay-safe on its own
+(`profile_snapshots`). Counters the scheduler itself advances (follow-up and reactivation
+stages, last proactive time) never move backwards because of a profile snapshot, unless the
+snapshot starts a new crisis or a new silence; only a deferral gives back what a claim took.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import structlog
 from services.scheduler.domain.rules import ProactiveState, release
 from services.scheduler.metrics import SCHEDULER_DEFERRED
 from services.scheduler.records import ProactiveRecord, placeholder_id
-from services.scheduler.unit_of_work import SchedulerWork
+from services.scheduler.unit_of_work import ProactiveStates, SchedulerWork
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.catalog import (
@@ -34,6 +35,11 @@ from shared.events.catalog import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+# Reads of a user's record a snapshot makes while other writes keep moving it, before the
+# broker's retry takes over.
+_SNAPSHOT_READS = 5
 
 
 class ReleaseOutcome(StrEnum):
@@ -109,11 +115,40 @@ class SchedulerHandlers:
         # once it has, so a transaction run again is not counted twice.
         self._releases: dict[uuid.UUID, ReleaseOutcome] = {}
 
-    async def _save(self, uow: SchedulerWork, record: ProactiveRecord) -> None:
+    def _scheduled(self, record: ProactiveRecord) -> ProactiveRecord:
         now = self._clock.now()
-        scheduled = record.rescheduled(now, subscriptions_enabled=self._subscriptions_enabled)
-        if not await uow.states.save(scheduled):
+        return record.rescheduled(now, subscriptions_enabled=self._subscriptions_enabled)
+
+    async def _save(self, uow: SchedulerWork, record: ProactiveRecord) -> None:
+        if not await uow.states.save(self._scheduled(record)):
             raise StateChanged(f"proactive_state {record.user_id} changed during the event")
+
+    def profile_snapshots(
+        self,
+        states: ProactiveStates,
+        in_transaction: Callable[[Envelope[UserProfileChanged]], Awaitable[None]],
+    ) -> Callable[[Envelope[UserProfileChanged]], Awaitable[None]]:
+        """`user.profile.changed`: the snapshot of a user who has a record is one read and one
+        compare-and-set on it, on `states` outside any transaction and with no inbox row — a
+        snapshot applies only over an older profile version, so a redelivery or replay changes
+        nothing, and a record that moved between read and write is read again. A first
+        snapshot, which may take over a placeholder (two documents), goes to `in_transaction`
+        (`profile_changed` in the inbox's transaction)."""
+
+        async def handle(event: Envelope[UserProfileChanged]) -> None:
+            profile = event.payload
+            for _ in range(_SNAPSHOT_READS):
+                current = await states.get(profile.user_id)
+                if current is None:
+                    await in_transaction(event)
+                    return
+                if current.profile_version >= profile.version:
+                    return
+                if await states.save(self._scheduled(_with_profile(current, None, profile))):
+                    return
+            raise StateChanged(f"proactive_state {profile.user_id} kept changing")
+
+        return handle
 
     async def profile_changed(
         self, event: Envelope[UserProfileChanged], uow: SchedulerWork

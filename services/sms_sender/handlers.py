@@ -1,18 +1,20 @@
 """The sender's event handlers: record each request, follow delivery statuses, keep opt-outs.
 
-Recording a request and sending it are separate steps on purpose: the record commits with the
-inbox row (exactly once per event), the send happens after the commit (never inside a
-transaction callback, which may run twice) and is made exactly-once by the row's claim. The
-record is written already claimed by the process that recorded it (no separate claim round
-trip); if that process dies before sending, the lease runs out and any sender's poller takes the
-send over as one in doubt.
+Recording a request and sending it are separate steps on purpose: the record is durable before
+the send, the send happens after it (never inside a transaction callback, which may run twice)
+and is made exactly-once by the row's claim. The record is one upsert keyed by the request's
+idempotency key, written already claimed by the process that recorded it (no separate claim
+round trip), and needs no inbox row: the key is the request's identity, a request seen before
+finds its row and is only dispatched again (which the claim turns into nothing while the send is
+in hand), and a send out of retries is reopened by a replay. If the recording process dies
+before sending, the lease runs out and any sender's poller takes the send over as one in doubt.
+A refused request is recorded with the step it publishes, in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -22,9 +24,8 @@ from services.sms_sender.domain import twilio_statuses
 from services.sms_sender.domain.body import count_segments, refusal_reason
 from services.sms_sender.metrics import SMS_OUTCOMES
 from services.sms_sender.records import Claim, OptOut, SendRecord
-from services.sms_sender.unit_of_work import SenderWork
+from services.sms_sender.unit_of_work import Claims, SenderTransactions, SenderWork
 from services.sms_sender.updates import send_updated
-from shared.broker import AlreadyProcessed
 from shared.clock import Clock
 from shared.events import Envelope
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
@@ -40,25 +41,16 @@ class OutboundRequests:
         self._clock = clock
         self._max_body_chars = max_body_chars
         self._lease = timedelta(seconds=lease_seconds)
-        # The claims of sends recorded here, by key, until the intake takes them after the
-        # commit (a transaction run twice replaces its entry with the one that committed).
-        self._claims: dict[str, Claim] = {}
-
-    def take_claim(self, key: str) -> Claim | None:
-        """The claim `record` made for `key` in this process, once."""
-        return self._claims.pop(key, None)
 
     def refusal(self, request: SmsOutboundRequested) -> str | None:
         return refusal_reason(request.body, self._max_body_chars)
 
-    async def record(self, event: Envelope[SmsOutboundRequested], uow: SenderWork) -> None:
+    def _send(self, event: Envelope[SmsOutboundRequested], now: datetime) -> SendRecord:
         request = event.payload
-        key = event.idempotency_key
-        now = self._clock.now()
         refusal = self.refusal(request)
         segments = count_segments(request.body)
-        send = SendRecord(
-            key=key,
+        return SendRecord(
+            key=event.idempotency_key,
             to_number=request.to_number,
             body=request.body,
             kind=request.kind,
@@ -78,74 +70,78 @@ class OutboundRequests:
             segments=segments.segments,
             next_attempt_at=None if refusal else now,
         )
-        claimed = send
-        if not refusal:
-            # The first attempt's claim, taken in the same write (see the module docstring).
-            claimed = replace(
-                send,
-                status=send_status.SENDING,
-                claim=f"request:{event.id}",
-                lease_until=now + self._lease,
-                attempt_started_at=now,
-                attempts=1,
-            )
-        if await uow.sends.record(claimed):
-            if refusal:
-                await uow.emit(send_updated(send, send.status, now))
-            else:
-                assert claimed.claim is not None
-                self._claims[key] = Claim(claimed.claim, send, now, None)
-            return
-        reopened = await uow.sends.reopen_exhausted(key, now)
-        if reopened is not None:
-            # The same request again after the inbox forgot it (a dead letter replayed weeks
-            # later): as with a replay the inbox still knows, a send out of retries starts over.
-            await uow.emit(send_updated(reopened, send_status.PENDING, now))
-            log.warning("failed send reopened by a replayed request", outbound_key=key)
+
+    async def record(self, event: Envelope[SmsOutboundRequested], sends: Claims) -> Claim | None:
+        """Record a request that may go, already claimed for its first attempt, in one write
+        (see the module docstring); the claim, or None when the key was recorded before."""
+        now = self._clock.now()
+        send = self._send(event, now)
+        token = f"request:{event.id}"
+        claimed = replace(
+            send,
+            status=send_status.SENDING,
+            claim=token,
+            lease_until=now + self._lease,
+            attempt_started_at=now,
+            attempts=1,
+        )
+        if not await sends.record(claimed):
+            return None
+        return Claim(token, send, now, None)
+
+    async def record_refused(self, event: Envelope[SmsOutboundRequested], uow: SenderWork) -> bool:
+        """Record a request that may not go, with its `permanently_failed` step; False when
+        the key was recorded before."""
+        now = self._clock.now()
+        send = self._send(event, now)
+        if not await uow.sends.record(send):
+            return False
+        await uow.emit(send_updated(send, send.status, now))
+        return True
 
 
 class RequestIntake:
-    """The consumer's entry for `sms.outbound.requested`: record (idempotent), then send at
-    once. The acknowledgement waits for the send; if this process dies first, the row is still
-    pending or claimed and the due-time poller of any sender finishes it."""
+    """The consumer's entry for `sms.outbound.requested`: record (idempotent by key), then send
+    at once. The acknowledgement waits for the send; if this process dies first, the row is
+    still claimed and the due-time poller of any sender finishes it after the lease."""
 
     def __init__(
         self,
-        record: Callable[[Envelope[SmsOutboundRequested]], Awaitable[None]],
         requests: OutboundRequests,
+        sends: Claims,
+        transactions: SenderTransactions,
         dispatcher: Dispatcher,
         transport_name: str,
     ) -> None:
-        self._record = record
         self._requests = requests
+        self._sends = sends
+        self._transactions = transactions
         self._dispatcher = dispatcher
         self._transport_name = transport_name
 
     async def __call__(self, event: Envelope[SmsOutboundRequested]) -> None:
         key = event.idempotency_key
-        try:
-            await self._record(event)
-        except AlreadyProcessed:
-            self._requests.take_claim(key)
-            # Delivered again: a redelivery, or an operator replaying a parked request, which
-            # starts a send that ran out of retries over (the claim still sends at most once).
-            if await self._dispatcher.reopen(key):
-                log.warning("failed send reopened by a replayed request", outbound_key=key)
-            await self._dispatcher.dispatch(key)
-            raise
-        except BaseException:
-            self._requests.take_claim(key)  # not committed: nothing was claimed
-            raise
         reason = self._requests.refusal(event.payload)
         if reason is not None:
-            SMS_OUTCOMES.labels(self._transport_name, "refused").inc()
-            log.warning("outbound SMS refused", outbound_key=key, reason=reason)
-            return
-        claim = self._requests.take_claim(key)
-        if claim is None:
-            await self._dispatcher.dispatch(key)  # recorded before (a reopened send)
+
+            async def refuse(uow: SenderWork) -> bool:
+                return await self._requests.record_refused(event, uow)
+
+            if await self._transactions.run(refuse):
+                SMS_OUTCOMES.labels(self._transport_name, "refused").inc()
+                log.warning("outbound SMS refused", outbound_key=key, reason=reason)
+                return
         else:
-            await self._dispatcher.dispatch_claimed(claim)
+            claim = await self._requests.record(event, self._sends)
+            if claim is not None:
+                await self._dispatcher.dispatch_claimed(claim)
+                return
+        # Recorded before: the broker delivered it again, or an operator replays a parked
+        # request, which starts a send that ran out of retries over (the claim still sends at
+        # most once; a send in hand is not claimed again).
+        if await self._dispatcher.reopen(key):
+            log.warning("failed send reopened by a replayed request", outbound_key=key)
+        await self._dispatcher.dispatch(key)
 
 
 class DeliveryStatuses:

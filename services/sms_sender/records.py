@@ -7,7 +7,7 @@ shapes. `SendRecord` is also what other services read through `views.py`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Final
@@ -17,6 +17,8 @@ from shared.events import Envelope
 from shared.events.catalog import SmsOutboundRequested
 
 RETRIES_EXHAUSTED: Final = "retries_exhausted"
+# Attempts a send's history keeps, newest last.
+HISTORY_LIMIT: Final = 50
 # When a recipient no opt-out change has reached yet last changed: before every real change.
 NEVER_CHANGED: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -137,6 +139,49 @@ class SendOutcome:
     transport: str | None = None
     sent_at: datetime | None = None
     in_doubt_since: datetime | None = None
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return min(first, second)
+
+
+def with_outcome(send: SendRecord, claim: Claim, outcome: SendOutcome) -> SendRecord:
+    """`send` with the outcome's fields (None leaves one as it is), its history entry, and the
+    claim released."""
+    changed = replace(
+        send,
+        status=outcome.status,
+        updated_at=outcome.at,
+        reason=outcome.reason or send.reason,
+        provider_sid=outcome.provider_sid or send.provider_sid,
+        transport=outcome.transport or send.transport,
+        sent_at=outcome.sent_at or send.sent_at,
+        cap_slot_at=claim.cap_slot_at or send.cap_slot_at,
+        in_doubt_since=_earliest(send.in_doubt_since, outcome.in_doubt_since),
+        claim=None,
+        lease_until=None,
+        history=(*send.history, outcome.attempt)[-HISTORY_LIMIT:],
+    )
+    if outcome.error is not None:
+        changed = replace(changed, error=outcome.error, error_code=outcome.error_code)
+    return changed
+
+
+def finished(claim: Claim, outcome: SendOutcome) -> SendRecord:
+    """The send as its holder's `outcome` leaves it, when nothing but the holder wrote to it
+    since the claim: what a repository's `finish` returns without reading the row back."""
+    held = replace(
+        claim.send,
+        status=send_status.SENDING,
+        claim=claim.token,
+        attempts=claim.attempt,
+        attempt_started_at=claim.claimed_at,
+    )
+    return replace(with_outcome(held, claim, outcome), next_attempt_at=None)
 
 
 @dataclass(frozen=True)

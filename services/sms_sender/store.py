@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from domain import send_status
 from services.sms_sender.records import (
+    HISTORY_LIMIT,
     NEVER_CHANGED,
     RETRIES_EXHAUSTED,
     Attempt,
@@ -32,6 +33,7 @@ from services.sms_sender.records import (
     Recipient,
     SendOutcome,
     SendRecord,
+    finished,
 )
 from shared.mongo import Database, Document, IndexDeclarations
 
@@ -46,7 +48,6 @@ __all__ = [
 
 OUTBOUND_MESSAGES: Final = "outbound_messages"
 SMS_RECIPIENTS: Final = "sms_recipients"
-_HISTORY_LIMIT: Final = 50
 
 # What a claim compares before taking a row; every claim changes `status` and `attempts`.
 _CLAIM_STATE: Final = ("status", "attempts", "claim", "next_attempt_at", "lease_until")
@@ -242,7 +243,13 @@ class MongoSends:
 
     async def finish(self, claim: Claim, outcome: SendOutcome) -> SendRecord | None:
         """Record the claimed send's outcome and release the claim; the send as it is after,
-        or None when the claim was lost."""
+        or None when the claim was lost.
+
+        Usually one command: the update also requires the status the claim saw set aside by a
+        provider callback (`reported_status`), the one field anybody but the holder writes on
+        a claimed row, so when it matches the row is what the claim and the outcome made it
+        (`records.finished`). A callback that arrived meanwhile costs a second update and a
+        read-back."""
         changes, earliest = _outcome_fields(outcome, claim)
         update: Document = {
             "$set": changes,
@@ -251,9 +258,15 @@ class MongoSends:
         }
         if earliest:
             update["$min"] = earliest
+        held = {"_id": claim.key, "claim": claim.token}
         result = await self._collection.update_one(
-            {"_id": claim.key, "claim": claim.token}, update, session=self._session
+            {**held, "reported_status": claim.send.reported_status},
+            update,
+            session=self._session,
         )
+        if result.matched_count == 1:
+            return finished(claim, outcome)
+        result = await self._collection.update_one(held, update, session=self._session)
         return await self.get(claim.key) if result.matched_count == 1 else None
 
     # -- provider status callbacks -------------------------------------------------------------
@@ -339,7 +352,7 @@ class MongoSends:
 
     @staticmethod
     def _history(attempt: Attempt) -> Document:
-        return {"$each": [_present(asdict(attempt))], "$slice": -_HISTORY_LIMIT}
+        return {"$each": [_present(asdict(attempt))], "$slice": -HISTORY_LIMIT}
 
 
 def _recipient(row: Document) -> Recipient:
@@ -409,19 +422,39 @@ class MongoRecipients:
                 condition[f"send_times.{cap.limit - 1}"] = {"$not": {"$gte": now - cap.window}}
         kept = max((cap.limit for cap in caps), default=1)
         log_send = {"$push": {"send_times": {"$each": [now], "$position": 0, "$slice": kept}}}
-        result = await self._collection.update_one(condition, log_send, session=self._session)
-        if result.matched_count == 1:
-            return Gate.OPEN
-        # No row matched: the number may be new. Create its row (a no-op when it exists, also
-        # when another send created it a moment ago) and try once more; only a row that exists
-        # and still refuses the slot is an opt-out or a reached cap. Deciding from a row a
-        # concurrent first send had just created would turn a free slot into "send_cap".
-        await self._ensure(phone)
+        if self._session is None:
+            # One command whether the number's row exists or not (`_take_or_create`).
+            if await self._take_or_create(condition, log_send):
+                return Gate.OPEN
+        else:
+            result = await self._collection.update_one(condition, log_send, session=self._session)
+            if result.matched_count == 1:
+                return Gate.OPEN
+            await self._ensure(phone)
+        # The row exists and refused the slot, or a concurrent first send created it a moment
+        # ago: once more decides. Only a row that exists and still refuses is an opt-out or a
+        # reached cap; deciding from the race would turn a free slot into "send_cap".
         result = await self._collection.update_one(condition, log_send, session=self._session)
         if result.matched_count == 1:
             return Gate.OPEN
         opted_out = not compliance and await self.opted_out(phone)
         return Gate.OPTED_OUT if opted_out else Gate.SEND_CAP
+
+    async def _take_or_create(self, condition: Document, log_send: Document) -> bool:
+        """The slot in one command, whether the number's row exists (and lets the send
+        through) or not yet (created with the send logged, as `_ensure` would make it); False
+        when a row exists and refuses, which the upsert finds as the row's key taken. Outside
+        a transaction only: there the key error would abort it."""
+        on_insert: Document = {"changed_at": NEVER_CHANGED}
+        if "opted_out" not in condition:
+            on_insert["opted_out"] = False
+        try:
+            await self._collection.update_one(
+                condition, {**log_send, "$setOnInsert": on_insert}, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def _ensure(self, phone: str) -> None:
         try:

@@ -70,6 +70,10 @@ class Claims(Protocol):
 
     async def due_keys(self, now: datetime, limit: int) -> list[str]: ...
 
+    async def record(self, send: SendRecord) -> bool:
+        """Insert the send unless its key exists; True when it is new."""
+        ...
+
     async def claim(
         self, key: str, token: str, now: datetime, lease_until: datetime
     ) -> Claim | None:

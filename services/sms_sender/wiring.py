@@ -22,7 +22,7 @@ from shared.broker import Consumer
 from shared.clock import Clock
 from shared.config import SenderSettings
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
-from shared.inbox import Inbox
+from shared.inbox import Inbox, replay_safe
 from shared.mongo import Database
 from shared.unit_of_work import Transactions
 
@@ -31,21 +31,13 @@ from shared.unit_of_work import Transactions
 class Sender:
     dispatcher: Dispatcher
     poller: DuePoller
-    requests: OutboundRequests
+    intake: RequestIntake
     statuses: DeliveryStatuses
-    transport_name: str
 
     def bind(self, consumer: Consumer, inbox: Inbox[MongoSenderWork]) -> None:
-        """Route the sender queue's three event types to their handlers."""
-        consumer.handle(
-            SmsOutboundRequested,
-            RequestIntake(
-                inbox.idempotent(self.requests.record),
-                self.requests,
-                self.dispatcher,
-                self.transport_name,
-            ),
-        )
+        """Route the sender queue's three event types to their handlers (a request needs no
+        inbox row: its key is its identity, `handlers.py`)."""
+        consumer.handle(SmsOutboundRequested, replay_safe(self.intake))
         consumer.handle(SmsStatusUpdated, inbox.idempotent(self.statuses.apply))
         consumer.handle(SmsOptOutChanged, inbox.idempotent(apply_opt_out))
 
@@ -76,7 +68,12 @@ def assemble(
     return Sender(
         dispatcher=dispatcher,
         poller=DuePoller(sends, dispatcher, clock, settings),
-        requests=OutboundRequests(clock, settings.max_body_chars, settings.lease_seconds),
+        intake=RequestIntake(
+            OutboundRequests(clock, settings.max_body_chars, settings.lease_seconds),
+            sends,
+            transactions,
+            dispatcher,
+            transport.name,
+        ),
         statuses=DeliveryStatuses(clock),
-        transport_name=transport.name,
     )

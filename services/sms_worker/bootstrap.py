@@ -18,9 +18,9 @@ from services.sms_worker.handlers import BillingAccess, InboundConfig, InboundSm
 from services.sms_worker.llm_responder import LlmResponder
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
 from services.sms_worker.queues import INBOUND, PROACTIVE, SENDS
-from services.sms_worker.sends import apply_update
+from services.sms_worker.sends import SendSteps
 from services.sms_worker.settings import LlmSettings, SmsWorkerSettings
-from services.sms_worker.storage import sms_worker_indexes
+from services.sms_worker.storage import MongoMessages, sms_worker_indexes
 from services.sms_worker.unit_of_work import MongoSmsRepositories, MongoSmsWork, sms_work
 from shared.broker import Consumer, ConsumerQueue
 from shared.config import LinkSettings, SubscriptionSettings
@@ -33,7 +33,7 @@ from shared.events.catalog import (
     SmsSendUpdated,
     UserChurned,
 )
-from shared.inbox import Inbox
+from shared.inbox import Inbox, replay_safe
 from shared.mongo import ensure_indexes
 from shared.worker import WorkerRuntime
 
@@ -64,7 +64,8 @@ async def inbound_consumer(
         InboundConfig.of(settings, links, subscriptions_enabled=subscriptions.enabled),
     )
     consumer = runtime.consumer(INBOUND)
-    consumer.handle(SmsInboundReceived, inbox.planned(inbound))
+    # The message's record is the handler's inbox row (`InboundSms.handled`).
+    consumer.handle(SmsInboundReceived, inbox.planned_with_own_record(inbound))
     consumer.handle(SmsOptOutChanged, inbox.idempotent(OptOutChanges(runtime.clock).handle))
     consumer.handle(BillingAccessChanged, inbox.idempotent(BillingAccess(runtime.clock).handle))
     consumer.handle(CrisisAlertAcknowledged, inbox.idempotent(acknowledge_alert))
@@ -92,10 +93,10 @@ def proactive_consumer(
 
 
 def sends_consumer(runtime: WorkerRuntime) -> Consumer:
-    """The `sms_worker.sends` consumer: the conversation log's rows of outbound SMS."""
-    inbox = _inbox(runtime, SENDS)
+    """The `sms_worker.sends` consumer: the conversation log's rows of outbound SMS. A step
+    is replay-safe on its own (`sends.py`), so it runs without inbox or transaction."""
     consumer = runtime.consumer(SENDS)
-    consumer.handle(SmsSendUpdated, inbox.idempotent(apply_update))
+    consumer.handle(SmsSendUpdated, replay_safe(SendSteps(MongoMessages(runtime.db)).handle))
     return consumer
 
 

@@ -4,7 +4,8 @@ An inbound SMS is handled in two steps. *Plan* reads what the rules need, decide
 `inbound.decide`) and lets the responder write the reply — outside any transaction, because an
 LLM call is slow and must not run again on a write conflict. *Apply* writes the plan inside
 the inbox's transaction; it is guarded by the profile's version, and a plan made on a profile
-that changed in the meantime is stale and made again (`Inbox.planned`). Replies leave through
+that changed in the meantime is stale and made again (`Inbox.planned_with_own_record`: the
+message's own record, keyed by its provider sid, stands in for the inbox row). Replies leave through
 the outbox with keys derived from the event.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import structlog
 from uuid_utils import compat as uuid_compat
@@ -49,7 +51,7 @@ from services.sms_worker.records import (
 from services.sms_worker.safety.screen import SafetyScreen, default_screen
 from services.sms_worker.settings import SmsWorkerSettings
 from services.sms_worker.unit_of_work import SmsRepositories, SmsWork
-from shared.broker import PermanentError
+from shared.broker import AlreadyProcessed, PermanentError
 from shared.clock import Clock
 from shared.config import LinkSettings
 from shared.events import Envelope, new_event
@@ -65,6 +67,9 @@ from shared.phones import InvalidPhoneNumber, normalise_phone
 from shared.unit_of_work import StalePlan
 
 log = structlog.get_logger(__name__)
+
+# The status of the record kept for a message whose sender is unusable.
+REJECTED: Final = "rejected"
 
 
 class ProfileChanged(StalePlan):
@@ -162,26 +167,25 @@ class InboundSms:
                     user_id=None,
                     body=payload.body,
                     provider_sid=payload.message_sid,
-                    status="rejected",
+                    status=REJECTED,
                     created_at=now,
                     updated_at=now,
                     error=str(error),
                 )
             )
             raise PermanentError(f"unusable sender: {error}") from None
-        user = await self._reads.users.by_phone(phone)
-        user_id = user.id if user else str(uuid_compat.uuid7())
-        stored = await self._reads.profiles.get(user_id) if user else None
+        # The user, their profile and their rolling-day count: one read.
+        caregiver = await self._reads.caregivers.by_phone(
+            phone, since=at - timedelta(days=1), until=at, excluding=message_id
+        )
+        user_id = caregiver.user.id if caregiver else str(uuid_compat.uuid7())
+        stored = caregiver.profile if caregiver else None
         before = (
             stored
             if stored is not None
             else Profile(user_id=user_id, timezone=self._config.default_timezone)
         )
-        earlier = 0
-        if stored is not None:
-            earlier = await self._reads.messages.inbound_count(
-                user_id, at - timedelta(days=1), at, excluding=message_id
-            )
+        earlier = caregiver.counted_inbound if caregiver and stored is not None else 0
         access = None
         if self._config.subscriptions_enabled:
             access = AccessRecord.access(await self._reads.billing_access.get(phone))
@@ -254,8 +258,24 @@ class InboundSms:
             user = await uow.users.add(User(id=plan.user_id, phone=plan.phone, created_at=now))
             if user.id != plan.user_id:
                 raise ProfileChanged("the user was created by another message")
-            await uow.conversations.start(user_id, plan.at, now)
-        await uow.messages.record_inbound(
+        requests = [
+            new_event(
+                SmsOutboundRequested(
+                    to_number=plan.phone,
+                    body=outgoing.body,
+                    kind=outgoing.kind,
+                    user_id=user_id,
+                    compliance=outgoing.compliance,
+                ),
+                idempotency_key=outgoing.key,
+                caused_by=event,
+            )
+            for outgoing in plan.outgoing
+        ]
+        # The message and the rows of the replies it asks for, in one write (the requests
+        # themselves are emitted below, in their usual place). The message's record is this
+        # handler's inbox (`handled`): found written, the event was applied before.
+        recorded = await uow.messages.record_inbound(
             InboundSmsRecord(
                 id=plan.message_id,
                 user_id=user_id,
@@ -280,8 +300,11 @@ class InboundSms:
                     )
                     for position, media in enumerate(payload.media)
                 ),
-            )
+            ),
+            [outbound_request(request) for request in requests],
         )
+        if not recorded and await self._applied(uow, plan.message_id):
+            raise AlreadyProcessed
         for alert in decision.crises:
             await self._record_crisis(event, uow, plan, alert)
         if decision.assessment is not None:
@@ -296,21 +319,8 @@ class InboundSms:
                     for position, call in enumerate(plan.reply.tool_calls)
                 ]
             )
-        for outgoing in plan.outgoing:
-            await request_sms(
-                new_event(
-                    SmsOutboundRequested(
-                        to_number=plan.phone,
-                        body=outgoing.body,
-                        kind=outgoing.kind,
-                        user_id=user_id,
-                        compliance=outgoing.compliance,
-                    ),
-                    idempotency_key=outgoing.key,
-                    caused_by=event,
-                ),
-                uow,
-            )
+        for request in requests:
+            await uow.emit(request)
         if decision.opt_out is not None:
             await uow.emit(
                 new_event(
@@ -333,20 +343,22 @@ class InboundSms:
                 caused_by=event,
             )
         )
-        await uow.conversations.add_exchange(
-            user_id,
-            [
-                ConversationEntry(plan.message_id, "inbound", payload.body, plan.at),
-                *(
-                    ConversationEntry(
-                        outbound_message_id(o.key), "outbound", o.body, plan.at, kind=o.kind
-                    )
-                    for o in plan.outgoing
-                ),
-            ],
-            keep=self._config.recent_messages,
-            now=now,
-        )
+        exchange = [
+            ConversationEntry(plan.message_id, "inbound", payload.body, plan.at),
+            *(
+                ConversationEntry(
+                    outbound_message_id(o.key), "outbound", o.body, plan.at, kind=o.kind
+                )
+                for o in plan.outgoing
+            ),
+        ]
+        keep = self._config.recent_messages
+        if plan.new_profile:
+            await uow.conversations.start_with(
+                user_id, exchange, started_at=plan.at, keep=keep, now=now
+            )
+        else:
+            await uow.conversations.add_exchange(user_id, exchange, keep=keep, now=now)
         # The last write: once it is done, the event's effect is complete.
         if plan.new_profile:
             committed = await uow.profiles.create(after, now)
@@ -355,6 +367,19 @@ class InboundSms:
         if not committed:
             raise ProfileChanged("the profile moved to a newer version")
         log.info("inbound sms handled", route=decision.route, user_id=user_id)
+
+    async def handled(self, event: Envelope[SmsInboundReceived]) -> bool:
+        """Whether the message's record says the event was applied (`Inbox.planned_with_own_
+        record`: the record is this handler's inbox row)."""
+        return await self._applied(self._reads, inbound_message_id(event.payload.message_sid))
+
+    @staticmethod
+    async def _applied(repositories: SmsRepositories, message_id: str) -> bool:
+        """A message recorded by an applied event: any record but the one kept for an unusable
+        sender (written with no transaction, before the event was parked — a replay after a
+        fix must still be handled)."""
+        record = await repositories.messages.inbound(message_id)
+        return record is not None and record.status != REJECTED
 
     async def _record_crisis(
         self,
@@ -402,15 +427,18 @@ async def request_sms(request: Envelope[SmsOutboundRequested], uow: SmsWork) -> 
     """Ask the sender for an SMS and log it in the conversation log, `pending`, in the same
     transaction (the log learns of sends other services ask for from the sender's steps)."""
     await uow.emit(request)
+    await uow.messages.record_request(outbound_request(request))
+
+
+def outbound_request(request: Envelope[SmsOutboundRequested]) -> OutboundRequest:
+    """The conversation log's row of a requested SMS."""
     payload = request.payload
-    await uow.messages.record_request(
-        OutboundRequest(
-            key=request.idempotency_key,
-            user_id=payload.user_id,
-            body=payload.body,
-            kind=payload.kind,
-            requested_at=request.occurred_at,
-        )
+    return OutboundRequest(
+        key=request.idempotency_key,
+        user_id=payload.user_id,
+        body=payload.body,
+        kind=payload.kind,
+        requested_at=request.occurred_at,
     )
 
 

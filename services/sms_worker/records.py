@@ -48,6 +48,17 @@ class User:
 
 
 @dataclass(frozen=True)
+class Caregiver:
+    """What the inbound rules read about the sender of a message, in one read: the user, their
+    profile (None before their first message is applied), and how many of their inbound
+    messages count towards the rate limit in the window asked for."""
+
+    user: User
+    profile: Profile | None
+    counted_inbound: int
+
+
+@dataclass(frozen=True)
 class Attachment:
     """One MMS media item of an inbound message."""
 

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from domain import send_status
 from services.sms_worker.domain.profile import Profile, changed_fields, profile_document
@@ -29,6 +30,7 @@ from services.sms_worker.records import (
     AssessmentResult,
     Attachment,
     BillingAccess,
+    Caregiver,
     Conversation,
     ConversationEntry,
     ImportedAttachment,
@@ -167,12 +169,10 @@ class MongoUsers(_Repository):
         return user_record(row) if row is not None else None
 
     async def add(self, user: User) -> User:
-        """An indexed lookup first (almost every message is from a known number), then an
-        upsert: not `find_one_and_update`, which SecantusDB runs as a scan of the collection.
-        In a transaction a concurrent creation surfaces as a retried write conflict."""
-        found = await self.by_phone(user.phone)
-        if found is not None:
-            return found
+        """The upsert first (the handler adds only a number it did not find), then, when the
+        number had a user after all, the lookup: not `find_one_and_update`, which SecantusDB
+        runs as a scan of the collection. In a transaction a concurrent creation surfaces as a
+        retried write conflict."""
         result = await self._collection.update_one(
             {"phone": user.phone},
             {
@@ -289,6 +289,66 @@ def migrated_tool_call_document(row: ImportedToolCall, provenance: Provenance) -
     return document
 
 
+def _counted_inbound(since: datetime, until: datetime, excluding: str) -> Document:
+    """The messages of a user (matched on `user_id` by the caller) that count towards the rate
+    limit in (since, until]."""
+    return {
+        "created_at": {"$gt": since, "$lte": until},
+        "direction": "inbound",
+        "rate_exempt": {"$ne": True},
+        "_id": {"$ne": excluding},
+    }
+
+
+class MongoCaregivers:
+    """The sender of a message in one command: `users` by phone, joined (`$lookup`, each by an
+    indexed key) to the profile and to the count of their messages under the rate limit —
+    instead of a lookup, a profile read and a count, one after another."""
+
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._users: Collection = db[USERS]
+        self._session = session
+
+    async def by_phone(
+        self, phone: str, *, since: datetime, until: datetime, excluding: str
+    ) -> Caregiver | None:
+        pipeline: list[Document] = [
+            {"$match": {"phone": phone}},
+            {"$limit": 1},
+            {
+                "$lookup": {
+                    "from": PROFILES,
+                    "localField": "_id",
+                    "foreignField": "_id",
+                    "as": "profile",
+                }
+            },
+            {
+                "$lookup": {
+                    "from": MESSAGES,
+                    "localField": "_id",
+                    "foreignField": "user_id",
+                    "pipeline": [
+                        {"$match": _counted_inbound(since, until, excluding)},
+                        {"$group": {"_id": None, "n": {"$sum": 1}}},
+                    ],
+                    "as": "counted",
+                }
+            },
+        ]
+        cursor = await self._users.aggregate(pipeline, session=self._session)
+        rows = [row async for row in cursor]
+        if not rows:
+            return None
+        [row] = rows
+        profiles, counted = row.pop("profile"), row.pop("counted")
+        return Caregiver(
+            user=user_record(row),
+            profile=Profile.model_validate(profiles[0]) if profiles else None,
+            counted_inbound=int(counted[0]["n"]) if counted else 0,
+        )
+
+
 class MongoProfiles(_Repository):
     COLLECTION = PROFILES
 
@@ -353,6 +413,18 @@ def _entry_document(entry: ConversationEntry) -> Document:
     return document
 
 
+def _new_conversation(user_id: str, started_at: datetime, now: datetime) -> Document:
+    return {
+        "user_id": user_id,
+        "recent_messages": [],
+        "historical_summary": None,
+        "conversation_started_at": started_at,
+        "total_interaction_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def conversation_record(row: Document) -> Conversation:
     """A `conversation_state` row; read without `recent_messages`, it has no entries."""
     return Conversation(
@@ -388,18 +460,30 @@ class MongoConversations(_Repository):
         )
 
     async def start(self, user_id: str, started_at: datetime, now: datetime) -> None:
-        await self._keep_first(
-            user_id,
-            {
-                "user_id": user_id,
-                "recent_messages": [],
-                "historical_summary": None,
-                "conversation_started_at": started_at,
-                "total_interaction_count": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
+        await self._keep_first(user_id, _new_conversation(user_id, started_at, now))
+
+    async def start_with(
+        self,
+        user_id: str,
+        entries: Sequence[ConversationEntry],
+        *,
+        started_at: datetime,
+        keep: int,
+        now: datetime,
+    ) -> None:
+        """One upsert holding the first exchange; a conversation already there gets the
+        exchange as `add_exchange` adds it (a second command, only then)."""
+        started = {
+            **_new_conversation(user_id, started_at, now),
+            "recent_messages": [_entry_document(entry) for entry in entries][-keep:],
+            "total_interaction_count": 1,
+            "last_message_at": entries[0].at,
+        }
+        result = await self._collection.update_one(
+            {"_id": user_id}, {"$setOnInsert": started}, upsert=True, session=self._session
         )
+        if result.upserted_id is None:
+            await self.add_exchange(user_id, entries, keep=keep, now=now)
 
     async def get(self, user_id: str) -> Conversation | None:
         row = await self._get(user_id)
@@ -517,6 +601,24 @@ def _step_fields(update: SendUpdate) -> Document:
     return fields
 
 
+def _request_upsert(request: OutboundRequest) -> tuple[Document, Document]:
+    """Filter and update of a requested SMS's row: one upsert by `_id` alone (a conditional
+    upsert could hit the key and abort the transaction): body and kind are the request's, the
+    status only set on insert, and the row dates from the earliest thing known about the send."""
+    fields: Document = {"direction": "outbound", "body": request.body, "kind": request.kind}
+    on_insert: Document = {
+        "status": send_status.PENDING,
+        "reopened": 0,
+        "provider_sid": None,
+        "updated_at": request.requested_at,
+    }
+    (fields if request.user_id is not None else on_insert)["user_id"] = request.user_id
+    return (
+        {"_id": outbound_message_id(request.key)},
+        {"$set": fields, "$setOnInsert": on_insert, "$min": {"created_at": request.requested_at}},
+    )
+
+
 class MongoMessages(_Repository):
     """`messages` (the conversation log) and `attachments` (an inbound message's media)."""
 
@@ -526,24 +628,47 @@ class MongoMessages(_Repository):
         super().__init__(db, session)
         self._attachments: Collection = db[ATTACHMENTS]
 
-    async def record_inbound(self, message: InboundSmsRecord) -> None:
-        await self._keep_first(
-            message.id,
-            {
-                "direction": "inbound",
-                "user_id": message.user_id,
-                "body": message.body,
-                "provider_sid": message.provider_sid,
-                "status": message.status,
-                "num_media": message.num_media,
-                "route": message.route,
-                "rate_exempt": message.rate_exempt,
-                "event_id": message.event_id,
-                "error": message.error,
-                "created_at": message.created_at,
-                "updated_at": message.updated_at,
-            },
-        )
+    async def record_inbound(
+        self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
+    ) -> bool:
+        """The message's first record and the rows of the `requests` that answer it, in one
+        write; the attachments in one write more each, when there are any. True when the
+        message's record is new."""
+        upserts = [
+            (
+                {"_id": message.id},
+                {
+                    "$setOnInsert": {
+                        "direction": "inbound",
+                        "user_id": message.user_id,
+                        "body": message.body,
+                        "provider_sid": message.provider_sid,
+                        "status": message.status,
+                        "num_media": message.num_media,
+                        "route": message.route,
+                        "rate_exempt": message.rate_exempt,
+                        "event_id": message.event_id,
+                        "error": message.error,
+                        "created_at": message.created_at,
+                        "updated_at": message.updated_at,
+                    }
+                },
+            ),
+            *(_request_upsert(request) for request in requests),
+        ]
+        if len(upserts) == 1:
+            [(row, update)] = upserts
+            single = await self._collection.update_one(
+                row, update, upsert=True, session=self._session
+            )
+            new = single.upserted_id is not None
+        else:
+            result = await self._collection.bulk_write(
+                [UpdateOne(row, update, upsert=True) for row, update in upserts],
+                ordered=True,
+                session=self._session,
+            )
+            new = 0 in (result.upserted_ids or {})
         for attachment in message.attachments:
             await self._attachments.update_one(
                 {"_id": attachment.id},
@@ -560,6 +685,7 @@ class MongoMessages(_Repository):
                 upsert=True,
                 session=self._session,
             )
+        return new
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None:
         row = await self._get(message_id)
@@ -601,44 +727,23 @@ class MongoMessages(_Repository):
         self, user_id: str, since: datetime, until: datetime, *, excluding: str
     ) -> int:
         return await self._collection.count_documents(
-            {
-                "user_id": user_id,
-                "created_at": {"$gt": since, "$lte": until},
-                "direction": "inbound",
-                "rate_exempt": {"$ne": True},
-                "_id": {"$ne": excluding},
-            },
+            {"user_id": user_id, **_counted_inbound(since, until, excluding)},
             session=self._session,
         )
 
     async def record_request(self, request: OutboundRequest) -> None:
-        """One upsert by `_id` alone (a conditional upsert could hit the key and abort the
-        transaction): body and kind are the request's, the status only set on insert, and the
-        row dates from the earliest thing known about the send."""
-        fields: Document = {"direction": "outbound", "body": request.body, "kind": request.kind}
-        on_insert: Document = {
-            "status": send_status.PENDING,
-            "reopened": 0,
-            "provider_sid": None,
-            "updated_at": request.requested_at,
-        }
-        (fields if request.user_id is not None else on_insert)["user_id"] = request.user_id
-        await self._collection.update_one(
-            {"_id": outbound_message_id(request.key)},
-            {
-                "$set": fields,
-                "$setOnInsert": on_insert,
-                "$min": {"created_at": request.requested_at},
-            },
-            upsert=True,
-            session=self._session,
-        )
+        row, update = _request_upsert(request)
+        await self._collection.update_one(row, update, upsert=True, session=self._session)
 
     async def apply_update(self, update: SendUpdate) -> bool:
         """Apply a step if it moves the row on (`supersedes`): first as one update conditional
         on the row being in the same round at a lower rank — the usual case, one command —
         else read, decide, then write conditional on exactly what was read (a later round, a
-        row not there yet, or an older step to drop)."""
+        row not there yet, or an older step to drop).
+
+        Safe without a transaction (the sends consumer runs it alone): a write that finds the
+        row changed since the read reads and decides again, and the row only moves forwards,
+        so that ends."""
         row_id = outbound_message_id(update.key)
         same_round: Any = {"$in": [None, 0]} if update.reopened == 0 else update.reopened
         moved = await self._collection.update_one(
@@ -652,8 +757,28 @@ class MongoMessages(_Repository):
         )
         if moved.modified_count == 1:
             return True
-        current = await self.outbound(update.key)
-        if current is None:
+        while True:
+            current = await self.outbound(update.key)
+            if current is None:
+                if await self._create_from_step(row_id, update):
+                    return True
+                continue  # created meanwhile (the request's row, or a concurrent step)
+            if not supersedes(update, current):
+                return False
+            # Rows the sender wrote before `reopened` existed have none: that is round 0.
+            round_read: Any = {"$in": [None, 0]} if current.reopened == 0 else current.reopened
+            result = await self._collection.update_one(
+                {"_id": row_id, "status": current.status, "reopened": round_read},
+                {"$set": _step_fields(update)},
+                session=self._session,
+            )
+            if result.modified_count == 1:
+                return True
+
+    async def _create_from_step(self, row_id: str, update: SendUpdate) -> bool:
+        """The row of a send this worker did not ask for, from its first step; False when a
+        row with `row_id` exists."""
+        try:
             result = await self._collection.update_one(
                 {"_id": row_id},
                 {
@@ -670,17 +795,11 @@ class MongoMessages(_Repository):
                 upsert=True,
                 session=self._session,
             )
-            return result.upserted_id is not None
-        if not supersedes(update, current):
+        except DuplicateKeyError:
+            if self._session is not None:
+                raise  # the transaction is aborted: its runner retries it
             return False
-        # Rows the sender wrote before `reopened` existed have none: that is round 0.
-        round_read: Any = {"$in": [None, 0]} if current.reopened == 0 else current.reopened
-        result = await self._collection.update_one(
-            {"_id": row_id, "status": current.status, "reopened": round_read},
-            {"$set": _step_fields(update)},
-            session=self._session,
-        )
-        return result.modified_count == 1
+        return result.upserted_id is not None
 
     async def outbound(self, key: str) -> OutboundSmsRecord | None:
         row = await self._get(outbound_message_id(key))

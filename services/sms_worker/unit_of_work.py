@@ -22,6 +22,7 @@ from services.sms_worker.records import (
     Alert,
     AssessmentResult,
     BillingAccess,
+    Caregiver,
     Conversation,
     ConversationEntry,
     InboundSmsRecord,
@@ -36,6 +37,7 @@ from services.sms_worker.storage import (
     MongoAlerts,
     MongoAssessments,
     MongoBillingAccess,
+    MongoCaregivers,
     MongoConversations,
     MongoMessages,
     MongoProactiveLog,
@@ -53,6 +55,16 @@ class Users(Protocol):
 
     async def add(self, user: User) -> User:
         """The user with `user.phone`: the one already stored, else `user`, now stored."""
+        ...
+
+
+class Caregivers(Protocol):
+    async def by_phone(
+        self, phone: str, *, since: datetime, until: datetime, excluding: str
+    ) -> Caregiver | None:
+        """The user of `phone` with their profile and their inbound messages counted towards
+        the rate limit in (since, until] (`Messages.inbound_count`), in one read; None for a
+        number without a user."""
         ...
 
 
@@ -79,6 +91,19 @@ class Profiles(Protocol):
 class Conversations(Protocol):
     async def start(self, user_id: str, started_at: datetime, now: datetime) -> None:
         """An empty conversation for a new user, unless there is one."""
+        ...
+
+    async def start_with(
+        self,
+        user_id: str,
+        entries: Sequence[ConversationEntry],
+        *,
+        started_at: datetime,
+        keep: int,
+        now: datetime,
+    ) -> None:
+        """A new user's conversation, started with their first exchange (one write); a
+        conversation already there gets the exchange as `add_exchange` adds it."""
         ...
 
     async def get(self, user_id: str) -> Conversation | None: ...
@@ -109,8 +134,12 @@ class Conversations(Protocol):
 class Messages(Protocol):
     """The conversation log: every SMS in (`in:<sid>`) and out (`out:<key>`)."""
 
-    async def record_inbound(self, message: InboundSmsRecord) -> None:
-        """Keep the first record of the message and of each attachment."""
+    async def record_inbound(
+        self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
+    ) -> bool:
+        """Keep the first record of the message and of each attachment, and log the SMS
+        `requests` that answer it (as `record_request` does), in one write; True when the
+        message's record is new."""
         ...
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None: ...
@@ -186,6 +215,8 @@ class SmsRepositories(Protocol):
     @property
     def users(self) -> Users: ...
     @property
+    def caregivers(self) -> Caregivers: ...
+    @property
     def profiles(self) -> Profiles: ...
     @property
     def conversations(self) -> Conversations: ...
@@ -214,6 +245,7 @@ class MongoSmsRepositories:
 
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self.users = MongoUsers(db, session)
+        self.caregivers = MongoCaregivers(db, session)
         self.profiles = MongoProfiles(db, session)
         self.conversations = MongoConversations(db, session)
         self.messages = MongoMessages(db, session)

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from shared.broker.consumer import AlreadyProcessed
 from shared.events import Envelope
-from shared.inbox import MAX_PLANS
+from shared.inbox import MAX_PLANS, RecordsItself
 from shared.unit_of_work import PlannedHandler, StalePlan
 from tests.fakes.unit_of_work import FakeUnitOfWork
 
@@ -39,8 +39,26 @@ class FakeInbox(Generic[W]):
     def planned(
         self, handler: PlannedHandler[P, PlanT, W]
     ) -> Callable[[Envelope[P]], Awaitable[None]]:
+        return self._planned(handler, self._has_seen, inbox_row=True)
+
+    def planned_with_own_record(
+        self, handler: RecordsItself[P, PlanT, W]
+    ) -> Callable[[Envelope[P]], Awaitable[None]]:
+        """No inbox row: the handler's record recognises a repeat, as with the real inbox."""
+        return self._planned(handler, handler.handled, inbox_row=False)
+
+    async def _has_seen(self, event: Envelope[Any]) -> bool:
+        return str(event.id) in self._seen
+
+    def _planned(
+        self,
+        handler: PlannedHandler[P, PlanT, W],
+        handled: Callable[[Envelope[P]], Awaitable[bool]],
+        *,
+        inbox_row: bool,
+    ) -> Callable[[Envelope[P]], Awaitable[None]]:
         async def run(event: Envelope[P]) -> None:
-            if str(event.id) in self._seen:
+            if await handled(event):
                 raise AlreadyProcessed
             for _ in range(MAX_PLANS):
                 plan = await handler.plan(event)
@@ -50,7 +68,10 @@ class FakeInbox(Generic[W]):
                     await handler.apply(event, plan, uow)
 
                 try:
-                    await self._once(event, apply)
+                    if inbox_row:
+                        await self._once(event, apply)
+                    else:
+                        await self.uow.run(apply)
                 except StalePlan:
                     continue
                 return

@@ -27,12 +27,11 @@ from services.sms_sender.records import (
     Recipient,
     SendOutcome,
     SendRecord,
+    with_outcome,
 )
 from services.sms_sender.transport import OutgoingSms, ProviderMessage, SendFailure
 from tests.fakes.unit_of_work import FakeUnitOfWork
 
-# As many attempts as the Mongo repository keeps in a send's history.
-HISTORY_LIMIT = 50
 _DUE_STATUSES = (send_status.PENDING, send_status.SENDING)
 
 
@@ -47,33 +46,6 @@ def _due_at(send: SendRecord) -> datetime | None:
     if send.status == send_status.SENDING:
         return send.lease_until
     return None
-
-
-def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
-    if first is None or second is None:
-        return first or second
-    return min(first, second)
-
-
-def _with_outcome(send: SendRecord, claim: Claim, outcome: SendOutcome) -> SendRecord:
-    """`send` with the outcome's fields (None leaves one as it is) and its history entry."""
-    changed = replace(
-        send,
-        status=outcome.status,
-        updated_at=outcome.at,
-        reason=outcome.reason or send.reason,
-        provider_sid=outcome.provider_sid or send.provider_sid,
-        transport=outcome.transport or send.transport,
-        sent_at=outcome.sent_at or send.sent_at,
-        cap_slot_at=claim.cap_slot_at or send.cap_slot_at,
-        in_doubt_since=_earliest(send.in_doubt_since, outcome.in_doubt_since),
-        claim=None,
-        lease_until=None,
-        history=(*send.history, outcome.attempt)[-HISTORY_LIMIT:],
-    )
-    if outcome.error is not None:
-        changed = replace(changed, error=outcome.error, error_code=outcome.error_code)
-    return changed
 
 
 class FakeSends:
@@ -151,7 +123,7 @@ class FakeSends:
         send = self.rows.get(claim.key)
         if send is None or send.claim != claim.token:
             return False
-        released = _with_outcome(send, claim, outcome)
+        released = with_outcome(send, claim, outcome)
         self.rows[claim.key] = replace(
             released, status=send_status.PENDING, next_attempt_at=next_attempt_at
         )
@@ -161,7 +133,7 @@ class FakeSends:
         send = self.rows.get(claim.key)
         if send is None or send.claim != claim.token:
             return None
-        self.rows[claim.key] = replace(_with_outcome(send, claim, outcome), next_attempt_at=None)
+        self.rows[claim.key] = replace(with_outcome(send, claim, outcome), next_attempt_at=None)
         return self.rows[claim.key]
 
     async def find_for_status(self, key: str | None, provider_sid: str) -> SendRecord | None:

@@ -26,6 +26,7 @@ from services.sms_worker.records import (
     AssessmentResult,
     Attachment,
     BillingAccess,
+    Caregiver,
     Conversation,
     ConversationEntry,
     InboundSmsRecord,
@@ -125,6 +126,18 @@ class FakeConversations:
         conversation = self.rows.get(user_id)
         return conversation.window(limit) if conversation else ConversationWindow(())
 
+    async def start_with(
+        self,
+        user_id: str,
+        entries: Sequence[ConversationEntry],
+        *,
+        started_at: datetime,
+        keep: int,
+        now: datetime,
+    ) -> None:
+        await self.start(user_id, started_at, now)
+        await self.add_exchange(user_id, entries, keep=keep, now=now)
+
     async def add_exchange(
         self, user_id: str, entries: Sequence[ConversationEntry], *, keep: int, now: datetime
     ) -> None:
@@ -172,10 +185,16 @@ class FakeMessages:
         self.attachments: dict[str, Attachment] = {}
         self.outbound_rows: dict[str, OutboundSmsRecord] = {}
 
-    async def record_inbound(self, message: InboundSmsRecord) -> None:
+    async def record_inbound(
+        self, message: InboundSmsRecord, requests: Sequence[OutboundRequest] = ()
+    ) -> bool:
+        new = message.id not in self.inbound_rows
         self.inbound_rows.setdefault(message.id, dataclasses.replace(message, attachments=()))
         for attachment in message.attachments:
             self.attachments.setdefault(attachment.id, attachment)
+        for request in requests:
+            await self.record_request(request)
+        return new
 
     async def inbound(self, message_id: str) -> InboundSmsRecord | None:
         message = self.inbound_rows.get(message_id)
@@ -311,6 +330,24 @@ class FakeBillingAccess:
         return True
 
 
+class FakeCaregivers:
+    """`Caregivers` over the fake users, profiles and messages."""
+
+    def __init__(self, users: FakeUsers, profiles: FakeProfiles, messages: FakeMessages) -> None:
+        self._users = users
+        self._profiles = profiles
+        self._messages = messages
+
+    async def by_phone(
+        self, phone: str, *, since: datetime, until: datetime, excluding: str
+    ) -> Caregiver | None:
+        user = await self._users.by_phone(phone)
+        if user is None:
+            return None
+        counted = await self._messages.inbound_count(user.id, since, until, excluding=excluding)
+        return Caregiver(user, await self._profiles.get(user.id), counted)
+
+
 class FakeSmsWork(FakeUnitOfWork):
     """`SmsWork` in memory; also what a planned handler reads before its transaction."""
 
@@ -325,6 +362,7 @@ class FakeSmsWork(FakeUnitOfWork):
         self.assessments = FakeAssessments()
         self.billing_access = FakeBillingAccess()
         self.proactive_log = FakeProactiveLog()
+        self.caregivers = FakeCaregivers(self.users, self.profiles, self.messages)
 
 
 class FakeSmsViews:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from prometheus_client import REGISTRY
+from pymongo.errors import AutoReconnect
 
 from shared.broker import Consumer, ConsumerQueue, Publisher, connect, declare_exchange
 from shared.broker.consumer import AlreadyProcessed
@@ -514,6 +515,55 @@ async def test_a_committing_process_publishes_its_events_itself_and_marks_them_s
     await publisher.close()
 
 
+async def test_the_next_units_outbox_write_carries_the_sent_marks_of_the_last(
+    broker_settings: BrokerSettings,
+    broker: AbstractRobustConnection,
+    mongo_client: MongoClient,
+    db: Database,
+) -> None:
+    """A busy process pays no command for its sent marks: the next unit of work that emits
+    marks the rows published since in its own outbox write; a unit that fails gives them back
+    to be written on their own."""
+    await ensure_indexes(db, outbox_indexes(7))
+    clock = SystemClock()
+    settings = OutboxSettings(mark_sent_delay_seconds=5)  # no timer flush during the test
+    outbox = Outbox(db[OUTBOX_COLLECTION], clock, lease_seconds=30)
+    publisher = await Publisher.open(broker, broker_settings)
+    relay = OutboxRelay(outbox, db[OUTBOX_COLLECTION], publisher, settings, clock)
+    transactions = Transactions(mongo_client, outbox, UnitOfWork, relay=relay)
+    await _tap(broker, broker_settings.exchange, DepositRecorded.EVENT_TYPE)
+    events = [
+        new_event(DepositRecorded(account=f"acct-{n}"), idempotency_key=f"carried:{n}")
+        for n in range(3)
+    ]
+
+    async def emit(event: Envelope[DepositRecorded], fail: bool = False) -> None:
+        async def body(uow: UnitOfWork) -> None:
+            await uow.emit(event)
+            if fail:
+                raise RuntimeError("the unit of work failed")
+
+        await transactions.run(body)
+
+    async def status(event: Envelope[DepositRecorded]) -> str | None:
+        row = await db[OUTBOX_COLLECTION].find_one({"_id": str(event.id)})
+        return None if row is None else str(row["status"])
+
+    updates_before = _outbox_commands("update")
+    await emit(events[0])
+    assert await status(events[0]) == "pending"  # published, its mark gathering
+    await emit(events[1])
+    assert await status(events[0]) == SENT  # carried by the second unit's write
+    assert _outbox_commands("update") - updates_before == 2  # the two units' writes only
+    with pytest.raises(RuntimeError):
+        await emit(events[2], fail=True)
+    assert await status(events[1]) == "pending"
+    await relay.flush_marks()
+    assert await status(events[1]) == SENT  # given back, then written on its own
+    assert await status(events[2]) is None
+    await publisher.close()
+
+
 class _DiesAfterCommit(OutboxRelay):
     """The process dies between its commit and its publish."""
 
@@ -644,3 +694,52 @@ async def test_a_planned_handler_reads_the_inbox_only_for_an_event_that_may_be_h
     account = await db.accounts.find_one({"_id": "acct-f"})
     assert account is not None
     assert account["balance"] == 5
+
+
+class _Unreachable:
+    """A planned handler that finds the database unreachable: its plan for the first
+    `plan_failures` tries, its apply (after its write, inside the transaction) for the next
+    `apply_failures` tries."""
+
+    def __init__(self, db: Database, plan_failures: int, apply_failures: int) -> None:
+        self._transfer = _Transfer(db, interfere=0)
+        self._plan_failures = plan_failures
+        self._apply_failures = apply_failures
+
+    async def plan(self, event: Envelope[Deposit]) -> int:
+        if self._plan_failures:
+            self._plan_failures -= 1
+            raise AutoReconnect("connection refused")
+        return await self._transfer.plan(event)
+
+    async def apply(self, event: Envelope[Deposit], plan: int, uow: UnitOfWork) -> None:
+        await self._transfer.apply(event, plan, uow)
+        if self._apply_failures:
+            self._apply_failures -= 1
+            raise AutoReconnect("connection reset")
+
+
+async def test_a_lost_database_connection_is_ridden_out_in_process_and_applies_once(
+    mongo_client: MongoClient, db: Database
+) -> None:
+    """An outage says nothing about the event: the inbox runs the handler again in process
+    (as a transaction waits) instead of spending the event's few broker retries and parking
+    it; what the lost tries wrote inside their transactions is gone, so the effect is once."""
+    await ensure_indexes(db, {**inbox_indexes(14), **outbox_indexes(7)})
+    await db.accounts.insert_one({"_id": "acct-o", "balance": 0})
+    clock = SystemClock()
+    inbox = Inbox(
+        Transactions(mongo_client, Outbox(db[OUTBOX_COLLECTION], clock), UnitOfWork),
+        db[INBOX_COLLECTION],
+        clock,
+        consumer="tests.outage",
+    )
+    deposit = new_event(Deposit(account="acct-o", amount=10), idempotency_key="deposit:o")
+    await inbox.planned(_Unreachable(db, plan_failures=2, apply_failures=2))(deposit)
+    account = await db.accounts.find_one({"_id": "acct-o"})
+    assert account is not None
+    assert account["balance"] == 10
+    assert await db[INBOX_COLLECTION].count_documents({}) == 1
+    assert await db[OUTBOX_COLLECTION].count_documents({}) == 1
+    with pytest.raises(AlreadyProcessed):
+        await inbox.planned(_Unreachable(db, plan_failures=0, apply_failures=0))(deposit)

@@ -54,13 +54,12 @@ class ProviderStream:
     async def deliver(self, phone: str, body: str = "hi") -> None:
         delay = 0.25
         deadline = asyncio.get_running_loop().time() + GIVE_UP_AFTER
-        sid: str | None = None
+        # One MessageSid for every try, as the provider retries: ingress dedupes it. (A try whose
+        # answer was lost, e.g. ingress killed after storing it, is the same message again.)
+        sid = _sid()
         while True:
             try:
-                # The same MessageSid on every retry, as the provider does: ingress dedupes it.
-                sid = await self.system.webhooks.text(
-                    phone, body, to_number=OUR_NUMBER, message_sid=sid or _sid()
-                )
+                await self.system.webhooks.text(phone, body, to_number=OUR_NUMBER, message_sid=sid)
             except WebhookRefused as error:
                 if error.status < 500:
                     raise AssertionError(f"ingress refused a valid webhook: {error}") from None

@@ -5,7 +5,7 @@ SMS worker through the real inbox, and the claim's compare-and-set and atomic em
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -357,8 +357,9 @@ async def test_a_tick_that_dies_after_writing_the_claim_and_its_outbox_row_leave
     next tick makes the same claim."""
 
     class Dying(MongoSchedulerWork):
-        async def flush(self, *, claimed: bool) -> list[Document]:
-            await super().flush(claimed=claimed)  # the outbox row is written, then the crash
+        async def flush(self, *, claimed: bool, marks: Sequence[str] = ()) -> list[Document]:
+            # The outbox row is written, then the crash.
+            await super().flush(claimed=claimed, marks=marks)
             raise Crash
 
     def dying(session: AsyncClientSession, outbox: Outbox) -> MongoSchedulerWork:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.sms_sender.records import CapPolicy, Gate, OptOut, Recipient
+from services.sms_sender.records import NEVER_CHANGED, CapPolicy, Gate, OptOut, Recipient
 from services.sms_sender.unit_of_work import SenderWork
 from tests.integration.sms_sender.conftest import RecipientBook, SenderRepositories
 
@@ -90,6 +90,19 @@ async def test_each_cap_holds_within_its_window_and_exempt_sends_still_count(
     recipient = await recipients.get(PHONE)
     assert recipient is not None
     assert recipient.send_times == (next_day, times[2], times[1])
+
+
+async def test_a_first_send_to_a_new_number_creates_its_row_with_the_slot_logged(
+    repositories: SenderRepositories,
+) -> None:
+    recipients = repositories.recipients
+    assert await slot(recipients, NOW) is Gate.OPEN
+    assert await slot(recipients, NOW, compliance=True, phone="+15557770001") is Gate.OPEN
+
+    assert await recipients.get(PHONE) == Recipient(PHONE, False, NEVER_CHANGED, None, (NOW,))
+    assert await recipients.get("+15557770001") == Recipient(
+        "+15557770001", False, NEVER_CHANGED, None, (NOW,)
+    )
 
 
 async def test_first_sends_to_a_new_number_at_once_all_get_their_slot(

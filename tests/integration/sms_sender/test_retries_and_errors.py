@@ -14,7 +14,6 @@ from shared.broker import Publisher
 from shared.broker.parking import list_parked, replay_parked
 from shared.config import OutboxSettings
 from shared.events.catalog import EVENTS, SmsOptOutChanged
-from shared.inbox import INBOX_COLLECTION
 from shared.outbox import OUTBOX_COLLECTION, OutboxRelay
 from tests.integration.sms_sender.conftest import (
     PHONE,
@@ -148,9 +147,8 @@ async def test_21610_is_not_retried_and_opts_the_recipient_out(harness: SenderHa
     assert len(harness.twilio.creates) == 1
 
 
-@pytest.mark.parametrize("inbox", ["remembers the request", "forgot it (14 days later)"])
 async def test_exhausted_retries_fail_and_park_and_a_replay_sends_once(
-    harness: SenderHarness, inbox: str
+    harness: SenderHarness,
 ) -> None:
     harness.twilio.script(Reply.server_error(), Reply.server_error())
     sender = harness.sender(settings=sender_settings(max_attempts=2))
@@ -170,9 +168,6 @@ async def test_exhausted_retries_fail_and_park_and_a_replay_sends_once(
         ("RetriesExhausted", 2, "sms.outbound.requested")
     ]
 
-    if inbox.startswith("forgot"):
-        # The inbox row expired: the replay is not recognised as a duplicate.
-        await harness.db[INBOX_COLLECTION].delete_many({})
     assert await replay_parked(channel, harness.queue) == 1
     await channel.close()
     row = await harness.row_reaches(key, "sent")

@@ -118,12 +118,17 @@ class SmsWorker:
         )
 
     async def handled(self, event: Envelope[Any], timeout: float = 15) -> None:
-        """Wait until the worker's inbox has the event."""
-        inbox = self.db[INBOX_COLLECTION]
+        """Wait until the worker has applied the event: an inbound SMS's record is there (it
+        is the handler's inbox row), any other event's inbox row."""
+        if isinstance(event.payload, SmsInboundReceived):
+            rows = self.db.messages
+            row_filter = {"_id": f"in:{event.payload.message_sid}", "event_id": str(event.id)}
+        else:
+            rows = self.db[INBOX_COLLECTION]
+            row_filter = {"_id": f"{INBOUND.name}:{event.id}"}
 
         async def done() -> bool:
-            row = await inbox.find_one({"_id": f"{INBOUND.name}:{event.id}"}, {"_id": 1})
-            return row is not None
+            return await rows.find_one(row_filter, {"_id": 1}) is not None
 
         await eventually(done, timeout=timeout)
 

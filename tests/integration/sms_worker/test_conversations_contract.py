@@ -107,3 +107,29 @@ async def test_a_summary_is_stored_only_over_the_one_it_was_written_from(
         2,
         "in:1",
     )
+
+
+async def test_a_first_exchange_starts_the_conversation_or_joins_the_one_there(
+    sms_work_in: SmsWorkIn,
+) -> None:
+    async def first(uow: SmsWork, user_id: str, n: int) -> None:
+        await uow.conversations.start_with(
+            user_id, _exchange(n), started_at=AT + timedelta(minutes=n), keep=4, now=AT
+        )
+
+    await sms_work_in(lambda uow: first(uow, "u1", 1))
+    await sms_work_in(lambda uow: uow.conversations.start("u2", AT, AT))
+    await sms_work_in(lambda uow: first(uow, "u2", 2))
+    await sms_work_in(lambda uow: first(uow, "u2", 2))  # a replay adds nothing
+
+    one = await sms_work_in(lambda uow: uow.conversations.get("u1"))
+    assert one is not None
+    assert (one.started_at, one.entries, one.interactions, one.last_message_at) == (
+        AT + timedelta(minutes=1),
+        tuple(_exchange(1)),
+        1,
+        AT + timedelta(minutes=1),
+    )
+    two = await sms_work_in(lambda uow: uow.conversations.get("u2"))
+    assert two is not None
+    assert (two.started_at, two.entries, two.interactions) == (AT, tuple(_exchange(2)), 1)

@@ -4,12 +4,14 @@ and send steps in any order, forward only."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from domain.send_status import SendStatus
 from services.sms_worker.records import (
     Attachment,
     InboundSmsRecord,
@@ -17,7 +19,9 @@ from services.sms_worker.records import (
     OutboundSmsRecord,
     SendUpdate,
 )
+from services.sms_worker.storage import MongoMessages
 from services.sms_worker.unit_of_work import SmsWork
+from shared.mongo import Database
 from tests.integration.sms_worker.conftest import SmsWorkIn
 
 pytestmark = pytest.mark.integration
@@ -90,6 +94,28 @@ async def test_the_rate_count_is_the_user_s_counted_messages_in_the_window(
         )
     )
     assert count == 1  # SM2: SM1 is at the open end, SM3 exempt, SM4 another's, SM6 later
+
+
+async def test_an_inbound_message_and_the_requests_that_answer_it_are_logged_together(
+    sms_work_in: SmsWorkIn,
+) -> None:
+    other = dataclasses.replace(REQUEST, key="crisis:e1", body="Call 988", kind="crisis")
+    await sms_work_in(lambda uow: uow.messages.record_inbound(_inbound(1), [REQUEST, other]))
+    await sms_work_in(lambda uow: uow.messages.record_inbound(_inbound(1), [REQUEST]))
+    assert await sms_work_in(lambda uow: uow.messages.inbound("in:SM1")) == _inbound(1)
+    for request in (REQUEST, other):
+
+        async def read(uow: SmsWork, key: str = request.key) -> OutboundSmsRecord | None:
+            return await uow.messages.outbound(key)
+
+        row = await sms_work_in(read)
+        assert row is not None
+        assert (row.body, row.kind, row.status, row.created_at) == (
+            request.body,
+            request.kind,
+            "pending",
+            AT,
+        )
 
 
 async def test_a_request_makes_a_pending_row(sms_work_in: SmsWorkIn) -> None:
@@ -178,3 +204,31 @@ async def test_request_and_step_in_one_transaction(sms_work_in: SmsWorkIn) -> No
     row = await sms_work_in(lambda uow: uow.messages.outbound("reply:e1"))
     assert row is not None
     assert (row.status, row.body) == ("sending", "Hi Ana")
+
+
+@pytest.mark.parametrize("request_first", [True, False])
+async def test_racing_steps_outside_a_transaction_end_at_the_furthest(
+    db: Database, request_first: bool
+) -> None:
+    """The sends consumer applies steps with no transaction: racing steps (and a request)
+    re-read and decide again when the row moved under them, so none is lost."""
+    messages = MongoMessages(db)
+    statuses: tuple[SendStatus, ...] = ("sending", "sent", "delivered", "sent", "sending")
+    steps = [
+        SendUpdate("reply:e1", "u1", status, AT + n * SECOND, provider_sid="SM1")
+        for n, status in enumerate(statuses, start=1)
+    ]
+    writes = [messages.apply_update(step) for step in steps]
+    if request_first:
+        await messages.record_request(REQUEST)
+    else:
+        writes.append(_requested(messages))
+    await asyncio.gather(*writes)
+    row = await messages.outbound("reply:e1")
+    assert row is not None
+    assert (row.status, row.body, row.updated_at) == ("delivered", "Hi Ana", AT + 3 * SECOND)
+
+
+async def _requested(messages: MongoMessages) -> bool:
+    await messages.record_request(REQUEST)
+    return True

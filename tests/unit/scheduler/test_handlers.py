@@ -125,6 +125,61 @@ async def test_an_older_or_repeated_snapshot_changes_nothing() -> None:
     assert await world.record() == before
 
 
+async def test_a_known_users_snapshot_needs_no_transaction_and_ends_where_the_inbox_path_does() -> (
+    None
+):
+    direct, inboxed = World(), World()
+    first_snapshots: list[int] = []
+
+    async def in_transaction(event: Envelope[UserProfileChanged]) -> None:
+        first_snapshots.append(event.payload.version)
+        await direct.deliver(direct.handlers.profile_changed, event)
+
+    handle = direct.handlers.profile_snapshots(direct.work.states, in_transaction)
+    snapshots = [
+        _profile(1),
+        _profile(3, journey_phase="onboarding", last_contact_at=MORNING),
+        _profile(2, journey_phase="churned"),  # older: changes nothing
+        _profile(3, journey_phase="churned"),  # a repeat: changes nothing
+        _profile(4, last_crisis_event_at=MORNING),
+    ]
+    for snapshot in snapshots:
+        await handle(new_event(snapshot))
+        await inboxed.deliver(inboxed.handlers.profile_changed, snapshot)
+
+    assert first_snapshots == [1]  # only the first snapshot needed the transaction
+    assert await direct.record() == await inboxed.record()
+    assert (await direct.record()).profile_version == 4
+
+
+async def test_a_snapshot_reads_again_when_the_record_moved_under_it() -> None:
+    world = World()
+    await world.deliver(world.handlers.profile_changed, _profile(1))
+    states = world.work.states
+    moved = False
+
+    async def save_after_a_tick(record: ProactiveRecord) -> bool:
+        nonlocal moved
+        if not moved:  # a tick's claim saved the record between the read and this write
+            moved = True
+            await type(states).save(states, await world.record())
+        return await type(states).save(states, record)
+
+    states.save = save_after_a_tick  # type: ignore[method-assign]
+    handle = world.handlers.profile_snapshots(states, _never)
+    await handle(new_event(_profile(2, journey_phase="onboarding")))
+    record = await world.record()
+    assert (record.profile_version, record.state.journey_phase, record.revision) == (
+        2,
+        "onboarding",
+        3,
+    )
+
+
+async def _never(event: Envelope[UserProfileChanged]) -> None:
+    raise AssertionError("a known user's snapshot went to the transaction")
+
+
 async def test_a_snapshot_never_moves_the_schedulers_counters_back_unless_it_starts_anew() -> None:
     world = World()
     crisis = MORNING - timedelta(days=4)

@@ -14,7 +14,7 @@ import pytest
 from services.sms_sender.records import RETRIES_EXHAUSTED, Claim, SendOutcome, SendRecord
 from services.sms_sender.transport import OutgoingSms, SendFailure
 from shared.events.catalog import SmsOptOutChanged
-from tests.unit.sms_sender.world import BODY, NOW, PHONE, World, request
+from tests.unit.sms_sender.world import BODY, NOW, PHONE, World, anew, request
 
 SERVER_ERROR = SendFailure("HTTP 500", http_status=500, code=20500)
 TIMEOUT = SendFailure("timed out", http_status=None, code=None)
@@ -195,9 +195,8 @@ async def test_a_retry_keeps_its_place_under_the_cap() -> None:
 
 async def test_of_senders_racing_for_one_send_exactly_one_sends() -> None:
     world = World()
-    await world.uow.run(lambda uow: world.requests.record(request("reply:1"), uow))
     # The recording process holds the first attempt's claim; two pollers try to take it too.
-    recorded = world.requests.take_claim("reply:1")
+    recorded = await world.requests.record(request("reply:1"), world.uow.sends)
     assert recorded is not None
 
     outcomes = await asyncio.gather(
@@ -211,22 +210,20 @@ async def test_of_senders_racing_for_one_send_exactly_one_sends() -> None:
 
 async def test_a_recorded_request_is_claimed_in_the_same_write_and_claimed_once() -> None:
     world = World()
-    await world.uow.run(lambda uow: world.requests.record(request("reply:1"), uow))
+    claim = await world.requests.record(request("reply:1"), world.uow.sends)
+    assert claim is not None
     send = await world.send("reply:1")
     assert (send.status, send.attempts) == ("sending", 1)
     assert send.lease_until == NOW + timedelta(seconds=60)
     assert await world.dispatcher.dispatch("reply:1") is None  # nobody else may take it
-    claim = world.requests.take_claim("reply:1")
-    assert claim is not None
-    assert world.requests.take_claim("reply:1") is None
+    assert await world.requests.record(anew(request("reply:1")), world.uow.sends) is None
 
 
 async def test_a_holders_lease_is_taken_over_only_when_it_ran_out_and_asks_first() -> None:
     world = World()
-    await world.uow.run(lambda uow: world.requests.record(request("reply:1"), uow))
     # The sender that recorded the request (and so claimed it) has Twilio take the message,
     # and dies before recording that.
-    dead = world.requests.take_claim("reply:1")
+    dead = await world.requests.record(request("reply:1"), world.uow.sends)
     assert dead is not None
     world.provider.create(OutgoingSms("reply:1", PHONE, BODY, "reply"))
 
@@ -247,9 +244,8 @@ async def test_a_holders_lease_is_taken_over_only_when_it_ran_out_and_asks_first
 async def test_the_in_doubt_lookup_never_adopts_another_sends_identical_message() -> None:
     world = World()
     await world.deliver_request(request("proactive:1", kind="proactive"))
-    await world.uow.run(lambda uow: world.requests.record(request("proactive:2"), uow))
     # The sender that recorded (and claimed) it died before sending.
-    assert world.requests.take_claim("proactive:2") is not None
+    assert await world.requests.record(request("proactive:2"), world.uow.sends) is not None
 
     world.clock.advance(timedelta(seconds=61))
     assert await world.poller.run_once() == 1

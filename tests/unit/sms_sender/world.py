@@ -18,7 +18,6 @@ from services.sms_sender.handlers import (
 )
 from services.sms_sender.records import SendRecord
 from services.sms_sender.unit_of_work import SenderWork
-from shared.broker import AlreadyProcessed
 from shared.clock import ManualClock
 from shared.config import SenderSettings
 from shared.events import Envelope, Payload, new_event
@@ -91,20 +90,14 @@ class World:
         )
         self.statuses = DeliveryStatuses(self.clock)
         self.inbox = FakeInbox(self.uow)
+        # No inbox for requests: the key is their identity (`handlers.py`).
         self.intake = RequestIntake(
-            self.inbox.idempotent(self.requests.record),
-            self.requests,
-            self.dispatcher,
-            self.provider.name,
+            self.requests, self.uow.sends, self.uow, self.dispatcher, self.provider.name
         )
 
-    async def deliver_request(self, event: Envelope[SmsOutboundRequested]) -> bool:
-        """Deliver as the consumer does; False when the inbox knew the event already."""
-        try:
-            await self.intake(event)
-        except AlreadyProcessed:
-            return False
-        return True
+    async def deliver_request(self, event: Envelope[SmsOutboundRequested]) -> None:
+        """Deliver as the consumer does."""
+        await self.intake(event)
 
     async def deliver(
         self, handler: Callable[[Envelope[P], SenderWork], Awaitable[None]], payload: P

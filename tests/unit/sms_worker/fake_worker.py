@@ -24,7 +24,7 @@ from services.sms_worker.handlers import (
     request_sms,
 )
 from services.sms_worker.proactive_handlers import ChurnedUsers, ProactiveConfig, ProactiveMessages
-from services.sms_worker.sends import apply_update
+from services.sms_worker.sends import SendSteps
 from shared.clock import ManualClock
 from shared.events import Envelope, Payload, new_event
 from shared.events.catalog import (
@@ -77,14 +77,15 @@ class FakeSmsWorker:
                 recent_messages=20,
             ),
         )
-        self.deliver_inbound = self.inbox.planned(self.inbound_handler)
+        self.deliver_inbound = self.inbox.planned_with_own_record(self.inbound_handler)
         self.deliver_opt_out = self.inbox.idempotent(OptOutChanges(self.clock).handle)
         self.deliver_access = self.inbox.idempotent(BillingAccess(self.clock).handle)
         self.deliver_due = self.inbox.idempotent(proactive.handle)
         self.deliver_churn = self.inbox.idempotent(ChurnedUsers(self.clock).handle)
         # What the worker's own handlers do to ask for an SMS: emit and log it.
         self.request_sms = self.inbox.idempotent(request_sms)
-        self.deliver_update = self.inbox.idempotent(apply_update)
+        # Replay-safe on its own: no inbox, no transaction, as in `bootstrap.sends_consumer`.
+        self.deliver_update = SendSteps(self.uow.messages).handle
         self.deliver_acknowledgement = self.inbox.idempotent(acknowledge_alert)
 
     @staticmethod

@@ -3,6 +3,7 @@ change or a billing change writes and emits, exactly once, in milliseconds."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
@@ -17,7 +18,11 @@ from services.sms_worker.domain.responder import (
     ToolCallRecord,
 )
 from services.sms_worker.handlers import InboundPlan, InboundSms
-from services.sms_worker.records import inbound_message_id, outbound_message_id
+from services.sms_worker.records import (
+    InboundSmsRecord,
+    inbound_message_id,
+    outbound_message_id,
+)
 from shared.broker import PermanentError
 from shared.broker.consumer import AlreadyProcessed
 from shared.events import Envelope
@@ -67,6 +72,44 @@ async def test_a_redelivered_message_changes_nothing() -> None:
     with pytest.raises(AlreadyProcessed):
         await worker.deliver_inbound(event)
     assert worker.uow.emitted == emitted
+    assert (await worker.profile()).version == 1
+
+
+async def test_the_messages_record_is_its_inbox_so_a_repeat_changes_nothing() -> None:
+    worker = FakeSmsWorker()
+    event = worker.inbound("hi")
+    await worker.deliver_inbound(event)
+    emitted = list(worker.uow.emitted)
+    # The same message under another event id (never from ingress, which makes one event per
+    # sid): its record says it was applied, and the repeat is dropped inside the transaction.
+    again = event.model_copy(update={"id": uuid.uuid4()})
+    with pytest.raises(AlreadyProcessed):
+        await worker.deliver_inbound(again)
+    plan = await worker.inbound_handler.plan(again)
+    with pytest.raises(AlreadyProcessed):
+        await worker.uow.run(lambda uow: worker.inbound_handler.apply(again, plan, uow))
+    assert worker.uow.emitted == emitted
+    assert (await worker.profile()).version == 1
+
+
+async def test_a_message_kept_as_rejected_is_still_handled_when_its_event_comes_again() -> None:
+    worker = FakeSmsWorker()
+    event = worker.inbound("hi")
+    message_id = inbound_message_id(event.payload.message_sid)
+    await worker.uow.messages.record_inbound(
+        InboundSmsRecord(
+            id=message_id,
+            user_id=None,
+            body="hi",
+            provider_sid=event.payload.message_sid,
+            status="rejected",
+            created_at=AT,
+            updated_at=AT,
+            error="unusable sender",
+        )
+    )
+    await worker.deliver_inbound(event)
+    assert len(worker.caused(event, SmsOutboundRequested)) == 1
     assert (await worker.profile()).version == 1
 
 
