@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Final, TextIO
 
 import structlog
+from opentelemetry import trace
 from structlog.types import EventDict, Processor, WrappedLogger
 
 __all__ = ["bind_event_context", "configure_logging", "mask_phone", "mask_sensitive", "mask_text"]
@@ -354,6 +355,16 @@ class _AddService:
         return event_dict
 
 
+def _add_trace_ids(_logger: WrappedLogger, _method_name: str, event_dict: EventDict) -> EventDict:
+    """`trace_id` and `span_id` on every line written inside a recorded span (`shared.tracing`),
+    so a trace and its log lines find each other."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event_dict.setdefault("trace_id", trace.format_trace_id(span_context.trace_id))
+        event_dict.setdefault("span_id", trace.format_span_id(span_context.span_id))
+    return event_dict
+
+
 class _ServiceLogHandler(logging.StreamHandler[TextIO]):
     """The root handler `configure_logging` installs; its type lets a second call replace it."""
 
@@ -380,7 +391,8 @@ def configure_logging(
 
     `json=True` writes one JSON object per line (production); `json=False` a colour-free
     `key=value` console line (development). Every line carries `service`, `timestamp` (ISO 8601,
-    UTC), `level` and `event`, plus anything bound with `bind_event_context`. Safe to call again:
+    UTC), `level` and `event`, plus anything bound with `bind_event_context`, and `trace_id` /
+    `span_id` inside a recorded span. Safe to call again:
     the previous configuration is replaced, not stacked.
     """
     threshold = _parse_level(level)
@@ -389,6 +401,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         _AddService(service),
+        _add_trace_ids,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     ]
     renderer: Processor = (

@@ -31,6 +31,7 @@ from shared.config import OutboxSettings
 from shared.events import Envelope
 from shared.metrics import OUTBOX_PUBLISH_FAILURES
 from shared.mongo import BulkFailure, Database, Document, IndexDeclarations, insert_absent
+from shared.tracing import ROW_TRACE_FIELD, continued, current_carrier
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,9 @@ class EventPublisher(Protocol):
 
 
 def outbox_row(event: Envelope[Any], now: datetime, row_id: str | None = None) -> Document:
-    return {
+    """The row for `event`; it keeps the trace context it was written in (when one is being
+    recorded), so whichever relay publishes it continues that trace."""
+    row: Document = {
         "_id": row_id or str(event.id),
         "type": event.type,
         "correlation_id": event.correlation_id,
@@ -84,6 +87,10 @@ def outbox_row(event: Envelope[Any], now: datetime, row_id: str | None = None) -
         "lease_until": _EPOCH,
         "attempts": 0,
     }
+    carrier = current_carrier()
+    if carrier is not None:
+        row[ROW_TRACE_FIELD] = carrier
+    return row
 
 
 async def add_imported(
@@ -384,12 +391,13 @@ class OutboxRelay:
 
     async def _publish(self, row: Document) -> int:
         try:
-            await self._publisher.publish_body(
-                row["body"],
-                event_type=row["type"],
-                message_id=row["_id"],
-                correlation_id=row.get("correlation_id"),
-            )
+            with continued(row.get(ROW_TRACE_FIELD)):
+                await self._publisher.publish_body(
+                    row["body"],
+                    event_type=row["type"],
+                    message_id=row["_id"],
+                    correlation_id=row.get("correlation_id"),
+                )
         except UnroutableEvent as error:
             OUTBOX_PUBLISH_FAILURES.labels(row["type"]).inc()
             log.error("outbox event unroutable; set aside", outbox_id=row["_id"], error=str(error))

@@ -52,6 +52,7 @@ from shared.mongo import (
 from shared.ops import ops_app, serve_ops
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay, outbox_indexes
 from shared.state_metrics import Probe, outbox_backlog_probe, refresh_periodically
+from shared.tracing import configure_tracing, shutdown_tracing
 from shared.unit_of_work import Transactions, U, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -165,6 +166,7 @@ class WorkerRuntime:
         declared at start-up."""
         logging_settings = load_settings(LoggingSettings)
         configure_logging(service, level=logging_settings.level, json=logging_settings.as_json)
+        configure_tracing(service)  # before any client, which the instrumentations then see
         broker_settings = load_settings(BrokerSettings)
         mongo_settings = load_settings(MongoSettings)
         outbox_settings = load_settings(OutboxSettings)
@@ -212,6 +214,7 @@ class WorkerRuntime:
                 await connection.close()
         finally:
             await client.close()
+            shutdown_tracing()
 
     def consumer(self, queue: ConsumerQueue) -> Consumer:
         return Consumer(self.connection, queue, self.registry, self.broker_settings)

@@ -12,6 +12,7 @@ from services.ingress.app import IngressConfig
 from services.ingress.settings import IngressSettings
 from shared.config import ConfigError, LoggingSettings, load_settings
 from shared.logging import configure_logging
+from shared.tracing import check_environment as check_tracing_environment
 
 
 def main() -> int:
@@ -20,6 +21,7 @@ def main() -> int:
         configure_logging("ingress", level=logging_settings.level, json=logging_settings.as_json)
         config = IngressConfig.from_environment()
         config.check()  # fail here, once, rather than in every worker process
+        check_tracing_environment()
         settings: IngressSettings = config.ingress
     except ConfigError as error:
         print(error, file=sys.stderr)

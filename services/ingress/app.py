@@ -71,6 +71,7 @@ from shared.mongo import (
 from shared.ops import ops_router
 from shared.outbox import Outbox, OutboxRelay, outbox_indexes
 from shared.state_metrics import outbox_backlog_probe, refresh_periodically
+from shared.tracing import configure_tracing, instrument_app, shutdown_tracing
 from shared.worker import declare_topology
 
 log = structlog.get_logger(__name__)
@@ -503,6 +504,7 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
     if config is None:
         logging_settings = load_settings(LoggingSettings)
         configure_logging(SERVICE, level=logging_settings.level, json=logging_settings.as_json)
+        configure_tracing(SERVICE)  # before the app's clients, which the instrumentations see
         config = IngressConfig.from_environment()
     config.check()
     ingress = Ingress(config, clock or SystemClock())
@@ -542,6 +544,7 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await ingress.client.close()
+            shutdown_tracing()
 
     app = FastAPI(
         title="GiveCare ingress",
@@ -551,6 +554,7 @@ def create_app(config: IngressConfig | None = None, clock: Clock | None = None) 
         exception_handlers=_error_handlers(),
     )
     app.state.ingress = ingress
+    instrument_app(app)
     # Added last = outermost: proxies are resolved first, then the size limit, then metrics.
     app.add_middleware(WebhookMetrics)
     app.add_middleware(BodyLimit, limit=config.webhooks.webhook_max_body_bytes)

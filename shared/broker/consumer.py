@@ -38,6 +38,7 @@ from shared.config import BrokerSettings
 from shared.events import Envelope, EventRegistry, InvalidEvent, Payload, topic_matches
 from shared.logging import bind_event_context, mask_text
 from shared.metrics import EVENTS_CONSUMED, HANDLER_SECONDS
+from shared.tracing import consume_span
 
 log = structlog.get_logger(__name__)
 
@@ -190,7 +191,16 @@ class Consumer:
             await self._park(message, attempt, error)
             EVENTS_CONSUMED.labels(self._queue_name, "invalid", "parked").inc()
             return
-        with bind_event_context(str(event.id), event.type, event.correlation_id):
+        with (
+            consume_span(
+                self._queue_name,
+                event.type,
+                message.message_id,
+                message.headers,
+                event.correlation_id,
+            ),
+            bind_event_context(str(event.id), event.type, event.correlation_id),
+        ):
             started = time.perf_counter()
             first_sight = _MAYBE_HANDLED_BEFORE.set(attempt > 1 or bool(message.redelivered))
             try:

@@ -19,6 +19,7 @@ from shared.broker.topology import declare_exchange
 from shared.config import BrokerSettings
 from shared.events import Envelope
 from shared.metrics import EVENTS_PUBLISHED
+from shared.tracing import publish_span
 
 
 class PublishFailed(Exception):
@@ -74,10 +75,23 @@ class Publisher:
     async def publish_body(
         self, body: bytes, *, event_type: str, message_id: str, correlation_id: str | None
     ) -> None:
-        """Publish an already serialised envelope (the outbox stores them that way)."""
-        message = event_message(
-            body, event_type=event_type, message_id=message_id, correlation_id=correlation_id
-        )
+        """Publish an already serialised envelope (the outbox stores them that way), as a span
+        of the current trace whose context travels in the message's headers."""
+        headers: dict[str, Any] = {}
+        with publish_span(event_type, message_id, headers):
+            await self._publish(
+                event_message(
+                    body,
+                    event_type=event_type,
+                    message_id=message_id,
+                    correlation_id=correlation_id,
+                    headers=headers,
+                ),
+                event_type,
+            )
+        EVENTS_PUBLISHED.labels(event_type).inc()
+
+    async def _publish(self, message: aio_pika.Message, event_type: str) -> None:
         try:
             await self._exchange.publish(
                 message, routing_key=event_type, mandatory=True, timeout=self._timeout
@@ -91,7 +105,6 @@ class Publisher:
             ConnectionError,
         ) as error:
             raise PublishFailed(f"{event_type!r} not confirmed: {type(error).__name__}") from error
-        EVENTS_PUBLISHED.labels(event_type).inc()
 
     async def close(self) -> None:
         await self._channel.close()

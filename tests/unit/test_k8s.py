@@ -525,8 +525,9 @@ def test_the_network_is_closed_by_default(manifests: Manifests) -> None:
 
 def test_each_pod_may_receive_and_send_only_what_it_needs(manifests: Manifests) -> None:
     """Ingress: from the ingress controller and Prometheus on its port; workers: from
-    Prometheus on their ops port; everyone out to DNS, the broker and the database only, and
-    the three workers that call a provider out to public addresses on 443."""
+    Prometheus on their ops port; everyone out to DNS, the broker and the database only, the
+    services (not the migration) to a trace collector in `monitoring` on 4318, and the three
+    workers that call a provider out to public addresses on 443."""
     policies = list(manifests.of_kind("NetworkPolicy").values())
     callers = {"sms-worker", "sms-sender", "billing-worker"}
     for name, workload in manifests.pods().items():
@@ -550,12 +551,16 @@ def test_each_pod_may_receive_and_send_only_what_it_needs(manifests: Manifests) 
         assert container_ports <= ports or name == "migrate", name
         assert all(rule.get("from") for rule in ingress_rules), name  # never from anywhere
         out = {p["port"] for rule in egress_rules for p in rule["ports"]}
-        expected = {53, 27017} | ({5672} if name != "migrate" else set())
+        expected = {53, 27017} | ({5672, 4318} if name != "migrate" else set())
         assert out == expected | ({443} if name in callers else set()), name
         for rule in egress_rules:
             for peer in rule.get("to", []):
                 if "ipBlock" in peer:  # public addresses only
                     assert "10.0.0.0/8" in peer["ipBlock"]["except"], name
+            if any(p["port"] == 4318 for p in rule["ports"]):  # the collector's namespace only
+                assert [peer["namespaceSelector"]["matchLabels"] for peer in rule["to"]] == [
+                    {"kubernetes.io/metadata.name": "monitoring"}
+                ], name
 
 
 def test_prod_exposes_nothing_but_the_webhooks() -> None:
