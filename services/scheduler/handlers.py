@@ -3,11 +3,12 @@
 Each reads the user's record, applies the fact only if it is newer than what the record holds
 (events of one user may arrive out of order), and saves the record with its revision raised and
 `next_due_at` recomputed from the new facts, which the tick's compare-and-set relies on. Each
-runs in one transaction with its inbox row (`SchedulerWork`), except the profile snapshot of a
-user who has a record: one read and one compare-and-set, replay-safe on its own
-(`profile_snapshots`). Counters the scheduler itself advances (follow-up and reactivation
-stages, last proactive time) never move backwards because of a profile snapshot, unless the
-snapshot starts a new crisis or a new silence; only a deferral gives back what a claim took.
+runs in one transaction with its inbox row (`SchedulerWork`), except a profile snapshot that
+finds no placeholder of its number: one read and one write (a compare-and-set, or a first
+record's insert), replay-safe on its own (`profile_snapshots`). Counters the scheduler itself
+advances (follow-up and reactivation stages, last proactive time) never move backwards because
+of a profile snapshot, unless the snapshot starts a new crisis or a new silence; only a
+deferral gives back what a claim took.
 """
 
 from __future__ import annotations
@@ -63,23 +64,28 @@ def _newer(moment: datetime | None, than: datetime | None) -> bool:
     return moment is not None and (than is None or moment > than)
 
 
-def _with_profile(
-    current: ProactiveRecord | None,
-    placeholder: ProactiveRecord | None,
-    profile: UserProfileChanged,
-) -> ProactiveRecord:
-    """`current` (or a new record) with the snapshot's facts; a new user takes over the access
-    its placeholder held."""
-    if current is None:
-        state = ProactiveState(
-            profile.user_id, profile.timezone, profile.journey_phase, has_access=False
-        )
-        current = ProactiveRecord(state, profile.phone)
-        if placeholder is not None and placeholder.access_changed_at is not None:
-            current = replace(
-                current.with_state(has_access=placeholder.state.has_access),
-                access_changed_at=placeholder.access_changed_at,
-            )
+def _new_record(profile: UserProfileChanged) -> ProactiveRecord:
+    """The record of a user the scheduler has not heard of, before any fact is applied."""
+    state = ProactiveState(
+        profile.user_id, profile.timezone, profile.journey_phase, has_access=False
+    )
+    return ProactiveRecord(state, profile.phone)
+
+
+def _with_placeholder(record: ProactiveRecord, placeholder: ProactiveRecord) -> ProactiveRecord:
+    """`record` with the access its number's placeholder holds, if billing reported that one
+    later (a new record has none). The snapshot's own opt-out flag stands over the
+    placeholder's."""
+    if not _newer(placeholder.access_changed_at, record.access_changed_at):
+        return record
+    return replace(
+        record.with_state(has_access=placeholder.state.has_access),
+        access_changed_at=placeholder.access_changed_at,
+    )
+
+
+def _with_profile(current: ProactiveRecord, profile: UserProfileChanged) -> ProactiveRecord:
+    """`current` with the snapshot's facts."""
     old = current.state
     new_crisis = _newer(profile.last_crisis_event_at, old.last_crisis_event_at)
     # The user wrote since: a new silence, counted from the snapshot's count.
@@ -107,6 +113,15 @@ def _with_profile(
     return replace(changed, phone=profile.phone, profile_version=profile.version)
 
 
+async def _user_and_placeholder(
+    states: ProactiveStates, profile: UserProfileChanged
+) -> tuple[ProactiveRecord | None, ProactiveRecord | None]:
+    """The snapshot's user's record and its number's placeholder, in one read."""
+    holder = placeholder_id(profile.phone)
+    found = await states.get_many([profile.user_id, holder])
+    return found.get(profile.user_id), found.get(holder)
+
+
 class SchedulerHandlers:
     def __init__(self, clock: Clock, *, subscriptions_enabled: bool) -> None:
         self._clock = clock
@@ -128,23 +143,26 @@ class SchedulerHandlers:
         states: ProactiveStates,
         in_transaction: Callable[[Envelope[UserProfileChanged]], Awaitable[None]],
     ) -> Callable[[Envelope[UserProfileChanged]], Awaitable[None]]:
-        """`user.profile.changed`: the snapshot of a user who has a record is one read and one
-        compare-and-set on it, on `states` outside any transaction and with no inbox row — a
-        snapshot applies only over an older profile version, so a redelivery or replay changes
-        nothing, and a record that moved between read and write is read again. A first
-        snapshot, which may take over a placeholder (two documents), goes to `in_transaction`
+        """`user.profile.changed`, on `states` outside any transaction and with no inbox row:
+        one read of the user's record and their number's placeholder, then one write — a
+        compare-and-set on the record, or, for a first snapshot, its insert (a save at
+        revision 0 writes only if no record exists). A snapshot applies only over an older
+        profile version, so a redelivery or replay changes nothing; a record that moved (or
+        appeared) between read and write is read again. A snapshot that finds a placeholder
+        takes it over, a delete and a save that go together: that goes to `in_transaction`
         (`profile_changed` in the inbox's transaction)."""
 
         async def handle(event: Envelope[UserProfileChanged]) -> None:
             profile = event.payload
             for _ in range(_SNAPSHOT_READS):
-                current = await states.get(profile.user_id)
-                if current is None:
+                current, placeholder = await _user_and_placeholder(states, profile)
+                if placeholder is not None:
                     await in_transaction(event)
                     return
-                if current.profile_version >= profile.version:
+                if current is not None and current.profile_version >= profile.version:
                     return
-                if await states.save(self._scheduled(_with_profile(current, None, profile))):
+                record = _with_profile(current or _new_record(profile), profile)
+                if await states.save(self._scheduled(record)):
                     return
             raise StateChanged(f"proactive_state {profile.user_id} kept changing")
 
@@ -153,18 +171,25 @@ class SchedulerHandlers:
     async def profile_changed(
         self, event: Envelope[UserProfileChanged], uow: SchedulerWork
     ) -> None:
+        """`user.profile.changed` in one transaction: what `profile_snapshots` hands over when
+        it finds a placeholder of the snapshot's number (any snapshot is applied alike). The
+        record, or a new one, takes over the placeholder's access and the placeholder goes. A
+        placeholder is made only for a number no record has (`_by_phone`), so it is usually a
+        first snapshot's; one beside an existing record was left by a billing or opt-out event
+        that raced the record's creation (docs/scheduler.md, "Placeholders"), and is folded
+        in whatever the snapshot's version."""
         profile = event.payload
-        current = await uow.states.get(profile.user_id)
-        if current is not None and current.profile_version >= profile.version:
+        current, placeholder = await _user_and_placeholder(uow.states, profile)
+        newer = current is None or current.profile_version < profile.version
+        if placeholder is None and not newer:
             return
-        placeholder = None
-        if current is None:
-            # Facts about a number that arrived before its user (`_by_phone`); once the user's
-            # record exists they go to it, so only a first snapshot can find a placeholder.
-            placeholder = await uow.states.get(placeholder_id(profile.phone))
+        record = current or _new_record(profile)
         if placeholder is not None:
             await uow.states.delete(placeholder.user_id)
-        await self._save(uow, _with_profile(current, placeholder, profile))
+            record = _with_placeholder(record, placeholder)
+        if newer:
+            record = _with_profile(record, profile)
+        await self._save(uow, record)
 
     async def crisis_detected(self, event: Envelope[CrisisDetected], uow: SchedulerWork) -> None:
         """A newer high-severity crisis restarts the follow-up cascade at stage 0."""

@@ -8,6 +8,7 @@ always had, so data written before these repositories reads back unchanged.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Final
@@ -122,6 +123,16 @@ class MongoProactiveStates:
     async def get(self, user_id: str) -> ProactiveRecord | None:
         document = await self._collection.find_one({"_id": user_id}, session=self._session)
         return None if document is None else _state_record(document)
+
+    async def get_many(self, user_ids: Collection[str]) -> dict[str, ProactiveRecord]:
+        if not user_ids:
+            return {}
+        # `$in` on `_id` is an index lookup on SecantusDB too; the limit closes the cursor with
+        # its first batch (no `getMore` or `killCursors`).
+        cursor = self._collection.find(
+            {"_id": {"$in": list(user_ids)}}, limit=len(user_ids), session=self._session
+        )
+        return {document["_id"]: _state_record(document) async for document in cursor}
 
     async def with_phone(self, phone: str) -> list[ProactiveRecord]:
         cursor = self._collection.find({"phone": phone}, session=self._session)

@@ -7,7 +7,7 @@ the Mongo classes here and the in-memory fake (`tests/fakes/scheduler.py`) satis
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -30,6 +30,11 @@ class ProactiveStates(Protocol):
     """`proactive_state`: one record per user (placeholders keyed `phone:<E.164>`)."""
 
     async def get(self, user_id: str) -> ProactiveRecord | None: ...
+
+    async def get_many(self, user_ids: Collection[str]) -> dict[str, ProactiveRecord]:
+        """The stored records of `user_ids` in one read, by id; ids with none are left out
+        (a profile snapshot reads its user and its number's placeholder together)."""
+        ...
 
     async def with_phone(self, phone: str) -> list[ProactiveRecord]:
         """Every record of `phone` (a user and, until the profile arrives, a placeholder)."""

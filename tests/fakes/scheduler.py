@@ -10,6 +10,7 @@ the objects) when its body raises.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -28,6 +29,9 @@ class FakeProactiveStates:
 
     async def get(self, user_id: str) -> ProactiveRecord | None:
         return self._records.get(user_id)
+
+    async def get_many(self, user_ids: Collection[str]) -> dict[str, ProactiveRecord]:
+        return {user_id: self._records[user_id] for user_id in user_ids if user_id in self._records}
 
     async def with_phone(self, phone: str) -> list[ProactiveRecord]:
         return [record for record in self._records.values() if record.phone == phone]

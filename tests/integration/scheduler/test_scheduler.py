@@ -5,6 +5,7 @@ SMS worker through the real inbox, and the claim's compare-and-set and atomic em
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -14,8 +15,12 @@ from prometheus_client import REGISTRY
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.scheduler.handlers import SchedulerHandlers
-from services.scheduler.records import ProactiveRecord, TickReport
-from services.scheduler.repositories import SCHEDULER_INDEXES
+from services.scheduler.records import ProactiveRecord, TickReport, placeholder_id
+from services.scheduler.repositories import (
+    PROACTIVE_STATE,
+    SCHEDULER_INDEXES,
+    MongoProactiveStates,
+)
 from services.scheduler.tick import Scheduler
 from services.scheduler.unit_of_work import (
     MongoSchedulerStore,
@@ -35,7 +40,7 @@ from shared.events.catalog import (
     SmsOptOutChanged,
     UserProfileChanged,
 )
-from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
+from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes, replay_safe
 from shared.mongo import Database, Document, MongoClient, ensure_indexes
 from shared.outbox import OUTBOX_COLLECTION, Outbox
 from shared.unit_of_work import Transactions
@@ -104,6 +109,15 @@ class Real:
     def inbox(self) -> Inbox[MongoSchedulerWork]:
         return Inbox(
             self.transactions, self.db[INBOX_COLLECTION], self.clock, consumer="scheduler.events"
+        )
+
+    def snapshots(self) -> Callable[[Envelope[UserProfileChanged]], Awaitable[None]]:
+        """`user.profile.changed` wired as `services/scheduler/__main__.py` wires it."""
+        return replay_safe(
+            self.handlers.profile_snapshots(
+                MongoProactiveStates(self.db, None),
+                self.inbox().idempotent(self.handlers.profile_changed),
+            )
         )
 
 
@@ -220,6 +234,135 @@ async def test_silence_after_the_last_reactivation_churns_once(real: Real) -> No
     assert kinds == ["reactivation:1", "reactivation:2", "reactivation:3"]
     assert emitted[-1][0] == "user.churned"
     assert (await real.record()).state.journey_phase == "churned"
+
+
+# --- profile snapshots outside the inbox's transaction -------------------------------------
+
+OTHER_PHONE = "+15551239999"
+
+
+def _commands() -> Counter[tuple[str, str]]:
+    """This process's database commands so far, by command and collection."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if sample.name == "givecare_mongo_commands_total":
+                labels = sample.labels
+                counts[labels["command"], labels["collection"]] += int(sample.value)
+    return counts
+
+
+async def _commands_of(action: Awaitable[None]) -> Counter[tuple[str, str]]:
+    before = _commands()
+    await action
+    return _commands() - before
+
+
+async def test_a_first_snapshot_is_two_commands_and_a_takeover_stays_in_a_transaction(
+    db: Database, mongo_client: MongoClient
+) -> None:
+    """A new user's first snapshot: one read of the record and the number's placeholder, one
+    insert — no inbox row, no transaction (it was 6: the read, then inbox insert, two reads,
+    the save and the commit). A later snapshot is the same read and a compare-and-set. A
+    number whose access arrived before its user takes its placeholder over in the inbox's
+    transaction."""
+    await ensure_indexes(db, {**SCHEDULER_INDEXES, **inbox_indexes(14)})
+    real = Real(db, mongo_client, subscriptions=True)
+    handle = real.snapshots()
+    direct = Counter({("find", PROACTIVE_STATE): 1, ("update", PROACTIVE_STATE): 1})
+
+    assert await _commands_of(handle(new_event(_profile(1)))) == direct
+    assert (await real.record()).profile_version == 1
+    assert await _commands_of(handle(new_event(_profile(2, burnout_band="high")))) == direct
+    assert (await real.record()).state.band == "high"
+    assert await db[INBOX_COLLECTION].count_documents({}) == 0
+
+    await real.deliver(
+        real.handlers.access_changed,
+        BillingAccessChanged(
+            phone=OTHER_PHONE, has_access=True, status="active", changed_at=MORNING
+        ),
+    )
+    takeover = handle(new_event(_profile(1, user_id="u2", phone=OTHER_PHONE)))
+    assert await _commands_of(takeover) == Counter(
+        {
+            ("find", PROACTIVE_STATE): 2,
+            ("insert", INBOX_COLLECTION): 1,
+            ("delete", PROACTIVE_STATE): 1,
+            ("update", PROACTIVE_STATE): 1,
+            ("commitTransaction", "-"): 1,
+        }
+    )
+    assert [r.user_id for r in await real.store.states.with_phone(OTHER_PHONE)] == ["u2"]
+    assert (await real.store.states.get("u2")).state.has_access is True  # type: ignore[union-attr]
+
+
+async def test_racing_first_snapshots_end_with_the_newest(real: Real) -> None:
+    """Two versions of each of 20 new users' first snapshot at once: whichever inserts first,
+    the other's insert finds the record, reads it again and applies only if newer."""
+    handle = real.snapshots()
+    users = [(f"r{n}", f"+1555000{n:04d}") for n in range(20)]
+    versions = [(1, 2) if n % 2 else (2, 1) for n in range(len(users))]
+    await asyncio.gather(
+        *(
+            handle(new_event(_profile(version, user_id=user, phone=phone, burnout_band="high")))
+            for (user, phone), order in zip(users, versions, strict=True)
+            for version in order
+        )
+    )
+    for user, _ in users:
+        record = await real.store.states.get(user)
+        assert record is not None
+        assert record.profile_version == 2
+    assert await real.db[INBOX_COLLECTION].count_documents({}) == 0
+
+
+@pytest.mark.parametrize("path", ["direct", "transaction"])
+async def test_billing_racing_a_first_snapshot_leaves_a_placeholder_the_next_snapshot_takes(
+    db: Database, mongo_client: MongoClient, path: str
+) -> None:
+    """Billing's transaction reads the number's records before the user's record exists, and
+    writes its placeholder after the first snapshot read that there was none. Under snapshot
+    isolation both commit — they write different documents — whether the first snapshot is
+    the direct insert or, as before it, `profile_changed` in a transaction: the direct path
+    loses nothing the transactional one did not. The user's next snapshot (here a replay of
+    the first) finds the placeholder beside the record and folds it in."""
+    await ensure_indexes(db, {**SCHEDULER_INDEXES, **inbox_indexes(14)})
+    real = Real(db, mongo_client, subscriptions=True)
+    handle = real.snapshots()
+    first = new_event(_profile(1, last_crisis_event_at=MORNING - timedelta(days=2)))
+    access = new_event(
+        BillingAccessChanged(phone=PHONE, has_access=True, status="active", changed_at=MORNING)
+    )
+    raced = False
+
+    async def billing(uow: SchedulerWork) -> None:
+        nonlocal raced
+        await uow.states.with_phone(PHONE)  # the transaction's snapshot: no record of PHONE
+        if not raced:
+            raced = True
+            if path == "direct":
+                await handle(first)
+            else:
+                await real.transactions.run(lambda w: real.handlers.profile_changed(first, w))
+        await real.handlers.access_changed(access, uow)
+
+    await real.transactions.run(billing)
+    record = await real.record()
+    assert (record.state.has_access, record.next_due_at) == (False, None)
+    placeholder = placeholder_id(PHONE)
+    stored = {r.user_id for r in await real.store.states.with_phone(PHONE)}
+    assert stored == {"u1", placeholder}
+
+    await handle(first)
+    assert [r.user_id for r in await real.store.states.with_phone(PHONE)] == ["u1"]
+    record = await real.record()
+    assert (record.state.has_access, record.access_changed_at, record.profile_version) == (
+        True,
+        MORNING,
+        1,
+    )
+    assert record.next_due_at == MORNING
 
 
 # --- deferrals, compare-and-set, the atomic claim ------------------------------------------

@@ -139,6 +139,25 @@ async def test_records_of_a_phone_and_deletion(backend: Backend) -> None:
     assert await states.get(placeholder_id(PHONE)) is None
 
 
+async def test_records_are_read_together_by_id(backend: Backend) -> None:
+    states = backend.store.states
+    user = await _saved(backend, _record())
+    placeholder = await _saved(backend, ProactiveRecord.placeholder(PHONE))
+    await _saved(backend, _record("u2", "+15559990000"))
+    holder = placeholder_id(PHONE)
+    assert await states.get_many(["u1", holder]) == {"u1": user, holder: placeholder}
+    assert await states.get_many(("nobody", "u1")) == {"u1": user}
+    assert await states.get_many({"nobody", "phone:+15550000000"}) == {}
+    assert await states.get_many([]) == {}
+
+    async def read_after_a_save(uow: SchedulerWork) -> dict[str, ProactiveRecord]:
+        assert await uow.states.save(_record("u3", "+15558880000"))
+        return await uow.states.get_many(["u3", "u1"])
+
+    inside = await backend.transactions.run(read_after_a_save)
+    assert inside == {"u1": user, "u3": await states.get("u3")}
+
+
 class Abandoned(Exception):
     pass
 

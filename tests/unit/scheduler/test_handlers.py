@@ -4,7 +4,7 @@ same repositories' behaviour on the real server is held to the fake's by the con
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -29,6 +29,7 @@ from shared.events.catalog import (
     UserChurned,
     UserProfileChanged,
 )
+from tests.fakes.inbox import FakeInbox
 from tests.fakes.scheduler import FakeSchedulerWork
 
 P = TypeVar("P", bound=Payload)
@@ -125,17 +126,15 @@ async def test_an_older_or_repeated_snapshot_changes_nothing() -> None:
     assert await world.record() == before
 
 
-async def test_a_known_users_snapshot_needs_no_transaction_and_ends_where_the_inbox_path_does() -> (
-    None
-):
+async def test_snapshots_without_a_placeholder_skip_the_transaction_and_end_where_it_does() -> None:
     direct, inboxed = World(), World()
-    first_snapshots: list[int] = []
+    in_transaction: list[int] = []
 
-    async def in_transaction(event: Envelope[UserProfileChanged]) -> None:
-        first_snapshots.append(event.payload.version)
+    async def transaction(event: Envelope[UserProfileChanged]) -> None:
+        in_transaction.append(event.payload.version)
         await direct.deliver(direct.handlers.profile_changed, event)
 
-    handle = direct.handlers.profile_snapshots(direct.work.states, in_transaction)
+    handle = direct.handlers.profile_snapshots(direct.work.states, transaction)
     snapshots = [
         _profile(1),
         _profile(3, journey_phase="onboarding", last_contact_at=MORNING),
@@ -147,7 +146,7 @@ async def test_a_known_users_snapshot_needs_no_transaction_and_ends_where_the_in
         await handle(new_event(snapshot))
         await inboxed.deliver(inboxed.handlers.profile_changed, snapshot)
 
-    assert first_snapshots == [1]  # only the first snapshot needed the transaction
+    assert in_transaction == []  # the first snapshot too: an insert of the new record
     assert await direct.record() == await inboxed.record()
     assert (await direct.record()).profile_version == 4
 
@@ -177,7 +176,144 @@ async def test_a_snapshot_reads_again_when_the_record_moved_under_it() -> None:
 
 
 async def _never(event: Envelope[UserProfileChanged]) -> None:
-    raise AssertionError("a known user's snapshot went to the transaction")
+    raise AssertionError("a snapshot without a placeholder went to the transaction")
+
+
+class Snapshots:
+    """`profile_snapshots` wired as the scheduler wires it, with `profile_changed` in the
+    inbox's transaction behind it; `in_transaction` notes the versions that went there."""
+
+    def __init__(self, world: World) -> None:
+        self.in_transaction: list[int] = []
+        inboxed = FakeInbox(world.work).idempotent(world.handlers.profile_changed)
+
+        async def transaction(event: Envelope[UserProfileChanged]) -> None:
+            self.in_transaction.append(event.payload.version)
+            await inboxed(event)
+
+        self.handle = world.handlers.profile_snapshots(world.work.states, transaction)
+
+
+async def test_a_first_snapshot_inserts_the_record_without_an_inbox_row() -> None:
+    world, inboxed = World(), World()
+    snapshots = Snapshots(world)
+    crisis = MORNING - timedelta(hours=1)
+    first = new_event(_profile(1, last_crisis_event_at=crisis))
+    await snapshots.handle(first)
+    assert snapshots.in_transaction == []
+    record = await world.record()
+    assert (record.phone, record.profile_version, record.revision) == (PHONE, 1, 1)
+    assert record.next_due_at == crisis + timedelta(days=1)
+    # The record the transactional path makes.
+    await inboxed.deliver(inboxed.handlers.profile_changed, first)
+    assert record == await inboxed.record()
+
+
+async def test_a_replayed_first_snapshot_changes_nothing() -> None:
+    world = World()
+    snapshots = Snapshots(world)
+    first = new_event(_profile(1))
+    await snapshots.handle(first)
+    created = await world.record()
+    # A redelivery, and the same snapshot published again under a new event id (an outbox
+    # row whose sent mark was lost): the record holds its version already.
+    await snapshots.handle(first)
+    await snapshots.handle(new_event(first.payload))
+    assert await world.record() == created
+    assert snapshots.in_transaction == []
+
+
+async def test_a_first_snapshot_that_finds_a_placeholder_takes_it_over_in_the_transaction() -> None:
+    world = World(subscriptions_enabled=True)
+    await world.deliver(world.handlers.access_changed, _access(True))
+    snapshots = Snapshots(world)
+    first = new_event(_profile(1, last_crisis_event_at=MORNING - timedelta(days=2)))
+    await snapshots.handle(first)
+    assert snapshots.in_transaction == [1]
+    assert await world.work.states.get(placeholder_id(PHONE)) is None
+    record = await world.record()
+    assert (record.state.has_access, record.access_changed_at, record.revision) == (
+        True,
+        MORNING,
+        1,
+    )
+    assert record.next_due_at == MORNING  # access granted: the follow-up is due now
+    # A redelivery finds the record and no placeholder: no transaction, nothing changes.
+    await snapshots.handle(first)
+    assert snapshots.in_transaction == [1]
+    assert await world.record() == record
+
+
+@pytest.mark.parametrize(("slow", "fast"), [(1, 2), (2, 1)])
+async def test_two_racing_first_snapshots_end_with_the_newest(slow: int, fast: int) -> None:
+    """Both read "no record"; `fast` inserts first, `slow`'s insert finds its record, and
+    `slow` reads again and applies only if it is the newer."""
+    world, alone = World(), World()
+    snapshots = {
+        1: _profile(1, journey_phase="onboarding", burnout_band="high"),
+        2: _profile(2, last_contact_at=MORNING, last_crisis_event_at=MORNING),
+    }
+    states = world.work.states
+    handle = world.handlers.profile_snapshots(states, _never)
+    raced = False
+
+    async def read_and_lose_the_race(user_ids: Collection[str]) -> dict[str, ProactiveRecord]:
+        nonlocal raced
+        found = await type(states).get_many(states, user_ids)
+        if not raced:  # the other snapshot reads and inserts before this one writes
+            raced = True
+            await handle(new_event(snapshots[fast]))
+        return found
+
+    states.get_many = read_and_lose_the_race  # type: ignore[method-assign]
+    await handle(new_event(snapshots[slow]))
+
+    await alone.deliver(alone.handlers.profile_changed, snapshots[2])
+    record, newest = await world.record(), await alone.record()
+    assert (record.profile_version, record.state, record.next_due_at) == (
+        2,
+        newest.state,
+        newest.next_due_at,
+    )
+    assert record.revision == (2 if slow == 2 else 1)  # the older one, second, wrote nothing
+
+
+async def test_access_that_raced_a_first_snapshot_is_taken_over_by_the_next_snapshot() -> None:
+    """Billing finds no record of the number and keeps its access on a placeholder, while the
+    first snapshot, which read before the placeholder was there, inserts the record: each
+    missed the other's write. (The transactional path misses it the same way on the real
+    server: `test_billing_racing_a_first_snapshot_...` in the integration tests.) The user's
+    next snapshot, even a replay of the first, finds both and folds the placeholder in."""
+    world = World(subscriptions_enabled=True)
+    snapshots = Snapshots(world)
+    states = world.work.states
+    raced = False
+
+    async def read_then_billing(user_ids: Collection[str]) -> dict[str, ProactiveRecord]:
+        nonlocal raced
+        found = await type(states).get_many(states, user_ids)
+        if not raced:
+            raced = True
+            await world.deliver(world.handlers.access_changed, _access(True))
+        return found
+
+    states.get_many = read_then_billing  # type: ignore[method-assign]
+    first = new_event(_profile(1, last_crisis_event_at=MORNING - timedelta(days=2)))
+    await snapshots.handle(first)
+    record = await world.record()
+    assert (record.state.has_access, record.next_due_at) == (False, None)
+    assert (await world.record(placeholder_id(PHONE))).state.has_access is True
+
+    await snapshots.handle(first)
+    assert snapshots.in_transaction == [1]
+    assert await states.get(placeholder_id(PHONE)) is None
+    record = await world.record()
+    assert (record.state.has_access, record.access_changed_at, record.profile_version) == (
+        True,
+        MORNING,
+        1,
+    )
+    assert record.next_due_at == MORNING
 
 
 async def test_a_snapshot_never_moves_the_schedulers_counters_back_unless_it_starts_anew() -> None:
