@@ -32,6 +32,16 @@ from services.admin.outbound_retry import (
 )
 from services.admin.queries import UserReads, reference, sms_user
 from services.admin.records import ApiToken, AuditEntry, Operator
+from services.admin.schemas import (
+    AcknowledgementRequested,
+    Discarded,
+    MessageRequested,
+    NewToken,
+    OperatorRoles,
+    Replayed,
+    RetryRequested,
+    TokenRevoked,
+)
 from services.admin.unit_of_work import AdminRepositories, AdminTransactions, AdminWork
 from services.sms_sender.views import Send, refusal_reason
 from services.sms_worker.views import ALERT_OPEN, Alert
@@ -144,7 +154,7 @@ class AdminActions:
 
     # --- the first admin and tokens ---------------------------------------------------------------
 
-    async def bootstrap_first_admin(self, phone: str, *, token_name: str | None) -> Document:
+    async def bootstrap_first_admin(self, phone: str, *, token_name: str | None) -> NewToken:
         """Make the operator with `phone` (created if new) an admin and mint their first token.
 
         The caller has already presented the bootstrap token. Works once: refused when an admin
@@ -191,13 +201,13 @@ class AdminActions:
 
         admin = await self._transactions.run(body)
         log.warning("first admin created with the bootstrap token", operator_id=admin.id)
-        return {
-            "operator_id": admin.id,
-            "roles": [Role.ADMIN.value],
-            "token_id": minted.token_id,
-            "token": minted.token,
-            "expires_at": expires_at,
-        }
+        return NewToken(
+            token_id=minted.token_id,
+            token=minted.token,
+            operator_id=admin.id,
+            roles=[Role.ADMIN],
+            expires_at=expires_at,
+        )
 
     async def create_token(
         self,
@@ -207,7 +217,7 @@ class AdminActions:
         roles: Collection[Role] | None,
         ttl_days: float | None,
         name: str | None,
-    ) -> Document:
+    ) -> NewToken:
         """Mint a token for an operator, limited to roles they hold; the token is in this
         answer only."""
         require(actor, Role.ADMIN)
@@ -240,15 +250,15 @@ class AdminActions:
         roles_granted = sorted(token.roles)
         details = {"operator_id": owner.id, "roles": roles_granted, "expires_at": token.expires_at}
         await self._audited(actor, "token.create", ("token", token.id), details, add)
-        return {
-            "token_id": token.id,
-            "token": minted.token,
-            "operator_id": owner.id,
-            "roles": roles_granted,
-            "expires_at": token.expires_at,
-        }
+        return NewToken(
+            token_id=token.id,
+            token=minted.token,
+            operator_id=owner.id,
+            roles=roles_granted,
+            expires_at=token.expires_at,
+        )
 
-    async def revoke_token(self, actor: Actor, token_id: str) -> Document:
+    async def revoke_token(self, actor: Actor, token_id: str) -> TokenRevoked:
         require(actor, Role.ADMIN)
         existing = await self._admin.tokens.get(token_id)
         if existing is None:
@@ -261,11 +271,11 @@ class AdminActions:
 
         details = {"operator_id": existing.operator_id}
         await self._audited(actor, "token.revoke", ("token", token_id), details, revoke)
-        return {"token_id": token_id, "revoked_at": now}
+        return TokenRevoked(token_id=token_id, revoked_at=now)
 
     # --- roles ------------------------------------------------------------------------------------
 
-    async def grant_role(self, actor: Actor, ref: str, role: Role) -> Document:
+    async def grant_role(self, actor: Actor, ref: str, role: Role) -> OperatorRoles:
         """Give the person a role; a phone with no operator yet (who may never have texted us)
         becomes one here."""
         require(actor, Role.ADMIN)
@@ -284,7 +294,7 @@ class AdminActions:
         granted = await self._transactions.run(grant)
         return await self._roles_of(granted.id)
 
-    async def revoke_role(self, actor: Actor, ref: str, role: Role) -> Document:
+    async def revoke_role(self, actor: Actor, ref: str, role: Role) -> OperatorRoles:
         require(actor, Role.ADMIN)
         operator = await self._operator(ref)
         if role not in operator.roles:
@@ -300,16 +310,16 @@ class AdminActions:
         await self._audited(actor, "role.revoke", target, {"role": role.value}, revoke)
         return await self._roles_of(operator.id)
 
-    async def _roles_of(self, operator_id: str) -> Document:
+    async def _roles_of(self, operator_id: str) -> OperatorRoles:
         operator = await self._admin.operators.get(operator_id)
         roles = sorted(operator.roles) if operator is not None else []
-        return {"operator_id": operator_id, "roles": roles}
+        return OperatorRoles(operator_id=operator_id, roles=roles)
 
     # --- messages ---------------------------------------------------------------------------------
 
     async def send_message(
         self, actor: Actor, user_ref: str, body: str, *, request_id: str | None
-    ) -> Document:
+    ) -> MessageRequested:
         """Text a user through the normal outbound path (opt-out gate, cap, exactly once)."""
         require(actor, Role.ADMIN)
         refusal = refusal_reason(body, self._max_body_chars)
@@ -330,9 +340,9 @@ class AdminActions:
         )
         details = {"outbound_key": key, "chars": len(body)}
         await self._request(actor, "user.message", ("user", user.id), event, None, details)
-        return {"outbound_key": key, "user_id": user.id, "status": "requested"}
+        return MessageRequested(outbound_key=key, user_id=user.id)
 
-    async def retry_outbound(self, actor: Actor, key: str) -> Document:
+    async def retry_outbound(self, actor: Actor, key: str) -> RetryRequested:
         """Ask again for a failed send (see `outbound_retry` for which and how)."""
         require(actor, Role.ADMIN)
         send = await self._sender.send(key)
@@ -360,12 +370,7 @@ class AdminActions:
             row_id = None
         details = {"mode": mode.value, "outbound_key": event.idempotency_key}
         await self._request(actor, "outbound.retry", ("outbound", key), event, row_id, details)
-        return {
-            "key": key,
-            "mode": mode.value,
-            "outbound_key": event.idempotency_key,
-            "status": "requested",
-        }
+        return RetryRequested(key=key, mode=mode, outbound_key=event.idempotency_key)
 
     async def _retries_of(self, key: str) -> list[Send]:
         """Earlier admin retries of `key`'s series; refused while one may still go out."""
@@ -394,7 +399,9 @@ class AdminActions:
 
     # --- crisis alerts ----------------------------------------------------------------------------
 
-    async def acknowledge_alert(self, actor: Actor, alert_id: str, *, note: str | None) -> Document:
+    async def acknowledge_alert(
+        self, actor: Actor, alert_id: str, *, note: str | None
+    ) -> AcknowledgementRequested:
         """Ask the SMS worker, which owns the alert, to mark it acknowledged: an open alert once
         (409 when it is acknowledged already, or was asked for before and is on its way)."""
         require(actor, Role.ADMIN)
@@ -421,18 +428,15 @@ class AdminActions:
         details = {"noted": bool(note)}
         await self._audited(actor, ALERT_ACKNOWLEDGE, target, details, command)
         await self._publish_now()
-        return {
-            "alert_id": alert_id,
-            "status": "requested",
-            "acknowledged_by": actor.who,
-            "requested_at": now,
-        }
+        return AcknowledgementRequested(
+            alert_id=alert_id, acknowledged_by=actor.who, requested_at=now
+        )
 
     # --- parked events ----------------------------------------------------------------------------
 
     async def replay_parked(
         self, actor: Actor, queue: str, *, message_ids: Collection[str] | None, limit: int
-    ) -> Document:
+    ) -> Replayed:
         """Move parked events back to their work queue (all of the first `limit`, or the ids)."""
         require(actor, Role.ADMIN)
         name = self._broker.settings.queue(consumer_queue(queue))
@@ -440,7 +444,7 @@ class AdminActions:
             moved = await replay_parked(channel, name, limit=limit, message_ids=message_ids)
         details = {"count": moved, "message_ids": sorted(message_ids) if message_ids else None}
         await self._audited(actor, "dlq.replay", ("queue", queue), details)
-        return {"queue": queue, "replayed": moved}
+        return Replayed(queue=queue, replayed=moved)
 
     async def discard_parked(
         self,
@@ -450,7 +454,7 @@ class AdminActions:
         message_ids: Collection[str] | None,
         everything: bool,
         limit: int,
-    ) -> Document:
+    ) -> Discarded:
         """Delete parked events for good: the ids given, or explicitly all of the first `limit`."""
         require(actor, Role.ADMIN)
         if not message_ids and not everything:
@@ -462,7 +466,7 @@ class AdminActions:
             )
         details = {"count": removed, "message_ids": sorted(message_ids) if message_ids else None}
         await self._audited(actor, "dlq.discard", ("queue", queue), details)
-        return {"queue": queue, "discarded": removed}
+        return Discarded(queue=queue, discarded=removed)
 
 
 def _entry(

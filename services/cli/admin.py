@@ -8,6 +8,7 @@ import typer
 
 from services.admin.auth import Actor, Role
 from services.admin.errors import InvalidRequest
+from services.admin.schemas import NewToken
 from services.admin.wiring import AdminServices
 from services.cli.console import operator_name, print_json, run_admin
 
@@ -24,14 +25,12 @@ def create_first(
     """Make the first admin and print their API token (once), with the deployment's
     ADMIN_BOOTSTRAP_TOKEN from the environment. Refused once an admin exists."""
 
-    async def bootstrap(services: AdminServices, _actor: Actor) -> dict[str, object]:
+    async def bootstrap(services: AdminServices, _actor: Actor) -> NewToken:
         configured = services.config.admin.bootstrap_token
         if configured is None:
             raise InvalidRequest("ADMIN_BOOTSTRAP_TOKEN is not set in this environment")
         # Presented like any caller would, so the API's check (and its throttle) applies.
-        await services.auth.check_bootstrap(
-            f"Bearer {configured.get_secret_value()}", f"cli:{operator_name()}"
-        )
+        await services.auth.check_bootstrap(configured.get_secret_value(), f"cli:{operator_name()}")
         return await services.actions.bootstrap_first_admin(phone, token_name=token_name)
 
     print_json(run_admin(bootstrap))

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final, NoReturn, TypeVar
 
 import typer
+from pydantic_core import to_jsonable_python
 from pymongo.errors import PyMongoError
 
 from services.admin.auth import Actor, operator
@@ -67,7 +68,8 @@ def _fail(code: int, error: str, detail: str) -> NoReturn:
 
 
 def print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, default=str, indent=2))
+    """An answer (a model of `services/admin/schemas.py`, or a list of them) as the API sends it."""
+    typer.echo(json.dumps(to_jsonable_python(value), indent=2))
 
 
 def run_admin(operation: Callable[[AdminServices, Actor], Awaitable[T]]) -> T:

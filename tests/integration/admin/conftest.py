@@ -73,7 +73,7 @@ class AdminHarness:
         minted = await self.services.actions.create_token(
             OPERATOR, phone, roles=roles, ttl_days=None, name=None
         )
-        token: str = minted["token"]
+        token: str = minted.token
         return token
 
     async def cli(self, *args: str, stdin: str | None = None) -> CliResult:
