@@ -10,7 +10,6 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,6 +50,10 @@ class CliResult:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    def error(self) -> Any:
+        """The JSON reason a refused command printed last on stderr."""
+        return json.loads(self.stderr.splitlines()[-1])
+
 
 @dataclass
 class AdminHarness:
@@ -78,21 +81,28 @@ class AdminHarness:
 
     async def cli(self, *args: str, stdin: str | None = None) -> CliResult:
         """`givecare <args>` as a process, with this test's servers in its environment."""
-        script = Path(sys.executable).with_name("givecare")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "services.cli.main"]
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            *args,
-            env=self.env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(
-            process.communicate(stdin.encode() if stdin is not None else None), 120
-        )
-        assert process.returncode is not None
-        return CliResult(process.returncode, out.decode(), err.decode())
+        return await givecare(*args, env=self.env, stdin=stdin)
+
+
+async def givecare(*args: str, env: dict[str, str], stdin: str | None = None) -> CliResult:
+    """The `givecare` console script (its `main`) as a process with exactly the environment
+    `env`. Run as `python -m` from this checkout: the venv's `givecare` script imports whichever
+    checkout the venv was installed from, which need not be the one under test."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(
+        process.communicate(stdin.encode() if stdin is not None else None), 120
+    )
+    assert process.returncode is not None
+    return CliResult(process.returncode, out.decode(), err.decode())
 
 
 def auth(token: str) -> dict[str, str]:
