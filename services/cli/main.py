@@ -19,6 +19,7 @@ from services.cli import (
     console,
     dlq,
     metrics,
+    migrations,
     outbound,
     roles,
     stripe_events,
@@ -70,6 +71,7 @@ app.add_typer(outbound.outbound_app, name="outbound")
 app.command("metrics")(metrics.metrics)
 app.command("whoami")(metrics.whoami)
 app.command("audit")(audit.audit)
+app.add_typer(migrations.migrations_cli(), name="migrations")
 
 
 def main() -> None:

@@ -11,6 +11,5 @@ def metrics() -> None:
 
 
 def whoami() -> None:
-    """The caller: in remote mode the token's id, operator and roles; in direct mode the local
-    operator."""
+    """Who the commands act as: the token (remote) or the local operator (direct)."""
     print_json(run_admin(lambda admin: admin.whoami()))

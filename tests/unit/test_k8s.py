@@ -23,14 +23,15 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pydantic
 import pytest
+import typer.main
 import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
 from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 
 from services.billing_worker.queues import STRIPE
+from services.cli.migrations import migrations_cli
 from services.devtools.system import SERVICES
 from services.ingress.settings import IngressSettings, WebhookSettings
-from services.migrations.__main__ import _parser as migrations_cli
 from services.migrations.registry import known_migrations
 from services.queues import CONSUMER_QUEUES
 from services.scheduler.queues import EVENTS as SCHEDULER_EVENTS
@@ -621,7 +622,7 @@ def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None
     assert container["command"] == [
         "/bin/sh",
         "-c",
-        "exec python -m services.migrations $MIGRATE_ARGS",
+        "exec givecare migrations $MIGRATE_ARGS",
     ]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     source = manifests.generated("ConfigMap", "givecare-migrate")
@@ -631,6 +632,11 @@ def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None
         "name": source["metadata"]["name"],
         "key": "MIGRATE_ARGS",
     }
-    args = migrations_cli().parse_args(shlex.split(source["data"]["MIGRATE_ARGS"]))
-    if getattr(args, "id", None) is not None:
-        assert args.id in known_migrations(MongoSettings(), MigrationSettings(), SystemClock())
+    # The arguments parse as a `givecare migrations` command, naming a migration that exists.
+    verb, *rest = shlex.split(source["data"]["MIGRATE_ARGS"])
+    group = typer.main.get_group(migrations_cli())
+    command = group.get_command(typer.Context(group), verb)
+    assert command is not None, verb
+    migration_id = command.make_context(verb, rest).params.get("migration_id")
+    if migration_id is not None:
+        assert migration_id in known_migrations(MongoSettings(), MigrationSettings(), SystemClock())

@@ -166,6 +166,12 @@ async def test_operators_bootstrap_mint_read_and_are_audited_through_the_api(
         assert boss not in result.stderr
         assert helper not in result.stderr
 
+    # Migrations run where the databases are; remotely only their progress is read.
+    progress = await remote.cli("migrations", "status", token=helper)
+    assert (progress.code, progress.json()) == (0, [])
+    refused = await remote.cli("migrations", "run", "001_split_users", token=boss)
+    assert (refused.code, refused.error()["error"]) == (2, "direct_only")
+
     revoked = await remote.cli("admin", "token", "revoke", minted.json()["token_id"], token=boss)
     assert revoked.code == 0, revoked.stderr
     assert (await remote.cli("metrics", token=helper)).code == 6
