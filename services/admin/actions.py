@@ -1,19 +1,22 @@
 """Admin writes: the first admin, tokens, roles, retrying a send, messaging a user, acknowledging a
-crisis alert, replaying or discarding parked events. The API and the CLI both call these.
+crisis alert, asking billing for a reconcile or a Checkout link, replaying or discarding parked
+events. The API and the CLI both call these.
 
 Each write checks the caller's role, then commits its change together with its `audit_log` row in
 one transaction of the admin's own database (`AdminWork`). The admin writes no other service's
-data: a message, a retry and an alert's acknowledgement leave through the admin's outbox as
-events the owning service consumes (`sms.outbound.requested` for the sender, whose claim, opt-out
-gate and cap apply; `crisis.alert.acknowledged` for the SMS worker). Parked events live in
-RabbitMQ, outside any transaction, so those writes are audited right after the broker confirmed.
+data: a message, a retry, an alert's acknowledgement and a request to billing leave through the
+admin's outbox as events the owning service consumes (`sms.outbound.requested` for the sender,
+whose claim, opt-out gate and cap apply; `crisis.alert.acknowledged` for the SMS worker;
+`billing.reconcile.requested` and `billing.checkout_link.requested` for billing, which alone
+holds the Stripe key). Parked events live in RabbitMQ, outside any transaction, so those writes
+are audited right after the broker confirmed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import structlog
 from uuid_utils import compat as uuid_compat
@@ -31,9 +34,17 @@ from services.admin.outbound_retry import (
     retryable,
 )
 from services.admin.queries import UserReads, reference, sms_user
-from services.admin.records import ApiToken, AuditEntry, Operator
+from services.admin.records import (
+    BILLING_CHECKOUT_LINK,
+    BILLING_RECONCILE,
+    BILLING_REQUEST,
+    ApiToken,
+    AuditEntry,
+    Operator,
+)
 from services.admin.schemas import (
     AcknowledgementRequested,
+    BillingRequest,
     Discarded,
     MessageRequested,
     NewToken,
@@ -48,7 +59,12 @@ from services.sms_worker.views import ALERT_OPEN, Alert
 from shared.broker.parking import discard_parked, replay_parked
 from shared.clock import Clock
 from shared.events import Envelope, new_event
-from shared.events.catalog import CrisisAlertAcknowledged, SmsOutboundRequested
+from shared.events.catalog import (
+    BillingReconcileRequested,
+    CheckoutLinkRequested,
+    CrisisAlertAcknowledged,
+    SmsOutboundRequested,
+)
 from shared.mongo import Document
 
 log = structlog.get_logger(__name__)
@@ -59,6 +75,8 @@ ADMIN_MESSAGE_PREFIX: Final = "admin"
 ALERT_ACK_PREFIX: Final = "alert-ack"
 ALERT_ACKNOWLEDGE: Final = "alert.acknowledge"
 _MAX_REQUEST_ID_CHARS: Final = 128
+# A request to billing is keyed `billing-request:<request id>`: one event per request.
+BILLING_REQUEST_PREFIX: Final = "billing-request"
 
 
 class SmsWorkerReads(UserReads, Protocol):
@@ -430,6 +448,70 @@ class AdminActions:
         await self._publish_now()
         return AcknowledgementRequested(
             alert_id=alert_id, acknowledged_by=actor.who, requested_at=now
+        )
+
+    # --- billing ----------------------------------------------------------------------------------
+
+    async def request_reconcile(self, actor: Actor, *, since_seconds: int) -> BillingRequest:
+        """Ask billing, which alone holds the Stripe key, to feed the Stripe events of the last
+        `since_seconds` it never received; what it found is read back as the request."""
+        require(actor, Role.ADMIN)
+        request_id = str(uuid_compat.uuid7())
+        now = self._clock.now()
+        event = new_event(
+            BillingReconcileRequested(
+                request_id=request_id,
+                since_seconds=since_seconds,
+                requested_by=actor.who,
+                requested_at=now,
+            ),
+            idempotency_key=f"{BILLING_REQUEST_PREFIX}:{request_id}",
+            occurred_at=now,
+        )
+        target = (BILLING_REQUEST, request_id)
+        details = {"since_seconds": since_seconds}
+        await self._request(actor, BILLING_RECONCILE, target, event, None, details)
+        return BillingRequest(
+            request_id=request_id,
+            kind="reconcile",
+            status="requested",
+            requested_by=actor.who,
+            requested_at=now,
+        )
+
+    async def request_checkout_link(
+        self, actor: Actor, phone: str, *, plan: Literal["monthly", "annual"]
+    ) -> BillingRequest:
+        """Ask billing for a Stripe Checkout link for the caregiver with `phone` (one who never
+        texted us too); the SMS worker's user id rides along when that phone has one."""
+        require(actor, Role.ADMIN)
+        named = reference(phone)
+        if named.phone is None:
+            raise InvalidRequest("a Checkout link is for a phone number (+E.164)")
+        user = await self._sms.user_by_phone(named.phone)
+        request_id = str(uuid_compat.uuid7())
+        now = self._clock.now()
+        event = new_event(
+            CheckoutLinkRequested(
+                request_id=request_id,
+                phone=named.phone,
+                plan=plan,
+                user_id=user.id if user is not None else None,
+                requested_by=actor.who,
+                requested_at=now,
+            ),
+            idempotency_key=f"{BILLING_REQUEST_PREFIX}:{request_id}",
+            occurred_at=now,
+        )
+        target = (BILLING_REQUEST, request_id)
+        details = {"plan": plan, "user_id": user.id if user is not None else None}
+        await self._request(actor, BILLING_CHECKOUT_LINK, target, event, None, details)
+        return BillingRequest(
+            request_id=request_id,
+            kind="checkout_link",
+            status="requested",
+            requested_by=actor.who,
+            requested_at=now,
         )
 
     # --- parked events ----------------------------------------------------------------------------

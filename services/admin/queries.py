@@ -18,10 +18,12 @@ from services.admin.auth import Actor, Role, require
 from services.admin.broker import BrokerAccess, QueueDepth, consumer_queue
 from services.admin.errors import BrokerUnavailable, InvalidRequest, NotFound
 from services.admin.outbound_retry import FAILED_STATUSES, retryable
+from services.admin.records import BILLING_ACTIONS, BILLING_REQUEST
 from services.admin.schemas import (
     AlertCounts,
     AlertSummary,
     AuditRecord,
+    BillingRequest,
     FailedSend,
     MaskedFailedSend,
     MaskedUserDetail,
@@ -220,6 +222,27 @@ class AdminReads:
             )
             async for record in cursor
         ]
+
+    # --- billing requests ---------------------------------------------------------------------
+
+    async def billing_request(self, actor: Actor, request_id: str) -> BillingRequest:
+        """An operator's request to billing: as billing recorded it once handled, until then as
+        the admin's audit log has it (`requested`)."""
+        require(actor, Role.ADMIN)
+        outcome = await self._billing.operator_request(request_id)
+        if outcome is not None:
+            return BillingRequest.of(outcome)
+        for entry in await self._admin.audit.recent(1, request_id):
+            kind = BILLING_ACTIONS.get(entry.action)
+            if kind is not None and entry.target == (BILLING_REQUEST, request_id):
+                return BillingRequest(
+                    request_id=request_id,
+                    kind=kind,
+                    status="requested",
+                    requested_by=entry.actor.who,
+                    requested_at=entry.at,
+                )
+        raise NotFound("no such billing request")
 
     # --- parked events ----------------------------------------------------------------------------
 

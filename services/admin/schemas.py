@@ -21,9 +21,10 @@ from services.admin.broker import QueueDepth
 from services.admin.outbound_retry import RetryMode
 from services.admin.records import Actor, ApiToken, AuditEntry, Role
 from services.admin.settings import MAX_PAGE_ROWS
-from services.billing_worker.views import BillingAccount
+from services.billing_worker.views import BillingAccount, OperatorRequestOutcome, ReconcileReport
 from services.sms_sender.views import Send
 from services.sms_worker.views import Alert, Conversation, LoggedMessage, StoredProfile, User
+from shared.events.catalog import RECONCILE_MAX_SECONDS
 from shared.logging import mask_phone, mask_text
 
 __all__ = [
@@ -31,13 +32,17 @@ __all__ = [
     "MAX_ROWS",
     "MAX_SMS_CHARS",
     "MAX_TTL_DAYS",
+    "RECONCILE_MAX_SECONDS",
     "AcknowledgeRequest",
     "AcknowledgementRequested",
     "AlertSummary",
     "AuditRecord",
     "Billing",
+    "BillingRequest",
     "BootstrapRequest",
     "Caller",
+    "CheckoutLink",
+    "CheckoutLinkRequest",
     "DiscardRequest",
     "Discarded",
     "FailedSend",
@@ -50,6 +55,8 @@ __all__ = [
     "MigrationProgress",
     "NewToken",
     "OperatorRoles",
+    "ReconcileFigures",
+    "ReconcileRequest",
     "ReplayRequest",
     "Replayed",
     "RetryRequested",
@@ -136,6 +143,20 @@ class DiscardRequest(_Body):
 
 class AcknowledgeRequest(_Body):
     note: str | None = Field(None, max_length=500)
+
+
+class ReconcileRequest(_Body):
+    since_seconds: int = Field(
+        3 * 86_400,
+        gt=0,
+        le=RECONCILE_MAX_SECONDS,
+        description="how far back to look (at most the 30 days Stripe keeps events)",
+    )
+
+
+class CheckoutLinkRequest(_Body):
+    phone: str = Field(min_length=1, max_length=32, description="the caregiver's E.164 phone")
+    plan: Literal["monthly", "annual"] = "monthly"
 
 
 # --- answers --------------------------------------------------------------------------------------
@@ -673,3 +694,53 @@ class Replayed(_Answer):
 class Discarded(_Answer):
     queue: str
     discarded: int
+
+
+# --- billing requests ----------------------------------------------------------------------------
+
+
+class ReconcileFigures(_Answer):
+    """Stripe events listed in the window, those billing had received, those it fed now."""
+
+    listed: int
+    already_received: int
+    fed: int
+
+    @classmethod
+    def of(cls, report: ReconcileReport) -> ReconcileFigures:
+        return cls(listed=report.listed, already_received=report.already_received, fed=report.fed)
+
+
+class CheckoutLink(_Answer):
+    session_id: str
+    url: str
+
+
+class BillingRequest(_Answer):
+    """An operator's request to billing (which alone holds the Stripe key): `requested` until
+    the billing worker has handled it, then `done` with its result or `failed` with `error`."""
+
+    request_id: str
+    kind: Literal["reconcile", "checkout_link"]
+    status: Literal["requested", "done", "failed"]
+    requested_by: str = Field(description="an operator id (or `cli:…`), never a phone number")
+    requested_at: datetime
+    finished_at: datetime | None = None
+    reconcile: ReconcileFigures | None = None
+    checkout_link: CheckoutLink | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, outcome: OperatorRequestOutcome) -> BillingRequest:
+        url, session = outcome.checkout_url, outcome.checkout_session_id
+        return cls(
+            request_id=outcome.request_id,
+            kind=outcome.kind,
+            status=outcome.status,
+            requested_by=outcome.requested_by,
+            requested_at=outcome.requested_at,
+            finished_at=outcome.finished_at,
+            reconcile=ReconcileFigures.of(outcome.reconcile) if outcome.reconcile else None,
+            checkout_link=CheckoutLink(session_id=session, url=url) if url and session else None,
+            error=outcome.error,
+        )

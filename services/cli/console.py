@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn, TypeVar
 
+import aiormq
 import httpx
 import pydantic
 import typer
@@ -186,6 +187,8 @@ def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         fail(EXIT_INVALID, "invalid_configuration", str(error))
     except PyMongoError as error:
         fail(EXIT_UNAVAILABLE, "database_unavailable", type(error).__name__)
+    except (ConnectionError, aiormq.exceptions.AMQPError) as error:
+        fail(EXIT_UNAVAILABLE, "broker_unavailable", type(error).__name__)
     except httpx.TransportError as error:
         fail(EXIT_UNAVAILABLE, "api_unavailable", f"{type(error).__name__}: the API did not answer")
     except pydantic.ValidationError as error:

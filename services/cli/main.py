@@ -15,6 +15,7 @@ from services.cli import (
     admin,
     alerts,
     audit,
+    billing,
     chat,
     console,
     dlq,
@@ -72,6 +73,7 @@ app.command("metrics")(metrics.metrics)
 app.command("whoami")(metrics.whoami)
 app.command("audit")(audit.audit)
 app.add_typer(migrations.migrations_cli(), name="migrations")
+app.add_typer(billing.billing_app, name="billing")
 
 
 def main() -> None:

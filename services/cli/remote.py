@@ -10,7 +10,7 @@ raised as `ApiRefusal` with the API's own status, code and detail; the token goe
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -22,8 +22,10 @@ from services.admin.schemas import (
     AcknowledgeRequest,
     AlertSummary,
     AuditRecord,
+    BillingRequest,
     BootstrapRequest,
     Caller,
+    CheckoutLinkRequest,
     Discarded,
     DiscardRequest,
     FailedSend,
@@ -36,6 +38,7 @@ from services.admin.schemas import (
     MigrationProgress,
     NewToken,
     OperatorRoles,
+    ReconcileRequest,
     Replayed,
     ReplayRequest,
     RetryRequested,
@@ -217,6 +220,19 @@ class AdminClient:
         params = {"target": target, "limit": limit}
         return await self._call("GET", "/audit", _AUDIT, params=params)
 
+    async def request_reconcile(self, *, since_seconds: int) -> BillingRequest:
+        request = ReconcileRequest(since_seconds=since_seconds)
+        return await self._call("POST", "/billing/reconcile", _BILLING, body=request)
+
+    async def request_checkout_link(
+        self, phone: str, *, plan: Literal["monthly", "annual"]
+    ) -> BillingRequest:
+        request = CheckoutLinkRequest(phone=phone, plan=plan)
+        return await self._call("POST", "/billing/checkout-links", _BILLING, body=request)
+
+    async def billing_request(self, request_id: str) -> BillingRequest:
+        return await self._call("GET", f"/billing/requests/{_segment(request_id)}", _BILLING)
+
 
 _CALLER = TypeAdapter(Caller)
 _NEW_TOKEN = TypeAdapter(NewToken)
@@ -235,3 +251,4 @@ _PARKED = TypeAdapter(list[ParkedEvent])
 _REPLAYED = TypeAdapter(Replayed)
 _DISCARDED = TypeAdapter(Discarded)
 _AUDIT = TypeAdapter(list[AuditRecord])
+_BILLING = TypeAdapter(BillingRequest)

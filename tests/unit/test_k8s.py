@@ -28,6 +28,7 @@ import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
 from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 
+from services.billing_worker.queues import REQUESTS as BILLING_REQUESTS
 from services.billing_worker.queues import STRIPE
 from services.cli.migrations import migrations_cli
 from services.devtools.system import SERVICES
@@ -52,7 +53,7 @@ KUBERNETES_VERSIONS = ("1.31", ".".join(kubernetes_validate.latest_version().spl
 CONSUMED_QUEUES = {
     "services.sms_worker": {queue.name for queue in SMS_WORKER_QUEUES},
     "services.sms_sender": {SENDER_EVENTS.name},
-    "services.billing_worker": {STRIPE.name},
+    "services.billing_worker": {STRIPE.name, BILLING_REQUESTS.name},
     "services.scheduler": {SCHEDULER_EVENTS.name},
 }
 CONFIG = "givecare-config"

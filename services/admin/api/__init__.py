@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 from services.admin.api import (
     alerts,
     audit,
+    billing,
     bootstrap,
     dlq,
     metrics,
@@ -44,7 +45,18 @@ log = structlog.get_logger(__name__)
 
 ROLE_EXTENSION: Final = "x-required-role"
 PREFIX: Final = "/admin"
-_RESOURCES: Final = (bootstrap, tokens, metrics, users, alerts, outbound, migrations, dlq, audit)
+_RESOURCES: Final = (
+    bootstrap,
+    tokens,
+    metrics,
+    users,
+    alerts,
+    outbound,
+    migrations,
+    dlq,
+    billing,
+    audit,
+)
 
 
 def mount_admin(app: FastAPI, config: AdminConfig, clock: Clock) -> None:

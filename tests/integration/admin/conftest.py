@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from tests.integration.ingress.conftest import ingress_config
 from tests.integration.sms_sender.conftest import harness_factory
 
 __all__ = ["harness_factory"]  # the SMS sender's harness, for retries through the real sender
-from tests.support.processes import service_environment
+from tests.support.processes import ServiceProcess, service_environment
 
 BOOTSTRAP_TOKEN = "test-bootstrap-token-0123456789abcdef"
 ADMIN_PHONE = "+15555550100"
@@ -169,4 +170,79 @@ async def admin(
             )
     finally:
         for name in (*list(names.values())[2:], ingress_db):
+            await mongo_client.drop_database(name)
+
+
+# Where an operator's machine would find a database or broker in remote mode: nowhere.
+NOWHERE = {
+    "MONGODB_URL": "mongodb://127.0.0.1:9/?directConnection=true&serverSelectionTimeoutMS=500",
+    "RABBITMQ_URL": "amqp://nobody:nothing@127.0.0.1:9/",
+}
+
+
+@dataclass
+class Remote:
+    """A real ingress process with the admin API on 127.0.0.1, and `givecare` pointed at it
+    from an environment with no reachable database or broker."""
+
+    url: str
+    ingress: ServiceProcess
+    # The databases each service uses here (`MONGODB_DB_*`), for processes started beside it.
+    databases: dict[str, str]
+    admin_db: Database
+    sms_db: Database
+    sender_db: Database
+    billing_db: Database
+    broker_settings: BrokerSettings
+    mongodb_url: str
+
+    async def cli(self, *args: str, token: str | None) -> CliResult:
+        env = {**os.environ, **NOWHERE, "GIVECARE_API_URL": self.url, "LOG_FORMAT": "json"}
+        env.pop("GIVECARE_TOKEN", None)
+        if token is not None:
+            env["GIVECARE_TOKEN"] = token
+        return await givecare(*args, env=env)
+
+
+@pytest.fixture
+async def remote(
+    broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str, mongo_client: MongoClient
+) -> AsyncIterator[Remote]:
+    """`python -m services.ingress` as a real process, its admin API under /admin."""
+    names = {
+        "MONGODB_DB_INGRESS": f"{mongo_db_name}_ing",
+        "MONGODB_DB_ADMIN": f"{mongo_db_name}_adm",
+        "MONGODB_DB_SMS_WORKER": f"{mongo_db_name}_sms",
+        "MONGODB_DB_SMS_SENDER": f"{mongo_db_name}_snd",
+        "MONGODB_DB_BILLING_WORKER": f"{mongo_db_name}_bil",
+        "MIGRATIONS_STATE_DB": f"{mongo_db_name}_mig",
+    }
+    env = service_environment(
+        broker_settings,
+        mongodb_url,
+        service="ingress",
+        database=names["MONGODB_DB_INGRESS"],
+        **names,
+        INGRESS_HOST="127.0.0.1",
+        TWILIO_AUTH_TOKEN="remote-cli-twilio-token",
+        ADMIN_BOOTSTRAP_TOKEN=BOOTSTRAP_TOKEN,
+        ADMIN_LAST_USED_INTERVAL_SECONDS="0",
+    )
+    try:
+        async with ServiceProcess(
+            "services.ingress", env, port_variable="INGRESS_PORT", ready_timeout=60
+        ) as ingress:
+            yield Remote(
+                url=f"http://127.0.0.1:{ingress.ops_port}",
+                ingress=ingress,
+                databases=names,
+                admin_db=mongo_client[names["MONGODB_DB_ADMIN"]],
+                sms_db=mongo_client[names["MONGODB_DB_SMS_WORKER"]],
+                sender_db=mongo_client[names["MONGODB_DB_SMS_SENDER"]],
+                billing_db=mongo_client[names["MONGODB_DB_BILLING_WORKER"]],
+                broker_settings=broker_settings,
+                mongodb_url=mongodb_url,
+            )
+    finally:
+        for name in names.values():
             await mongo_client.drop_database(name)

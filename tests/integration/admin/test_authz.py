@@ -33,6 +33,7 @@ _PATH_VALUES = {
     "queue": "scheduler.events",
     "key": "reply:no-such-send",
     "alert_id": "no-such-alert",
+    "request_id": "no-such-request",
 }
 _WRITES = frozenset({"post", "put", "patch", "delete"})
 

@@ -8,9 +8,6 @@ exit codes."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -24,20 +21,11 @@ from services.sms_sender.store import OUTBOUND_MESSAGES
 from services.sms_worker.storage import ALERTS, USERS
 from shared.broker import parking_queue_name
 from shared.broker.publisher import event_message
-from shared.config import BrokerSettings
 from shared.events import new_event
 from shared.events.catalog import CrisisDetected, SmsOutboundRequested
 from shared.local_servers import free_port
-from shared.mongo import Database, MongoClient
 from shared.worker import declare_topology
-from tests.integration.admin.conftest import (
-    ADMIN_PHONE,
-    BOOTSTRAP_TOKEN,
-    SUPPORT_PHONE,
-    CliResult,
-    givecare,
-)
-from tests.support.processes import ServiceProcess, service_environment
+from tests.integration.admin.conftest import ADMIN_PHONE, BOOTSTRAP_TOKEN, SUPPORT_PHONE, Remote
 from tests.support.taps import tap_events
 from tests.support.waiting import eventually
 
@@ -45,70 +33,6 @@ pytestmark = pytest.mark.integration
 
 CAREGIVER = "+15555550042"
 QUEUE = SCHEDULER_EVENTS.name
-# Where the operator's machine would find a database or broker: nowhere.
-NOWHERE = {
-    "MONGODB_URL": "mongodb://127.0.0.1:9/?directConnection=true&serverSelectionTimeoutMS=500",
-    "RABBITMQ_URL": "amqp://nobody:nothing@127.0.0.1:9/",
-}
-
-
-@dataclass
-class Remote:
-    """A real ingress process with the admin API, and `givecare` pointed at it."""
-
-    url: str
-    ingress: ServiceProcess
-    admin_db: Database
-    sms_db: Database
-    sender_db: Database
-    broker_settings: BrokerSettings
-
-    async def cli(self, *args: str, token: str | None) -> CliResult:
-        env = {**os.environ, **NOWHERE, "GIVECARE_API_URL": self.url, "LOG_FORMAT": "json"}
-        env.pop("GIVECARE_TOKEN", None)
-        if token is not None:
-            env["GIVECARE_TOKEN"] = token
-        return await givecare(*args, env=env)
-
-
-@pytest.fixture
-async def remote(
-    broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str, mongo_client: MongoClient
-) -> AsyncIterator[Remote]:
-    names = {
-        "MONGODB_DB_INGRESS": f"{mongo_db_name}_ing",
-        "MONGODB_DB_ADMIN": f"{mongo_db_name}_adm",
-        "MONGODB_DB_SMS_WORKER": f"{mongo_db_name}_sms",
-        "MONGODB_DB_SMS_SENDER": f"{mongo_db_name}_snd",
-        "MONGODB_DB_BILLING_WORKER": f"{mongo_db_name}_bil",
-        "MIGRATIONS_STATE_DB": f"{mongo_db_name}_mig",
-    }
-    env = service_environment(
-        broker_settings,
-        mongodb_url,
-        service="ingress",
-        database=names["MONGODB_DB_INGRESS"],
-        **names,
-        INGRESS_HOST="127.0.0.1",
-        TWILIO_AUTH_TOKEN="remote-cli-twilio-token",
-        ADMIN_BOOTSTRAP_TOKEN=BOOTSTRAP_TOKEN,
-        ADMIN_LAST_USED_INTERVAL_SECONDS="0",
-    )
-    try:
-        async with ServiceProcess(
-            "services.ingress", env, port_variable="INGRESS_PORT", ready_timeout=60
-        ) as ingress:
-            yield Remote(
-                url=f"http://127.0.0.1:{ingress.ops_port}",
-                ingress=ingress,
-                admin_db=mongo_client[names["MONGODB_DB_ADMIN"]],
-                sms_db=mongo_client[names["MONGODB_DB_SMS_WORKER"]],
-                sender_db=mongo_client[names["MONGODB_DB_SMS_SENDER"]],
-                broker_settings=broker_settings,
-            )
-    finally:
-        for name in names.values():
-            await mongo_client.drop_database(name)
 
 
 async def test_operators_bootstrap_mint_read_and_are_audited_through_the_api(

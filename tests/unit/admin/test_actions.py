@@ -13,12 +13,17 @@ import pytest
 from services.admin.actions import AdminActions
 from services.admin.auth import BOOTSTRAP_ACTOR, Actor, Role, operator, token_hash
 from services.admin.broker import BrokerAccess
-from services.admin.errors import BootstrapClosed, Conflict, Forbidden, NotFound
+from services.admin.errors import BootstrapClosed, Conflict, Forbidden, InvalidRequest, NotFound
 from services.admin.schemas import AcknowledgementRequested, OperatorRoles
 from services.sms_worker.records import Alert, User
 from shared.clock import ManualClock
 from shared.config import BrokerSettings
-from shared.events.catalog import CrisisAlertAcknowledged, SmsOutboundRequested
+from shared.events.catalog import (
+    BillingReconcileRequested,
+    CheckoutLinkRequested,
+    CrisisAlertAcknowledged,
+    SmsOutboundRequested,
+)
 from tests.fakes.admin import FakeAdminWork, FakeSenderViews
 from tests.fakes.sms_worker import FakeSmsViews
 from tests.unit.sms_worker.fake_worker import FakeSmsWorker
@@ -249,3 +254,48 @@ async def test_texting_a_user_is_a_request_to_the_sender_keyed_by_the_request_id
         await world.actions.send_message(boss, CAREGIVER.id, "Hi", request_id=None)
     with pytest.raises(NotFound):
         await world.actions.send_message(boss, HELPER_PHONE, "Hi", request_id=None)
+
+
+async def test_billing_requests_are_commands_to_billing_audited_without_the_phone() -> None:
+    """The admin has no Stripe key: it asks billing, with the caregiver's user id when their
+    phone has texted us, and audits the request under its id."""
+    world = World()
+    await world.worker.uow.users.add(CAREGIVER)
+    boss = await world.boss()
+    linked = await world.actions.request_checkout_link(boss, CAREGIVER.phone, plan="annual")
+    stranger = await world.actions.request_checkout_link(boss, HELPER_PHONE, plan="monthly")
+    reconciled = await world.actions.request_reconcile(boss, since_seconds=3_600)
+    assert (linked.kind, linked.status, linked.requested_by) == (
+        "checkout_link",
+        "requested",
+        boss.operator_id,
+    )
+    assert reconciled.kind == "reconcile"
+    first, second, third = world.admin.emitted
+    assert first.payload == CheckoutLinkRequested(
+        request_id=linked.request_id,
+        phone=CAREGIVER.phone,
+        plan="annual",
+        user_id=CAREGIVER.id,
+        requested_by=str(boss.operator_id),
+        requested_at=NOW,
+    )
+    assert isinstance(second.payload, CheckoutLinkRequested)
+    assert (second.payload.phone, second.payload.user_id) == (HELPER_PHONE, None)
+    assert first.idempotency_key == f"billing-request:{linked.request_id}"
+    assert isinstance(third.payload, BillingReconcileRequested)
+    assert third.payload.since_seconds == 3_600
+    entries = world.admin.audit.entries[1:]
+    assert [(e.action, e.target) for e in entries] == [
+        ("billing.checkout_link", ("billing_request", linked.request_id)),
+        ("billing.checkout_link", ("billing_request", stranger.request_id)),
+        ("billing.reconcile", ("billing_request", reconciled.request_id)),
+    ]
+    assert CAREGIVER.phone not in repr([e.details for e in entries])
+    assert world.published == 3
+
+    with pytest.raises(InvalidRequest):
+        await world.actions.request_checkout_link(boss, CAREGIVER.id, plan="monthly")
+    support = dataclasses.replace(boss, roles=frozenset({Role.SUPPORT}))
+    with pytest.raises(Forbidden):
+        await world.actions.request_reconcile(support, since_seconds=60)
