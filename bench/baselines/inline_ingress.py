@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.ingress.app import EMPTY_TWIML, signed_url
+from services.ingress.routes import EMPTY_TWIML, signed_url
 from services.ingress.settings import IngressSettings, WebhookSettings
 from services.ingress.signatures import SignatureInvalid, verify_twilio
 from services.ingress.webhooks import InvalidWebhook, inbound_sms, parse_form

@@ -1,19 +1,22 @@
 """Admin writes: the first admin, tokens, roles, retrying a send, messaging a user, acknowledging a
-crisis alert, replaying or discarding parked events. The API and the CLI both call these.
+crisis alert, asking billing for a reconcile or a Checkout link, replaying or discarding parked
+events. The API and the CLI both call these.
 
 Each write checks the caller's role, then commits its change together with its `audit_log` row in
 one transaction of the admin's own database (`AdminWork`). The admin writes no other service's
-data: a message, a retry and an alert's acknowledgement leave through the admin's outbox as
-events the owning service consumes (`sms.outbound.requested` for the sender, whose claim, opt-out
-gate and cap apply; `crisis.alert.acknowledged` for the SMS worker). Parked events live in
-RabbitMQ, outside any transaction, so those writes are audited right after the broker confirmed.
+data: a message, a retry, an alert's acknowledgement and a request to billing leave through the
+admin's outbox as events the owning service consumes (`sms.outbound.requested` for the sender,
+whose claim, opt-out gate and cap apply; `crisis.alert.acknowledged` for the SMS worker;
+`billing.reconcile.requested` and `billing.checkout_link.requested` for billing, which alone
+holds the Stripe key). Parked events live in RabbitMQ, outside any transaction, so those writes
+are audited right after the broker confirmed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import structlog
 from uuid_utils import compat as uuid_compat
@@ -31,14 +34,37 @@ from services.admin.outbound_retry import (
     retryable,
 )
 from services.admin.queries import UserReads, reference, sms_user
-from services.admin.records import ApiToken, AuditEntry, Operator
+from services.admin.records import (
+    BILLING_CHECKOUT_LINK,
+    BILLING_RECONCILE,
+    BILLING_REQUEST,
+    ApiToken,
+    AuditEntry,
+    Operator,
+)
+from services.admin.schemas import (
+    AcknowledgementRequested,
+    BillingRequest,
+    Discarded,
+    MessageRequested,
+    NewToken,
+    OperatorRoles,
+    Replayed,
+    RetryRequested,
+    TokenRevoked,
+)
 from services.admin.unit_of_work import AdminRepositories, AdminTransactions, AdminWork
 from services.sms_sender.views import Send, refusal_reason
 from services.sms_worker.views import ALERT_OPEN, Alert
 from shared.broker.parking import discard_parked, replay_parked
 from shared.clock import Clock
 from shared.events import Envelope, new_event
-from shared.events.catalog import CrisisAlertAcknowledged, SmsOutboundRequested
+from shared.events.catalog import (
+    BillingReconcileRequested,
+    CheckoutLinkRequested,
+    CrisisAlertAcknowledged,
+    SmsOutboundRequested,
+)
 from shared.mongo import Document
 
 log = structlog.get_logger(__name__)
@@ -49,6 +75,8 @@ ADMIN_MESSAGE_PREFIX: Final = "admin"
 ALERT_ACK_PREFIX: Final = "alert-ack"
 ALERT_ACKNOWLEDGE: Final = "alert.acknowledge"
 _MAX_REQUEST_ID_CHARS: Final = 128
+# A request to billing is keyed `billing-request:<request id>`: one event per request.
+BILLING_REQUEST_PREFIX: Final = "billing-request"
 
 
 class SmsWorkerReads(UserReads, Protocol):
@@ -144,7 +172,7 @@ class AdminActions:
 
     # --- the first admin and tokens ---------------------------------------------------------------
 
-    async def bootstrap_first_admin(self, phone: str, *, token_name: str | None) -> Document:
+    async def bootstrap_first_admin(self, phone: str, *, token_name: str | None) -> NewToken:
         """Make the operator with `phone` (created if new) an admin and mint their first token.
 
         The caller has already presented the bootstrap token. Works once: refused when an admin
@@ -191,13 +219,13 @@ class AdminActions:
 
         admin = await self._transactions.run(body)
         log.warning("first admin created with the bootstrap token", operator_id=admin.id)
-        return {
-            "operator_id": admin.id,
-            "roles": [Role.ADMIN.value],
-            "token_id": minted.token_id,
-            "token": minted.token,
-            "expires_at": expires_at,
-        }
+        return NewToken(
+            token_id=minted.token_id,
+            token=minted.token,
+            operator_id=admin.id,
+            roles=[Role.ADMIN],
+            expires_at=expires_at,
+        )
 
     async def create_token(
         self,
@@ -207,7 +235,7 @@ class AdminActions:
         roles: Collection[Role] | None,
         ttl_days: float | None,
         name: str | None,
-    ) -> Document:
+    ) -> NewToken:
         """Mint a token for an operator, limited to roles they hold; the token is in this
         answer only."""
         require(actor, Role.ADMIN)
@@ -240,15 +268,15 @@ class AdminActions:
         roles_granted = sorted(token.roles)
         details = {"operator_id": owner.id, "roles": roles_granted, "expires_at": token.expires_at}
         await self._audited(actor, "token.create", ("token", token.id), details, add)
-        return {
-            "token_id": token.id,
-            "token": minted.token,
-            "operator_id": owner.id,
-            "roles": roles_granted,
-            "expires_at": token.expires_at,
-        }
+        return NewToken(
+            token_id=token.id,
+            token=minted.token,
+            operator_id=owner.id,
+            roles=roles_granted,
+            expires_at=token.expires_at,
+        )
 
-    async def revoke_token(self, actor: Actor, token_id: str) -> Document:
+    async def revoke_token(self, actor: Actor, token_id: str) -> TokenRevoked:
         require(actor, Role.ADMIN)
         existing = await self._admin.tokens.get(token_id)
         if existing is None:
@@ -261,11 +289,11 @@ class AdminActions:
 
         details = {"operator_id": existing.operator_id}
         await self._audited(actor, "token.revoke", ("token", token_id), details, revoke)
-        return {"token_id": token_id, "revoked_at": now}
+        return TokenRevoked(token_id=token_id, revoked_at=now)
 
     # --- roles ------------------------------------------------------------------------------------
 
-    async def grant_role(self, actor: Actor, ref: str, role: Role) -> Document:
+    async def grant_role(self, actor: Actor, ref: str, role: Role) -> OperatorRoles:
         """Give the person a role; a phone with no operator yet (who may never have texted us)
         becomes one here."""
         require(actor, Role.ADMIN)
@@ -284,7 +312,7 @@ class AdminActions:
         granted = await self._transactions.run(grant)
         return await self._roles_of(granted.id)
 
-    async def revoke_role(self, actor: Actor, ref: str, role: Role) -> Document:
+    async def revoke_role(self, actor: Actor, ref: str, role: Role) -> OperatorRoles:
         require(actor, Role.ADMIN)
         operator = await self._operator(ref)
         if role not in operator.roles:
@@ -300,16 +328,16 @@ class AdminActions:
         await self._audited(actor, "role.revoke", target, {"role": role.value}, revoke)
         return await self._roles_of(operator.id)
 
-    async def _roles_of(self, operator_id: str) -> Document:
+    async def _roles_of(self, operator_id: str) -> OperatorRoles:
         operator = await self._admin.operators.get(operator_id)
         roles = sorted(operator.roles) if operator is not None else []
-        return {"operator_id": operator_id, "roles": roles}
+        return OperatorRoles(operator_id=operator_id, roles=roles)
 
     # --- messages ---------------------------------------------------------------------------------
 
     async def send_message(
         self, actor: Actor, user_ref: str, body: str, *, request_id: str | None
-    ) -> Document:
+    ) -> MessageRequested:
         """Text a user through the normal outbound path (opt-out gate, cap, exactly once)."""
         require(actor, Role.ADMIN)
         refusal = refusal_reason(body, self._max_body_chars)
@@ -330,9 +358,9 @@ class AdminActions:
         )
         details = {"outbound_key": key, "chars": len(body)}
         await self._request(actor, "user.message", ("user", user.id), event, None, details)
-        return {"outbound_key": key, "user_id": user.id, "status": "requested"}
+        return MessageRequested(outbound_key=key, user_id=user.id)
 
-    async def retry_outbound(self, actor: Actor, key: str) -> Document:
+    async def retry_outbound(self, actor: Actor, key: str) -> RetryRequested:
         """Ask again for a failed send (see `outbound_retry` for which and how)."""
         require(actor, Role.ADMIN)
         send = await self._sender.send(key)
@@ -360,12 +388,7 @@ class AdminActions:
             row_id = None
         details = {"mode": mode.value, "outbound_key": event.idempotency_key}
         await self._request(actor, "outbound.retry", ("outbound", key), event, row_id, details)
-        return {
-            "key": key,
-            "mode": mode.value,
-            "outbound_key": event.idempotency_key,
-            "status": "requested",
-        }
+        return RetryRequested(key=key, mode=mode, outbound_key=event.idempotency_key)
 
     async def _retries_of(self, key: str) -> list[Send]:
         """Earlier admin retries of `key`'s series; refused while one may still go out."""
@@ -394,7 +417,9 @@ class AdminActions:
 
     # --- crisis alerts ----------------------------------------------------------------------------
 
-    async def acknowledge_alert(self, actor: Actor, alert_id: str, *, note: str | None) -> Document:
+    async def acknowledge_alert(
+        self, actor: Actor, alert_id: str, *, note: str | None
+    ) -> AcknowledgementRequested:
         """Ask the SMS worker, which owns the alert, to mark it acknowledged: an open alert once
         (409 when it is acknowledged already, or was asked for before and is on its way)."""
         require(actor, Role.ADMIN)
@@ -421,18 +446,79 @@ class AdminActions:
         details = {"noted": bool(note)}
         await self._audited(actor, ALERT_ACKNOWLEDGE, target, details, command)
         await self._publish_now()
-        return {
-            "alert_id": alert_id,
-            "status": "requested",
-            "acknowledged_by": actor.who,
-            "requested_at": now,
-        }
+        return AcknowledgementRequested(
+            alert_id=alert_id, acknowledged_by=actor.who, requested_at=now
+        )
+
+    # --- billing ----------------------------------------------------------------------------------
+
+    async def request_reconcile(self, actor: Actor, *, since_seconds: int) -> BillingRequest:
+        """Ask billing, which alone holds the Stripe key, to feed the Stripe events of the last
+        `since_seconds` it never received; what it found is read back as the request."""
+        require(actor, Role.ADMIN)
+        request_id = str(uuid_compat.uuid7())
+        now = self._clock.now()
+        event = new_event(
+            BillingReconcileRequested(
+                request_id=request_id,
+                since_seconds=since_seconds,
+                requested_by=actor.who,
+                requested_at=now,
+            ),
+            idempotency_key=f"{BILLING_REQUEST_PREFIX}:{request_id}",
+            occurred_at=now,
+        )
+        target = (BILLING_REQUEST, request_id)
+        details = {"since_seconds": since_seconds}
+        await self._request(actor, BILLING_RECONCILE, target, event, None, details)
+        return BillingRequest(
+            request_id=request_id,
+            kind="reconcile",
+            status="requested",
+            requested_by=actor.who,
+            requested_at=now,
+        )
+
+    async def request_checkout_link(
+        self, actor: Actor, phone: str, *, plan: Literal["monthly", "annual"]
+    ) -> BillingRequest:
+        """Ask billing for a Stripe Checkout link for the caregiver with `phone` (one who never
+        texted us too); the SMS worker's user id rides along when that phone has one."""
+        require(actor, Role.ADMIN)
+        named = reference(phone)
+        if named.phone is None:
+            raise InvalidRequest("a Checkout link is for a phone number (+E.164)")
+        user = await self._sms.user_by_phone(named.phone)
+        request_id = str(uuid_compat.uuid7())
+        now = self._clock.now()
+        event = new_event(
+            CheckoutLinkRequested(
+                request_id=request_id,
+                phone=named.phone,
+                plan=plan,
+                user_id=user.id if user is not None else None,
+                requested_by=actor.who,
+                requested_at=now,
+            ),
+            idempotency_key=f"{BILLING_REQUEST_PREFIX}:{request_id}",
+            occurred_at=now,
+        )
+        target = (BILLING_REQUEST, request_id)
+        details = {"plan": plan, "user_id": user.id if user is not None else None}
+        await self._request(actor, BILLING_CHECKOUT_LINK, target, event, None, details)
+        return BillingRequest(
+            request_id=request_id,
+            kind="checkout_link",
+            status="requested",
+            requested_by=actor.who,
+            requested_at=now,
+        )
 
     # --- parked events ----------------------------------------------------------------------------
 
     async def replay_parked(
         self, actor: Actor, queue: str, *, message_ids: Collection[str] | None, limit: int
-    ) -> Document:
+    ) -> Replayed:
         """Move parked events back to their work queue (all of the first `limit`, or the ids)."""
         require(actor, Role.ADMIN)
         name = self._broker.settings.queue(consumer_queue(queue))
@@ -440,7 +526,7 @@ class AdminActions:
             moved = await replay_parked(channel, name, limit=limit, message_ids=message_ids)
         details = {"count": moved, "message_ids": sorted(message_ids) if message_ids else None}
         await self._audited(actor, "dlq.replay", ("queue", queue), details)
-        return {"queue": queue, "replayed": moved}
+        return Replayed(queue=queue, replayed=moved)
 
     async def discard_parked(
         self,
@@ -450,7 +536,7 @@ class AdminActions:
         message_ids: Collection[str] | None,
         everything: bool,
         limit: int,
-    ) -> Document:
+    ) -> Discarded:
         """Delete parked events for good: the ids given, or explicitly all of the first `limit`."""
         require(actor, Role.ADMIN)
         if not message_ids and not everything:
@@ -462,7 +548,7 @@ class AdminActions:
             )
         details = {"count": removed, "message_ids": sorted(message_ids) if message_ids else None}
         await self._audited(actor, "dlq.discard", ("queue", queue), details)
-        return {"queue": queue, "discarded": removed}
+        return Discarded(queue=queue, discarded=removed)
 
 
 def _entry(

@@ -32,7 +32,6 @@ __all__ = [
     "Authenticator",
     "MintedToken",
     "Role",
-    "bearer",
     "effective_roles",
     "grants",
     "mint_token",
@@ -98,16 +97,6 @@ def token_id_of(token: str) -> str | None:
     return token_id
 
 
-def bearer(authorization: str | None) -> str | None:
-    """The credentials of an `Authorization: Bearer …` header, else None."""
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    return credentials.strip()
-
-
 def effective_roles(token_roles: Iterable[Role], operator_roles: Iterable[Role]) -> frozenset[Role]:
     """What a request may do: the roles the token carries *and* its operator still holds."""
     return frozenset(token_roles) & frozenset(operator_roles)
@@ -133,7 +122,8 @@ class FailureLog(Protocol):
 
 
 class Authenticator:
-    """Turns an `Authorization` header into an `Actor`, or refuses it."""
+    """Turns a presented bearer token into an `Actor`, or refuses it. The API takes the token
+    from the `Authorization` header (its `HTTPBearer` scheme); the CLI presents one directly."""
 
     def __init__(
         self,
@@ -149,11 +139,11 @@ class Authenticator:
         self._clock = clock
         self._settings = settings
 
-    async def authenticate(self, authorization: str | None, client: str) -> Actor:
+    async def authenticate(self, presented: str | None, client: str) -> Actor:
+        """The actor the bearer token `presented` (None: no credentials at all) stands for."""
         now = self._clock.now()
         await self._throttle(client, now)
-        presented = bearer(authorization)
-        if presented is None:
+        if not presented:
             raise NotAuthenticated("send Authorization: Bearer <token>")
         found = await self._verify(presented, now)
         if isinstance(found, _Refusal):
@@ -163,13 +153,12 @@ class Authenticator:
         )
         return found
 
-    async def check_bootstrap(self, authorization: str | None, client: str) -> None:
+    async def check_bootstrap(self, presented: str | None, client: str) -> None:
         """Pass only the configured bootstrap token (constant-time); an API token is told it
         cannot bootstrap (403); anything else counts as a failed attempt."""
         now = self._clock.now()
         await self._throttle(client, now)
-        presented = bearer(authorization)
-        if presented is None:
+        if not presented:
             raise NotAuthenticated("send Authorization: Bearer <bootstrap token>")
         configured = self._settings.bootstrap_token
         expected = configured.get_secret_value() if configured is not None else ""

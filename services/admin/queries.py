@@ -1,98 +1,52 @@
 """What admins and support read: metrics, a user's whole picture, crisis alerts, failed sends,
 parked events, migrations, tokens and the audit log — read-only views over each service's data.
 
-Every read takes the caller and shapes its answer for them (`Viewer`): `support` sees phone
-numbers with all but the last four digits masked, and no names, e-mail, ZIP code or message
-text; `admin` sees everything.
+Every read takes the caller and answers with the model for them (`services/admin/schemas.py`):
+`support` gets the masked models — phone numbers with all but the last four digits masked, no
+names, e-mail, ZIP code or message text — and `admin` the full ones.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
 from services.admin.auth import Actor, Role, require
-from services.admin.broker import BrokerAccess, consumer_queue
+from services.admin.broker import BrokerAccess, QueueDepth, consumer_queue
 from services.admin.errors import BrokerUnavailable, InvalidRequest, NotFound
 from services.admin.outbound_retry import FAILED_STATUSES, retryable
-from services.admin.records import ApiToken, AuditEntry
+from services.admin.records import BILLING_ACTIONS, BILLING_REQUEST
+from services.admin.schemas import (
+    AlertCounts,
+    AlertSummary,
+    AuditRecord,
+    BillingRequest,
+    FailedSend,
+    MaskedFailedSend,
+    MaskedUserDetail,
+    MessagesToday,
+    Metrics,
+    MigrationProgress,
+    TokenListing,
+    UserCounts,
+    UserDetail,
+    UserRecords,
+)
 from services.admin.unit_of_work import AdminRepositories
 from services.billing_worker.views import BillingViews
 from services.sms_sender.views import SenderViews
-from services.sms_worker.views import (
-    Alert,
-    Conversation,
-    LoggedMessage,
-    SmsWorkerViews,
-    StoredProfile,
-    User,
-)
-from shared.broker.parking import list_parked
+from services.sms_worker.views import SmsWorkerViews, User
+from shared.broker.parking import ParkedEvent, list_parked
 from shared.clock import Clock
-from shared.logging import mask_phone, mask_text
 from shared.migrations.runner import MIGRATIONS_COLLECTION
-from shared.mongo import Database, Document
+from shared.mongo import Database
 from shared.phones import InvalidPhoneNumber, normalise_phone
 
 _WEEK: Final = timedelta(days=7)
-_HIDDEN: Final = "[hidden]"
 _NONE: Final = "none"
-# Profile fields any reader may see; the personal ones are for admins only.
-_PROFILE_FIELDS: Final = (
-    "journey_phase",
-    "burnout_score",
-    "burnout_band",
-    "burnout_confidence",
-    "pressure_zones",
-    "timezone",
-    "language",
-    "last_contact_at",
-    "last_proactive_message_at",
-    "last_crisis_event_at",
-    "crisis_followup_count",
-    "reactivation_message_count",
-    "sms_opt_out",
-    "opted_out_at",
-    "checkin_preference",
-    "snooze_until",
-)
-_PERSONAL_PROFILE_FIELDS: Final = ("first_name", "relationship", "care_recipient_name", "zip_code")
-_MIGRATION_FIELDS: Final = (
-    "description",
-    "status",
-    "phase",
-    "started_at",
-    "finished_at",
-    "last_error",
-    "lease_until",
-)
-
-
-class Viewer:
-    """Shapes values for one caller: in full for admins, masked or hidden for support."""
-
-    def __init__(self, actor: Actor) -> None:
-        self.full = actor.sees_pii
-
-    def phone(self, phone: str | None) -> str | None:
-        if phone is None or self.full:
-            return phone
-        return mask_phone(phone)
-
-    def email(self, email: str | None) -> str | None:
-        if email is None or self.full:
-            return email
-        return mask_text(email)
-
-    def personal(self, value: Any) -> Any:
-        """Names, ZIP codes, message text: shown to admins, hidden (not just masked) otherwise."""
-        if value is None or self.full:
-            return value
-        return _HIDDEN
 
 
 @dataclass(frozen=True)
@@ -168,7 +122,7 @@ class AdminReads:
 
     # --- metrics ----------------------------------------------------------------------------------
 
-    async def metrics(self, actor: Actor) -> Document:
+    async def metrics(self, actor: Actor) -> Metrics:
         """The system at a glance; queue figures are None when the broker does not answer."""
         require(actor, Role.SUPPORT)
         now = self._clock.now()
@@ -178,210 +132,137 @@ class AdminReads:
             active_since=week_ago, messages_since=today, alerts_since=week_ago
         )
         try:
-            queues: dict[str, Any] | None = {
-                name: dataclasses.asdict(depth)
-                for name, depth in (await self._broker.queue_depths()).items()
-            }
+            queues: dict[str, QueueDepth] | None = await self._broker.queue_depths()
         except BrokerUnavailable:
             queues = None
-        return {
-            "at": now,
-            "users": {
-                "total": counts.users,
-                "by_journey_phase": _counts(counts.by_journey_phase),
-                "by_burnout_band": _counts(counts.by_burnout_band),
-                "active_7d": counts.active,
-            },
-            "messages_today": {
-                "since": today,
-                "inbound": 0,
-                "outbound": 0,
-                **_counts(counts.messages_by_direction),
-            },
-            "crisis_alerts_7d": {
-                "total": counts.alerts,
-                "by_severity": _counts(counts.alerts_by_severity),
-                "open": counts.open_alerts,
-            },
-            "outbound_by_status": await self._sender.count_by_status(),
-            "queues": queues,
-            "parked_total": (
-                sum(q["parked"] or 0 for q in queues.values()) if queues is not None else None
+        directions = _counts(counts.messages_by_direction)
+        return Metrics(
+            at=now,
+            users=UserCounts(
+                total=counts.users,
+                by_journey_phase=_counts(counts.by_journey_phase),
+                by_burnout_band=_counts(counts.by_burnout_band),
+                active_7d=counts.active,
             ),
-        }
+            messages_today=MessagesToday(
+                since=today,
+                inbound=directions.get("inbound", 0),
+                outbound=directions.get("outbound", 0),
+            ),
+            crisis_alerts_7d=AlertCounts(
+                total=counts.alerts,
+                by_severity=_counts(counts.alerts_by_severity),
+                open=counts.open_alerts,
+            ),
+            outbound_by_status=await self._sender.count_by_status(),
+            queues=queues,
+            parked_total=(
+                sum(q.parked or 0 for q in queues.values()) if queues is not None else None
+            ),
+        )
 
     # --- users ------------------------------------------------------------------------------------
 
-    async def user(self, actor: Actor, ref: str) -> Document:
+    async def user(self, actor: Actor, ref: str) -> UserDetail | MaskedUserDetail:
         """Identity, the roles of the phone's operator, profile, conversation summary, billing
-        state and the last messages."""
+        state and the last messages: in full for admins, masked for support."""
         require(actor, Role.SUPPORT)
         user = await sms_user(self._sms, ref)
-        view = Viewer(actor)
         operator = await self._admin.operators.by_phone(user.phone)
-        profile = await self._sms.profile(user.id)
-        conversation = await self._sms.conversation(user.id)
-        billing = await self._billing.account(user.phone)
-        messages = await self._sms.recent_messages(user.id, self._recent_messages)
-        return {
-            "id": user.id,
-            "phone": view.phone(user.phone),
-            "email": view.email(user.email),
-            "operator_id": operator.id if operator is not None else None,
-            "roles": sorted(operator.roles) if operator is not None else [],
-            "created_at": user.created_at,
-            "profile": _profile(profile, view) if profile is not None else None,
-            "conversation": (
-                _conversation(conversation, view) if conversation is not None else None
-            ),
-            "billing": (
-                {
-                    "status": billing.status,
-                    "has_access": billing.has_access,
-                    "subscription_id": billing.subscription_id,
-                    "current_period_end": billing.current_period_end,
-                    "last_event_at": billing.last_event_at,
-                }
-                if billing is not None
-                else None
-            ),
-            "last_messages": [_message(message, view) for message in messages],
-        }
+        records = UserRecords(
+            user=user,
+            operator_id=operator.id if operator is not None else None,
+            operator_roles=sorted(operator.roles) if operator is not None else [],
+            profile=await self._sms.profile(user.id),
+            conversation=await self._sms.conversation(user.id),
+            billing=await self._billing.account(user.phone),
+            messages=await self._sms.recent_messages(user.id, self._recent_messages),
+        )
+        return UserDetail.of(records) if actor.sees_pii else MaskedUserDetail.of(records)
 
     # --- alerts, failed sends, migrations ---------------------------------------------------------
 
     async def crisis_alerts(
         self, actor: Actor, *, status: str | None, limit: int
-    ) -> list[Document]:
+    ) -> list[AlertSummary]:
         require(actor, Role.SUPPORT)
-        return [_alert(alert) for alert in await self._sms.alerts(status=status, limit=limit)]
+        alerts = await self._sms.alerts(status=status, limit=limit)
+        return [AlertSummary.of(alert) for alert in alerts]
 
-    async def failed_outbound(self, actor: Actor, *, limit: int) -> list[Document]:
-        """Sends that did not reach the recipient, newest first, with whether a retry may help."""
+    async def failed_outbound(
+        self, actor: Actor, *, limit: int
+    ) -> list[FailedSend] | list[MaskedFailedSend]:
+        """Sends that did not reach the recipient, newest first, with whether a retry may help:
+        in full for admins, masked for support."""
         require(actor, Role.SUPPORT)
-        view = Viewer(actor)
         sends = await self._sender.sends_with_status(FAILED_STATUSES, limit=limit)
-        return [
-            {
-                "key": send.key,
-                "user_id": send.user_id,
-                "to_number": view.phone(send.to_number),
-                "kind": send.kind,
-                "status": send.status,
-                "reason": send.reason,
-                "error_code": send.error_code,
-                "error": send.error,
-                "attempts": send.attempts,
-                "chars": len(send.body),
-                "body": view.personal(send.body),
-                "updated_at": send.updated_at,
-                "retryable": retryable(send.status, send.reason),
-            }
-            for send in sends
-        ]
+        if actor.sees_pii:
+            return [FailedSend.of(s, retryable=retryable(s.status, s.reason)) for s in sends]
+        return [MaskedFailedSend.of(s, retryable=retryable(s.status, s.reason)) for s in sends]
 
-    async def migrations(self, actor: Actor) -> list[Document]:
+    async def migrations(self, actor: Actor) -> list[MigrationProgress]:
         """The `migrations` progress records, read-only (the migration runner owns them)."""
         require(actor, Role.SUPPORT)
         cursor = self._migrations.find({}, {"error_samples": 0}).sort("_id", 1)
         return [
-            {
-                "id": str(record["_id"]),
-                **{name: record.get(name) for name in _MIGRATION_FIELDS},
-                "checkpoint": {
+            MigrationProgress(
+                id=str(record["_id"]),
+                description=record.get("description"),
+                status=record.get("status"),
+                phase=record.get("phase"),
+                started_at=record.get("started_at"),
+                finished_at=record.get("finished_at"),
+                last_error=record.get("last_error"),
+                lease_until=record.get("lease_until"),
+                checkpoint={
                     name: value
                     for name, value in (record.get("checkpoint") or {}).items()
                     if name != "last_id"
                 },
-            }
+            )
             async for record in cursor
         ]
 
+    # --- billing requests ---------------------------------------------------------------------
+
+    async def billing_request(self, actor: Actor, request_id: str) -> BillingRequest:
+        """An operator's request to billing: as billing recorded it once handled, until then as
+        the admin's audit log has it (`requested`)."""
+        require(actor, Role.ADMIN)
+        outcome = await self._billing.operator_request(request_id)
+        if outcome is not None:
+            return BillingRequest.of(outcome)
+        for entry in await self._admin.audit.recent(1, request_id):
+            kind = BILLING_ACTIONS.get(entry.action)
+            if kind is not None and entry.target == (BILLING_REQUEST, request_id):
+                return BillingRequest(
+                    request_id=request_id,
+                    kind=kind,
+                    status="requested",
+                    requested_by=entry.actor.who,
+                    requested_at=entry.at,
+                )
+        raise NotFound("no such billing request")
+
     # --- parked events ----------------------------------------------------------------------------
 
-    async def parked(self, actor: Actor, queue: str, *, limit: int) -> list[Document]:
+    async def parked(self, actor: Actor, queue: str, *, limit: int) -> list[ParkedEvent]:
         """Metadata of the events parked in `<queue>.dlq` (never their bodies)."""
         require(actor, Role.SUPPORT)
         name = self._broker.settings.queue(consumer_queue(queue))
         async with self._broker.channel() as channel:
-            events = await list_parked(channel, name, limit=limit)
-        return [dataclasses.asdict(event) for event in events]
+            return await list_parked(channel, name, limit=limit)
 
     # --- the admin's own records ---------------------------------------------------------------
 
-    async def tokens(self, actor: Actor, *, operator_id: str | None, limit: int) -> list[Document]:
+    async def tokens(
+        self, actor: Actor, *, operator_id: str | None, limit: int
+    ) -> list[TokenListing]:
         require(actor, Role.ADMIN)
-        return [_token(token) for token in await self._admin.tokens.listing(operator_id, limit)]
+        return [
+            TokenListing.of(token) for token in await self._admin.tokens.listing(operator_id, limit)
+        ]
 
-    async def audit(self, actor: Actor, *, target: str | None, limit: int) -> list[Document]:
+    async def audit(self, actor: Actor, *, target: str | None, limit: int) -> list[AuditRecord]:
         require(actor, Role.ADMIN)
-        return [_audit(entry) for entry in await self._admin.audit.recent(limit, target)]
-
-
-def _profile(stored: StoredProfile, view: Viewer) -> Document:
-    profile = stored.profile
-    shown: Document = {name: getattr(profile, name) for name in _PROFILE_FIELDS}
-    shown.update({name: view.personal(getattr(profile, name)) for name in _PERSONAL_PROFILE_FIELDS})
-    shown.update({"created_at": stored.created_at, "updated_at": stored.updated_at})
-    return shown
-
-
-def _conversation(conversation: Conversation, view: Viewer) -> Document:
-    return {
-        "started_at": conversation.started_at,
-        "last_message_at": conversation.last_message_at,
-        "total_interactions": conversation.interactions,
-        "summary": view.personal(conversation.summary),
-    }
-
-
-def _message(message: LoggedMessage, view: Viewer) -> Document:
-    return {
-        "id": message.id,
-        "direction": message.direction,
-        "kind": message.kind,
-        "status": message.status,
-        "created_at": message.created_at,
-        "chars": len(message.body) if message.body is not None else None,
-        "body": view.personal(message.body),
-    }
-
-
-def _alert(alert: Alert) -> Document:
-    return {
-        "id": alert.id,
-        "user_id": alert.user_id,
-        "severity": alert.severity,
-        "domestic_violence": alert.domestic_violence,
-        "source": alert.source,
-        "status": alert.status,
-        "created_at": alert.created_at,
-        "acknowledged_at": alert.acknowledged_at,
-        "acknowledged_by": alert.acknowledged_by,
-    }
-
-
-def _token(token: ApiToken) -> Document:
-    """A token as listed: everything but its hash."""
-    return {
-        "id": token.id,
-        "operator_id": token.operator_id,
-        "name": token.name,
-        "roles": sorted(token.roles),
-        "created_at": token.created_at,
-        "created_by": token.created_by,
-        "expires_at": token.expires_at,
-        "last_used_at": token.last_used_at,
-        "revoked_at": token.revoked_at,
-    }
-
-
-def _audit(entry: AuditEntry) -> Document:
-    return {
-        "id": entry.id,
-        "at": entry.at,
-        "actor": entry.actor.as_document(),
-        "action": entry.action,
-        "target": {"type": entry.target[0], "id": entry.target[1]},
-        "details": dict(entry.details),
-    }
+        return [AuditRecord.of(entry) for entry in await self._admin.audit.recent(limit, target)]

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 
 class Role(StrEnum):
@@ -114,3 +114,14 @@ class AuditEntry:
     # (type, id): ("operator", …), ("token", …), ("user", …), ("alert", …), ("queue", …)
     target: tuple[str, str]
     details: Mapping[str, Any]
+
+
+# An operator's request to billing is audited as one of these actions on target
+# (`billing_request`, its id); the admin reads a request's kind back from its audit row.
+BILLING_REQUEST: Final = "billing_request"
+BILLING_RECONCILE: Final = "billing.reconcile"
+BILLING_CHECKOUT_LINK: Final = "billing.checkout_link"
+BILLING_ACTIONS: Final[Mapping[str, Literal["reconcile", "checkout_link"]]] = {
+    BILLING_RECONCILE: "reconcile",
+    BILLING_CHECKOUT_LINK: "checkout_link",
+}

@@ -110,6 +110,10 @@ class AdminServices:
             publish_now=self._publish_now,
         )
 
+    def page(self, limit: int) -> int:
+        """At most `ADMIN_MAX_LIST_LIMIT` of the rows a request asks for (itself at most a page)."""
+        return min(limit, self.config.admin.max_list_limit)
+
     async def _publish_now(self) -> None:
         """Publish what a write queued; if the broker is away the relay retries later."""
         with contextlib.suppress(PyMongoError):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import stripe
+from stripe import RequestOptions
 from stripe.params.checkout import SessionCreateParams
 
 from services.billing_worker.settings import BillingSettings
@@ -39,8 +40,10 @@ async def create_checkout_link(
     phone: str,
     plan: Plan,
     user_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> CheckoutLink:
-    """A subscription Checkout Session with promotion codes allowed; `phone` is E.164."""
+    """A subscription Checkout Session with promotion codes allowed; `phone` is E.164. With an
+    `idempotency_key` (an operator request's id) Stripe answers a repeat with the same session."""
     metadata = {"phone": phone, **({"user_id": user_id} if user_id else {})}
     params: SessionCreateParams = {
         "mode": "subscription",
@@ -53,7 +56,8 @@ async def create_checkout_link(
     }
     if user_id:
         params["client_reference_id"] = user_id
-    session = await client.v1.checkout.sessions.create_async(params)
+    options: RequestOptions = {"idempotency_key": idempotency_key} if idempotency_key else {}
+    session = await client.v1.checkout.sessions.create_async(params, options)
     if not session.url:
         raise RuntimeError("Stripe returned a Checkout Session without a URL")
     return CheckoutLink(session_id=session.id, url=session.url)

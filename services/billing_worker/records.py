@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from services.billing_worker.domain.access import AppliedSubscription
 from shared.unit_of_work import StalePlan
@@ -120,3 +121,21 @@ class ReconcileState:
     succeeded_at: datetime | None = None
     holder: str | None = None
     lease_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OperatorRequestOutcome:
+    """What billing made of an operator's request from the admin API (`request_id`): a
+    reconcile's report or a Checkout link, or why it could not (`error`, never a phone
+    number). Read by the admin through `BillingViews.operator_request`."""
+
+    request_id: str
+    kind: Literal["reconcile", "checkout_link"]
+    status: Literal["done", "failed"]
+    requested_by: str
+    requested_at: datetime
+    finished_at: datetime
+    reconcile: ReconcileReport | None = None
+    checkout_url: str | None = None
+    checkout_session_id: str | None = None
+    error: str | None = None

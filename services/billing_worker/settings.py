@@ -19,7 +19,7 @@ class BillingSettings(_Settings):
         env_prefix="BILLING_", env_file=".env", extra="ignore", frozen=True
     )
 
-    # Stripe price ids offered by `checkout-link --plan monthly|annual`.
+    # Stripe price ids offered by `givecare billing checkout-link --plan monthly|annual`.
     price_monthly: str | None = None
     price_annual: str | None = None
     checkout_success_url: str = "https://givecare.example/welcome"

@@ -1,11 +1,12 @@
 """The billing worker's collections, their indexes, and the Mongo repositories over them.
 
 `billing_accounts` (one per caregiver, keyed by E.164 phone), `billing_customers` (Stripe
-customer → phone: the link), `billing_events` (every Stripe event once, by its id) and
-`billing_reconcile` (the scheduled reconcile's progress and lease). Each repository is bound to
-a session when built: the transaction's inside an event (`unit_of_work.MongoBillingWork`), none
-for reads outside one (the expiry sweep's scan, the re-fetch's hint, reconcile, the admin).
-Documents stay in here; records go in and out.
+customer → phone: the link), `billing_events` (every Stripe event once, by its id),
+`billing_reconcile` (the scheduled reconcile's progress and lease) and
+`billing_operator_requests` (what became of operators' reconcile and Checkout-link requests).
+Each repository is bound to a session when built: the transaction's inside an event
+(`unit_of_work.MongoBillingWork`), none for reads outside one (the expiry sweep's scan, the
+re-fetch's hint, reconcile, the admin). Documents stay in here; records go in and out.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from services.billing_worker.records import (
     CustomerAlreadyLinked,
     CustomerLink,
     ImportedAccount,
+    OperatorRequestOutcome,
     Outcome,
     ReconcileReport,
     ReconcileState,
@@ -48,6 +50,7 @@ ACCOUNTS = "billing_accounts"
 CUSTOMERS = "billing_customers"
 EVENTS = "billing_events"
 RECONCILE = "billing_reconcile"
+OPERATOR_REQUESTS = "billing_operator_requests"
 _STRIPE_RECONCILE = "stripe_events"
 
 BILLING_INDEXES: IndexDeclarations = {
@@ -453,6 +456,43 @@ class MongoReconcileRuns:
         await self._collection.update_one(
             {"_id": _STRIPE_RECONCILE, "holder": holder},
             {"$set": {"holder": None, "lease_until": retry_at, "last_error": error}},
+        )
+
+
+class MongoOperatorRequests:
+    """`billing_operator_requests`: one document per operator request, by its id, written once
+    (a redelivered request keeps what its first run recorded)."""
+
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._collection = db[OPERATOR_REQUESTS]
+        self._session = session
+
+    async def record(self, outcome: OperatorRequestOutcome) -> None:
+        document = asdict(outcome)
+        document["_id"] = document.pop("request_id")
+        await self._collection.update_one(
+            {"_id": document["_id"]},
+            {"$setOnInsert": {k: v for k, v in document.items() if k != "_id"}},
+            upsert=True,
+            session=self._session,
+        )
+
+    async def get(self, request_id: str) -> OperatorRequestOutcome | None:
+        doc = await self._collection.find_one({"_id": request_id}, session=self._session)
+        if doc is None:
+            return None
+        report = doc.get("reconcile")
+        return OperatorRequestOutcome(
+            request_id=doc["_id"],
+            kind=doc["kind"],
+            status=doc["status"],
+            requested_by=doc["requested_by"],
+            requested_at=doc["requested_at"],
+            finished_at=doc["finished_at"],
+            reconcile=ReconcileReport(**report) if report is not None else None,
+            checkout_url=doc.get("checkout_url"),
+            checkout_session_id=doc.get("checkout_session_id"),
+            error=doc.get("error"),
         )
 
 

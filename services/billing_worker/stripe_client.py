@@ -30,6 +30,16 @@ def stripe_client(stripe_settings: StripeSettings, billing: BillingSettings) -> 
     )
 
 
+def configured_stripe_client(
+    stripe_settings: StripeSettings, billing: BillingSettings
+) -> stripe.StripeClient | None:
+    """`stripe_client` when an API key is configured, else None (for what can say so instead)."""
+    api_key = stripe_settings.api_key
+    if api_key is None or not api_key.get_secret_value().strip():
+        return None
+    return stripe_client(stripe_settings, billing)
+
+
 class StripeSubscriptions:
     """Reads subscriptions from Stripe: the source of truth when events leave doubt."""
 

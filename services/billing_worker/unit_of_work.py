@@ -15,8 +15,18 @@ from typing import Protocol, TypeVar
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.billing_worker.domain.access import SubscriptionState
-from services.billing_worker.records import BillingAccount, CustomerLink, Outcome
-from services.billing_worker.store import MongoAccounts, MongoCustomers, MongoStripeEvents
+from services.billing_worker.records import (
+    BillingAccount,
+    CustomerLink,
+    OperatorRequestOutcome,
+    Outcome,
+)
+from services.billing_worker.store import (
+    MongoAccounts,
+    MongoCustomers,
+    MongoOperatorRequests,
+    MongoStripeEvents,
+)
 from shared.events.catalog import StripeEventReceived
 from shared.mongo import Database
 from shared.outbox import Outbox
@@ -124,6 +134,14 @@ class StripeEvents(Protocol):
         ...
 
 
+class OperatorRequests(Protocol):
+    """`store.MongoOperatorRequests`: what became of operators' requests, written once each."""
+
+    async def record(self, outcome: OperatorRequestOutcome) -> None: ...
+
+    async def get(self, request_id: str) -> OperatorRequestOutcome | None: ...
+
+
 class BillingWork(Emits, Protocol):
     """What billing's handlers may touch inside one event's transaction (read-only members, so
     the Mongo unit and the fake may each hold their own repository classes)."""
@@ -136,6 +154,9 @@ class BillingWork(Emits, Protocol):
 
     @property
     def stripe_events(self) -> StripeEvents: ...
+
+    @property
+    def operator_requests(self) -> OperatorRequests: ...
 
 
 class BillingTransactions(Protocol):
@@ -152,6 +173,7 @@ class MongoBillingWork(UnitOfWork):
         self.accounts = MongoAccounts(db, session)
         self.customers = MongoCustomers(db, session)
         self.stripe_events = MongoStripeEvents(db, session)
+        self.operator_requests = MongoOperatorRequests(db, session)
 
 
 def billing_work(db: Database) -> UnitOfWorkFactory[MongoBillingWork]:

@@ -1,16 +1,17 @@
-"""What other services may read of billing: a caregiver's subscription as a record.
+"""What other services may read of billing: a caregiver's subscription as a record, and what
+became of an operator's request (a reconcile, a Checkout link).
 
-The admin's user view reads here and nowhere else in the billing worker; billing's own writes
-stay behind its unit of work.
+The admin reads here and nowhere else in the billing worker; billing's own writes stay behind
+its unit of work.
 """
 
 from __future__ import annotations
 
-from services.billing_worker.records import BillingAccount
-from services.billing_worker.store import MongoAccounts
+from services.billing_worker.records import BillingAccount, OperatorRequestOutcome, ReconcileReport
+from services.billing_worker.store import MongoAccounts, MongoOperatorRequests
 from shared.mongo import Database, Document
 
-__all__ = ["BillingAccount", "BillingViews"]
+__all__ = ["BillingAccount", "BillingViews", "OperatorRequestOutcome", "ReconcileReport"]
 
 
 class BillingViews:
@@ -18,6 +19,7 @@ class BillingViews:
 
     def __init__(self, db: Database) -> None:
         self._accounts = MongoAccounts(db)
+        self._requests = MongoOperatorRequests(db)
 
     async def account(self, phone: str) -> BillingAccount | None:
         """The caregiver's billing account (E.164 phone), if billing has seen them."""
@@ -31,3 +33,7 @@ class BillingViews:
         """The account's document, for a data migration's field-by-field verify (it compares
         it with `store.migrated_account_document`, provenance included)."""
         return await self._accounts.stored_document(phone)
+
+    async def operator_request(self, request_id: str) -> OperatorRequestOutcome | None:
+        """What billing made of an operator's request; None until it has handled it."""
+        return await self._requests.get(request_id)

@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from services.admin.auth import Actor, Role
-from services.admin.errors import InvalidRequest
-from services.admin.wiring import AdminServices
-from services.cli.console import operator_name, print_json, run_admin
+from services.admin.auth import Role
+from services.cli.console import print_json, run_admin
+from services.cli.options import Limit
 
 admin_app = typer.Typer(help="The first admin and API tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens: shown once, stored as hashes.", no_args_is_help=True)
@@ -21,20 +20,10 @@ def create_first(
     phone: Annotated[str, typer.Option(help="E.164 phone number of the first admin")],
     token_name: Annotated[str | None, typer.Option(help="a label for the new token")] = None,
 ) -> None:
-    """Make the first admin and print their API token (once), with the deployment's
-    ADMIN_BOOTSTRAP_TOKEN from the environment. Refused once an admin exists."""
-
-    async def bootstrap(services: AdminServices, _actor: Actor) -> dict[str, object]:
-        configured = services.config.admin.bootstrap_token
-        if configured is None:
-            raise InvalidRequest("ADMIN_BOOTSTRAP_TOKEN is not set in this environment")
-        # Presented like any caller would, so the API's check (and its throttle) applies.
-        await services.auth.check_bootstrap(
-            f"Bearer {configured.get_secret_value()}", f"cli:{operator_name()}"
-        )
-        return await services.actions.bootstrap_first_admin(phone, token_name=token_name)
-
-    print_json(run_admin(bootstrap))
+    """Make the first admin and print their API token (once). Direct mode presents this
+    environment's ADMIN_BOOTSTRAP_TOKEN; remote mode presents GIVECARE_TOKEN, which must be the
+    deployment's bootstrap token. Refused once an admin exists."""
+    print_json(run_admin(lambda admin: admin.bootstrap(phone, token_name=token_name)))
 
 
 @token_app.command("create")
@@ -50,30 +39,20 @@ def create_token(
 ) -> None:
     """Mint an API token for an operator; it is printed once and stored only as a hash."""
     print_json(
-        run_admin(
-            lambda services, actor: services.actions.create_token(
-                actor, user, roles=role, ttl_days=ttl_days, name=name
-            )
-        )
+        run_admin(lambda admin: admin.create_token(user, roles=role, ttl_days=ttl_days, name=name))
     )
 
 
 @token_app.command("revoke")
 def revoke_token(token_id: Annotated[str, typer.Argument(help="the token's public id")]) -> None:
     """Revoke a token at once."""
-    print_json(run_admin(lambda services, actor: services.actions.revoke_token(actor, token_id)))
+    print_json(run_admin(lambda admin: admin.revoke_token(token_id)))
 
 
 @token_app.command("list")
 def list_tokens(
     operator_id: Annotated[str | None, typer.Option(help="only this operator's tokens")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 100,
+    limit: Limit = 100,
 ) -> None:
     """Tokens, newest first (never their hashes)."""
-    print_json(
-        run_admin(
-            lambda services, actor: services.reads.tokens(
-                actor, operator_id=operator_id, limit=limit
-            )
-        )
-    )
+    print_json(run_admin(lambda admin: admin.tokens(operator_id=operator_id, limit=limit)))

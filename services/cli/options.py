@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from services.admin.schemas import MAX_ROWS
 from shared.phones import InvalidPhoneNumber, normalise_phone
 
 
@@ -32,4 +33,11 @@ DevtoolsEnv = Annotated[
         "--env-file",
         help="Where `make run` left the values it made up (dev tokens, the fake Twilio).",
     ),
+]
+# Rows a command reads or acts on: at most a page (the API's own bound), as one request.
+Limit = Annotated[
+    int, typer.Option(min=1, max=MAX_ROWS, help="at most this many rows (a page: 500)")
+]
+UserRef = Annotated[
+    str, typer.Argument(help="E.164 phone, operator id, or the SMS worker's user id")
 ]

@@ -8,8 +8,7 @@ from typing import Any
 
 import uvicorn
 
-from services.ingress.app import IngressConfig
-from services.ingress.settings import IngressSettings
+from services.ingress.settings import IngressConfig, IngressSettings
 from shared.config import ConfigError, LoggingSettings, load_settings
 from shared.logging import configure_logging
 from shared.tracing import check_environment as check_tracing_environment

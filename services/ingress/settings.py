@@ -1,13 +1,26 @@
 """Ingress settings: where it listens, whom it trusts in front of it, how it rebuilds the public
-URL Twilio signed, and its limits."""
+URL Twilio signed, and its limits; and `IngressConfig`, everything the app reads from the
+environment, loaded and checked once."""
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.config import (
+    BrokerSettings,
+    ConfigError,
+    MongoSettings,
+    OutboxSettings,
+    StripeSettings,
+    TwilioSettings,
+    is_loopback_host,
+    load_settings,
+)
 
 
 class IngressSettings(BaseSettings):
@@ -91,3 +104,50 @@ class WebhookSettings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s)://host[:port] URL")
         return value
+
+
+@dataclass(frozen=True)
+class IngressConfig:
+    """Everything the app reads from the environment, loaded once."""
+
+    ingress: IngressSettings
+    webhooks: WebhookSettings
+    twilio: TwilioSettings
+    stripe: StripeSettings
+    broker: BrokerSettings
+    mongo: MongoSettings
+    outbox: OutboxSettings
+
+    @classmethod
+    def from_environment(cls) -> IngressConfig:
+        return cls(
+            ingress=load_settings(IngressSettings),
+            webhooks=load_settings(WebhookSettings),
+            twilio=load_settings(TwilioSettings),
+            stripe=load_settings(StripeSettings),
+            broker=load_settings(BrokerSettings),
+            mongo=load_settings(MongoSettings),
+            outbox=load_settings(OutboxSettings),
+        )
+
+    def check(self) -> None:
+        """Refuse to run without a way to verify Twilio, and refuse the insecure flag anywhere
+        but on a loopback address: the flag accepts anyone's forged webhooks."""
+        if self.webhooks.insecure_skip_signature_check:
+            base = self.webhooks.public_base_url
+            if not (
+                base
+                and is_loopback_host(urlsplit(base).hostname)
+                and is_loopback_host(self.ingress.host)
+            ):
+                raise ConfigError(
+                    "invalid configuration: INSECURE_SKIP_SIGNATURE_CHECK: refused unless "
+                    "PUBLIC_BASE_URL and INGRESS_HOST are loopback addresses (localhost, "
+                    "127.0.0.1, ::1): unsigned webhooks are for development on one machine"
+                )
+            return
+        if not self.twilio.webhook_token_list:
+            raise ConfigError(
+                "invalid configuration: TWILIO_AUTH_TOKEN: required to verify webhooks "
+                "(or set INSECURE_SKIP_SIGNATURE_CHECK=true for local development only)"
+            )

@@ -1,6 +1,6 @@
 """Sends that ran out of retries leave their request in the sender queue's parking queue, with
-the same headers the consumer runtime writes, so `python -m shared.broker parked list|replay
-sms_sender.events` shows and replays them; a replayed request starts the send over."""
+the same headers the consumer runtime writes, so `givecare dlq list|replay sms_sender.events`
+shows and replays them; a replayed request starts the send over."""
 
 from __future__ import annotations
 

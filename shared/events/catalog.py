@@ -247,6 +247,45 @@ class CrisisAlertAcknowledged(Payload):
     acknowledged_at: datetime
 
 
+# Stripe keeps events for 30 days: a reconcile cannot reach further back.
+RECONCILE_MAX_SECONDS = 30 * 86_400
+
+
+@EVENTS.register
+class BillingReconcileRequested(Payload):
+    """An operator asked, through the admin API, for the Stripe events of a window that billing
+    never received: the billing worker, which alone holds the Stripe key, lists and feeds them
+    and records the outcome under `request_id` (`BillingViews.operator_request`).
+
+    `requested_by` is the operator's id in the admin's database, never a phone number. The
+    envelope's idempotency key is `billing-request:<request id>`.
+    """
+
+    EVENT_TYPE = "billing.reconcile.requested"
+
+    request_id: str = Field(min_length=1, max_length=64)
+    since_seconds: int = Field(gt=0, le=RECONCILE_MAX_SECONDS)
+    requested_by: str = Field(min_length=1)
+    requested_at: datetime
+
+
+@EVENTS.register
+class CheckoutLinkRequested(Payload):
+    """An operator asked, through the admin API, for a Stripe Checkout link for a caregiver:
+    the billing worker creates the session (Stripe's idempotency key is `request_id`, so a
+    redelivery makes no second session) and records its URL under `request_id`."""
+
+    EVENT_TYPE = "billing.checkout_link.requested"
+
+    request_id: str = Field(min_length=1, max_length=64)
+    phone: str = E164
+    plan: Literal["monthly", "annual"]
+    # The SMS worker's user id, when that phone has texted us.
+    user_id: str | None = None
+    requested_by: str = Field(min_length=1)
+    requested_at: datetime
+
+
 # --- published by the billing worker --------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """Online data migrations: a resumable, checkpointed, leased runner and the migrations it runs.
 
 See `framework.py` for what a migration is and `runner.py` for how it runs;
-`python -m services.migrations` is the operator's command line.
+`givecare migrations` is the operator's command line.
 """
 
 from shared.migrations.framework import (

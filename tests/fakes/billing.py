@@ -19,6 +19,7 @@ from services.billing_worker.records import (
     BillingAccount,
     CustomerAlreadyLinked,
     CustomerLink,
+    OperatorRequestOutcome,
     Outcome,
     ReconcileReport,
     ReconcileState,
@@ -214,6 +215,19 @@ class FakeStripeEvents:
         return stored.outcome if stored is not None else None
 
 
+class FakeOperatorRequests:
+    """Operators' requests' outcomes in memory, written once each like the Mongo repository."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, OperatorRequestOutcome] = {}
+
+    async def record(self, outcome: OperatorRequestOutcome) -> None:
+        self.rows.setdefault(outcome.request_id, outcome)
+
+    async def get(self, request_id: str) -> OperatorRequestOutcome | None:
+        return self.rows.get(request_id)
+
+
 class FakeBillingWork(FakeUnitOfWork):
     """Satisfies `BillingWork` (the handlers' view) and `BillingTransactions` (`run`)."""
 
@@ -222,6 +236,7 @@ class FakeBillingWork(FakeUnitOfWork):
         self.accounts = FakeAccounts()
         self.customers = FakeCustomers()
         self.stripe_events = FakeStripeEvents()
+        self.operator_requests = FakeOperatorRequests()
 
 
 class OutsideReads:

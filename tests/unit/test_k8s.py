@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import ipaddress
 import json
 import re
 import shlex
@@ -23,14 +24,16 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pydantic
 import pytest
+import typer.main
 import yaml
 from cloudcoil.models.keda import v1alpha1 as keda
 from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 
+from services.billing_worker.queues import REQUESTS as BILLING_REQUESTS
 from services.billing_worker.queues import STRIPE
+from services.cli.migrations import migrations_cli
 from services.devtools.system import SERVICES
 from services.ingress.settings import IngressSettings, WebhookSettings
-from services.migrations.__main__ import _parser as migrations_cli
 from services.migrations.registry import known_migrations
 from services.queues import CONSUMER_QUEUES
 from services.scheduler.queues import EVENTS as SCHEDULER_EVENTS
@@ -51,10 +54,15 @@ KUBERNETES_VERSIONS = ("1.31", ".".join(kubernetes_validate.latest_version().spl
 CONSUMED_QUEUES = {
     "services.sms_worker": {queue.name for queue in SMS_WORKER_QUEUES},
     "services.sms_sender": {SENDER_EVENTS.name},
-    "services.billing_worker": {STRIPE.name},
+    "services.billing_worker": {STRIPE.name, BILLING_REQUESTS.name},
     "services.scheduler": {SCHEDULER_EVENTS.name},
 }
 CONFIG = "givecare-config"
+# The ingress classes of the internet-facing controller and of the internal one (private load
+# balancer) in front of /admin, and the namespace the internal one runs in.
+PUBLIC_CLASS = "nginx"
+INTERNAL_CLASS = "nginx-internal"
+INTERNAL_CONTROLLER = "ingress-nginx-internal"
 
 Object = dict[str, Any]
 
@@ -543,7 +551,9 @@ def test_each_pod_may_receive_and_send_only_what_it_needs(manifests: Manifests) 
         ports = {p["port"] for rule in ingress_rules for p in rule["ports"]}
         container_ports = {p["containerPort"] for p in _container(workload).get("ports", [])}
         if name == "ingress":
-            assert sources == {"ingress-nginx", "monitoring"}
+            # Production also lets the internal controller in front of /admin reach it.
+            internal = {INTERNAL_CONTROLLER} if manifests.overlay == "prod" else set()
+            assert sources == {"ingress-nginx", "monitoring"} | internal
         elif name == "migrate":
             assert ingress_rules == []
         else:
@@ -563,12 +573,24 @@ def test_each_pod_may_receive_and_send_only_what_it_needs(manifests: Manifests) 
                 ], name
 
 
+def _public_ingress(prod: Manifests) -> Object:
+    """The one Ingress of the internet-facing controller's class."""
+    (ingress,) = [
+        i for i in prod.of_kind("Ingress").values() if i["spec"]["ingressClassName"] == PUBLIC_CLASS
+    ]
+    return ingress
+
+
 def test_prod_exposes_nothing_but_the_webhooks() -> None:
-    """The rendered production overlay: one Ingress, for /webhooks only; no Service reachable
-    from outside the cluster; no pod on the host's network or ports."""
+    """The rendered production overlay: one public Ingress, for /webhooks only (the other is the
+    internal admin route, below); no Service reachable from outside the cluster; no pod on the
+    host's network or ports."""
     prod = _render("prod")
-    assert len(prod.of_kind("Ingress")) == 1
-    (ingress,) = prod.of_kind("Ingress").values()
+    assert {i["spec"]["ingressClassName"] for i in prod.of_kind("Ingress").values()} == {
+        PUBLIC_CLASS,
+        INTERNAL_CLASS,
+    }
+    ingress = _public_ingress(prod)
     assert "defaultBackend" not in ingress["spec"]
     paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
     assert [(p["path"], p["pathType"]) for p in paths] == [("/webhooks", "Prefix")]
@@ -590,7 +612,7 @@ def test_twilio_is_told_the_public_address(manifests: Manifests) -> None:
 def test_prod_exposes_only_the_webhooks_at_the_public_address() -> None:
     prod = _render("prod")
     host = urlsplit(prod.config()["PUBLIC_BASE_URL"]).hostname
-    (ingress,) = prod.of_kind("Ingress").values()
+    ingress = _public_ingress(prod)
     service_ports = {p["name"] for p in prod.of_kind("Service")["ingress"]["spec"]["ports"]}
     assert [tls["hosts"] for tls in ingress["spec"]["tls"]] == [[host]]
     for rule in ingress["spec"]["rules"]:
@@ -603,7 +625,7 @@ def test_prod_exposes_only_the_webhooks_at_the_public_address() -> None:
 
 def test_the_public_ingress_is_rate_limited_and_refuses_large_bodies_first() -> None:
     prod = _render("prod")
-    (ingress,) = prod.of_kind("Ingress").values()
+    ingress = _public_ingress(prod)
     annotations = ingress["metadata"]["annotations"]
     assert int(annotations["nginx.ingress.kubernetes.io/limit-rps"]) > 0
     assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
@@ -615,13 +637,67 @@ def test_the_public_ingress_is_rate_limited_and_refuses_large_bodies_first() -> 
     assert trusted.trusted_proxies
 
 
+def test_the_admin_api_is_routed_inside_the_network_only() -> None:
+    """/admin, for `givecare --api-url`, goes through an Ingress of the internal controller's
+    class only: its own ClusterIP Service to the ingress pods, /admin and nothing else, on an
+    internal host with TLS, from private addresses only; the NetworkPolicies let that controller
+    (and no other namespace) reach the ingress pods."""
+    prod = _render("prod")
+    (admin,) = [
+        i for i in prod.of_kind("Ingress").values() if i["spec"]["ingressClassName"] != PUBLIC_CLASS
+    ]
+    assert admin["spec"]["ingressClassName"] == INTERNAL_CLASS
+    assert "defaultBackend" not in admin["spec"]
+    public_host = urlsplit(prod.config()["PUBLIC_BASE_URL"]).hostname
+    (rule,) = admin["spec"]["rules"]
+    assert rule["host"] != public_host
+    assert rule["host"].endswith(".internal")
+    assert [tls["hosts"] for tls in admin["spec"]["tls"]] == [[rule["host"]]]
+    (path,) = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/admin", "Prefix")
+    sources = admin["metadata"]["annotations"]["nginx.ingress.kubernetes.io/whitelist-source-range"]
+    assert all(ipaddress.ip_network(cidr).is_private for cidr in sources.split(","))
+
+    backend = path["backend"]["service"]
+    service = prod.of_kind("Service")[backend["name"]]
+    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    ingress_pods = prod.of_kind("Deployment")["ingress"]
+    assert service["spec"]["selector"].items() <= _pod_labels(ingress_pods).items()
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] in {p["name"] for p in _container(ingress_pods)["ports"]}
+    # The public Ingress routes nothing of the admin's.
+    public = _public_ingress(prod)
+    assert all(
+        not p["path"].startswith("/admin")
+        for r in public["spec"]["rules"]
+        for p in r["http"]["paths"]
+    )
+
+    admitted = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for policy in prod.of_kind("NetworkPolicy").values()
+        if _selects(policy, _pod_labels(ingress_pods))
+        for rule in policy["spec"].get("ingress", [])
+        for peer in rule["from"]
+    }
+    assert INTERNAL_CONTROLLER in admitted
+    assert INTERNAL_CONTROLLER not in {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for policy in _render("dev").of_kind("NetworkPolicy").values()
+        for rule in policy["spec"].get("ingress", [])
+        for peer in rule["from"]
+        if "namespaceSelector" in peer
+    }
+
+
 def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None:
     job = manifests.of_kind("Job")["migrate"]
     container = _container(job)
     assert container["command"] == [
         "/bin/sh",
         "-c",
-        "exec python -m services.migrations $MIGRATE_ARGS",
+        "exec givecare migrations $MIGRATE_ARGS",
     ]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     source = manifests.generated("ConfigMap", "givecare-migrate")
@@ -631,6 +707,11 @@ def test_the_migration_job_runs_the_migrations_cli(manifests: Manifests) -> None
         "name": source["metadata"]["name"],
         "key": "MIGRATE_ARGS",
     }
-    args = migrations_cli().parse_args(shlex.split(source["data"]["MIGRATE_ARGS"]))
-    if getattr(args, "id", None) is not None:
-        assert args.id in known_migrations(MongoSettings(), MigrationSettings(), SystemClock())
+    # The arguments parse as a `givecare migrations` command, naming a migration that exists.
+    verb, *rest = shlex.split(source["data"]["MIGRATE_ARGS"])
+    group = typer.main.get_group(migrations_cli())
+    command = group.get_command(typer.Context(group), verb)
+    assert command is not None, verb
+    migration_id = command.make_context(verb, rest).params.get("migration_id")
+    if migration_id is not None:
+        assert migration_id in known_migrations(MongoSettings(), MigrationSettings(), SystemClock())

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from tests.integration.ingress.conftest import ingress_config
 from tests.integration.sms_sender.conftest import harness_factory
 
 __all__ = ["harness_factory"]  # the SMS sender's harness, for retries through the real sender
-from tests.support.processes import service_environment
+from tests.support.processes import ServiceProcess, service_environment
 
 BOOTSTRAP_TOKEN = "test-bootstrap-token-0123456789abcdef"
 ADMIN_PHONE = "+15555550100"
@@ -50,6 +50,10 @@ class CliResult:
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+    def error(self) -> Any:
+        """The JSON reason a refused command printed last on stderr."""
+        return json.loads(self.stderr.splitlines()[-1])
 
 
 @dataclass
@@ -73,26 +77,33 @@ class AdminHarness:
         minted = await self.services.actions.create_token(
             OPERATOR, phone, roles=roles, ttl_days=None, name=None
         )
-        token: str = minted["token"]
+        token: str = minted.token
         return token
 
     async def cli(self, *args: str, stdin: str | None = None) -> CliResult:
         """`givecare <args>` as a process, with this test's servers in its environment."""
-        script = Path(sys.executable).with_name("givecare")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "services.cli.main"]
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            *args,
-            env=self.env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(
-            process.communicate(stdin.encode() if stdin is not None else None), 120
-        )
-        assert process.returncode is not None
-        return CliResult(process.returncode, out.decode(), err.decode())
+        return await givecare(*args, env=self.env, stdin=stdin)
+
+
+async def givecare(*args: str, env: dict[str, str], stdin: str | None = None) -> CliResult:
+    """The `givecare` console script (its `main`) as a process with exactly the environment
+    `env`. Run as `python -m` from this checkout: the venv's `givecare` script imports whichever
+    checkout the venv was installed from, which need not be the one under test."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(
+        process.communicate(stdin.encode() if stdin is not None else None), 120
+    )
+    assert process.returncode is not None
+    return CliResult(process.returncode, out.decode(), err.decode())
 
 
 def auth(token: str) -> dict[str, str]:
@@ -159,4 +170,79 @@ async def admin(
             )
     finally:
         for name in (*list(names.values())[2:], ingress_db):
+            await mongo_client.drop_database(name)
+
+
+# Where an operator's machine would find a database or broker in remote mode: nowhere.
+NOWHERE = {
+    "MONGODB_URL": "mongodb://127.0.0.1:9/?directConnection=true&serverSelectionTimeoutMS=500",
+    "RABBITMQ_URL": "amqp://nobody:nothing@127.0.0.1:9/",
+}
+
+
+@dataclass
+class Remote:
+    """A real ingress process with the admin API on 127.0.0.1, and `givecare` pointed at it
+    from an environment with no reachable database or broker."""
+
+    url: str
+    ingress: ServiceProcess
+    # The databases each service uses here (`MONGODB_DB_*`), for processes started beside it.
+    databases: dict[str, str]
+    admin_db: Database
+    sms_db: Database
+    sender_db: Database
+    billing_db: Database
+    broker_settings: BrokerSettings
+    mongodb_url: str
+
+    async def cli(self, *args: str, token: str | None) -> CliResult:
+        env = {**os.environ, **NOWHERE, "GIVECARE_API_URL": self.url, "LOG_FORMAT": "json"}
+        env.pop("GIVECARE_TOKEN", None)
+        if token is not None:
+            env["GIVECARE_TOKEN"] = token
+        return await givecare(*args, env=env)
+
+
+@pytest.fixture
+async def remote(
+    broker_settings: BrokerSettings, mongodb_url: str, mongo_db_name: str, mongo_client: MongoClient
+) -> AsyncIterator[Remote]:
+    """`python -m services.ingress` as a real process, its admin API under /admin."""
+    names = {
+        "MONGODB_DB_INGRESS": f"{mongo_db_name}_ing",
+        "MONGODB_DB_ADMIN": f"{mongo_db_name}_adm",
+        "MONGODB_DB_SMS_WORKER": f"{mongo_db_name}_sms",
+        "MONGODB_DB_SMS_SENDER": f"{mongo_db_name}_snd",
+        "MONGODB_DB_BILLING_WORKER": f"{mongo_db_name}_bil",
+        "MIGRATIONS_STATE_DB": f"{mongo_db_name}_mig",
+    }
+    env = service_environment(
+        broker_settings,
+        mongodb_url,
+        service="ingress",
+        database=names["MONGODB_DB_INGRESS"],
+        **names,
+        INGRESS_HOST="127.0.0.1",
+        TWILIO_AUTH_TOKEN="remote-cli-twilio-token",
+        ADMIN_BOOTSTRAP_TOKEN=BOOTSTRAP_TOKEN,
+        ADMIN_LAST_USED_INTERVAL_SECONDS="0",
+    )
+    try:
+        async with ServiceProcess(
+            "services.ingress", env, port_variable="INGRESS_PORT", ready_timeout=60
+        ) as ingress:
+            yield Remote(
+                url=f"http://127.0.0.1:{ingress.ops_port}",
+                ingress=ingress,
+                databases=names,
+                admin_db=mongo_client[names["MONGODB_DB_ADMIN"]],
+                sms_db=mongo_client[names["MONGODB_DB_SMS_WORKER"]],
+                sender_db=mongo_client[names["MONGODB_DB_SMS_SENDER"]],
+                billing_db=mongo_client[names["MONGODB_DB_BILLING_WORKER"]],
+                broker_settings=broker_settings,
+                mongodb_url=mongodb_url,
+            )
+    finally:
+        for name in names.values():
             await mongo_client.drop_database(name)

@@ -33,6 +33,7 @@ _PATH_VALUES = {
     "queue": "scheduler.events",
     "key": "reply:no-such-send",
     "alert_id": "no-such-alert",
+    "request_id": "no-such-request",
 }
 _WRITES = frozenset({"post", "put", "patch", "delete"})
 
@@ -149,4 +150,20 @@ async def test_failed_attempts_are_throttled_per_client_and_logged_without_the_t
     assert not [entry for entry in logs if secret[:12] in repr(entry) or "AAAAAA" in repr(entry)]
 
     admin.clock.advance(timedelta(seconds=FAILED_AUTH_WINDOW_SECONDS))
+    assert (await admin.http.get("/me", headers=auth(good))).status_code == 200
+
+
+async def test_only_a_bearer_header_carries_a_token_and_a_malformed_one_is_no_attempt(
+    admin: AdminHarness,
+) -> None:
+    """The `ApiToken` scheme reads `Authorization: Bearer <token>` (any case, any spacing);
+    anything else is no credentials at all: 401, and not a failed attempt."""
+    good = await admin.token(ADMIN_PHONE, Role.ADMIN)
+    spaced = await admin.http.get("/me", headers={"authorization": f"bearer   {good}"})
+    assert spaced.status_code == 200, spaced.text
+    for header in (f"Basic {good}", "Bearer", good):
+        for _ in range(FAILED_AUTH_LIMIT):
+            refused = await admin.http.get("/me", headers={"authorization": header})
+            assert refused.status_code == 401
+            assert refused.json()["error"] == "not_authenticated"
     assert (await admin.http.get("/me", headers=auth(good))).status_code == 200

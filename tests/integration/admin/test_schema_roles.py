@@ -131,7 +131,7 @@ async def target(
                 minted = await services.actions.create_token(
                     OPERATOR, phone, roles=[role], ttl_days=None, name=None
                 )
-                tokens[role.value] = minted["token"]
+                tokens[role.value] = minted.token
             async with _client(app) as http:
 
                 async def ready() -> bool:

@@ -110,6 +110,8 @@ async def test_every_write_is_audited(
         ("post", "/crisis-alerts/{alert_id}/acknowledge"): "alert.acknowledge",
         ("post", "/dlq/{queue}/replay"): "dlq.replay",
         ("post", "/dlq/{queue}/discard"): "dlq.discard",
+        ("post", "/billing/reconcile"): "billing.reconcile",
+        ("post", "/billing/checkout-links"): "billing.checkout_link",
     }
     calls = [
         ("POST", f"/tokens/{token_id}/revoke", None),
@@ -120,6 +122,8 @@ async def test_every_write_is_audited(
         ("POST", "/crisis-alerts/alert-1/acknowledge", {"note": "spoke to them"}),
         ("POST", f"/dlq/{queue}/replay", {}),
         ("POST", f"/dlq/{queue}/discard", {"all": True}),
+        ("POST", "/billing/reconcile", {"since_seconds": 3_600}),
+        ("POST", "/billing/checkout-links", {"phone": CAREGIVER, "plan": "annual"}),
     ]
     for method, url, body in calls:
         answer = await admin.http.request(method, url, headers=boss, json=body)
@@ -145,6 +149,11 @@ async def test_every_write_is_audited(
     assert by_action["role.grant"]["target"]["type"] == "operator"
     assert by_action["alert.acknowledge"]["target"] == {"type": "alert", "id": "alert-1"}
     assert by_action["outbound.retry"]["details"]["mode"] == "reopen"
+    assert by_action["billing.checkout_link"]["target"]["type"] == "billing_request"
+    assert by_action["billing.checkout_link"]["details"] == {
+        "plan": "annual",
+        "user_id": "caregiver",
+    }
     for row in audit:
         assert row["at"] == NOW
         assert row["actor"]["kind"] in ("token", "bootstrap")

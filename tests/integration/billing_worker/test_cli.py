@@ -1,9 +1,12 @@
-"""The operator commands as real processes against the fake Stripe API: `reconcile` recovers
-missed webhooks exactly once, `checkout-link` creates the Checkout Session the worker can link."""
+"""`givecare billing` in direct mode, as real processes with the billing worker's environment,
+against the fake Stripe API: `reconcile` recovers missed webhooks exactly once, `checkout-link`
+creates the Checkout Session the worker can link. (Remote mode, through the admin API and a
+billing worker process: tests/integration/admin/test_cli_billing.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from datetime import timedelta
@@ -28,12 +31,16 @@ API_KEY = "sk_test_givecare"
 
 
 async def _command(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """`givecare billing <args>` in direct mode (no API URL in its environment)."""
+    environment = {**os.environ, **env}
+    environment.pop("GIVECARE_API_URL", None)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.billing_worker",
+        "services.cli.main",
+        "billing",
         *args,
-        env={**os.environ, **env},
+        env=environment,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -106,12 +113,12 @@ async def test_reconcile_feeds_the_two_missed_events_once(
     }
     code, out, err = await _command(env, "reconcile", "--since", "3d")
     assert code == 0, err
-    assert "listed 4, already received 2, fed 2" in out
+    assert json.loads(out) == {"listed": 4, "already_received": 2, "fed": 2}
     await billing.settle(len(received) + len(missed))
 
     code, out, err = await _command(env, "reconcile", "--since", "3d")
     assert code == 0, err
-    assert "listed 4, already received 4, fed 0" in out
+    assert json.loads(out) == {"listed": 4, "already_received": 4, "fed": 0}
 
     lists = fake_stripe.stripe.calls_to("GET", "/v1/events")
     assert lists
@@ -156,7 +163,7 @@ async def test_checkout_link_creates_a_session_the_worker_can_link(
     )
     assert code == 0, err
     session = fake_stripe.stripe.checkout_sessions[-1]
-    assert out.strip().splitlines()[-1] == session["url"]
+    assert json.loads(out) == {"session_id": session["id"], "url": session["url"]}
     [call] = fake_stripe.stripe.calls_to("POST", "/v1/checkout/sessions")
     metadata = {"phone": PHONE, "user_id": "u-42"}
     assert call.params["mode"] == "subscription"
@@ -171,7 +178,7 @@ async def test_checkout_link_creates_a_session_the_worker_can_link(
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["--phone", "not a number"], {}, "--phone is not a valid phone number"),
+        (["--phone", "not a number"], {}, "does not parse as a phone number"),
         (["--phone", PHONE], {"BILLING_PRICE_MONTHLY": ""}, "BILLING_PRICE_MONTHLY is not set"),
         (["--phone", PHONE], {"STRIPE_API_KEY": ""}, "STRIPE_API_KEY"),
     ],

@@ -13,8 +13,8 @@ import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
 from services.devtools.loopback import LoopbackServer
-from services.ingress.app import IngressConfig, create_app
-from services.ingress.settings import IngressSettings, WebhookSettings
+from services.ingress.app import create_app
+from services.ingress.settings import IngressConfig, IngressSettings, WebhookSettings
 from shared.broker import declare_exchange
 from shared.config import (
     BrokerSettings,

@@ -46,7 +46,8 @@ class Deployment:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.migrations",
+            "services.cli.main",
+            "migrations",
             *argv,
             env={**self.env, **extra_env},
             stdout=asyncio.subprocess.PIPE,
@@ -159,7 +160,8 @@ async def test_sigkill_mid_backfill_then_rerun_completes_without_duplicates(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.migrations",
+        "services.cli.main",
+        "migrations",
         "run",
         split_users.ID,
         "--batch-size",

@@ -10,8 +10,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
-from services.migrations.__main__ import main as cli
+from services.cli.migrations import migrations_cli
 from shared.clock import ManualClock, SystemClock
 from shared.migrations import LeaseHeld, MigrationRunner, Status
 from shared.mongo import Database, MongoClient
@@ -178,25 +179,24 @@ async def test_rollback_undoes_and_resets_the_checkpoint(
 
 
 async def test_command_line_runs_lists_and_reports(
-    db: Database,
-    mongodb_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    db: Database, mongodb_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _seed(db, 40)
     monkeypatch.setenv("MONGODB_URL", mongodb_url)
     monkeypatch.setenv("MIGRATIONS_STATE_DB", db.name)
     migrations = {PeopleToPersons.id: PeopleToPersons(db.name)}
+    app = migrations_cli(lambda *_: migrations)
 
-    def run_cli(*argv: str) -> int:
-        return cli(list(argv), migrations)
+    def run_cli(*argv: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(argv))
+        return result.exit_code, result.stdout
 
-    assert await asyncio.to_thread(run_cli, "run", PeopleToPersons.id, "--dry-run") == 0
-    assert '"would_process": 40' in capsys.readouterr().out
-    assert await asyncio.to_thread(run_cli, "run", PeopleToPersons.id, "--batch-size", "7") == 0
-    assert '"status": "completed"' in capsys.readouterr().out
-    assert await asyncio.to_thread(run_cli, "list") == 0
-    assert "completed" in capsys.readouterr().out
-    assert await asyncio.to_thread(run_cli, "verify", PeopleToPersons.id) == 0
-    assert await asyncio.to_thread(run_cli, "run", "nope") == 2
+    code, out = await asyncio.to_thread(run_cli, "run", PeopleToPersons.id, "--dry-run")
+    assert (code, '"would_process": 40' in out) == (0, True)
+    code, out = await asyncio.to_thread(run_cli, "run", PeopleToPersons.id, "--batch-size", "7")
+    assert (code, '"status": "completed"' in out) == (0, True)
+    code, out = await asyncio.to_thread(run_cli, "list")
+    assert (code, "completed" in out) == (0, True)
+    assert (await asyncio.to_thread(run_cli, "verify", PeopleToPersons.id))[0] == 0
+    assert (await asyncio.to_thread(run_cli, "run", "nope"))[0] == 2
     assert await db.persons.count_documents({}) == 40

@@ -13,11 +13,17 @@ import pytest
 from services.admin.actions import AdminActions
 from services.admin.auth import BOOTSTRAP_ACTOR, Actor, Role, operator, token_hash
 from services.admin.broker import BrokerAccess
-from services.admin.errors import BootstrapClosed, Conflict, Forbidden, NotFound
+from services.admin.errors import BootstrapClosed, Conflict, Forbidden, InvalidRequest, NotFound
+from services.admin.schemas import AcknowledgementRequested, OperatorRoles
 from services.sms_worker.records import Alert, User
 from shared.clock import ManualClock
 from shared.config import BrokerSettings
-from shared.events.catalog import CrisisAlertAcknowledged, SmsOutboundRequested
+from shared.events.catalog import (
+    BillingReconcileRequested,
+    CheckoutLinkRequested,
+    CrisisAlertAcknowledged,
+    SmsOutboundRequested,
+)
 from tests.fakes.admin import FakeAdminWork, FakeSenderViews
 from tests.fakes.sms_worker import FakeSmsViews
 from tests.unit.sms_worker.fake_worker import FakeSmsWorker
@@ -68,8 +74,8 @@ class World:
         first = await self.actions.bootstrap_first_admin(BOSS_PHONE, token_name=None)
         return Actor(
             kind="token",
-            id=first["token_id"],
-            operator_id=first["operator_id"],
+            id=first.token_id,
+            operator_id=first.operator_id,
             roles=frozenset({Role.ADMIN}),
         )
 
@@ -77,11 +83,11 @@ class World:
 async def test_bootstrap_makes_an_operator_admin_without_creating_any_sms_user() -> None:
     world = World()
     first = await world.actions.bootstrap_first_admin("+1 (555) 555-0100", token_name="first")
-    boss = await world.admin.operators.get(first["operator_id"])
+    boss = await world.admin.operators.get(first.operator_id)
     assert boss is not None
     assert (boss.phone, boss.roles) == (BOSS_PHONE, frozenset({Role.ADMIN}))
-    token = world.admin.tokens.rows[first["token_id"]]
-    assert token.hash == token_hash(first["token"])
+    token = world.admin.tokens.rows[first.token_id]
+    assert token.hash == token_hash(first.token)
     assert (token.operator_id, token.roles, token.name) == (
         boss.id,
         frozenset({Role.ADMIN}),
@@ -101,10 +107,10 @@ async def test_bootstrap_makes_an_operator_admin_without_creating_any_sms_user()
 async def test_a_phone_that_never_texted_gets_a_role_and_no_sms_user() -> None:
     world = World()
     granted = await world.actions.grant_role(CLI, HELPER_PHONE, Role.SUPPORT)
-    assert granted["roles"] == ["support"]
+    assert granted.roles == ["support"]
     helper = await world.admin.operators.by_phone(HELPER_PHONE)
     assert helper is not None
-    assert helper.id == granted["operator_id"]
+    assert helper.id == granted.operator_id
     # By operator id too; granting what is held changes nothing but is still recorded.
     again = await world.actions.grant_role(CLI, helper.id, Role.SUPPORT)
     assert again == granted
@@ -119,7 +125,7 @@ async def test_an_sms_users_id_names_the_operator_of_their_phone() -> None:
     granted = await world.actions.grant_role(CLI, CAREGIVER.id, Role.SUPPORT)
     operator_of_phone = await world.admin.operators.by_phone(CAREGIVER.phone)
     assert operator_of_phone is not None
-    assert granted == {"operator_id": operator_of_phone.id, "roles": ["support"]}
+    assert granted == OperatorRoles(operator_id=operator_of_phone.id, roles=[Role.SUPPORT])
     assert operator_of_phone.id != CAREGIVER.id
     with pytest.raises(NotFound):
         await world.actions.grant_role(CLI, "nobody-by-that-id", Role.SUPPORT)
@@ -136,7 +142,7 @@ async def test_the_last_admin_keeps_the_role_and_a_role_not_held_cannot_be_revok
         await world.actions.revoke_role(boss, HELPER_PHONE, Role.SUPPORT)
     await world.actions.grant_role(boss, HELPER_PHONE, Role.ADMIN)
     stepped_down = await world.actions.revoke_role(boss, BOSS_PHONE, Role.ADMIN)
-    assert stepped_down["roles"] == []
+    assert stepped_down.roles == []
     assert world.admin.audit.actions() == ["admin.bootstrap", "role.grant", "role.revoke"]
 
 
@@ -153,13 +159,13 @@ async def test_a_token_carries_only_roles_its_operator_holds() -> None:
     minted = await world.actions.create_token(
         boss, HELPER_PHONE, roles=None, ttl_days=30, name="laptop"
     )
-    token = world.admin.tokens.rows[minted["token_id"]]
+    token = world.admin.tokens.rows[minted.token_id]
     assert (token.roles, token.created_by, token.expires_at) == (
         frozenset({Role.SUPPORT}),
         boss.id,
         NOW + timedelta(days=30),
     )
-    assert minted["operator_id"] == token.operator_id
+    assert minted.operator_id == token.operator_id
     # A support token cannot mint tokens.
     support = Actor("token", token.id, token.operator_id, frozenset({Role.SUPPORT}))
     with pytest.raises(Forbidden):
@@ -172,7 +178,7 @@ async def test_a_token_is_revoked_once_and_a_refused_write_leaves_no_audit_row()
     world = World()
     boss = await world.boss()
     revoked = await world.actions.revoke_token(boss, boss.id)
-    assert world.admin.tokens.rows[boss.id].revoked_at == revoked["revoked_at"] == NOW
+    assert world.admin.tokens.rows[boss.id].revoked_at == revoked.revoked_at == NOW
     with pytest.raises(Conflict, match="already revoked"):
         await world.actions.revoke_token(boss, boss.id)
     with pytest.raises(NotFound):
@@ -185,12 +191,10 @@ async def test_acknowledging_an_alert_is_a_command_the_sms_worker_applies_once()
     await world.worker.uow.alerts.record(ALERT)
     boss = await world.boss()
     answer = await world.actions.acknowledge_alert(boss, ALERT.id, note="called back")
-    assert answer == {
-        "alert_id": ALERT.id,
-        "status": "requested",
-        "acknowledged_by": boss.operator_id,
-        "requested_at": NOW,
-    }
+    assert boss.operator_id is not None
+    assert answer == AcknowledgementRequested(
+        alert_id=ALERT.id, acknowledged_by=boss.operator_id, requested_at=NOW
+    )
     # The admin changed nothing of the SMS worker's: it queued the command and audited it.
     assert await world.worker.uow.alerts.get(ALERT.id) == ALERT
     (command,) = world.admin.emitted
@@ -240,7 +244,7 @@ async def test_texting_a_user_is_a_request_to_the_sender_keyed_by_the_request_id
     boss = await world.boss()
     for _ in range(2):
         answer = await world.actions.send_message(boss, CAREGIVER.phone, "Hi", request_id="r-1")
-        assert answer["outbound_key"] == "admin:caregiver:r-1"
+        assert answer.outbound_key == "admin:caregiver:r-1"
     (request,) = world.admin.emitted
     assert request.payload == SmsOutboundRequested(
         to_number=CAREGIVER.phone, body="Hi", kind="admin", user_id=CAREGIVER.id
@@ -250,3 +254,48 @@ async def test_texting_a_user_is_a_request_to_the_sender_keyed_by_the_request_id
         await world.actions.send_message(boss, CAREGIVER.id, "Hi", request_id=None)
     with pytest.raises(NotFound):
         await world.actions.send_message(boss, HELPER_PHONE, "Hi", request_id=None)
+
+
+async def test_billing_requests_are_commands_to_billing_audited_without_the_phone() -> None:
+    """The admin has no Stripe key: it asks billing, with the caregiver's user id when their
+    phone has texted us, and audits the request under its id."""
+    world = World()
+    await world.worker.uow.users.add(CAREGIVER)
+    boss = await world.boss()
+    linked = await world.actions.request_checkout_link(boss, CAREGIVER.phone, plan="annual")
+    stranger = await world.actions.request_checkout_link(boss, HELPER_PHONE, plan="monthly")
+    reconciled = await world.actions.request_reconcile(boss, since_seconds=3_600)
+    assert (linked.kind, linked.status, linked.requested_by) == (
+        "checkout_link",
+        "requested",
+        boss.operator_id,
+    )
+    assert reconciled.kind == "reconcile"
+    first, second, third = world.admin.emitted
+    assert first.payload == CheckoutLinkRequested(
+        request_id=linked.request_id,
+        phone=CAREGIVER.phone,
+        plan="annual",
+        user_id=CAREGIVER.id,
+        requested_by=str(boss.operator_id),
+        requested_at=NOW,
+    )
+    assert isinstance(second.payload, CheckoutLinkRequested)
+    assert (second.payload.phone, second.payload.user_id) == (HELPER_PHONE, None)
+    assert first.idempotency_key == f"billing-request:{linked.request_id}"
+    assert isinstance(third.payload, BillingReconcileRequested)
+    assert third.payload.since_seconds == 3_600
+    entries = world.admin.audit.entries[1:]
+    assert [(e.action, e.target) for e in entries] == [
+        ("billing.checkout_link", ("billing_request", linked.request_id)),
+        ("billing.checkout_link", ("billing_request", stranger.request_id)),
+        ("billing.reconcile", ("billing_request", reconciled.request_id)),
+    ]
+    assert CAREGIVER.phone not in repr([e.details for e in entries])
+    assert world.published == 3
+
+    with pytest.raises(InvalidRequest):
+        await world.actions.request_checkout_link(boss, CAREGIVER.id, plan="monthly")
+    support = dataclasses.replace(boss, roles=frozenset({Role.SUPPORT}))
+    with pytest.raises(Forbidden):
+        await world.actions.request_reconcile(support, since_seconds=60)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+import pydantic
 import pytest
 
 from domain import send_status
-from services.admin.api import error_response
-from services.admin.auth import Actor, Role
+from services.admin.api.errors import error_response
 from services.admin.errors import (
     AdminError,
     BootstrapClosed,
@@ -31,12 +32,20 @@ from services.admin.outbound_retry import (
     retry_mode,
     retryable,
 )
-from services.admin.queries import Reference, Viewer, reference, start_of_day
+from services.admin.queries import Reference, reference, start_of_day
+from services.admin.schemas import (
+    FailedSend,
+    MaskedFailedSend,
+    MaskedUserDetail,
+    UserDetail,
+    UserRecords,
+)
 from services.admin.settings import AdminSettings
+from services.sms_sender.views import Send
+from services.sms_worker.views import Conversation, LoggedMessage, Profile, StoredProfile, User
 from shared.config import ConfigError, load_settings
 
-SUPPORT = Actor(kind="token", id="t", operator_id="u", roles=frozenset({Role.SUPPORT}))
-ADMIN = Actor(kind="token", id="t", operator_id="u", roles=frozenset({Role.ADMIN}))
+NOW = datetime(2031, 3, 1, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -86,15 +95,97 @@ def test_retries_form_one_flat_series_per_send() -> None:
     assert base_key("proactive:u:checkin:3") == "proactive:u:checkin:3"
 
 
-def test_support_sees_masked_phones_and_no_personal_data() -> None:
-    support, admin = Viewer(SUPPORT), Viewer(ADMIN)
-    assert support.phone("+15551234567") == "+*******4567"
-    assert admin.phone("+15551234567") == "+15551234567"
-    assert support.email("ana.lopez@example.org") == "a***@example.org"
-    assert support.personal("Ana") == "[hidden]"
-    assert support.personal(None) is None
-    assert admin.personal("Ana") == "Ana"
-    assert support.phone(None) is None
+def _send(**changes: Any) -> Send:
+    return Send(
+        key="reply:1",
+        to_number="+15551234567",
+        body="a private reply",
+        kind="reply",
+        user_id="u1",
+        compliance=False,
+        status="failed",
+        event_id="e1",
+        correlation_id="c1",
+        causation_id=None,
+        requested_at=NOW,
+        error="The 'To' number +15551234567 is not reachable",
+        **changes,
+    )
+
+
+def _records() -> UserRecords:
+    profile = Profile(user_id="u1", first_name="Ana", zip_code="02139", timezone="UTC")
+    return UserRecords(
+        user=User(id="u1", phone="+15551234567", created_at=NOW, email="ana.lopez@example.org"),
+        operator_id=None,
+        operator_roles=[],
+        profile=StoredProfile(profile=profile, created_at=NOW, updated_at=NOW),
+        conversation=Conversation(
+            user_id="u1",
+            started_at=NOW,
+            last_message_at=NOW,
+            interactions=3,
+            summary="cares for mom",
+        ),
+        billing=None,
+        messages=[
+            LoggedMessage(
+                id="m1",
+                direction="inbound",
+                kind=None,
+                status="received",
+                created_at=NOW,
+                body="secret words",
+            )
+        ],
+    )
+
+
+def test_support_gets_the_masked_models_with_no_personal_data() -> None:
+    masked = MaskedUserDetail.of(_records())
+    assert (masked.view, masked.phone, masked.email) == (
+        "masked",
+        "+*******4567",
+        "a***@example.org",
+    )
+    assert masked.profile is not None
+    assert (masked.profile.first_name, masked.profile.zip_code) == ("[hidden]", "[hidden]")
+    assert masked.profile.care_recipient_name is None  # absent stays absent
+    assert masked.conversation is not None
+    assert masked.conversation.summary == "[hidden]"
+    assert [(m.body, m.chars) for m in masked.last_messages] == [("[hidden]", 12)]
+    shown = masked.model_dump_json()
+    assert "4567" in shown
+    for secret in ("+15551234567", "Ana", "02139", "cares for mom", "secret words", "lopez"):
+        assert secret not in shown
+
+    full = UserDetail.of(_records())
+    assert (full.view, full.phone, full.email) == ("full", "+15551234567", "ana.lopez@example.org")
+    assert full.profile is not None
+    assert full.profile.first_name == "Ana"
+    assert [m.body for m in full.last_messages] == ["secret words"]
+
+    send = MaskedFailedSend.of(_send(), retryable=False)
+    assert (send.to_number, send.body, send.chars) == ("+*******4567", "[hidden]", 15)
+    assert "+15551234567" not in send.model_dump_json()
+    assert FailedSend.of(_send(), retryable=True).to_number == "+15551234567"
+
+
+def test_the_masked_models_refuse_what_support_may_not_see() -> None:
+    """The masked models' types are the rule: a phone with more than four digits or a personal
+    field with text in it is not a valid masked answer, however it was built."""
+    masked = MaskedUserDetail.of(_records()).model_dump()
+    assert MaskedUserDetail.model_validate(masked).phone == "+*******4567"
+    with pytest.raises(pydantic.ValidationError):
+        MaskedUserDetail.model_validate({**masked, "phone": "+15551234567"})
+    with pytest.raises(pydantic.ValidationError):
+        MaskedUserDetail.model_validate(
+            {**masked, "profile": {**masked["profile"], "first_name": "Ana"}}
+        )
+    with pytest.raises(pydantic.ValidationError):
+        MaskedFailedSend.model_validate(
+            {**MaskedFailedSend.of(_send(), retryable=True).model_dump(), "body": "a reply"}
+        )
 
 
 def test_user_references_are_phones_or_ids() -> None:

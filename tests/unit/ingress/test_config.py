@@ -12,8 +12,7 @@ from pydantic import ValidationError
 
 from services.ingress import __main__ as ingress_main
 from services.ingress.__main__ import uvicorn_options
-from services.ingress.app import IngressConfig
-from services.ingress.settings import IngressSettings, WebhookSettings
+from services.ingress.settings import IngressConfig, IngressSettings, WebhookSettings
 from services.sms_worker.settings import LlmSettings
 from shared.config import (
     BrokerSettings,

@@ -22,12 +22,14 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from twilio.request_validator import HMAC_SHA256, RequestValidator
 
-from services.admin.api import MAX_ROWS, MAX_SMS_CHARS, Authorized, client_of
+from services.admin.api import BOOTSTRAP, ROLE_EXTENSION
+from services.admin.api.deps import Authorized, client_of
 from services.admin.auth import Actor, Role
+from services.admin.schemas import MAX_ROWS, MAX_SMS_CHARS
 from services.admin.settings import AdminSettings
 from services.devtools.signing import stripe_signature_header, twilio_signature
-from services.ingress.app import IngressConfig, create_app
-from services.ingress.settings import IngressSettings, WebhookSettings
+from services.ingress.app import create_app
+from services.ingress.settings import IngressConfig, IngressSettings, WebhookSettings
 from shared.config import (
     BrokerSettings,
     MongoSettings,
@@ -332,6 +334,26 @@ async def test_a_spoofed_forwarded_host_does_not_change_the_url_twilio_signed() 
             headers={**_signed_sms(real), "X-Forwarded-Proto": "https", **host},
         )
         assert sent.status_code == 503  # past the signature: the database is away
+
+
+# --- credentials ---------------------------------------------------------------------------------
+
+
+def test_the_admin_credentials_are_bearer_schemes_each_route_names(app: FastAPI) -> None:
+    document = app.openapi()
+    schemes = document["components"]["securitySchemes"]
+    assert {name: (s["type"], s["scheme"]) for name, s in schemes.items()} == {
+        "ApiToken": ("http", "bearer"),
+        "BootstrapToken": ("http", "bearer"),
+    }
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            if not path.startswith("/admin/"):
+                assert "security" not in operation, path  # webhooks are signed, not bearers
+            elif operation[ROLE_EXTENSION] == BOOTSTRAP:
+                assert operation["security"] == [{"BootstrapToken": []}], path
+            else:
+                assert operation["security"] == [{"ApiToken": []}], path
 
 
 # --- numbers ---------------------------------------------------------------------------------
