@@ -298,7 +298,9 @@ SECTIONS: dict[str, tuple[str | None, Callable[..., str]]] = {
     "scheduler": ("scheduler", _plain),
     "migrations": ("migrations", _plain),
 }
-_BLOCK = re.compile(r"(<!-- bench:(?P<name>[a-z0-9_]+) -->\n)(.*?)(<!-- /bench:(?P=name) -->)", re.S)
+_BLOCK = re.compile(
+    r"(<!-- bench:(?P<name>[a-z0-9_]+) -->\n)(.*?)(<!-- /bench:(?P=name) -->)", re.S
+)
 
 
 def render(text: str, results: Mapping[str, Result | None]) -> str:
