@@ -468,16 +468,8 @@ class AdminActions:
             idempotency_key=f"{BILLING_REQUEST_PREFIX}:{request_id}",
             occurred_at=now,
         )
-        target = (BILLING_REQUEST, request_id)
         details = {"since_seconds": since_seconds}
-        await self._request(actor, BILLING_RECONCILE, target, event, None, details)
-        return BillingRequest(
-            request_id=request_id,
-            kind="reconcile",
-            status="requested",
-            requested_by=actor.who,
-            requested_at=now,
-        )
+        return await self._billing_request(actor, BILLING_RECONCILE, "reconcile", event, details)
 
     async def request_checkout_link(
         self, actor: Actor, phone: str, *, plan: Literal["monthly", "annual"]
@@ -503,15 +495,30 @@ class AdminActions:
             idempotency_key=f"{BILLING_REQUEST_PREFIX}:{request_id}",
             occurred_at=now,
         )
-        target = (BILLING_REQUEST, request_id)
         details = {"plan": plan, "user_id": user.id if user is not None else None}
-        await self._request(actor, BILLING_CHECKOUT_LINK, target, event, None, details)
+        return await self._billing_request(
+            actor, BILLING_CHECKOUT_LINK, "checkout_link", event, details
+        )
+
+    async def _billing_request(
+        self,
+        actor: Actor,
+        action: str,
+        kind: Literal["reconcile", "checkout_link"],
+        event: Envelope[Any],
+        details: Document,
+    ) -> BillingRequest:
+        """Queue a request for billing with its audit row; the request as it stands now."""
+        payload = event.payload
+        await self._request(
+            actor, action, (BILLING_REQUEST, payload.request_id), event, None, details
+        )
         return BillingRequest(
-            request_id=request_id,
-            kind="checkout_link",
+            request_id=payload.request_id,
+            kind=kind,
             status="requested",
-            requested_by=actor.who,
-            requested_at=now,
+            requested_by=payload.requested_by,
+            requested_at=payload.requested_at,
         )
 
     # --- parked events ----------------------------------------------------------------------------
