@@ -1,17 +1,14 @@
 """The admin API as ingress serves it — a real uvicorn over the real broker and database — with
 databases of its own per test, a manual clock, API tokens minted for each role through the admin
-code itself, and the `givecare` CLI run as a real process against the same servers."""
+code itself, and the `givecare` CLI run as a process of its own (`tests/support/cli.py`)
+against the same servers."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +25,7 @@ from tests.integration.ingress.conftest import ingress_config
 from tests.integration.sms_sender.conftest import harness_factory
 
 __all__ = ["harness_factory"]  # the SMS sender's harness, for retries through the real sender
+from tests.support.cli import CliResult, givecare
 from tests.support.processes import ServiceProcess, service_environment
 
 BOOTSTRAP_TOKEN = "test-bootstrap-token-0123456789abcdef"
@@ -40,20 +38,6 @@ FAILED_AUTH_WINDOW_SECONDS = 60
 # unexpired and the database never expires this test's rows by TTL while it runs.
 NOW = (datetime.now(UTC) + timedelta(days=1)).replace(hour=15, minute=0, second=0, microsecond=0)
 OPERATOR = operator("tests@localhost")
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def error(self) -> Any:
-        """The JSON reason a refused command printed last on stderr."""
-        return json.loads(self.stderr.splitlines()[-1])
 
 
 @dataclass
@@ -83,27 +67,6 @@ class AdminHarness:
     async def cli(self, *args: str, stdin: str | None = None) -> CliResult:
         """`givecare <args>` as a process, with this test's servers in its environment."""
         return await givecare(*args, env=self.env, stdin=stdin)
-
-
-async def givecare(*args: str, env: dict[str, str], stdin: str | None = None) -> CliResult:
-    """The `givecare` console script (its `main`) as a process with exactly the environment
-    `env`. Run as `python -m` from this checkout: the venv's `givecare` script imports whichever
-    checkout the venv was installed from, which need not be the one under test."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli.main",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(
-        process.communicate(stdin.encode() if stdin is not None else None), 120
-    )
-    assert process.returncode is not None
-    return CliResult(process.returncode, out.decode(), err.decode())
 
 
 def auth(token: str) -> dict[str, str]:

@@ -5,10 +5,8 @@ billing worker process: tests/integration/admin/test_cli_billing.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from datetime import timedelta
 
 import pytest
@@ -23,6 +21,7 @@ from shared.config import BrokerSettings
 from shared.events import deterministic_event_id
 from tests.fakes.stripe_api import FakeStripeServer
 from tests.integration.billing_worker.conftest import BillingHarness, stripe_envelope
+from tests.support.cli import givecare
 
 pytestmark = pytest.mark.integration
 
@@ -34,19 +33,8 @@ async def _command(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     """`givecare billing <args>` in direct mode (no API URL in its environment)."""
     environment = {**os.environ, **env}
     environment.pop("GIVECARE_API_URL", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.cli.main",
-        "billing",
-        *args,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    result = await givecare("billing", *args, env=environment, timeout=60)
+    return result.code, result.stdout, result.stderr
 
 
 def _stripe_env(server: FakeStripeServer) -> dict[str, str]:

@@ -21,6 +21,7 @@ from services.migrations.fixtures import generate
 from shared.events.catalog import EVENTS
 from shared.local_servers import LocalMongo
 from shared.mongo import Database, MongoClient
+from tests.support.cli import givecare
 from tests.support.servers import Infra
 from tests.support.waiting import sigkill_when
 
@@ -43,19 +44,8 @@ class Deployment:
     admin: Database
 
     async def cli(self, *argv: str, **extra_env: str) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.cli.main",
-            "migrations",
-            *argv,
-            env={**self.env, **extra_env},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await process.communicate()
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
+        result = await givecare("migrations", *argv, env={**self.env, **extra_env})
+        return result.code, result.stdout, result.stderr
 
     async def cli_json(self, *argv: str) -> dict[str, Any]:
         code, out, err = await self.cli(*argv)
