@@ -162,9 +162,11 @@ class OutboxSettings(_Settings):
     poll_interval_seconds: float = Field(1.0, gt=0)
     batch_size: int = Field(100, ge=1, le=10_000)
     claim_lease_seconds: float = Field(30.0, gt=0)
-    # Published rows are marked sent together, this long after the first of them: one update
-    # for many events. A mark lost to a crash costs a repeat the consumers' inboxes drop.
-    mark_sent_delay_seconds: float = Field(0.2, ge=0, le=5)
+    # Published rows are marked sent together, this long after the first of them, unless the
+    # next write of new rows carries the marks first: at a few messages a second nearly every
+    # mark rides such a write (no command of its own). Well inside the claim lease; a mark lost
+    # to a crash costs a repeat the consumers' inboxes drop.
+    mark_sent_delay_seconds: float = Field(1.0, ge=0, le=5)
 
 
 class LoggingSettings(_Settings):
