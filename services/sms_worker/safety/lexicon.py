@@ -86,7 +86,7 @@ _PLACE = (
 # Death words that turn a medication question into a method question.
 _LETHAL = (
     r"(die|kill|killing|stop a heart|stop my heart|not wake up|wake up from|fatal|"
-    r"lethal|enough to|too much to|autopsy|painful|peaceful|destroys|do it|overdose|od|"
+    r"lethal|enough to(?! (last|get|see|cover|carry|make it|hold|tide))|too much to|autopsy|painful|peaceful|destroys|do it|overdose|od|"
     r"end it|for sure)"
 )
 _WEAPON = (
@@ -299,7 +299,9 @@ _RULES: tuple[_Rule, ...] = (
         rf"handful|lot|fistful|ton)( of)? (the |his |her |my |their |those |these )?{_MEANS}",
         rf"(took|swallowed|taken) (all|too many) (of )?(the |his |her |my )?{_MEANS}",
         rf"{_WEAPON} (to|at|against) (his|her|their) (head|throat|chest|wrist)",
-        r"(standing|sitting|i am) on (the|a) (bridge|ledge|roof|edge|tracks|railing)",
+        # Not a route taken every day: "I'm on the bridge twice a day now" (to her care home).
+        r"(standing|sitting|i am) on (the|a) (bridge|ledge|roof|edge|tracks|railing)"
+        r"(?! (\w+ ){0,2}(twice|every|each|daily|a day|to work|on my way|commute|commuting)\b)",
         r"(is|are|he is|she is|not|was) (not )?(breathing|responding|waking up) (and|after)",
         r"(he|she|mom|dad|they) (is|are) not breathing",
         r"(attempted|tried) (to )?(kill|end|hurt|take) (himself|herself|themselves|themself|"
@@ -363,7 +365,9 @@ _RULES: tuple[_Rule, ...] = (
         r"(feel|feeling) (so )?(empty|numb|worthless|dead inside|trapped)",
         r"(so|all|completely|totally|utterly) alone",
         r"(nobody|no one) cares( about me)?",
-        r"(want|wish i could) (to )?(disappear|run away|vanish)",
+        # Not a getaway: "wish I could disappear to a cabin for a weekend".
+        r"(want|wish i could) (to )?(disappear|run away|vanish)(?! (to|into) (a|an|the|some|my)\b"
+        r"| for (a|the|one) (weekend|week|day|night|few|couple|nap|vacation|holiday)\b)",
         r"(want|need) (it|this|everything) (all )?to stop",
         r"no future",
         r"(trapped|stuck) (forever|with no way out|for the rest of my life)",
@@ -668,7 +672,9 @@ _RULES: tuple[_Rule, ...] = (
         r"(giving|gave|give|given) away (all )?(of )?my (?!(late|deceased)\b)\w+",
         r"(rehomed|rehoming|rehome|found homes for|found a home for|dropped off) (my|the) "
         r"(\w+ ){0,2}(cats|dogs|pets|bunny|rabbit|chickens|goat|dog|cat|bird|birds)",
-        r"\bmy (own )?(obituary|cremation|burial|funeral|casket|headstone|eulogy)",
+        # Not one written for someone else: "my eulogy for dad".
+        r"\bmy (own )?(obituary|cremation|burial|funeral|casket|headstone|eulogy)"
+        r"(?! (for|of|about) (my|mom|dad|him|her|them|grandma|grandpa)\b)",
         r"(want|wish) to be (buried|cremated) in",
         r"(changed|updated|signed|switched) (my )?(life insurance|beneficiary)",
         r"(drafting|writing|wrote|written|finished) (my|the|a) (goodbye|note|suicide note)",
@@ -712,7 +718,8 @@ _RULES: tuple[_Rule, ...] = (
         r"(smashed|broke|took|takes|hid) my phone so i",
         r"(he|she|they) (\w+ ){0,4}(drinking|screaming|yelling|banging|louder|raging)\b.{0,60}"
         r"\b(scared|afraid|terrified|hiding)",
-        r"(make me regret|i will pay|make me pay|you will pay)",
+        r"(make me regret|i will pay(?! (for|back|you|them|her|him|the|it|what|\w+ (for|back))\b)|"
+        r"make me pay|you will pay)",
         r"with me (in it|inside)",
         r"if i (ever )?(leave (him|her)|leave$|tell anyone|call (the police|the cops|anyone|911)|"
         r"go to the police)",
@@ -866,7 +873,7 @@ _RULES: tuple[_Rule, ...] = (
         r"(think|thinking|thought|thoughts) (about|of) (giving (him|her|them|mom|dad) all|turning "
         r"off (his|her) (oxygen|machine|pump|feeding)|letting (him|her) fall|hurting (the|my|him|"
         r"her) ?\w*)",
-        r"\bi (\w+ ){0,2}(pinched|dragged|locked) (her|him|mom|dad|my \w+)",
+        rf"\bi (\w+ ){{0,2}}(pinched|dragged|locked) (her|him|mom|dad|my {_KIN})",
         r"as (a )?punishment",
         r"(make|made) (him|her|them) stop breathing",
         r"(swear|swore) i (will|ll|am going to) (hurt|kill|hit) (her|him|them)",
@@ -902,6 +909,29 @@ _IDIOMS = tuple(
         r"cut(ting)? myself some slack",
         r"over my dead body",
         r"die on this hill",
+        # Whether someone already took their usual dose: "dad forgets he already took his pills".
+        r"(forgets|forgot|forgetting|remember|remembers|sure|unsure|know) (if |whether |that )?"
+        r"(he|she|they|mom|dad) (already |just )?(took|taken|had)",
+        r"hill (that )?(i am|i will|i would|we are|she is|he is) (going to |willing to )?die on",
+        # Everyday hyperbole with its trivial "if": "mom will kill me if I forget her birthday"
+        # (a threat with a real "if", "he will kill me if I tell anyone", stays).
+        r"(will|would|is going to|going to) kill me if i (forget|forgot|miss|missed|am late|lose|"
+        r"skip|burn|spill|break|eat|wear|cut my hair)\b",
+        # Exercise as hyperbole: "the physical therapist is trying to kill him. he walked 40 feet".
+        r"(physical therapist|therapist|pt|physio|trainer|exercises|workout|stairs) (is|are|was|"
+        r"were) (trying to|going to) kill (him|her|me|them)",
+        # Reading or studying about it: "an article on self-harm in teenage caregivers".
+        r"(article|articles|book|books|podcast|documentary|study|studies|class|course|training|"
+        r"webinar|lecture|research|paper|report|pamphlet|brochure|module|chapter) (on|about) "
+        r"(\w+ )?(self harm|self harming|suicide|suicide prevention)",
+        # A dying person's goodbyes, helped by their care team: "the chaplain helped mom write
+        # goodbye notes for the grandkids".
+        r"(chaplain|hospice|social worker|nurse|aide|volunteer|we|i) (\w+ ){0,2}(helped|help|helping)"
+        r" (him|her|them|mom|dad|grandma|grandpa|my \w+) (write|record|make|with) (\w+ )?goodbye "
+        r"(letters|notes|messages|videos|cards)",
+        # Something else will feel empty: "the living room is going to feel so empty".
+        r"(house|room|living room|bedroom|apartment|place|home|kitchen|table|bed|it) (\w+ ){0,3}"
+        r"feel (so |very |really )?empty",
         r"(phone|battery|car|laptop|printer|tv|remote|charger|coffee maker|fridge|"
         r"washer|dryer) (died|is dead|was dead|just died|is (about|going) to die)",
         r"(would|will|is going to|going to) kill me if (he|she|they) (knew|knows|found out|finds "
@@ -943,7 +973,7 @@ _IDIOMS = tuple(
         r"point|hope|future)\b)(?!.{0,30}\b(lie|lied|lying|not true)\b)",
     )
 )
-_NEGATORS = frozenset({"not", "never", "no", "nor", "without", "nobody", "nope"})
+_NEGATORS = frozenset({"not", "never", "no", "nor", "without", "nobody", "nope", "zero"})
 # "can not stop thinking about …" negates the stopping, not the thought.
 _NEGATION_BREAKERS = frozenset({"stop", "help", "quit", "shake", "get", "keep"})
 _THIRD_PARTY = frozenset(
@@ -1088,7 +1118,8 @@ def _subject(before: list[str]) -> str | None:
 # out she meant the evening ones'. Quoted words left standing (mom said "just let me die") count.
 _QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]{1,200})["\u201c\u201d]')
 _EXPLAINED_AWAY = re.compile(
-    r"^((it|that) )?(was|is|were) (just |only |all |actually |really )?(about(?! (\w+ ){0,2}"
+    r"^((it|that) |(text|message|comment|post|line|remark|status|one) )?(was|is|were) "
+    r"(just |only |all |actually |really )?(about(?! (\w+ ){0,2}"
     r"(ago|minutes?|hours?|days?|weeks?|months?|years?)\b)|a joke|sarcasm|autocorrect)\b"
     r"|^(just |only )?about \w+ing\b"
     r"|^(means|meant|meaning|as in)\b(?! (it|exactly|what)\b)"
@@ -1104,12 +1135,21 @@ _JOKED_ABOUT = re.compile(
 )
 
 
+# A question the writer puts and answers no at once: "Giving away my things? No, I'm doing the
+# KonMari thing". Only the question goes; what follows the "no" is read as usual.
+_ANSWERED_NO = re.compile(
+    r"[^.?!\n]{3,120}\?+\s*(?=(no|nope|nah|not at all|lol no|haha no)\b[,.!]?(?! (one|body|"
+    r"longer|more|way|matter|idea|reason|point|hope|future)\b))",
+    re.IGNORECASE,
+)
+
+
 def _without_retracted_words(text: str) -> str:
     def replace(quoted: re.Match[str]) -> str:
         after = normal_words(text[quoted.end() :].replace("=", " means "))
         return " ~ " if _EXPLAINED_AWAY.search(after) else quoted.group(0)
 
-    return _JOKED_ABOUT.sub(" ~ ", _QUOTED.sub(replace, text))
+    return _ANSWERED_NO.sub(" ~ ", _JOKED_ABOUT.sub(" ~ ", _QUOTED.sub(replace, text)))
 
 
 def _blank_idioms(sentence: str) -> str:

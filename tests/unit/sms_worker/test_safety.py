@@ -91,6 +91,20 @@ LEXICON_QUIET = [
     "this is goodbye... until Monday, sister has mom for the weekend",
     "I'll be hearing that jingle at my own funeral",
     "taking myself out to dinner tonight, first time in months",
+    "I'm on the bridge every morning now, her new place is on the other side of town",
+    "there are enough pain pills to last him until the refill on Friday",
+    "I'll pay for the ramp myself if the insurance won't",
+    "finished my obituary for grandpa, the funeral home needs it by noon",
+    "some days I want to disappear to a beach for a week",
+    "dad will kill me if I miss his game on Sunday",
+    "her physical therapist is trying to kill her, three sets of squats today",
+    "listened to a podcast about suicide prevention on the drive, good stuff",
+    "the hospice nurse helped dad record goodbye videos for the grandkids",
+    "the house is going to feel so empty without her",
+    "this parking ticket is the hill I'm willing to die on",
+    "not sure if mom already took her pills, the organizer is half empty",
+    "zero plans to hurt myself, just need a nap",
+    "Thinking about ending it all? Nope, just my phone plan",
 ]
 # ... and what those rules must leave standing.
 LEXICON_FINDS = [
@@ -117,6 +131,12 @@ LEXICON_FINDS = [
     "I've never had a plan to kill myself but I think about it a lot",
     "watched a movie last night, honestly want to die",
     "my husband will kill me, I forgot to pick up his beer",
+    "I'm on the bridge right now and I'm going to jump",
+    "he will kill me if I tell anyone what happened",
+    "there are enough pills in the cabinet to kill me",
+    "I want to disappear and never come back",
+    "Am I okay? No. I want to die",
+    "you'll pay for this, he said, and then he hit me",
 ]
 LOOKALIKES = [
     "please don't ever stop texting me",
