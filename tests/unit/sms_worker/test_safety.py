@@ -149,6 +149,12 @@ LOOKALIKES = [
     "I need to cancel mom's appointment",
     "don't remove me, I still need these",
     "my sister keeps telling me to stop worrying",
+    "my son keeps saying I should unsubscribe from these, but I won't",
+    "unsubscribe? me? never",
+    "we thought about cancelling the texts last winter but decided against it",
+    "I'm done with the school portal messages, they never say anything",
+    "my lawyer asked her to cease all contact",
+    "don't send me anything political",
 ]
 REVOCATIONS = [
     "stop texting me",
@@ -157,6 +163,14 @@ REVOCATIONS = [
     "I don't want these messages anymore",
     "take me off this list",
     "do not text me again",
+    "please turn these texts off",
+    "kindly cease all text communication with this number",
+    "I'd like these texts to stop now",
+    "not interested, please stop texting me",
+    "My sister moved into a care facility. Please unsubscribe me.",
+    "stop these texts every single day, unsubscribe me",
+    "how do I get off this list? I want out",
+    "you don't have my permission to text me any more",
 ]
 
 
