@@ -105,6 +105,18 @@ LEXICON_QUIET = [
     "not sure if mom already took her pills, the organizer is half empty",
     "zero plans to hurt myself, just need a nap",
     "Thinking about ending it all? Nope, just my phone plan",
+    "the alarm keeps going off in the garage at night",
+    "dad went over the railing of his bed again last night, the nurse is adding a mat",
+    "I'm using dad's rifle for deer season with my son",
+    "hoping this apartment is the one for mom",
+    "it took most of the afternoon to sort his pills",
+    "I took a lot of photos at mom's party",
+    "the car is running in the driveway so it's warm for dad",
+    "before I hurt her feelings, how do I tell mom she can't drive",
+    "the urge to cut back on sugar is real since dad's diagnosis",
+    "how tall does the grab bar need to be for dad",
+    "praying for the end of her suffering, hospice says days",
+    "I give him breakfast, then the pills, then his shower",
 ]
 # ... and what those rules must leave standing.
 LEXICON_FINDS = [
@@ -137,6 +149,20 @@ LEXICON_FINDS = [
     "I want to disappear and never come back",
     "Am I okay? No. I want to die",
     "you'll pay for this, he said, and then he hit me",
+    # Means, plans and preparation told as logistics, hedged wishes, acts under way.
+    "the old rifle in the attic is all I think about lately, and not for hunting",
+    "after the kids go back to school, then the bridge.",
+    "once the aide starts full time I'm using dad's shotgun",
+    "I'm walking off the top of the parking deck after the funeral",
+    "if a bus hit me on the way to the pharmacy I'd honestly be relieved",
+    "every night I pray I go before my husband, and soon",
+    "dropped the dog at my neighbor's with her bed and toys. it's permanent, she doesn't know",
+    "nobody should have to sort my stuff after me",
+    "she texted sorry and goodbye and now she's not answering her phone",
+    "been burning myself with a lighter again when the kids are asleep",
+    "I don't trust myself around dad tonight, someone please come",
+    "the garage door's down and the van is running",
+    "how many floors does a parking garage need to be to actually work",
 ]
 LOOKALIKES = [
     "please don't ever stop texting me",
