@@ -1101,6 +1101,123 @@ _RULES: tuple[_Rule, ...] = (
         r"(want|wanted) (him|her|them) (\w+ )?(quiet|gone|asleep) for good",
         r"how easy it would be to (just )?(not go in|let (him|her)|push|leave (him|her))",
     ),
+    # ... and what the fifth round's lines share with them: means kept "for me", a purchase
+    # explained away, rehearsal, time told as the last of something.
+    *_rules(
+        C.METHOD_OR_MEANS,
+        HIGH,
+        rf"({_MEANS}|{_WEAPON}|{_PLACE}|{_MEANS_MORE})\b.{{0,100}}\b(((enough|kept|keeping|saving|"
+        r"saved|counting|loaded|so easy)( \w+)? for|work on) (me|myself|someone my size)\b(?! "
+        r"to\b)|(do not|can not) trust myself|not for (balloons|shaving|a "
+        r"car|the car|deer|hunting|burglars)|(is not|was not) because of (mom|dad|him|her)|i know "
+        r"why i (moved|took|bought|hid|kept) (them|it)|(figure out|guess) what (it is )?for|"
+        r"(took|taken|take) (it|one|them) out (\w+ ){0,3}(and )?(held|looked|several|again|"
+        r"tonight)|(just )?(stood|sat) there holding|opened (it|the \w+) (\w+ ){0,3}and (just )?"
+        r"(stood|sat) there|held it for a while)",
+        r"(looked up|reading|read|googled|researched|looking up) (\w+ ){0,3}(how long it takes to "
+        r"(drown|die|bleed)|what happens if (you|i|someone) (take|put on|mix|swallow|use)|the "
+        r"overdose (section|warning|part))",
+        r"(bridge|overpass|building|roof|rooftop|balcony|parking garage|cliff|drop|window) (\w+ )"
+        r"{0,3}(is )?(high|tall|deep) enough\b",
+        r"(bought|ordered|got) (\w+ ){0,4}(rope|charcoal|helium|antifreeze|tape|ammo|bullets)\b"
+        r".{0,60}\b(not for (balloons|a party|the party|a car|the car|a grill|the grill|camping)|"
+        r"(do not|dont) ask|figure out what for|you can guess|we do not even (have|need|own))",
+        r"([0-9]+|several|multiple) bottles of (\w+ )?(tylenol|advil|acetaminophen|ibuprofen|"
+        r"aspirin|"
+        r"benadryl|sleeping pills) at ([0-9]+|different|several) (different )?(stores|pharmacies)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.PLAN,
+        HIGH,
+        r"(know|figured out|worked (it )?out|decided|picked|chosen|chose) (exactly )?(how and "
+        r"where|"
+        r"where and how|when and where|where and when|the day and the place)",
+        r"(after|once|when|then|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|"
+        r"sunday) (\w+ ){0,8}(i am|i will|i) (ending|end) it\b",
+        r"(i am|im) (done|gone|out)\W*(permanently|for good|for real)\b",
+        r"(when|after|once) (he|she|they|dad|mom|my \w+) (goes|go|dies|die|passes|is gone)\b.{0,30}"
+        r"\b(i (go|am going|will go|follow|am following)|i go too)\b",
+        rf"(pills|bottle|rope|{_GUN}) and (a |the |my )?(note|notes|letters) (are |is )?(ready|"
+        rf"done|"
+        r"written|set out)\b",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.PREPARATORY_ACTS,
+        HIGH,
+        r"(will not|wont) (be )?need(ing)? (it|them|any of (it|them)) where (i am|im) (headed|"
+        r"going)",
+        r"(whoever|nothing|less|nobody|no one) (?!comes\b)(\w+ ){0,4}after me$",
+        r"(not|does not|did not|doesnt|didnt|do not) know it was (bye|goodbye|the last)",
+        r"(last (thing|memory)|the last thing) (\w+ ){0,3}(remember|remembers|got|get|hear|hears|"
+        r"see|"
+        r"have) (of|from) me|last memory of me|last thing they remember",
+        r"(once|when|after|for when) i am no longer (here|around|alive)",
+        r"(practiced|practicing|practising|practised|tried it|rehearsed|rehearsing|tested) (\w+ )"
+        r"{0,3}(with |w )?(the )?(belt|rope|noose|cord)\b(?! (for|to) (transfer|lift|move))|(belt|"
+        r"rope|noose|cord)\b.{0,40}\b(closet rod|rafter|stool|just to (see|know))",
+        r"(sat|sit|sitting) in the (car|garage) (\w+ ){0,4}(door down|hand on the key|just to see)",
+        r"(spitting|spit) out my (\w+ )?(pills|meds|medication|trazodone|sleeping pills|"
+        r"antidepressants)|(saving|saved) (them|it|some|those) (up )?for (myself|me)\b|the ones "
+        r"i am saving",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.IMMEDIATE_DANGER,
+        HIGH,
+        r"(took|taken|swallowed) too many (\w+ ){0,2}on purpose|(overdosed|overdose|took (them|it|"
+        r"all of (them|it))) on purpose|(took|swallowed) (it|them) (an hour|[0-9]+ (min|mins|"
+        r"minutes|hours|hrs)) ago\b.{0,40}\b(nothing|how long|dizzy|floaty|not (feeling|working))",
+        r"(parked|sitting|standing|sat) on the (railroad |train )?(tracks|trestle)|(i am|standing|"
+        r"walked) in the (water|ocean|lake|river|creek) up to my (waist|chest|neck)",
+        r"(hose|tube) (is )?(on|in|to) the exhaust|(burners|knobs) (\w+ ){0,3}no flame",
+        r"(put|hung|tied) the (rope|belt|noose) (up|to|over|around)\b",
+        rf"{_GUN}\b.{{0,40}}\b(safety is off|safetys off)|{_GUN} in (his|her|my) mouth",
+        r"(do not|dont) come looking( for me)?|(said|says) (do not|dont) follow (her|him|me)|"
+        r"(shut|turned|switched) off (his|her|my) location",
+    ),
+    *_rules(
+        C.WISH_TO_BE_DEAD,
+        HIGH,
+        r"(hope|hoping|wish|wishing|pray|praying) (\w+ ){0,5}(would |will )?(hit me|hits me|run me "
+        r"over|runs me over|runs the light|cave in on me|falls on me|i (would|d) (just )?(die|stop "
+        r"breathing)|i (just )?(do not|never) wake up|i get in a wreck|i die in my sleep)|(hope|"
+        r"hoping|wish|wishing) something (bad )?happens to me",
+        r"if i could (\w+ ){0,6}(die|stop existing|disappear from existence|not exist|not wake up)"
+        r"\b.{0,30}\b(take it|pushed it|pressed it|in a heartbeat)",
+        r"(death|dying|being dead) (would be|sounds|seems|feels) (so |kind of |pretty )?(restful|"
+        r"like "
+        r"(a )?(rest|break|relief))",
+        r"wish i (was|were) the one (dying|in the (hospice )?(bed|casket|coffin|grave))",
+        r"(wish|wishes|wished) it had been (me|mine)\b",
+        r"(cemetery|obits|obituaries|funeral|graves|coffin|casket)\b.{0,60}\b(lucky (them|him|her)|"
+        r"envied|envy|jealous)",
+        r"(want|should|need) to stop (everything|all of it)\b.{0,40}\b(waking up|breathing|living)",
+        r"(quiet|peaceful|nice) it would be if i (just )?(was not|wasnt|were not|was gone|died)",
+        about_speaker=True,
+    ),
+    *_rules(
+        C.HARM_TO_OTHERS,
+        HIGH,
+        r"(picture|picturing|thought|thinking|think|imagine|imagining|rehearsing) (\w+ ){0,4}"
+        r"(letting go of (his|her) (\w+ )?(wheelchair|head|hand)|leaving the gas on|not (refilling|"
+        r"thickening|calling|giving) (his|her|anyone)|(mashing|crushing) (\w+ ){0,4}(pills|meds)|"
+        r"turning (\w+ ){0,2}(oxygen|thermostat|heat) (down|off)|make it look like a fall|giving "
+        r"(her|him) the rest)",
+        r"(turn|turned|turning|switch|switched) (her|his|their) oxygen (down|off)",
+        r"before i (do something to|lose it on|put my hands on) (her|him|them)|(so i|so that i) "
+        r"(do not|dont|would not|wouldnt) (put my hands on|hit|hurt) (him|her|them)",
+        r"(throw|shove) (him|her|them) (down|off|out|against|into)\b",
+        r"(kept|held|holding|hold|pushed) (his|her) (head|face) under",
+        r"(hands|hand) (were |was )?(around|over) (her|his) (neck|throat|mouth|face)",
+        rf"(going to|want to|will) (hurt|kill|shoot|stab) (somebody|someone|anybody|everybody)|"
+        rf"going over there with (his|her|dads|my|a|the) (\w+ )?({_GUN}|knife)",
+        r"(grabbed|yanked|dragged|squeezed|pinched|pushed|shoved|shook) (him|her|them|mom|dad|the "
+        r"baby|my \w+|(his|her) (arm|wrist|hand|face|hair)) (\w+ ){0,4}(so hard|too hard|harder "
+        r"than)",
+        r"(left|kept|leaving) (him|her|them) (\w+ ){0,5}on purpose",
+    ),
 )
 
 # "I meant" that explains words away, not "I meant it" or "I meant to send that to her".

@@ -117,6 +117,13 @@ LEXICON_QUIET = [
     "how tall does the grab bar need to be for dad",
     "praying for the end of her suffering, hospice says days",
     "I give him breakfast, then the pills, then his shower",
+    "practicing with the gait belt for transfers, the PT says I'm getting better",
+    "bought rope for the tomato plants, not for the fence",
+    "I'm done for the day, the aide has him",
+    "wrote up notes for whoever comes after me at work",
+    "I hope nothing happens to me on the drive, the roads are icy",
+    "we want to throw him a party for his 80th",
+    "turned off his bed alarm because it kept going off for no reason",
 ]
 # ... and what those rules must leave standing.
 LEXICON_FINDS = [
@@ -163,6 +170,13 @@ LEXICON_FINDS = [
     "I don't trust myself around dad tonight, someone please come",
     "the garage door's down and the van is running",
     "how many floors does a parking garage need to be to actually work",
+    "grandpa's hunting knife is in my purse now. keeping it for me",
+    "ordered a length of rope online. not for the garden, you can guess",
+    "after the holidays i'm done. permanently",
+    "i practiced with the belt in the closet last night",
+    "kind of wish i was the one in the hospice bed",
+    "I keep picturing letting go of her wheelchair on the hill",
+    "my brother is sitting on the train tracks and won't answer",
 ]
 LOOKALIKES = [
     "please don't ever stop texting me",
