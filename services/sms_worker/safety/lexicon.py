@@ -106,15 +106,15 @@ _MEANS_MORE = (
 )
 # The mind going back to a means: "... and lately that cabinet is all I think about".
 _RUMINATION = (
-    r"(all i (can |could )?think (about|of|was)|i (\w+ )?think about (it|that|them|this|jumping|"
+    r"(all i (can |could )?think was|i (\w+ )?think about (it|that|them|this|jumping|"
     r"climbing|walking (in|into|out)|driving (into|off)|going (over|off)|turning (it|the wheel)|"
     r"not stopping|stopping|the drop|it for me|me)\b|(been|keep|kept|started|start|i am) "
     r"(thinking|picturing|imagining|fantasi\w+) (about )?(it|that|them|jumping|climbing|a walk|"
     r"not stopping|stopping|the drop|me|using|walking (in|into|out)|driving (into|off)|going "
     r"(over|off))\b|where my (head|brain|mind|eyes) (goes|go|went)|my (head|brain|mind) (goes|"
     r"went) there|keep (coming back to|going (back )?to check|taking (it|them) out|taking "
-    r"inventory)|(not|is not|nothing) (there )?(for|about|to do with) (protection|dinner|deer|"
-    r"burglars|his safety|her safety|anybody else|anyone else)|for me,? not (for )?(him|her|them|"
+    r"inventory)|(is not|isnt) there for protection|not for (anybody|anyone) else|for me,? not "
+    r"(for )?(him|her|them|"
     r"anybody|anyone)|scared of (me|myself)|(would|could|will) do to (me|myself|someone (my|of "
     r"my) (size|weight))|how easy it would be|the pull to|worked out (how (many|much)|what (it|"
     r"they|\w+ of it) would)|turning it on myself|using it on myself)"
@@ -122,14 +122,16 @@ _RUMINATION = (
 # A death that would come to the speaker without their doing: "if a truck hit me", "if my
 # heart quit", "if I didn't wake up".
 _DEATH_IF = (
-    r"(if i (\w+ ){0,8}(died|die|got hit|get hit|(did not|do not|never) (make it|wake up|woke "
+    r"(if i (\w+ ){0,8}(died|die|(got|get) hit (by|crossing)|(did not|do not|never) (make it|wake "
+    r"up|woke "
     r"up)|stopped breathing|was (gone|dead)|was not (here|alive|around))|if my (heart|breathing) "
     r"(\w+ ){0,4}(quit|quits|stopped|stops|gave out|gives out)|if (a|the) (car|truck|bus|tree|"
     r"plane) (\w+ ){0,6}(hit me|hits me|went off the road|slid off|falls on|fell on|t boned|"
     r"crashed|went down)|if the cancer (\w+ ){0,4}(were|was) mine)"
 )
 _ACCEPT = (
-    r"(ok|okay|fine|relief|relieved|grateful|glad|happy|welcome|(would|will) not (be )?(that )?"
+    r"((would|will|that is|thats|it is|be|feel) (\w+ ){0,2}(ok|okay|fine|relief|relieved|"
+    r"grateful|welcome)|(would|will) not (be )?(that )?"
     r"(upset|mind)|would not hate|a vacation|a gift|fine by me)"
 )
 
@@ -935,14 +937,13 @@ _RULES: tuple[_Rule, ...] = (
         r"the drop\b(?! off)|go over the (side|edge))",
         # Questions of height, depth and time that ask about dying, not care.
         r"how (high|tall|deep|many feet|many floors|many stories) (\w+ ){0,6}(bridge|building|"
-        r"parking|deck|garage|balcony|roof|window|cliff|fall|drop|floor)\b.{0,40}\b(need|needs|to "
+        r"parking|deck|garage|balcony|roof|window|cliff|fall|drop|floor)\b.{0,40}\b(to "
         r"(actually )?(work|do it|kill|be fatal)|would it take|survive)",
         r"how long (would|does|will) it take to (die|go|bleed out) if",
         r"(exhaust|carbon monoxide|fumes|engine|fall|drop)\b.{0,50}\b(still|actually) (do it|work|"
         r"kill)",
         r"(make|would make) me bleed out|bleed out (faster|quicker)",
         r"(lethal|fatal|deadly|overdose)\b.{0,50}\bfor (me|myself|someone my (size|weight))\b",
-        r"which bottle i would (pick|take|use)",
         about_speaker=True,
     ),
     *_rules(
@@ -953,19 +954,21 @@ _RULES: tuple[_Rule, ...] = (
         r"cabinet|license|range|class|show|for (deer|hunting|target)|to (hunt|clean)))",
         # Then the means, as the next step of a schedule.
         rf"(then|after that|after this|step two is|next is|and then) (it is |its |is )?(the |his |"
-        rf"her |dads |moms |my )?(\w+ )?({_GUN}|bridge|overpass|tracks|rope|cliffs|noose)$",
-        rf"(then|after that|and then) (it is |its )?the ({_GUN}|bridge|overpass|rope)\b|"
-        r"(then|after that) (it is|its) the pills$",
+        rf"her |dads |moms |my )?(\w+ )?({_GUN}|rope|cliffs|noose)$",
+        rf"(then|after that|and then) (it is |its )?the ({_GUN}|rope)\b|"
+        r"(then|after that) (it is|its) the (pills|bridge|overpass)$",
         rf"\bplan (is |s )?(simple |easy )?(the|dads|moms|his|her|my) (\w+ )?({_GUN}|bridge|"
         r"overpass|tracks|rope|cliffs)|\bplan is to (od|overdose)\b",
         # Going off a high place, or going and not coming back.
         r"(going|go|drive|driving|jump|jumping|walk|walking) off (?!(in|at|on|for|to|with|and)\b)"
-        r"(the )?(top of )?(\w+ ){0,3}(lookout|overlook|edge|jetty|bridge|overpass|cliff|cliffs|"
-        r"bluff|ledge|roof|rooftop|garage|deck|dam)",
+        r"(the )?(top of (the )?(\w+ ){0,3}(garage|deck|building|roof|parking \w+)|(\w+ ){0,3}("
+        r"lookout|overlook|edge|jetty|bridge|overpass|cliff|cliffs|bluff|ledge|rooftop|dam))",
         r"(go|going|drive|driving|went) over the (edge|railing|guardrail)\b(?! of (the|his|her|"
         r"my) bed)",
         r"\b(and|then|i will|i am|i) (\w+ )?(not|never|do not|will not) (come|coming|drive|"
-        r"driving|swim|swimming|walk|walking) (back|down)\b(?! (to|until|till|til|before|for|"
+        r"driving|swim|swimming|walk|walking) (back|down)( down| up| in| out)?\b(?! (down |up |in |"
+        r"out )?(to|until|"
+        r"till|til|before|for|"
         r"after|from|with|later|tomorrow|tonight|soon)\b)",
         rf"({_GUN}|bridge|overpass|tracks|rope|cliffs)\b.{{0,40}}\b(and )?(that is|thats) (it|the "
         r"end)( of it)?$",
@@ -973,7 +976,8 @@ _RULES: tuple[_Rule, ...] = (
         rf"\bi (am |will |would )?(going to )?(take|taking|swallow|swallowing|inject|injecting) "
         rf"(whats left of|what is left of|the rest of|every|all of|whatever|whatevers) (the |his |"
         rf"her |dads |moms |my )?(\w+ )?({_MEANS}|bottle|in (the|her|his) (\w+ )?cabinet)\b"
-        r"(?!.{0,30}\b(to the|back|drop|dispos|pharmacy|return|with (food|water|breakfast|"
+        r"(?!.{0,30}\b(to the|back|drop|dispos|pharmacy|return|trip|along|with (me|us|food|water|"
+        r"breakfast|"
         r"dinner|lunch|meals))\b)",
         rf"\bi (am |will )?(going to )?(take|taking|swallow|use|using) (\w+ ){{0,3}}{_MEANS},? "
         r"(all of (it|them)|every one)\b",
@@ -990,7 +994,8 @@ _RULES: tuple[_Rule, ...] = (
         r"(ok|okay|fine|at peace) with (not waking up|never waking up|a quick end|not being here|"
         r"it all ending|not existing)",
         r"(hope|hoping|hopes|pray|praying|prayed) (\w+ ){0,4}(i (do not|never) (make|wake)|not "
-        r"to (wake|make it)|to be dead|i die|i go (first|before)|i get hit|for (a|the) (car "
+        r"to (wake|make it)|to be dead|i die|i go (first|before)(?! (in|to|at|for|on)\b)|i get hit|"
+        r"for (a|the) (car "
         r"accident|wreck|crash|quiet exit|long version|natural causes|heart attack|aneurysm)|it is "
         r"(my side|the fast kind|not nothing)|its (my side|the fast kind)|(find|finding) "
         r"something fatal|my heart (gives|gave) out)",
@@ -1013,7 +1018,8 @@ _RULES: tuple[_Rule, ...] = (
         r"about) (being dead|not being alive|not existing)|think about being dead",
         r"how nice it would be to (be dead|be in the ground|just stop|not wake up|die)",
         r"(pray|praying|prayed|asking) for (death|a quiet exit|god to (take|end) me)",
-        r"(pray|praying|welcome|welcomed|welcoming) (that )?(i )?(go|going) (first|before)",
+        r"(pray|praying|welcome|welcomed|welcoming) (that )?(i )?(go|going) (first|before)"
+        r"(?! (in|to|at|for|on)\b)",
         about_speaker=True,
     ),
     *_rules(
@@ -1022,13 +1028,12 @@ _RULES: tuple[_Rule, ...] = (
         r"(whoever|the one who|the person who|the one that) (finds|will find|has to find) me",
         r"(he|she|they|everyone|everybody|my \w+) (will )?(understand|know why|see why) "
         r"(afterwards|afterward|after)$",
-        r"there (is not|isnt|is no) (a )?(later|just in case)",
+        r"there (is not|isnt|is no) (a )?(later|just in case)$",
         r"\bi (will not|wont|do not) (be )?(need|needing) (them|it|any of (it|them)|anywhere( to "
         r"live)?) (after|past) (this|that|the|next|friday|monday|tuesday|wednesday|thursday|"
         r"saturday|sunday|tonight|tomorrow)\b",
         r"(nobody|no one) (has|will have|should have|needs) to (\w+ ){0,5}after( me)?$",
         r"(and )?i (do not|dont) mean (a trip|on vacation|vacation|moving)",
-        r"(not|did not|didnt|do not) know it was (goodbye|the last time)",
         r"(pays|pay|paid|payout|pays out|covers)\b.{0,40}\b(no matter how|self inflicted)",
         r"(life insurance|policy)\b.{0,50}\b((2|two) year (mark|clause)|past the (2|two) year)",
         r"(only|last) thing (left )?(on the list |on my list )?is me$",
@@ -1036,9 +1041,6 @@ _RULES: tuple[_Rule, ...] = (
         r"(thinks|think|thought) (i am|it is|its|i was) (\w+ ){0,3}(moving|decluttering|retiring|"
         r"joking|going on a trip|on a trip|for a week|taking leave)\b.{0,20}\b(i am not|it is not|"
         r"its not|it isnt|i am|not)\b",
-        r"(dog|dogs|cat|cats|pets|horse|kids) (\w+ ){0,3}(at|to|with) (my|the) (\w+ )?(sister|"
-        r"sisters|brother|brothers|neighbor|neighbors|cousin|cousins|friend|friends|son|sons|"
-        r"daughter|daughters|aunt|aunts)\b.{0,60}\b(for good|forever|permanent|permanently)\b",
         r"(not for|not) someday\b.{0,6}\bfor soon",
         about_speaker=True,
     ),
@@ -1052,19 +1054,22 @@ _RULES: tuple[_Rule, ...] = (
         r"(over|down)|deciding|jump|goodbye|one handed)",
         rf"(locked|sitting|sat|found|hiding|alone|is|are|am) in the (bathtub|bathroom|garage|shed|"
         rf"closet|basement|room|car) with (the|a|his|her|my|dads|moms) (\w+ )?({_WEAPON}|belt|"
-        r"razor blades)\b(?! (\w+ )?(cleaning|fixing|working|sharpening|hunting|to (clean|fix|"
-        r"cut)))",
-        rf"({_WEAPON}|{_GUN}) (is )?(in|on) (my|his|her) (lap|knee)|(it is|its) on my (knee|lap)",
-        rf"((swallowed|drank|injected|took|ate) (like |about )?(most of|what was left of|"
-        rf"whats left of|what is left of|a lot of|a bunch of|like [1-9][0-9]+|[1-9][0-9]+ of)|"
-        rf"(swallowed|drank|injected) (every|everything in)) (\w+ ){{0,3}}({_MEANS}|pill|pills|"
-        r"bottle|organizer|cabinet|lockbox|syrup)\b",
+        r"razor blades)\b(?! (\w+ )?(cleaning|fixing|working|sharpening|hunting|shaving|trimming|"
+        r"oiling|to (clean|fix|cut|shave|trim)))",
+        rf"(({_WEAPON}|{_GUN}) (is )?(in|on) (my|his|her) (lap|knee)|(it is|its) on my (knee|lap))"
+        r"(?!.{0,30}\b(clean|cleaning|oil|oiling|fix|fixing)\b)",
+        rf"((swallowed|drank|injected|took|ate) (like |about )?(what was left of|whats left of|"
+        rf"what is left of|like [1-9][0-9]+|[1-9][0-9]+ of)|(swallowed|drank|injected) (every|"
+        rf"everything in)) (\w+ ){{0,3}}({_MEANS}|pill|pills|bottle|organizer|cabinet|lockbox)\b",
+        r"(swallowed|drank|injected|took|ate) (most of|a lot of|a bunch of) (\w+ ){0,3}(bottle|"
+        r"organizer|cabinet|lockbox)\b",
         r"\bi took a lot\b(?! (of|on|in|off)\b)|(injected|inject) (a lot|a bunch|all|too much)",
-        r"(said|saying|texted|sent|posted|left (me|a|her|him)) (\w+ ){0,6}(goodbye|sorry|see you "
-        r"on the other side|i love you)\b.{0,80}\b(not answering|is not answering|not picking up|"
+        r"((said|saying) goodbye to (everyone|everybody|every|each|all|the whole)|(texted|sent|"
+        r"posted|left (me|a|her|him)) (\w+ ){0,6}(goodbye|see you on the other side|i love "
+        r"you))\b.{0,80}\b(not answering|is not answering|not picking up|"
         r"is not picking up|phone (is )?off|car is gone|location (is )?off|walked out|drove off|"
         r"can not find)",
-        r"(he|she|they|mom|dad) (is|are) going to (let go|jump)\b",
+        r"(he|she|they|mom|dad) (is|are) going to (let go|jump)\b(?! (at|in|on|for|to)\b)",
     ),
     *_rules(
         C.SELF_HARM,
@@ -1080,8 +1085,6 @@ _RULES: tuple[_Rule, ...] = (
         r"the|his|her|my hair|ties))",
         r"\b(i|i have|i am|been|started) (cut|cutting) again\b|slipped up and cut",
         r"(till|until) (they|it|my \w+) (bleed|bled|split)",
-        r"(punched|punching|slam|slammed|hit|hitting) (the|a) (\w+ )?(wall|brick)\b.{0,30}\b(till|"
-        r"until)",
         about_speaker=True,
     ),
     *_rules(
@@ -1119,12 +1122,9 @@ _RULES: tuple[_Rule, ...] = (
         r"overdose (section|warning|part))",
         r"(bridge|overpass|building|roof|rooftop|balcony|parking garage|cliff|drop|window) (\w+ )"
         r"{0,3}(is )?(high|tall|deep) enough\b",
-        r"(bought|ordered|got) (\w+ ){0,4}(rope|charcoal|helium|antifreeze|tape|ammo|bullets)\b"
+        r"(bought|ordered) (\w+ ){0,4}(rope|charcoal|helium|antifreeze|ammo|bullets)\b"
         r".{0,60}\b(not for (balloons|a party|the party|a car|the car|a grill|the grill|camping)|"
-        r"(do not|dont) ask|figure out what for|you can guess|we do not even (have|need|own))",
-        r"([0-9]+|several|multiple) bottles of (\w+ )?(tylenol|advil|acetaminophen|ibuprofen|"
-        r"aspirin|"
-        r"benadryl|sleeping pills) at ([0-9]+|different|several) (different )?(stores|pharmacies)",
+        r"(do not|dont) ask$|figure out what for|you can guess|we do not even (have|need|own))",
         about_speaker=True,
     ),
     *_rules(
@@ -1135,8 +1135,8 @@ _RULES: tuple[_Rule, ...] = (
         r"where and how|when and where|where and when|the day and the place)",
         r"(after|once|when|then|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|"
         r"sunday) (\w+ ){0,8}(i am|i will|i) (ending|end) it\b",
-        r"(i am|im) (done|gone|out)\W*(permanently|for good|for real)\b",
-        r"(when|after|once) (he|she|they|dad|mom|my \w+) (goes|go|dies|die|passes|is gone)\b.{0,30}"
+        r"(i am|im) (done|gone|out)\W*(permanently\b|(for good|for real)$)",
+        r"(when|after|once) (he|she|they|dad|mom|my \w+) (dies|die|passes|is gone)\b.{0,30}"
         r"\b(i (go|am going|will go|follow|am following)|i go too)\b",
         rf"(pills|bottle|rope|{_GUN}) and (a |the |my )?(note|notes|letters) (are |is )?(ready|"
         rf"done|"
@@ -1149,13 +1149,14 @@ _RULES: tuple[_Rule, ...] = (
         r"(will not|wont) (be )?need(ing)? (it|them|any of (it|them)) where (i am|im) (headed|"
         r"going)",
         r"(whoever|nothing|less|nobody|no one) (?!comes\b)(\w+ ){0,4}after me$",
-        r"(not|does not|did not|doesnt|didnt|do not) know it was (bye|goodbye|the last)",
+        r"(not|does not|did not|doesnt|didnt|do not) know it was (bye|goodbye)\b",
         r"(last (thing|memory)|the last thing) (\w+ ){0,3}(remember|remembers|got|get|hear|hears|"
         r"see|"
         r"have) (of|from) me|last memory of me|last thing they remember",
         r"(once|when|after|for when) i am no longer (here|around|alive)",
         r"(practiced|practicing|practising|practised|tried it|rehearsed|rehearsing|tested) (\w+ )"
-        r"{0,3}(with |w )?(the )?(belt|rope|noose|cord)\b(?! (for|to) (transfer|lift|move))|(belt|"
+        r"{0,3}(with |w )?(the )?(?<!gait )(?<!transfer )(belt|rope|noose|cord)\b(?!.{0,20}\b("
+        r"transfer|transfers|lift|lifting|gait|move|moving|walk|walking)\b)|(belt|"
         r"rope|noose|cord)\b.{0,40}\b(closet rod|rafter|stool|just to (see|know))",
         r"(sat|sit|sitting) in the (car|garage) (\w+ ){0,4}(door down|hand on the key|just to see)",
         r"(spitting|spit) out my (\w+ )?(pills|meds|medication|trazodone|sleeping pills|"
@@ -1201,9 +1202,9 @@ _RULES: tuple[_Rule, ...] = (
         C.HARM_TO_OTHERS,
         HIGH,
         r"(picture|picturing|thought|thinking|think|imagine|imagining|rehearsing) (\w+ ){0,4}"
-        r"(letting go of (his|her) (\w+ )?(wheelchair|head|hand)|leaving the gas on|not (refilling|"
+        r"(letting go of (his|her) (\w+ )?(wheelchair|head)|leaving the gas on|not (refilling|"
         r"thickening|calling|giving) (his|her|anyone)|(mashing|crushing) (\w+ ){0,4}(pills|meds)|"
-        r"turning (\w+ ){0,2}(oxygen|thermostat|heat) (down|off)|make it look like a fall|giving "
+        r"turning (\w+ ){0,2}oxygen (down|off)|make it look like a fall|giving "
         r"(her|him) the rest)",
         r"(turn|turned|turning|switch|switched) (her|his|their) oxygen (down|off)",
         r"before i (do something to|lose it on|put my hands on) (her|him|them)|(so i|so that i) "
@@ -1213,10 +1214,11 @@ _RULES: tuple[_Rule, ...] = (
         r"(hands|hand) (were |was )?(around|over) (her|his) (neck|throat|mouth|face)",
         rf"(going to|want to|will) (hurt|kill|shoot|stab) (somebody|someone|anybody|everybody)|"
         rf"going over there with (his|her|dads|my|a|the) (\w+ )?({_GUN}|knife)",
-        r"(grabbed|yanked|dragged|squeezed|pinched|pushed|shoved|shook) (him|her|them|mom|dad|the "
-        r"baby|my \w+|(his|her) (arm|wrist|hand|face|hair)) (\w+ ){0,4}(so hard|too hard|harder "
-        r"than)",
-        r"(left|kept|leaving) (him|her|them) (\w+ ){0,5}on purpose",
+        r"(grabbed|yanked|dragged|squeezed|pinched|shook) (him|her|them|mom|dad|the baby|my \w+|"
+        r"(his|her) (arm|wrist|hand|face|hair)) (\w+ ){0,4}(so hard|too hard|harder than)",
+        r"(pushed|shoved) (him|her|them|mom|dad|the baby|my \w+) (\w+ ){0,4}(too hard|harder than "
+        r"i should)",
+        r"(left|kept|leaving) (him|her|them) (in|without) (\w+ ){0,5}on purpose",
     ),
 )
 
