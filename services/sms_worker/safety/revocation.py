@@ -133,7 +133,8 @@ _CLEAR = tuple(
         rf"(do not|no longer|never|not|would rather not) (want|wish|need|like|get|receive) "
         rf"(to )?(\w+ ){{0,3}}({_OURS}|to hear from (you|givecare|this)|to be contacted|"
         rf"(these|them) any more|any more of (these|them|this))",
-        r"(no more|enough) of (these|them|this|your (texts|messages))",
+        # Not a quantity: "I have got enough of them" (pills) is not "enough of these".
+        r"(?<!got )(?<!have )(?<!has )(no more|enough) of (these|them|this|your (texts|messages))",
         rf"i want (them|these|these texts|the texts|it all) (gone|to stop|to end)|i want out of "
         rf"(these|{_OURS})",
         r"(stop|quit) (\w+ ){0,2}(reaching out|hitting my phone)",
@@ -151,6 +152,65 @@ _CLEAR = tuple(
         r"(wrong number|not my number|never signed up|did not sign up|who is this)",
         r"(ya )?no (me )?(manden|envien|mande|envie|escriban|escriba) (mas )?(mensajes|textos)|"
         r"no quiero recibir|saquenme de|sacame de|dar(me)? de baja",
+        # Switching our texts off ("turn my texts off", "shut these off", "cut me off your
+        # list").
+        rf"(turn|shut|switch) (off )?(my |the |these |your |all |all the |all your )?({_OURS}|"
+        r"these|them)( off)?( for good| for me| please| now)*$",
+        rf"(turn|shut|switch|cut) (my |the |these |your |all |all the |all your )?{_OURS} off",
+        rf"(turn|shut|switch|cut) off (my |the |these |your |all |all the |all your )?{_OURS}",
+        rf"cut (me|{_NUMBER}) (off|out of) (\w+ ){{0,2}}({_LIST}|{_OURS})",
+        # Formal wording: "kindly cease all text correspondence", "terminate all SMS
+        # communication", "refrain from sending", "requesting removal", "unenroll me".
+        rf"({_STOP}|terminate|suspend) (all |any )?(further |future )?(text |sms |texting |txt |"
+        r"phone |mobile )?(correspondence|communications?|contact)(?! with (?!me|us|this))",
+        r"refrain from (sending|texting|messaging|contacting)",
+        rf"(request|requesting|ask for|asking for|want|need) (my |the )?removal( of {_NUMBER})?",
+        rf"removal from (the|this|your) (\w+ ){{0,2}}({_LIST}|{_OURS})",
+        rf"(unenroll|disenroll|un enroll|dis enroll)\w* (me|us|{_NUMBER})\b",
+        r"(withdraw|withdrawing|unenrolling|disenrolling) (me )?from (the|this|your) (\w+ ){0,2}"
+        r"(program|service|list|texts)",
+        rf"(receive|get|send|sending|be sent) no (further|more) (\w+ )?{_OURS}",
+        rf"(declin\w*|refus\w*) (all |any )?(further |future |more )?{_OURS}",
+        r"(status|me) (to|as) (opted out|unsubscribed|inactive)",
+        # Nothing more from us: "nothing else comes to this phone", "I want nothing more from
+        # you", "no more contact from you", "zero more texts".
+        r"nothing (else |more |further )?(comes|come|is sent|gets sent|goes) to (me|this (phone|"
+        r"number|cell)|my (phone|number|cell))",
+        r"(want|need) nothing (more |else |further )?from (you|givecare|this (service|program))",
+        r"no (more|further) (contact|communication|texts?|messages?) from (you|givecare|this)",
+        rf"(want|need|get) (zero|no) (more|further) (\w+ )?{_OURS}",
+        # Consent or preference, said to us: "you do not have my consent", "I would rather you
+        # did not text me", "can you not text me".
+        r"(do not|no longer) have my (consent|permission)",
+        r"rather you (did not|do not|not|stopped|quit|would not) (text|message|contact|send)",
+        r"(can|could|would|will) you (please )?(not|never) (text|message|contact|send) (me|us|"
+        r"this number)",
+        r"^(please )?(do not|never) (text|message|contact|reach out)( to)?( me| us)?( any more|"
+        r" again| ever again)?( please)?$",
+        r"(do not|never|no longer) (reach out|contact|text|message)( to)?( me| us)? (any more|"
+        r"again|ever again)",
+        # Our texts may end: "the texts can stop now", "your texts got to stop", "I would like
+        # the texts stopped".
+        rf"{_OURS} (can|could|should|must|got to|need to|needs to|have to|has to) (now )?(end|"
+        r"stop|be stopped|be cancelled)",
+        rf"(like|want|need) (the |these |your |my |all the |all )?{_OURS} (stopped|ended|"
+        r"cancelled|canceled|turned off|gone)",
+        r"^(you can|you may|feel free to) stop( now| here| texting( me)?| messaging( me)?)?$",
+        # Off the list: "off the list please", "I need off this list", "let me off your list".
+        rf"(^|want|need|let me|get me|put me) ?off (the|this|your|ur) ({_LIST}|{_OURS})",
+        rf"(want|need) {_NUMBER} (out of|off|removed from|taken off) (the|this|your|ur) {_LIST}",
+        r"(take|get) (my|this) (phone )?number out\b",
+        r"(delete|close|deactivate|erase|remove) my (account|profile|data|details)",
+        r"forget (\w+ ){0,3}my (phone )?number",
+        r"(last|final) (text|message) i (want to |would like to |wish to )?(get|receive)",
+        r"ready to (stop (getting|receiving) (these|them|the texts|your texts)|unsubscribe|opt "
+        r"out)",
+        r"(do not|no longer) need (a|this|the|your) (text|texting|sms) (service|program)",
+        # A question about how, answered with what they want: "is there a way to make the texts
+        # stop? that is what I want".
+        r"(is there a way|what do i (have to|need to)|how do i|how can i)\b.*\b(that is what i "
+        r"want|i want (out|off|them gone|it gone))$",
+        r"stop i (do not|no longer) want (them|these|it|any more)",
     )
 )
 # Words that may mean "stop texting me" but do not say it: always worth one question.
@@ -169,7 +229,8 @@ _SOMEONE_ELSE = re.compile(
     r"\b(he|she|they|my (mom|mother|dad|father|brother|sister|husband|wife|son|daughter|"
     r"boss|ex|neighbor|aunt|uncle|friend|pharmacy|doctor|church|family|cousin)|the "
     r"(pharmacy|hospice|hospital|clinic|doctor|agency|church|school|nurse|insurance)|"
-    r"(him|her|them)) (needs? to |has to |should |will |would |keeps? |wont |will not |"
+    r"(him|her|(?<!like )(?<!want )(?<!need )(?<!love )them)) (needs? to |has to |should |will |"
+    r"would |keeps? |wont |will not |"
     r"can not |tried to |wants to |to )?(stop|quit|unsubscribe|opt)"
 )
 _NEGATED_REQUEST = re.compile(
@@ -188,14 +249,18 @@ _NEGATED_REQUEST = re.compile(
     r"remove|end|cancel|take me off)|(stopping|ending|cancelling|canceling) (these|the|your) "
     r"(texts|messages) is the last thing|(do not|never) want (these|the|your|them|you) (texts "
     r"|messages |reminders |check ins )?to (stop|end)|under no circumstances|"
-    r"(told|asked|tell|ask) (them|him|her) to (remove|take|stop|unsubscribe|opt|delete))\b"
+    r"(told|asked|tell|ask) (them|him|her) to (remove|take|stop|unsubscribe|opt|delete|cease|end|"
+    r"terminate)|"
+    # Someone else's advice, reported: "my daughter keeps saying I should stop these texts".
+    r"(says|said|saying|keeps saying|thinks|suggested|suggests|told me|tells me) (that )?i "
+    r"(should|ought to|need to|could|must) (stop|quit|unsubscribe|opt|cancel))\b"
 )
 _ADDRESSES_US = re.compile(r"\b(you|your|givecare)\b")
 # Asking how the texts work is not asking them to stop ("will you stop texting me if I don't
 # answer?"); "can you stop texting me?" is a request and stays one.
 _QUESTION = re.compile(
-    r"^((does|do(?! not)|did|is|are|if|when|what|how often|why)\b|"
-    r"(will|would|does|do)\b.*\bor\b|"
+    r"^((does|do(?! not| me a favou?r)|did|is|are|if|when|what|how often|why)\b|"
+    r"(will|would|does|do(?! not))\b.*\bor\b|"
     r"(will|would|can|could)\b.*\b(if|when|while|after|during|on weekends|at night)\b)"
 )
 # Another service or object: "unsubscribe me from the pharmacy's robocalls", "stop texting me
@@ -204,24 +269,34 @@ _OTHER_OBJECT = re.compile(
     r"\b(unsubscribe (link|button)|(unsubscribe|unsubscribed|unsub|opt|opting|remove|removed|take|"
     r"taken|drop) (me |us )?(out )?"
     r"(of|from|off) (?!(this|your|"
-    r"yours|ur|these|the (text |txt |sms |texting |message )?(list|texts|messages|program|"
-    r"service|system)|givecare\w*|all|texts|messages|list|here|please|pls|asap|now|it|"
-    r"whatever|everything|any|the whole)\b)|"
+    r"yours|ur|these|the (givecare |gc |daily |weekly |caregiver )?(text |txt |sms |texting |"
+    r"message )?(list|texts|messages|program|service|system|reminders|check ins)|givecare\w*|"
+    r"all|texts|messages|list|here|please|pls|asap|now|it|you|every|future|whatever|everything|"
+    r"any|the whole)\b)|"
     r"(texting|sending|messaging) me (the |those |that |these |all )?(\w+ )?(links|articles|"
     r"photos|pictures|videos|memes|advice|recipes|jokes|quotes|emojis|gifs|news|politics)|"
     r"(calling|call) me \w+|(send|sending) me (a|an|the|those|that) (?!(text|texts|message|"
-    r"messages)\b)\w+|(texting|sending|messaging|calling|contacting) (him|her|my "
+    r"messages|check|reminders|tips|updates|notifications|alerts|surveys)\b)\w+|"
+    # Texts of another named thing: "the respite care waitlist texts", "the portal messages".
+    # Only a kind of thing: "do not send me anything cheesy".
+    r"send (me )?anything (?!(else|more|again|further|ever|at|please|any|thanks|to|from|"
+    r"today|now)\b)\w+|"
+    r"(waitlist|wait list|portal|refill|prescription|appointment|pharmacy|billing|bank|school) "
+    r"(texts|messages|reminders|alerts|notifications)|"
+    r"(texting|sending|messaging|calling|contacting) (him|her|my "
     r"(mom|dad|mother|father|husband|wife|son|daughter|brother|sister)|\w+ s phone)\b)"
 )
 # Someone else typed or sent it: "my grandson grabbed my phone and typed unsubscribe".
 _SOMEONE_ELSE_SENT = re.compile(
-    r"\b(my (?!number|phone)\w+|someone|somebody|she|he|they)\b (\w+ ){0,6}(typed|texted|"
+    r"\b(my (?!(number|phone|contact|info|details|account|cell|data|status)\b)\w+|someone|"
+    r"somebody|she|he|they)\b (\w+ ){0,6}(typed|texted|"
     r"replied|sent|said|quit|unsubscribed|signed up)\b"
 )
 # The caregiver says they want to keep the texts: nothing in the message opts them out.
 _KEEP = re.compile(
-    r"\b(keep texting|keep (the|these|my|sending) (texts|messages)|i am staying|i want (them|to "
-    r"keep|these|mine)|please ignore (it|that|this)|still want (them|these|the texts)|"
+    r"\b(keep texting|keep (the|these|my|sending) (texts|messages)|i am staying|i want (to keep|"
+    r"(them|these|mine)\b(?!( \w+)? (to (stop|end|go|be)|gone|stopped|ended|cancel\w*|off|out|"
+    r"removed)\b))|please ignore (it|that|this)|still want (them|these|the texts)|"
     r"please keep sending|(unsubscribe|stop|quit|opt out) never)\b"
 )
 # Another sender named: the request is about their texts, not ours.
@@ -240,10 +315,12 @@ _SOMEONE_ELSES_SUBSCRIPTION = re.compile(
 _SCHEDULE = re.compile(
     r"\b(on (sundays|saturdays|mondays|tuesdays|wednesdays|thursdays|fridays|weekends|"
     r"weekdays)|at night|in the morning|so early|before \d+|after \d+|\d+ ?(am|pm)|\d+am|"
-    r"\d+pm|anything after|so often|as often|every day|daily|weekly|while i am|during|until)\b"
+    r"\d+pm|anything after|so often|as often|every day|daily|weekly|while i am(?! at it)|during|"
+    r"until)\b"
     # Or only some of the texts: "stop the hydration reminders but keep the check-ins".
     r"|\b((keep|keeping) (the|everything|just|sending|my|all)|but keep|everything else|"
-    r"(reminders|messages|texts|tips|prompts|reminder) (about|for)|the same (tip|text|message)|"
+    r"(reminders|messages|texts|tips|prompts|reminder) (about|for(?! (good|me|us|ever)\b))|"
+    r"the same (tip|text|message)|"
     r"(texting|sending|messaging) me about|in the (texts|messages)|(long|short|voice|video|"
     r"bedtime) (messages|texts|ones)|ones only|as much|"
     r"(evening|morning|night|weekend|sunday|daily) (check ins|texts|reminders|messages)|"
@@ -251,14 +328,50 @@ _SCHEDULE = re.compile(
 )
 # Thinking aloud about stopping, not asking.
 _HEDGE = re.compile(
-    r"\b(wonder if|wondering if|might|maybe|thinking about|thinking of|considering|should i|"
-    r"not sure|may|probably|kinda|kind of|sort of|feeling|debating|can i|could i|how do i|"
+    r"\b(wonder if|wondering if|might|maybe|thinking about|thinking of|thought about|thought of|"
+    r"decided against|considering|(?<!whom it )should i|"
+    r"not sure|may\b|probably|kinda|kind of|sort of|feeling|debating|can i|could i|how do i|"
     r"how can i)\b"
 )
+# Said to last for good: a schedule or hedge word elsewhere in the sentence does not make it
+# partial ("stop sending these every day, unsubscribe").
+_FOR_GOOD = re.compile(
+    r"\b(for good|altogether|completely|permanently|entirely|once and for all)\b|"
+    r"\b(unsubscribe|unsub|opt me out)( me)?( please| now)?$"
+)
+# A question about how to stop, followed by the wish itself: "is there a way to make the texts
+# stop? that is what I want".
+_WANTS_IT = re.compile(
+    r"(?<!if )(?<!when )\b(that is what i want|i want (out|off|them gone|it gone|it cancelled|"
+    r"(it|them|these|the texts) to stop))( now| please| asap| completely| for good)?$"
+)
+# A bare refusal right after the words: "opting out? me? never."
+_REFUSAL = re.compile(
+    r"^(never|no way|not a chance|no chance|nope|hell no|absolutely not|not happening|of course "
+    r"not|not likely|not me)( ever)?$"
+)
+# A negation that is itself a reason to stop ("not interested, stop texting", "I do not want
+# these, remove this number"): it does not negate the request after it.
+_SELF_CONTAINED_NEGATION = re.compile(
+    r"\b(not (interested|for me|helpful|helping|useful|needed|necessary|a caregiver|to be rude|"
+    r"my number)|(do not|does not|no longer) (want|need) (these|them|this|it|your \w+|the \w+|"
+    r"any more|more \w+)( any more)?)\b"
+)
+# The other sender is only a sender where the sentence names its texts or a list ("the rehab
+# facility still texts me"), not where it is a place or a reason ("moved to a facility", "a
+# group at my church").
+_CONTACT_WORD = re.compile(
+    r"\b(text|texts|texted|texting|message|messages|messaging|messaged|calls|calling|called|"
+    r"emails|emailing|emailed|notifications|alerts|newsletter|list|sends|sending|sent|"
+    r"unsubscribe\w*|opt|opted|taken off|signed me up)\b"
+)
+_PLACE = re.compile(r"\b(at|in|into|during|on|to) (the |my |a |his |her |our )?$")
 _THIRD_PARTY_REQUEST = re.compile(
     r"^(my|our) \w+( \w+)? (asked|asks|wants|wanted|needs|said|says|does not want|would "
     r"like|would rather) to|"
-    r"\bmy (\w+ ){1,3}(needs? to |has to |should |would |will |keeps? |to |wont |will not )"
+    r"\bmy (?!((formal|written|official) )?(request|phone|number|status|account|cell|"
+    r"line|info|subscription)\b)(\w+ ){1,3}(needs? to |has to |should |would |will |keeps? |to |"
+    r"wont |will not )"
     r"(stop|quit|unsubscribe|opt)"
 )
 
@@ -306,6 +419,17 @@ _SHORT_TYPOS = {
     "msgin": "messaging",
     "mee": "me",
     "k": "ok",
+    "sndng": "sending",
+    "sendng": "sending",
+    "thse": "these",
+    "cn": "can",
+    "tke": "take",
+    "canel": "cancel",
+    "cancell": "cancel",
+    "wnat": "want",
+    "wnt": "want",
+    "moer": "more",
+    "fr": "for real",
 }
 
 
@@ -335,25 +459,32 @@ def _corrected(sentence: str) -> str:
 def read_revocation(text: str) -> Revocation | None:
     """CLEAR when the words ask us to stop, UNCLEAR when they might, None otherwise."""
     sentences = [_corrected(sentence) for sentence in normal_sentences(text)]
+    own = list(sentences)
     # Also the whole message as one, so "Do. Not. Text. Me." is read as it is meant.
     if len(sentences) > 1:
         sentences.append(" ".join(sentences))
     clear = unclear = not_us = passing = False
-    for sentence in sentences:
+    first_clear = len(own)
+    for number, sentence in enumerate(sentences):
         if _ruled_out(sentence):
             not_us = True
         elif _has_clear(sentence):
-            if _SCHEDULE.search(sentence) or _HEDGE.search(sentence):
+            partial = _SCHEDULE.search(sentence) or _HEDGE.search(sentence)
+            if partial and not _FOR_GOOD.search(sentence):
                 unclear = True
             else:
                 clear = True
+                first_clear = min(first_clear, number)
         elif any(pattern.search(sentence) for pattern in _UNCLEAR):
             unclear = True
         elif _REVOCATION_WORD.search(sentence):
             passing = True
     if any(_KEEP.search(sentence) for sentence in sentences):
         return Revocation.NOT_US
-    if clear and _about_another_sender(" ".join(sentences)):
+    if clear and any(_REFUSAL.search(sentence) for sentence in own[first_clear + 1 :]):
+        # "opting out? me? never": the words are put, then refused.
+        return Revocation.NOT_US
+    if clear and _names_another_sender(own):
         # "The rehab facility still texts me. Need to call and get taken off": a request in
         # one sentence may be about a sender another one names. Ask rather than opt out.
         return Revocation.UNCLEAR
@@ -364,6 +495,20 @@ def read_revocation(text: str) -> Revocation | None:
     if unclear:
         return Revocation.UNCLEAR
     return Revocation.IN_PASSING if passing else None
+
+
+def _names_another_sender(sentences: list[str]) -> bool:
+    """Another sender named as one (a sentence that names it and texts or a list), by a message
+    that does not address us."""
+    if any(_ADDRESSES_US.search(sentence) for sentence in sentences):
+        return False
+    for sentence in sentences:
+        if not _CONTACT_WORD.search(sentence):
+            continue
+        for found in _OTHER_SENDER.finditer(sentence):
+            if not _PLACE.search(sentence[: found.start()]):
+                return True
+    return False
 
 
 def _about_another_sender(text: str) -> bool:
@@ -379,7 +524,7 @@ def _ruled_out(sentence: str) -> bool:
         return True
     if _about_another_sender(sentence):
         return True
-    if _QUESTION.search(sentence) and _has_clear(sentence):
+    if _QUESTION.search(sentence) and _has_clear(sentence) and not _WANTS_IT.search(sentence):
         return True
     # "My wife doesn't want your texts" is about her subscription, whoever it names.
     if _THIRD_PARTY_REQUEST.search(sentence):
@@ -393,7 +538,7 @@ def _has_clear(sentence: str) -> bool:
     itself begins "do not"/"never" — "do not text me" — carries its own negation)."""
     for pattern in _CLEAR:
         for found in pattern.finditer(sentence):
-            before = sentence[: found.start()].split()[-4:]
+            before = _SELF_CONTAINED_NEGATION.sub("", sentence[: found.start()]).split()[-4:]
             negated = any(word in {"not", "never"} for word in before)
             if not negated or found.group().startswith(("do not", "never")):
                 return True
