@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 from pymongo import ASCENDING, IndexModel, UpdateMany, UpdateOne
@@ -50,6 +50,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DUPLICATE_KEY = 11000
 
 OutboxCollection = AsyncCollection[Document]
+T = TypeVar("T")
 
 
 def outbox_indexes(retention_days: float, collection: str = OUTBOX_COLLECTION) -> IndexDeclarations:
@@ -218,6 +219,25 @@ class Outbox:
             raise
         return rows[0] if rows else None
 
+    async def adopt(self, rows: Sequence[Document]) -> None:
+        """Take over events kept elsewhere (`shared.row_outbox`) that could not be published
+        there, as pending rows for the relay (which retries them, or sets aside one no queue
+        takes); an id already here is left alone."""
+        if not rows:
+            return
+        await self._collection.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": row["_id"]},
+                    {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
+                    upsert=True,
+                )
+                for row in rows
+            ],
+            ordered=False,
+        )
+        self.notify()
+
     def notify(self) -> None:
         """Tell the relay in this process that new rows are committed."""
         self._added.set()
@@ -237,29 +257,33 @@ def mark_sent(row_ids: Sequence[str], now: datetime) -> tuple[Document, Document
     )
 
 
-class SentMarks:
-    """ "Sent" marks for published rows, gathered for `delay` seconds and written with one
-    update: the relay's cost per event falls from a command to a fraction of one.
+class Gathered(Generic[T]):
+    """Small cleanup writes (a "sent" mark, an entry to remove), gathered for `delay` seconds
+    and written together by `write`, one command for the batch; a write of the same collection
+    that comes sooner may take them first (`take`) and carry them in its own command, so in a
+    busy process most cost no command of their own.
 
-    Losing a mark (a crash, a database error) is safe: the row's lease runs out, a relay
-    publishes it again, and consumers' inboxes drop the repeated event id.
+    Only for writes whose loss is safe: a lost one (a crash, a database error) leaves an event
+    whose lease runs out, which a relay publishes again and consumers drop as a repeat.
     """
 
-    def __init__(self, collection: OutboxCollection, clock: Clock, delay: float) -> None:
-        self._collection = collection
-        self._clock = clock
+    def __init__(
+        self, write: Callable[[list[T]], Awaitable[object]], delay: float, *, what: str
+    ) -> None:
+        self._write = write
         self._delay = delay
-        self._pending: list[str] = []
+        self._what = what
+        self._pending: list[T] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    def add(self, row_ids: Iterable[str]) -> None:
-        self._pending.extend(row_ids)
+    def add(self, items: Iterable[T]) -> None:
+        self._pending.extend(items)
         if self._pending and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self._flush_later())
 
-    def take(self) -> list[str]:
-        """The marks gathered so far, for a write of new rows to carry (`Outbox.take_marks`);
-        in a busy process most marks cost no command of their own."""
+    def take(self) -> list[T]:
+        """What is gathered so far, for another write to carry; whoever takes it gives back
+        what it did not write (`add`)."""
         taken, self._pending = self._pending, []
         return taken
 
@@ -268,18 +292,29 @@ class SentMarks:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write every pending mark now (also at shutdown)."""
+        """Write everything gathered now (also at shutdown)."""
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._collection.update_many(*mark_sent(batch, self._clock.now()))
+                await self._write(batch)
             except PyMongoError as error:
                 log.warning(
-                    "could not mark published events sent; their leases will run out and "
-                    "they will be published again (consumers drop the repeats)",
+                    f"could not write {self._what}; the leases of the events concerned will run "
+                    "out and they will be published again (consumers drop the repeats)",
                     events=len(batch),
                     error=type(error).__name__,
                 )
+
+
+class SentMarks(Gathered[str]):
+    """ "Sent" marks for published rows, gathered and written with one update: the relay's cost
+    per event falls from a command to a fraction of one (`Gathered`)."""
+
+    def __init__(self, collection: OutboxCollection, clock: Clock, delay: float) -> None:
+        async def write(batch: list[str]) -> None:
+            await collection.update_many(*mark_sent(batch, clock.now()))
+
+        super().__init__(write, delay, what="sent marks")
 
 
 class OutboxRelay:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 import structlog
 from pymongo import ASCENDING
@@ -55,9 +55,19 @@ async def refresh_periodically(
             await asyncio.wait_for(stop.wait(), interval_seconds)
 
 
-def outbox_backlog_probe(collection: OutboxCollection, clock: Clock, outbox: str) -> Probe:
+class KeptEvents(Protocol):
+    """Events a service keeps outside its outbox until published (`shared.row_outbox`)."""
+
+    async def backlog(self) -> tuple[int, datetime | None]: ...
+
+
+def outbox_backlog_probe(
+    collection: OutboxCollection, clock: Clock, outbox: str, kept: Sequence[KeptEvents] = ()
+) -> Probe:
     """Pending rows of one outbox and the age of the oldest (served by the outbox's
-    `pending_by_lease` index: pending rows are few unless the relay is stuck)."""
+    `pending_by_lease` index: pending rows are few unless the relay is stuck), counting too the
+    events the service keeps in its documents until published (`kept`, `shared.row_outbox`):
+    they are the same promise, an event committed and not yet out."""
 
     async def probe() -> None:
         pending = {"status": PENDING}
@@ -65,8 +75,13 @@ def outbox_backlog_probe(collection: OutboxCollection, clock: Clock, outbox: str
         oldest = await collection.find_one(
             pending, {"created_at": 1}, sort=[("created_at", ASCENDING)]
         )
-        OUTBOX_BACKLOG.labels(outbox).set(count)
         created = oldest.get("created_at") if oldest is not None else None
+        for events in kept:
+            waiting, since = await events.backlog()
+            count += waiting
+            if since is not None and (created is None or since < created):
+                created = since
+        OUTBOX_BACKLOG.labels(outbox).set(count)
         OUTBOX_OLDEST_AGE.labels(outbox).set(age_seconds(created, clock.now()))
 
     return probe

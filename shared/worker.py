@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from aio_pika.abc import AbstractRobustConnection
@@ -51,6 +51,7 @@ from shared.mongo import (
 )
 from shared.ops import ops_app, serve_ops
 from shared.outbox import OUTBOX_COLLECTION, Outbox, OutboxRelay, outbox_indexes
+from shared.row_outbox import RowOutbox
 from shared.state_metrics import Probe, outbox_backlog_probe, refresh_periodically
 from shared.tracing import configure_tracing, shutdown_tracing
 from shared.unit_of_work import Transactions, U, UnitOfWork
@@ -59,10 +60,19 @@ log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
 
+class Relay(Protocol):
+    """What publishes a service's committed events: its `OutboxRelay`, and a `RowOutbox` for
+    each collection that keeps its own (`shared.row_outbox`)."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+    async def relay_once(self) -> int: ...
+
+
 class WorkerHost:
     """Runs consumers and outbox relays until `stop`, then stops them in order."""
 
-    def __init__(self, consumers: Sequence[Consumer], relays: Sequence[OutboxRelay] = ()) -> None:
+    def __init__(self, consumers: Sequence[Consumer], relays: Sequence[Relay] = ()) -> None:
         self._consumers = consumers
         self._relays = relays
 
@@ -140,6 +150,8 @@ class WorkerRuntime:
         relay: OutboxRelay,
         registry: EventRegistry,
         clock: Clock,
+        publisher: Publisher,
+        outbox_settings: OutboxSettings,
     ) -> None:
         self.service = service
         self.broker_settings = broker_settings
@@ -151,6 +163,9 @@ class WorkerRuntime:
         self.registry = registry
         self.clock = clock
         self._ops_settings = ops_settings
+        self.publisher = publisher
+        self._outbox_settings = outbox_settings
+        self._row_outboxes: list[RowOutbox] = []
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -209,6 +224,8 @@ class WorkerRuntime:
                     relay=relay,
                     registry=registry,
                     clock=clock,
+                    publisher=publisher,
+                    outbox_settings=outbox_settings,
                 )
             finally:
                 await connection.close()
@@ -222,6 +239,16 @@ class WorkerRuntime:
     def transactions(self, factory: Callable[..., U]) -> Transactions[U]:
         """Units of work built by `factory(session, outbox)` on this service's database."""
         return Transactions(self.client, self.outbox, factory, relay=self.relay)
+
+    def row_outbox(self, collection: str) -> RowOutbox:
+        """The events `collection`'s documents keep until published (`shared.row_outbox`);
+        `run` polls for them, counts them in the outbox backlog gauges and settles them at
+        shutdown. Its index is the service's to declare (`pending_events_index`)."""
+        events = RowOutbox(
+            self.db[collection], self.publisher, self.outbox, self.clock, self._outbox_settings
+        )
+        self._row_outboxes.append(events)
+        return events
 
     def inbox(self, consumer: str, transactions: Transactions[U]) -> Inbox[U]:
         """The idempotent-consumer guard for handlers of `consumer` (usually its queue name)."""
@@ -271,7 +298,10 @@ class WorkerRuntime:
                         (
                             "outbox",
                             outbox_backlog_probe(
-                                self.db[OUTBOX_COLLECTION], self.clock, self.service
+                                self.db[OUTBOX_COLLECTION],
+                                self.clock,
+                                self.service,
+                                self._row_outboxes,
                             ),
                         ),
                         *probes,
@@ -282,7 +312,7 @@ class WorkerRuntime:
             *(asyncio.create_task(loop(stop)) for loop in background),
         ]
         try:
-            await WorkerHost(consumers, [self.relay]).run(stop)
+            await WorkerHost(consumers, [self.relay, *self._row_outboxes]).run(stop)
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)

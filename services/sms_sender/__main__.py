@@ -12,7 +12,7 @@ from services.queues import CONSUMER_QUEUES
 from services.sms_sender.parking import BrokerParkingLot
 from services.sms_sender.queues import EVENTS
 from services.sms_sender.settings import SenderConfig
-from services.sms_sender.store import sender_indexes
+from services.sms_sender.store import OUTBOUND_MESSAGES, sender_indexes
 from services.sms_sender.transport import open_transport
 from services.sms_sender.unit_of_work import sender_work
 from services.sms_sender.wiring import assemble
@@ -33,6 +33,7 @@ async def serve(config: SenderConfig) -> None:
             sender = assemble(
                 runtime.db,
                 transactions=transactions,
+                events=runtime.row_outbox(OUTBOUND_MESSAGES),
                 clock=runtime.clock,
                 transport=transport,
                 parking=BrokerParkingLot(

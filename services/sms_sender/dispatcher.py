@@ -14,10 +14,10 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import structlog
 from pymongo.errors import PyMongoError
@@ -52,7 +52,7 @@ from services.sms_sender.unit_of_work import Claims, SenderTransactions, SenderW
 from services.sms_sender.updates import send_updated
 from shared.clock import Clock
 from shared.config import SenderSettings
-from shared.events import new_event
+from shared.events import Envelope, new_event
 from shared.events.catalog import SmsOptOutChanged
 
 log = structlog.get_logger(__name__)
@@ -90,9 +90,10 @@ def _earliest(first: datetime | None, second: datetime) -> datetime:
 
 
 class Dispatcher:
-    """Claims, gates and sends on session-less repositories (each a single conditional write
-    that holds the moment it is made); records every outcome through `transactions`, in one
-    transaction with the `sms.send.updated` it publishes."""
+    """Claims, gates, sends and records outcomes on session-less repositories (each a single
+    conditional write that holds the moment it is made; an outcome's write keeps the
+    `sms.send.updated` it publishes in the row, `shared.row_outbox`); an operator's reopen and
+    a late provider status go through `transactions`."""
 
     def __init__(
         self,
@@ -240,17 +241,18 @@ class Dispatcher:
         attempt = replace(attempt, http_status=failure.http_status, error_code=failure.code)
         return SendOutcome(status, now, attempt, error=failure.reason, error_code=failure.code)
 
-    async def _finish(self, claim: Claim, outcome: SendOutcome) -> SendRecord | None:
-        """Record an outcome and publish it (`sms.send.updated`) in one transaction; a crash
-        before the commit leaves the row claimed, and the send is resolved after its lease."""
+    async def _finish(
+        self, claim: Claim, outcome: SendOutcome, also: Sequence[Envelope[Any]] = ()
+    ) -> SendRecord | None:
+        """Record an outcome and publish it (`sms.send.updated`, after `also`) in one write to
+        the send's row, which keeps the events until they are out (`shared.row_outbox`); a
+        crash before the write leaves the row claimed, and the send is resolved after its
+        lease; one after it only delays the events until their own lease runs out."""
 
-        async def write(uow: SenderWork) -> SendRecord | None:
-            after = await uow.sends.finish(claim, outcome)
-            if after is not None:
-                await uow.emit(send_updated(after, outcome.status, outcome.at))
-            return after
+        def events(after: SendRecord) -> list[Envelope[Any]]:
+            return [*also, send_updated(after, outcome.status, outcome.at)]
 
-        after = await self._transactions.run(write)
+        after = await self._claims.finish(claim, outcome, events)
         if after is None:
             log.warning("claim lost before the outcome was recorded", outcome=outcome.status)
         return after
@@ -333,29 +335,30 @@ class Dispatcher:
         )
         unsubscribed = failure.code == UNSUBSCRIBED
         send = claim.send
+        if not unsubscribed:
+            await self._finish(claim, outcome)
+        else:
+            # The opt-out is published with the outcome, in the same write; the read model
+            # follows, and a crash before it is made good by the sender consuming that event.
+            change = OptOut(send.to_number, True, outcome.at, "carrier")
+            opted_out = new_event(
+                SmsOptOutChanged(
+                    phone=change.phone,
+                    opted_out=True,
+                    source=change.source,
+                    user_id=send.user_id,
+                    changed_at=change.changed_at,
+                ),
+                idempotency_key=f"sms_sender:carrier_opt_out:{claim.key}",
+                correlation_id=send.correlation_id,
+            )
+            if await self._finish(claim, outcome, also=[opted_out]) is None:
+                # Another holder records the send; the carrier's word still goes out.
+                async def tell(uow: SenderWork) -> None:
+                    await uow.emit(opted_out)
 
-        async def write(uow: SenderWork) -> None:
-            if unsubscribed:
-                change = OptOut(send.to_number, True, outcome.at, "carrier")
-                await uow.recipients.apply_opt_out(change)
-                await uow.emit(
-                    new_event(
-                        SmsOptOutChanged(
-                            phone=change.phone,
-                            opted_out=True,
-                            source=change.source,
-                            user_id=send.user_id,
-                            changed_at=change.changed_at,
-                        ),
-                        idempotency_key=f"sms_sender:carrier_opt_out:{claim.key}",
-                        correlation_id=send.correlation_id,
-                    )
-                )
-            after = await uow.sends.finish(claim, outcome)
-            if after is not None:
-                await uow.emit(send_updated(after, outcome.status, outcome.at))
-
-        await self._transactions.run(write)
+                await self._transactions.run(tell)
+            await self._slots.apply_opt_out(change)
         log.warning(
             "send refused by the provider; not retrying",
             http_status=failure.http_status,

@@ -3,16 +3,17 @@
 `outbound_messages` (one row per idempotency key) is the durable record and the work list of
 sends; `sms_recipients` is the sender's read model of opt-outs plus its per-recipient send log
 for the cap. Each repository is bound to a session when built: the transaction's inside an
-event or a recorded outcome (`unit_of_work.MongoSenderWork`), none for the single conditional
-writes that must not wait for a commit (the claim, the send slot, the release for retry) and
-for reads outside any event. Status writes are filtered by the statuses they may replace, so no
+event (`unit_of_work.MongoSenderWork`), none for the single conditional writes that must not
+wait for a commit (the claim, the send slot, the release for retry), for a recorded outcome
+(one write that keeps the event it publishes in the row, `shared.row_outbox`) and for reads
+outside any event. Status writes are filtered by the statuses they may replace, so no
 write ever moves a send backwards. Documents stay in here; records go in and out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -34,8 +35,11 @@ from services.sms_sender.records import (
     SendOutcome,
     SendRecord,
     finished,
+    with_outcome,
 )
+from shared.events import Envelope
 from shared.mongo import Database, Document, IndexDeclarations
+from shared.row_outbox import RowOutbox, pending_events_index
 
 __all__ = [
     "OUTBOUND_MESSAGES",
@@ -56,6 +60,8 @@ _CLAIM_STATE: Final = ("status", "attempts", "claim", "next_attempt_at", "lease_
 _DUE_AT: Final = {send_status.PENDING: "next_attempt_at", send_status.SENDING: "lease_until"}
 # A send's attempt history is the sender's own diagnostics, not for other services' reads.
 _WITHOUT_HISTORY: Final = {"history": 0}
+# What a provider callback writes on a claimed row (`apply_reported_status`).
+_SET_ASIDE: Final = ("reported_status", "provider_sid", "error_code")
 _SEND_FIELDS: Final = tuple(f.name for f in fields(SendRecord) if f.name not in ("key", "history"))
 
 
@@ -65,6 +71,8 @@ def sender_indexes() -> IndexDeclarations:
             IndexModel([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due_sends"),
             IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="leases"),
             IndexModel([("provider_sid", ASCENDING)], name="provider_sid", sparse=True),
+            # Rows whose `sms.send.updated` has not been published and removed yet.
+            pending_events_index(),
         ]
     }
 
@@ -121,9 +129,18 @@ def _outcome_fields(outcome: SendOutcome, claim: Claim) -> tuple[Document, Docum
 class MongoSends:
     """`outbound_messages`: one row per requested send."""
 
-    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        session: AsyncClientSession | None = None,
+        *,
+        events: RowOutbox | None = None,
+    ) -> None:
+        """`events`: where outcomes keep the events they publish (the dispatcher's repository,
+        without a session, has it; others only read, record and apply statuses)."""
         self._collection = db[OUTBOUND_MESSAGES]
         self._session = session
+        self._events = events
 
     async def get(self, key: str) -> SendRecord | None:
         row = await self._collection.find_one({"_id": key}, session=self._session)
@@ -239,35 +256,52 @@ class MongoSends:
         )
         return result.matched_count == 1
 
-    # -- outcomes (in the transaction that publishes them) ------------------------------------
+    # -- outcomes (one write with the events they publish, never in a transaction) -----------
 
-    async def finish(self, claim: Claim, outcome: SendOutcome) -> SendRecord | None:
-        """Record the claimed send's outcome and release the claim; the send as it is after,
-        or None when the claim was lost.
+    async def finish(
+        self,
+        claim: Claim,
+        outcome: SendOutcome,
+        events: Callable[[SendRecord], Sequence[Envelope[Any]]],
+    ) -> SendRecord | None:
+        """Record the claimed send's outcome, release the claim and keep `events(after)` (what
+        the outcome publishes, from the send as it is after) in the row, in one write; publish
+        them right after (`shared.row_outbox`). The send as it is after, or None when the claim
+        was lost (nothing written, nothing published).
 
         Usually one command: the update also requires the status the claim saw set aside by a
         provider callback (`reported_status`), the one field anybody but the holder writes on
         a claimed row, so when it matches the row is what the claim and the outcome made it
-        (`records.finished`). A callback that arrived meanwhile costs a second update and a
-        read-back."""
+        (`records.finished`). A callback that arrived meanwhile costs a read and another
+        update, conditional on what the callback wrote, so the events describe the row as the
+        write leaves it."""
+        row_events = self._row_events()
         changes, earliest = _outcome_fields(outcome, claim)
-        update: Document = {
-            "$set": changes,
-            "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
-            "$push": {"history": self._history(outcome.attempt)},
-        }
-        if earliest:
-            update["$min"] = earliest
         held = {"_id": claim.key, "claim": claim.token}
-        result = await self._collection.update_one(
-            {**held, "reported_status": claim.send.reported_status},
-            update,
-            session=self._session,
-        )
-        if result.matched_count == 1:
-            return finished(claim, outcome)
-        result = await self._collection.update_one(held, update, session=self._session)
-        return await self.get(claim.key) if result.matched_count == 1 else None
+        seen: Document = {"reported_status": claim.send.reported_status}
+        after = finished(claim, outcome)
+        while True:
+            update: Document = {
+                "$set": changes,
+                "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
+                "$push": {"history": self._history(outcome.attempt)},
+            }
+            if earliest:
+                update["$min"] = earliest
+            update, entries = row_events.pushing(update, events(after))
+            if await row_events.update_one({**held, **seen}, update):
+                await row_events.publish(claim.key, entries)
+                return after
+            row = await self._collection.find_one({"_id": claim.key}, session=self._session)
+            if row is None or row.get("claim") != claim.token:
+                return None
+            seen = {field: row.get(field) for field in _SET_ASIDE}
+            after = replace(with_outcome(_send(row), claim, outcome), next_attempt_at=None)
+
+    def _row_events(self) -> RowOutbox:
+        if self._events is None or self._session is not None:
+            raise RuntimeError("outcomes are written by the session-less repository with events")
+        return self._events
 
     # -- provider status callbacks -------------------------------------------------------------
 

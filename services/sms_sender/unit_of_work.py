@@ -1,10 +1,12 @@
 """The sender's unit of work: what its handlers may touch, and the Mongo transaction behind it.
 
-Two kinds of write, on purpose (docs/sms_sender.md): the request record and every recorded
-outcome commit in one transaction with the `sms.send.updated` they publish (`SenderWork`, run
-by `SenderTransactions`); the claim, the send slot and the release for retry are single
-conditional writes that must hold the moment they are made, so the dispatcher makes them on
-repositories built without a session (`Claims`, `SendSlots`). No method takes a session: the
+Two kinds of write, on purpose (docs/sms_sender.md): what changes two documents or emits events
+of no single send (a refused request's record, a reopen, a status callback, an opt-out) commits
+in one transaction with what it publishes (`SenderWork`, run by `SenderTransactions`); the
+request record, the claim, the send slot, the release for retry and every recorded outcome are
+single conditional writes, so the dispatcher makes them on repositories built without a
+session (`Claims`, `SendSlots`); an outcome keeps the `sms.send.updated` it publishes in its
+own row until published (`shared.row_outbox`). No method takes a session: the
 Mongo unit binds its repositories to the transaction's session when it builds them.
 `tests/fakes/sms_sender.py` is the in-memory twin; `tests/integration/sms_sender/
 test_*_contract.py` hold the two to the same behaviour.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -28,6 +30,7 @@ from services.sms_sender.records import (
     SendRecord,
 )
 from services.sms_sender.store import MongoRecipients, MongoSends
+from shared.events import Envelope
 from shared.mongo import Database
 from shared.outbox import Outbox
 from shared.unit_of_work import Emits, UnitOfWork, UnitOfWorkFactory
@@ -47,10 +50,6 @@ class Sends(Protocol):
     async def reopen_exhausted(self, key: str, now: datetime) -> SendRecord | None:
         """Start a send that ran out of retries over (`pending`, attempts 0, `reopened` + 1);
         None when it is no such send."""
-        ...
-
-    async def finish(self, claim: Claim, outcome: SendOutcome) -> SendRecord | None:
-        """Record the outcome and release the claim; None when the claim was lost."""
         ...
 
     async def find_for_status(self, key: str | None, provider_sid: str) -> SendRecord | None:
@@ -88,6 +87,17 @@ class Claims(Protocol):
         """Back to `pending` under the claim's token; False when the claim was lost."""
         ...
 
+    async def finish(
+        self,
+        claim: Claim,
+        outcome: SendOutcome,
+        events: Callable[[SendRecord], Sequence[Envelope[Any]]],
+    ) -> SendRecord | None:
+        """Record the outcome, release the claim and publish `events(after)` with it, in one
+        write (the events kept in the row until published); the send after, or None when the
+        claim was lost (nothing written or published)."""
+        ...
+
 
 class Recipients(Protocol):
     """`sms_recipients` inside a transaction: the opt-out read model."""
@@ -103,6 +113,11 @@ class SendSlots(Protocol):
     """`sms_recipients` as the gate before a send: single writes, no transaction."""
 
     async def opted_out(self, phone: str) -> bool: ...
+
+    async def apply_opt_out(self, change: OptOut) -> bool:
+        """Apply only if newer than the change the recipient holds (a carrier's opt-out the
+        sender learns from a send, whose `sms.optout.changed` it also consumes)."""
+        ...
 
     async def take_send_slot(
         self,

@@ -24,6 +24,7 @@ from shared.config import SenderSettings
 from shared.events.catalog import SmsOptOutChanged, SmsOutboundRequested, SmsStatusUpdated
 from shared.inbox import Inbox, replay_safe
 from shared.mongo import Database
+from shared.row_outbox import RowOutbox
 from shared.unit_of_work import Transactions
 
 
@@ -46,15 +47,18 @@ def assemble(
     db: Database,
     *,
     transactions: Transactions[MongoSenderWork],
+    events: RowOutbox,
     clock: Clock,
     transport: SmsTransport,
     parking: ParkingLot,
     settings: SenderSettings,
     unit_random: Callable[[], float] = random.random,
 ) -> Sender:
-    """The claim, the send slot and the release for retry go to repositories without a
-    session (single conditional writes, never in a transaction); outcomes to `transactions`."""
-    sends = MongoSends(db)
+    """The claim, the send slot, the release for retry and the outcomes go to repositories
+    without a session (single conditional writes, never in a transaction; an outcome keeps the
+    events it publishes in its row, in `events`, the row outbox of `outbound_messages`); what
+    writes two documents or emits otherwise to `transactions`."""
+    sends = MongoSends(db, events=events)
     dispatcher = Dispatcher(
         claims=sends,
         slots=MongoRecipients(db),

@@ -3,7 +3,8 @@ over dicts of records, and a scriptable provider, for tests that run in millisec
 
 They keep the Mongo repositories' rules — one send per key, the claim's compare-and-set on the
 claim state (a concurrent claim between the read and the write wins, as on the server), writes
-keyed by the claim token, forward-only statuses with a status set aside on a claimed send, the
+keyed by the claim token (an outcome with the events it publishes, as one write),
+forward-only statuses with a status set aside on a claimed send, the
 newer-than rule of opt-outs, the cap windows over the newest send times — and
 `tests/integration/sms_sender/test_*_contract.py` runs the same assertions against both.
 """
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from domain import send_status
 from services.sms_sender.records import (
@@ -30,6 +32,7 @@ from services.sms_sender.records import (
     with_outcome,
 )
 from services.sms_sender.transport import OutgoingSms, ProviderMessage, SendFailure
+from shared.events import Envelope
 from tests.fakes.unit_of_work import FakeUnitOfWork
 
 _DUE_STATUSES = (send_status.PENDING, send_status.SENDING)
@@ -49,8 +52,11 @@ def _due_at(send: SendRecord) -> datetime | None:
 
 
 class FakeSends:
-    def __init__(self) -> None:
+    def __init__(self, published: list[Envelope[Any]] | None = None) -> None:
+        """`published`: where an outcome's events go the moment it is written (the Mongo
+        repository keeps them in the row and publishes them right after the same write)."""
         self.rows: dict[str, SendRecord] = {}
+        self.published: list[Envelope[Any]] = published if published is not None else []
 
     async def get(self, key: str) -> SendRecord | None:
         return self.rows.get(key)
@@ -129,12 +135,22 @@ class FakeSends:
         )
         return True
 
-    async def finish(self, claim: Claim, outcome: SendOutcome) -> SendRecord | None:
+    async def finish(
+        self,
+        claim: Claim,
+        outcome: SendOutcome,
+        events: Callable[[SendRecord], Sequence[Envelope[Any]]],
+    ) -> SendRecord | None:
         send = self.rows.get(claim.key)
         if send is None or send.claim != claim.token:
             return None
-        self.rows[claim.key] = replace(with_outcome(send, claim, outcome), next_attempt_at=None)
-        return self.rows[claim.key]
+        after = replace(with_outcome(send, claim, outcome), next_attempt_at=None)
+        self.rows[claim.key] = after
+        for event in events(after):
+            # Consumers drop a repeated id; so does the unit of work's `emit`.
+            if all(seen.id != event.id for seen in self.published):
+                self.published.append(event)
+        return after
 
     async def find_for_status(self, key: str | None, provider_sid: str) -> SendRecord | None:
         if key is not None and key in self.rows:
@@ -234,7 +250,9 @@ class FakeSenderWork(FakeUnitOfWork):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sends = FakeSends()
+        # An outcome's events join what the unit's transactions emitted, so a test reads one
+        # list of what the sender published.
+        self.sends = FakeSends(self.emitted)
         self.recipients = FakeRecipients()
 
 

@@ -41,12 +41,13 @@ from services.sms_sender.unit_of_work import (
 from services.sms_sender.wiring import Sender, assemble
 from shared.broker import Consumer, Publisher, declare_exchange
 from shared.clock import ManualClock, SystemClock
-from shared.config import BrokerSettings, SenderSettings, TwilioSettings
+from shared.config import BrokerSettings, OutboxSettings, SenderSettings, TwilioSettings
 from shared.events import Envelope, new_event
 from shared.events.catalog import EVENTS, SmsOutboundRequested, SmsSendUpdated
 from shared.inbox import INBOX_COLLECTION, Inbox, inbox_indexes
 from shared.mongo import Database, Document, MongoClient, ensure_indexes
-from shared.outbox import OUTBOX_COLLECTION, Outbox, outbox_indexes
+from shared.outbox import OUTBOX_COLLECTION, EventPublisher, Outbox, outbox_indexes
+from shared.row_outbox import RowOutbox
 from shared.unit_of_work import Transactions
 from tests.fakes.sms_sender import FakeSenderWork
 from tests.support.waiting import eventually
@@ -95,6 +96,8 @@ class SenderHarness:
     outbox: Outbox
     _channel: AbstractChannel
     _publisher: Publisher
+    # What the senders' outcomes published from their rows (`shared.row_outbox`).
+    row_published: list[Envelope[Any]] = field(default_factory=list)
     _consumers: list[Consumer] = field(default_factory=list)
     _transports: list[SmsTransport] = field(default_factory=list)
 
@@ -121,16 +124,29 @@ class SenderHarness:
         self._transports.append(transport)
         return transport
 
+    def row_outbox(self, outbox_settings: OutboxSettings | None = None) -> RowOutbox:
+        """The row outbox of `outbound_messages`, as `__main__` gets it from the runtime; what
+        it publishes is also recorded in `row_published`."""
+        return RowOutbox(
+            self.db[OUTBOUND_MESSAGES],
+            RecordingPublisher(self._publisher, self.row_published),
+            self.outbox,
+            self.clock,
+            outbox_settings or OutboxSettings(),
+        )
+
     def sender(
         self,
         *,
         settings: SenderSettings | None = None,
         transport: SmsTransport | None = None,
         unit_random: Callable[[], float] = lambda: 0.5,
+        events: RowOutbox | None = None,
     ) -> Sender:
         return assemble(
             self.db,
             transactions=self.transactions,
+            events=events or self.row_outbox(),
             clock=self.clock,
             transport=transport or self.twilio_transport(),
             parking=BrokerParkingLot(
@@ -176,9 +192,11 @@ class SenderHarness:
         return row
 
     async def published(self, key: str) -> list[SmsSendUpdated]:
-        """The steps of send `key` the sender published (`sms.send.updated`, from its outbox)."""
+        """The steps of send `key` the sender published (`sms.send.updated`): from its rows
+        (outcomes) and from its outbox (what a transaction emitted)."""
         rows = self.db[OUTBOX_COLLECTION].find({"type": SmsSendUpdated.EVENT_TYPE})
         steps = [EVENTS.decode(row["body"]).payload async for row in rows]
+        steps += [event.payload for event in self.row_published]
         return [s for s in steps if isinstance(s, SmsSendUpdated) and s.key == key]
 
     async def message(self, key: str) -> Document:
@@ -306,10 +324,43 @@ class SenderRepositories(Protocol):
 
     async def run(self, body: Callable[[SenderWork], Awaitable[_T]]) -> _T: ...
 
+    @property
+    def emitted(self) -> list[Envelope[Any]]:
+        """What outcomes published (the fake's: also what its units emitted)."""
+        ...
+
+
+class RecordingPublisher:
+    """Records what it publishes (decoded), and hands it on to `publisher` when there is one."""
+
+    def __init__(self, publisher: EventPublisher | None, published: list[Envelope[Any]]) -> None:
+        self._publisher = publisher
+        self.published = published
+
+    async def publish_body(
+        self, body: bytes, *, event_type: str, message_id: str, correlation_id: str | None
+    ) -> None:
+        if self._publisher is not None:
+            await self._publisher.publish_body(
+                body, event_type=event_type, message_id=message_id, correlation_id=correlation_id
+            )
+        self.published.append(EVENTS.decode(body))
+
 
 class MongoRepositories:
-    def __init__(self, db: Database, transactions: Transactions[MongoSenderWork]) -> None:
-        self.sends = MongoSends(db)
+    def __init__(
+        self, db: Database, transactions: Transactions[MongoSenderWork], outbox: Outbox
+    ) -> None:
+        # What outcomes published (from their rows); the fake's `emitted` is the same list.
+        self.emitted: list[Envelope[Any]] = []
+        events = RowOutbox(
+            db[OUTBOUND_MESSAGES],
+            RecordingPublisher(None, self.emitted),
+            outbox,
+            SystemClock(),
+            OutboxSettings(),
+        )
+        self.sends = MongoSends(db, events=events)
         self.recipients = MongoRecipients(db)
         self._transactions = transactions
 
@@ -326,4 +377,4 @@ async def repositories(
         return FakeSenderWork()
     await ensure_indexes(db, sender_indexes())
     outbox = Outbox(db[OUTBOX_COLLECTION], SystemClock())
-    return MongoRepositories(db, Transactions(mongo_client, outbox, sender_work(db)))
+    return MongoRepositories(db, Transactions(mongo_client, outbox, sender_work(db)), outbox)

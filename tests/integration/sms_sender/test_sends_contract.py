@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,8 @@ from services.sms_sender.records import (
     SendRecord,
 )
 from services.sms_sender.unit_of_work import SenderWork
+from services.sms_sender.updates import send_updated
+from shared.events import Envelope
 from tests.integration.sms_sender.conftest import SenderRepositories, SendLedger
 
 pytestmark = pytest.mark.integration
@@ -56,6 +59,12 @@ async def claimed(sends: SendLedger, key: str, token: str = "t1", at: datetime =
     claim = await sends.claim(key, token, at, at + LEASE)
     assert claim is not None, f"{key} was not claimed"
     return claim
+
+
+def step(after: SendRecord) -> list[Envelope[Any]]:
+    """What an outcome publishes: the send's step, from the send as the outcome leaves it."""
+    assert after.updated_at is not None
+    return [send_updated(after, after.status, after.updated_at)]
 
 
 def outcome(status: str, at: datetime = NOW, attempt: int = 1, **fields: object) -> SendOutcome:
@@ -131,11 +140,11 @@ async def test_an_outcome_is_recorded_only_by_the_claims_holder(
     lost = await claimed(sends, "reply:1", "lost", NOW - LEASE)
     claim = replace(await claimed(sends, "reply:1", "holder"), cap_slot_at=NOW)
 
-    assert await sends.finish(lost, outcome("failed", reason="late")) is None
+    assert await sends.finish(lost, outcome("failed", reason="late"), step) is None
     sent = outcome(
         "sent", attempt=2, provider_sid="SM1", transport="twilio", sent_at=NOW, error=None
     )
-    after = await sends.finish(claim, sent)
+    after = await sends.finish(claim, sent, step)
 
     assert after is not None
     assert after == await sends.get("reply:1")
@@ -148,7 +157,9 @@ async def test_an_outcome_is_recorded_only_by_the_claims_holder(
     assert (after.claim, after.lease_until, after.next_attempt_at) == (None, None, None)
     assert (after.cap_slot_at, after.attempts, after.updated_at) == (NOW, 2, NOW)
     assert after.history == (Attempt(2, NOW, "sent"),)
-    assert await sends.finish(claim, outcome("failed")) is None  # the claim is released
+    assert await sends.finish(claim, outcome("failed"), step) is None  # the claim is released
+    # Only the holder's outcome published its step, from the send as the write left it.
+    assert [e.payload for e in repositories.emitted] == [step(after)[0].payload]
 
 
 async def test_a_release_for_retry_keeps_the_earliest_doubt_and_its_place_under_the_cap(
@@ -189,7 +200,7 @@ async def test_only_a_send_out_of_retries_is_reopened(repositories: SenderReposi
     sends = repositories.sends
     await sends.record(pending("exhausted"))
     await sends.finish(
-        await claimed(sends, "exhausted"), outcome("failed", reason=RETRIES_EXHAUSTED)
+        await claimed(sends, "exhausted"), outcome("failed", reason=RETRIES_EXHAUSTED), step
     )
     await sends.record(pending("refused", status="permanently_failed", reason="body_empty"))
 
@@ -213,7 +224,7 @@ async def test_provider_statuses_move_a_send_forward_only(
 ) -> None:
     sends = repositories.sends
     await sends.record(pending("reply:1"))
-    await sends.finish(await claimed(sends, "reply:1"), outcome("sent", provider_sid="SM1"))
+    await sends.finish(await claimed(sends, "reply:1"), outcome("sent", provider_sid="SM1"), step)
 
     assert await sends.apply_reported_status("reply:1", "SM1", "delivered", None, NOW)
     assert not await sends.apply_reported_status("reply:1", "SM1", "sent", None, NOW)
@@ -241,15 +252,20 @@ async def test_a_status_for_a_claimed_send_is_set_aside_for_its_holder(
     held = await sends.get("reply:1")
     assert held is not None
     assert (held.status, held.reported_status, held.provider_sid) == ("sending", "delivered", "SM1")
-    after = await sends.finish(claim, outcome("sent", provider_sid="SM1"))
+    after = await sends.finish(claim, outcome("sent", provider_sid="SM1"), step)
     assert after is not None
     assert after.reported_status == "delivered"
+    assert after == await sends.get("reply:1")
+    [published] = repositories.emitted
+    assert published.payload == step(after)[0].payload
 
 
 async def test_a_send_given_up_takes_the_providers_word(repositories: SenderRepositories) -> None:
     sends = repositories.sends
     await sends.record(pending("reply:1"))
-    await sends.finish(await claimed(sends, "reply:1"), outcome("failed", reason=RETRIES_EXHAUSTED))
+    await sends.finish(
+        await claimed(sends, "reply:1"), outcome("failed", reason=RETRIES_EXHAUSTED), step
+    )
 
     assert await sends.apply_reported_status("reply:1", "SM1", "sent", None, NOW)
 
@@ -262,7 +278,7 @@ async def test_provider_messages_owned_by_other_sends(repositories: SenderReposi
     sends = repositories.sends
     for key, sid in (("a", "SM1"), ("b", "SM2")):
         await sends.record(pending(key))
-        await sends.finish(await claimed(sends, key), outcome("sent", provider_sid=sid))
+        await sends.finish(await claimed(sends, key), outcome("sent", provider_sid=sid), step)
 
     assert await sends.sids_of_other_sends(["SM1", "SM2", "SM3"], "a") == {"SM2"}
     assert await sends.sids_of_other_sends([], "a") == set()
@@ -276,7 +292,7 @@ async def test_reads_for_other_services_leave_the_history_out(
         key = f"reply:{n}:admin-retry:1" if n == 2 else f"reply:{n}"
         await sends.record(pending(key))
         at = NOW + timedelta(minutes=n)
-        await sends.finish(await claimed(sends, key), outcome(status, at))
+        await sends.finish(await claimed(sends, key), outcome(status, at), step)
 
     newest = await sends.with_status(("failed", "undelivered"), limit=2)
     assert [s.key for s in newest] == ["reply:2:admin-retry:1", "reply:1"]

@@ -2,17 +2,20 @@
 an in-doubt attempt resolved at the provider instead of sent again, retried, exhausted and
 parked, refused for good (21610 also opts the recipient out), suppressed by an opt-out or the
 cap — and the exactly-once rules under it: one claim among racing senders, a takeover only
-after the lease, and an outcome lost with its transaction resolved without a second send."""
+after the lease, and an outcome whose write was lost resolved without a second send."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from services.sms_sender.records import RETRIES_EXHAUSTED, Claim, SendOutcome, SendRecord
 from services.sms_sender.transport import OutgoingSms, SendFailure
+from shared.events import Envelope
 from shared.events.catalog import SmsOptOutChanged
 from tests.unit.sms_sender.world import BODY, NOW, PHONE, World, anew, request
 
@@ -123,7 +126,7 @@ async def test_a_permanent_error_is_recorded_at_once_and_never_retried() -> None
     assert await world.poller.run_once() == 0
 
 
-async def test_21610_opts_the_recipient_out_and_tells_everyone_in_the_same_transaction() -> None:
+async def test_21610_opts_the_recipient_out_and_tells_everyone_in_the_outcomes_write() -> None:
     world = World()
     world.provider.fail_next(UNSUBSCRIBED)
     await world.deliver_request(request("reply:1"))
@@ -237,7 +240,7 @@ async def test_a_holders_lease_is_taken_over_only_when_it_ran_out_and_asks_first
     assert world.provider.calls == []  # found, not sent again
     # The dead holder's late outcome cannot overwrite the one recorded.
     late = SendOutcome("failed", NOW, send.history[-1], reason="late")
-    assert await world.uow.sends.finish(dead, late) is None
+    assert await world.uow.sends.finish(dead, late, lambda _after: []) is None
     assert (await world.send("reply:1")).status == "sent"
 
 
@@ -256,25 +259,28 @@ async def test_the_in_doubt_lookup_never_adopts_another_sends_identical_message(
     assert len(world.provider.calls) == 2
 
 
-async def test_an_outcome_lost_with_its_transaction_is_resolved_without_a_second_send(
+async def test_an_outcome_whose_write_was_lost_is_resolved_without_a_second_send(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = World()
     finish = world.uow.sends.finish
     crashed: list[Claim] = []
 
-    async def crash_once(claim: Claim, outcome: SendOutcome) -> SendRecord | None:
-        after = await finish(claim, outcome)
+    async def crash_once(
+        claim: Claim,
+        outcome: SendOutcome,
+        events: Callable[[SendRecord], Sequence[Envelope[Any]]],
+    ) -> SendRecord | None:
         if crashed:
-            return after
+            return await finish(claim, outcome, events)
         crashed.append(claim)
-        raise ConnectionError("the database went away before the commit")
+        raise ConnectionError("the database went away before the write")
 
     monkeypatch.setattr(world.uow.sends, "finish", crash_once)
     with pytest.raises(ConnectionError):
         await world.deliver_request(request("reply:1"))
     claimed = await world.send("reply:1")
-    assert (claimed.status, claimed.provider_sid) == ("sending", None)  # rolled back
+    assert (claimed.status, claimed.provider_sid) == ("sending", None)  # never written
     assert world.uow.emitted == []
 
     world.clock.advance(timedelta(seconds=61))
