@@ -103,6 +103,24 @@ async def add_imported(
     return await insert_absent(db[OUTBOX_COLLECTION], [outbox_row(event, now) for event in events])
 
 
+def _if_absent(row: Document) -> tuple[Document, Document]:
+    """Filter and update that write `row` unless its id is there, as an upsert: an insert's
+    duplicate key error would abort a caller's transaction."""
+    return {"_id": row["_id"]}, {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}}
+
+
+async def publish_row(publisher: EventPublisher, row: Document) -> None:
+    """Publish a stored event (an outbox row, or an entry kept in a document) under its own id,
+    continuing the trace it was written in."""
+    with continued(row.get(ROW_TRACE_FIELD)):
+        await publisher.publish_body(
+            row["body"],
+            event_type=row["type"],
+            message_id=row["_id"],
+            correlation_id=row.get("correlation_id"),
+        )
+
+
 def _duplicate_key(error: BulkWriteError) -> bool:
     errors = error.details.get("writeErrors") or []
     return bool(errors) and all(e.get("code") == _DUPLICATE_KEY for e in errors)
@@ -166,21 +184,12 @@ class Outbox:
             for row in rows:
                 row.update(claim=claim, lease_until=now + self._lease, attempts=1)
         if len(rows) == 1 and not marks:
-            row = rows[0]
             single = await self._collection.update_one(
-                {"_id": row["_id"]},
-                {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
-                upsert=True,
-                session=session,
+                *_if_absent(rows[0]), upsert=True, session=session
             )
             return rows if single.upserted_id is not None else []
         writes: list[UpdateOne | UpdateMany] = [
-            UpdateOne(
-                {"_id": row["_id"]},
-                {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
-                upsert=True,
-            )
-            for row in rows
+            UpdateOne(*_if_absent(row), upsert=True) for row in rows
         ]
         if marks:
             writes.append(UpdateMany(*mark_sent(marks, now)))
@@ -226,15 +235,7 @@ class Outbox:
         if not rows:
             return
         await self._collection.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": row["_id"]},
-                    {"$setOnInsert": {k: v for k, v in row.items() if k != "_id"}},
-                    upsert=True,
-                )
-                for row in rows
-            ],
-            ordered=False,
+            [UpdateOne(*_if_absent(row), upsert=True) for row in rows], ordered=False
         )
         self.notify()
 
@@ -426,13 +427,7 @@ class OutboxRelay:
 
     async def _publish(self, row: Document) -> int:
         try:
-            with continued(row.get(ROW_TRACE_FIELD)):
-                await self._publisher.publish_body(
-                    row["body"],
-                    event_type=row["type"],
-                    message_id=row["_id"],
-                    correlation_id=row.get("correlation_id"),
-                )
+            await publish_row(self._publisher, row)
         except UnroutableEvent as error:
             OUTBOX_PUBLISH_FAILURES.labels(row["type"]).inc()
             log.error("outbox event unroutable; set aside", outbox_id=row["_id"], error=str(error))

@@ -51,8 +51,9 @@ from shared.outbox import (
     Outbox,
     OutboxCollection,
     outbox_row,
+    publish_row,
 )
-from shared.tracing import ROW_TRACE_FIELD, continued
+from shared.tracing import ROW_TRACE_FIELD
 
 log = structlog.get_logger(__name__)
 
@@ -272,13 +273,7 @@ class RowOutbox:
 
     async def _publish(self, kept: Document) -> bool:
         try:
-            with continued(kept.get(ROW_TRACE_FIELD)):
-                await self._publisher.publish_body(
-                    kept["body"],
-                    event_type=kept["type"],
-                    message_id=kept["_id"],
-                    correlation_id=kept.get("correlation_id"),
-                )
+            await publish_row(self._publisher, kept)
         except Exception as error:
             OUTBOX_PUBLISH_FAILURES.labels(kept["type"]).inc()
             log.warning(

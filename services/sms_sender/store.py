@@ -279,16 +279,16 @@ class MongoSends:
         changes, earliest = _outcome_fields(outcome, claim)
         held = {"_id": claim.key, "claim": claim.token}
         seen: Document = {"reported_status": claim.send.reported_status}
+        outcome_update: Document = {
+            "$set": changes,
+            "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
+            "$push": {"history": self._history(outcome.attempt)},
+        }
+        if earliest:
+            outcome_update["$min"] = earliest
         after = finished(claim, outcome)
         while True:
-            update: Document = {
-                "$set": changes,
-                "$unset": {"claim": "", "lease_until": "", "next_attempt_at": ""},
-                "$push": {"history": self._history(outcome.attempt)},
-            }
-            if earliest:
-                update["$min"] = earliest
-            update, entries = row_events.pushing(update, events(after))
+            update, entries = row_events.pushing(outcome_update, events(after))
             if await row_events.update_one({**held, **seen}, update):
                 await row_events.publish(claim.key, entries)
                 return after

@@ -16,6 +16,7 @@ import os
 import selectors
 import sys
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -80,7 +81,7 @@ def serve() -> None:
             for line in lines:
                 _start(json.loads(line), running)
         elif not open_input:
-            threading.Event().wait(_POLL_SECONDS)
+            time.sleep(_POLL_SECONDS)
         while running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
