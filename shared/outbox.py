@@ -3,8 +3,8 @@
 A handler never publishes directly; its unit of work adds the events it emits to its service's
 `outbox` collection in the same transaction as its state change, all in one write. In a process
 with a relay the rows are written already claimed by it (a lease), and right after the commit
-that process publishes them itself and marks them sent — a whole batch with one update, a moment
-later (`SentMarks`). Polling for due rows is only the safety net: a process that dies between
+that process publishes them itself and marks them sent — a whole batch with one bulk write, a
+moment later (`SentMarks`). Polling for due rows is only the safety net: a process that dies between
 commit and publish leaves its rows leased, and when the lease runs out any relay publishes them.
 A crash between the broker's confirm and the "sent" mark re-publishes the same event id, which
 consumers' inboxes drop — so every event is delivered, and its effect happens once.
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
-from pymongo import ASCENDING, IndexModel, UpdateMany, UpdateOne
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
@@ -31,6 +31,7 @@ from shared.config import OutboxSettings
 from shared.events import Envelope
 from shared.metrics import OUTBOX_PUBLISH_FAILURES
 from shared.mongo import BulkFailure, Database, Document, IndexDeclarations, insert_absent
+from shared.mongo.each_document import each_document
 from shared.tracing import ROW_TRACE_FIELD, continued, current_carrier
 
 log = structlog.get_logger(__name__)
@@ -188,11 +189,8 @@ class Outbox:
                 *_if_absent(rows[0]), upsert=True, session=session
             )
             return rows if single.upserted_id is not None else []
-        writes: list[UpdateOne | UpdateMany] = [
-            UpdateOne(*_if_absent(row), upsert=True) for row in rows
-        ]
-        if marks:
-            writes.append(UpdateMany(*mark_sent(marks, now)))
+        writes = [UpdateOne(*_if_absent(row), upsert=True) for row in rows]
+        writes += mark_sent(marks, now)
         result = await self._collection.bulk_write(writes, ordered=True, session=session)
         written = set((result.upserted_ids or {}).values())
         return [row for row in rows if row["_id"] in written]
@@ -250,10 +248,12 @@ class Outbox:
         self._added.clear()
 
 
-def mark_sent(row_ids: Sequence[str], now: datetime) -> tuple[Document, Document]:
-    """Filter and update that mark published rows sent (rows still pending only)."""
-    return (
-        {"_id": {"$in": list(row_ids)}, "status": PENDING},
+def mark_sent(row_ids: Sequence[str], now: datetime) -> list[UpdateOne]:
+    """The writes that mark published rows sent (rows still pending only), one per row
+    (`shared.mongo.each_document`)."""
+    return each_document(
+        row_ids,
+        {"status": PENDING},
         {"$set": {"status": SENT, "sent_at": now}, "$unset": {"claim": ""}},
     )
 
@@ -308,12 +308,12 @@ class Gathered(Generic[T]):
 
 
 class SentMarks(Gathered[str]):
-    """ "Sent" marks for published rows, gathered and written with one update: the relay's cost
+    """ "Sent" marks for published rows, gathered and written with one bulk write: the relay's cost
     per event falls from a command to a fraction of one (`Gathered`)."""
 
     def __init__(self, collection: OutboxCollection, clock: Clock, delay: float) -> None:
         async def write(batch: list[str]) -> None:
-            await collection.update_many(*mark_sent(batch, clock.now()))
+            await collection.bulk_write(mark_sent(batch, clock.now()), ordered=False)
 
         super().__init__(write, delay, what="sent marks")
 
@@ -338,7 +338,7 @@ class OutboxRelay:
         outbox.carry_marks(self._marks)
 
     async def relay_once(self) -> int:
-        """Claim up to one batch of due rows, publish them, mark them sent (one update for the
+        """Claim up to one batch of due rows, publish them, mark them sent (one bulk write for the
         batch); return how many."""
         rows = await self._claim()
         if not rows:
@@ -353,7 +353,7 @@ class OutboxRelay:
 
     async def publish_committed(self, rows: Sequence[Document]) -> None:
         """Publish rows this process wrote claimed (`Outbox.add_batch(claimed=True)`) and has
-        just committed; their sent marks follow shortly in one update. Never raises: the
+        just committed; their sent marks follow shortly in one bulk write. Never raises: the
         transaction is committed, and a row that did not leave is the poller's once its lease
         runs out (or at once, if the publish failed and released it)."""
         try:
@@ -403,9 +403,13 @@ class OutboxRelay:
         claim = str(uuid.uuid4())
         lease_until = now + timedelta(seconds=self._settings.claim_lease_seconds)
         # The conditional update makes the claim exclusive when relays race for the same rows.
-        await self._collection.update_many(
-            {**due, "_id": {"$in": candidates}},
-            {"$set": {"lease_until": lease_until, "claim": claim}, "$inc": {"attempts": 1}},
+        await self._collection.bulk_write(
+            each_document(
+                candidates,
+                due,
+                {"$set": {"lease_until": lease_until, "claim": claim}, "$inc": {"attempts": 1}},
+            ),
+            ordered=False,
         )
         return [
             row

@@ -10,10 +10,10 @@ them (`events_lease_until`). The change and its event are then one command, comm
 or not at all.
 
 Right after the write the same process publishes the entries itself (`publish`) and removes them
-a moment later with one batched pipeline update (`Gathered`, as the outbox's sent marks): the
-next write through `update_one` carries the removals in its own command, else a timer writes
-them. The removal also drops the lease once no entry is left, so the sparse index the poller
-reads holds only documents with events waiting.
+a moment later with one batched bulk write of pipeline updates (`Gathered`, as the outbox's
+sent marks): the next write through `update_one` carries the removals in its own command, else
+a timer writes them. The removal also drops the lease once no entry is left, so the sparse
+index the poller reads holds only documents with events waiting.
 
 The safety net is a poller (`relay_once`, `run`): documents whose lease ran out (the writer died
 between its write and its publish, or before the removal) are claimed with a compare-and-set on
@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import structlog
-from pymongo import ASCENDING, IndexModel, UpdateMany, UpdateOne
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.errors import PyMongoError
 
 from shared.clock import Clock
@@ -44,6 +44,7 @@ from shared.config import OutboxSettings
 from shared.events import Envelope
 from shared.metrics import OUTBOX_PUBLISH_FAILURES
 from shared.mongo import Document
+from shared.mongo.each_document import each_document
 from shared.outbox import PENDING as OUTBOX_PENDING
 from shared.outbox import (
     EventPublisher,
@@ -165,7 +166,7 @@ class RowOutbox:
         rows = {row for row, _ in carried}
         try:
             bulk = await self._collection.bulk_write(
-                [UpdateOne(query, update), UpdateMany(*self._removal_write(carried))],
+                [UpdateOne(query, update), *self._removal_writes(carried)],
                 ordered=True,
             )
         except BaseException:
@@ -285,10 +286,10 @@ class RowOutbox:
             return False
         return True
 
-    def _removal_write(self, removals: Sequence[Removal]) -> tuple[Document, list[Document]]:
-        rows = list(dict.fromkeys(row for row, _ in removals))
+    def _removal_writes(self, removals: Sequence[Removal]) -> list[UpdateOne]:
+        """One update per document (`shared.mongo.each_document`)."""
         ids = [event_id for _, event_id in removals if event_id is not None]
-        return {"_id": {"$in": rows}}, removal(ids)
+        return each_document((row for row, _ in removals), {}, removal(ids))
 
     async def _remove(self, removals: list[Removal]) -> None:
-        await self._collection.update_many(*self._removal_write(removals))
+        await self._collection.bulk_write(self._removal_writes(removals), ordered=False)

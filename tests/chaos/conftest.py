@@ -10,13 +10,18 @@ them too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from shared.local_servers import LocalMongo, LocalRabbitMQ
+from shared.local_servers._process import tail
 from tests.support.chaos_proxy import ChaosProxy, through
 from tests.support.servers import Infra
 from tests.support.system import System, running_system
@@ -29,6 +34,75 @@ class Proxies:
 
     def all(self) -> tuple[ChaosProxy, ChaosProxy]:
         return (self.broker, self.database)
+
+
+# Lines of each log a failure report carries.
+REPORT_LINES = 120
+# How long the database may take to answer a ping before it counts as stuck.
+PING_TIMEOUT_MS = 5_000
+
+
+@dataclass
+class _Run:
+    """What the module's tests share besides the system: the first failure (the tests run in
+    order on one system, so after one fails the rest would only wait out their timeouts on a
+    system it may have broken) and the servers, for the failure report."""
+
+    first_failure: str | None = None
+    mongodb: Infra[LocalMongo] | None = None
+    system: System | None = None
+
+
+_run = _Run()
+
+
+@pytest.fixture(autouse=True)
+def _stop_after_the_first_failure() -> None:
+    if _run.first_failure is not None:
+        pytest.skip(f"not run: {_run.first_failure} failed first, on the system these tests share")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """A failure's report carries what is needed to tell why from a CI log alone: whether the
+    database still answers, the tail of its log and the tail of every service's log (which
+    hold no phone numbers or message bodies)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or _run.first_failure is not None:
+        return
+    _run.first_failure = item.name
+    report.sections.append(("database", _database_state()))
+    if _run.system is not None:
+        lines = _run.system.logs().decode("utf-8", errors="replace").splitlines()
+        report.sections.append(("services' logs (last lines)", "\n".join(lines[-REPORT_LINES:])))
+
+
+def _database_state() -> str:
+    if _run.mongodb is None:
+        return "no database server yet"
+    said = [f"ping: {_ping(_run.mongodb.url)}"]
+    if _run.mongodb.local is not None:
+        said.append(f"log ({_run.mongodb.local.log_file}):")
+        said.append(tail(_run.mongodb.local.log_file, REPORT_LINES))
+    return "\n".join(said)
+
+
+def _ping(url: str) -> str:
+    """How long the server took to answer a ping, or why it did not."""
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        url, serverSelectionTimeoutMS=PING_TIMEOUT_MS, socketTimeoutMS=PING_TIMEOUT_MS
+    )
+    began = time.monotonic()
+    try:
+        client.admin.command("ping")
+    except PyMongoError as error:
+        return f"no answer within {PING_TIMEOUT_MS} ms ({type(error).__name__})"
+    finally:
+        client.close()
+    return f"answered in {(time.monotonic() - began) * 1000:.0f} ms"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +127,14 @@ async def system(
         services_mongodb_url=through(mongodb_url, proxies.database.port),
         drop_databases=mongodb_server.local is None,
     ) as running:
+        _run.mongodb, _run.system = mongodb_server, running
         yield running
+    _run.system = None
+    if mongodb_server.local is not None and not _ping(mongodb_server.url).startswith("answered"):
+        # The rest of the session shares this server: a stuck one would make every later test
+        # wait out its timeout. The failure above is already reported.
+        mongodb_server.local.kill()
+        mongodb_server.local.start()
 
 
 def local_server(
