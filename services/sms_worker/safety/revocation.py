@@ -211,6 +211,24 @@ _CLEAR = tuple(
         r"(is there a way|what do i (have to|need to)|how do i|how can i)\b.*\b(that is what i "
         r"want|i want (out|off|them gone|it gone))$",
         r"stop i (do not|no longer) want (them|these|it|any more)",
+        # Asked as a favour: "would you mind removing my number?", "can you just not text me".
+        rf"(would you mind|could you|can you|will you|please) (just )?(removing|remove|deleting|"
+        rf"delete) (me|{_NUMBER})\b",
+        r"(can|could|would|will) you (please )?(just )?(not|never) (text|message|contact|send)"
+        r"( me| us| this number)?( any more| again)?$",
+        rf"send nothing (more |else |further )?to (me|us|{_NUMBER})",
+        rf"{_NUMBER} (removed|deleted|taken off)|{_OURS} (discontinued|cancelled|canceled|"
+        r"stopped|turned off)",
+        rf"(end|cancel|stop|terminate|discontinue) (the |your |this )?(service|texts|messages|"
+        rf"subscription) (for|to|on) {_NUMBER}",
+        r"cancel (my |the )?(sign up|signup|enrollment|registration|membership|account|"
+        r"subscription)",
+        r"cancel me( please| now| thanks| thank you)?$",
+        rf"(done|finished) (getting|receiving|with) (\w+ )?{_OURS}",
+        r"^(end|stop|cancel) (these|them|this|it all)( please| now| thanks)?$",
+        rf"remove (it|this (phone|number|cell)) from (your|the|this|ur) ({_LIST}|{_OURS})",
+        r"no need to (text|message|contact)( me| us)? (any more|again)",
+        r"borr\w*me\b",
     )
 )
 # Words that may mean "stop texting me" but do not say it: always worth one question.
@@ -240,7 +258,8 @@ _NEGATED_REQUEST = re.compile(
     r"said (stop|unsubscribe|quit) to (my|the|a|his|her) \w+|"
     r"(nobody|no one) (should|can|may|is to|gets to) (take|remove|stop|unsubscribe|opt)|"
     r"(zero|no) (plans|intention|desire|interest|way) (to|of|i am going to) (stop|opt|unsubscribe|"
-    r"quit|cancel)|(was going to|was about to|almost|nearly) (opt|unsubscribe|stop|quit|cancel)|"
+    r"quit|cancel)|(was going to|was about to|almost|nearly) ((hit|pressed|clicked|typed|sent|"
+    r"replied) )?(opt|unsubscribe|stop|quit|cancel)|"
     r"(told|tells|telling|wants|wanted|asked|says|said) me to (unsubscribe|stop|opt|quit|cancel)|"
     r"reply stop to|(he|she|they|uncle|aunt|brother|sister|dad|mom|husband|wife|son|daughter) "
     r"(\w+ ){0,2}(replying|replied|texted|texting|typed|sent) stop|"
@@ -297,7 +316,10 @@ _KEEP = re.compile(
     r"\b(keep texting|keep (the|these|my|sending) (texts|messages)|i am staying|i want (to keep|"
     r"(them|these|mine)\b(?!( \w+)? (to (stop|end|go|be)|gone|stopped|ended|cancel\w*|off|out|"
     r"removed)\b))|please ignore (it|that|this)|still want (them|these|the texts)|"
-    r"please keep sending|(unsubscribe|stop|quit|opt out) never)\b"
+    r"please keep sending|(unsubscribe|stop|quit|opt out) never|(leave|keep) me (on|subscribed|"
+    r"signed up|in)|keep (those|these|them|em|the \w+ ones)( \w+)? (forever|coming|going)|"
+    r"i want more|(do not|never) want (fewer|less)|glad i did not|i want to stay|"
+    r"(ignore|disregard) (\w+ ){0,3}(if|when) (she|he|they|someone|anyone))\b"
 )
 # Another sender named: the request is about their texts, not ours.
 _OTHER_SENDER = re.compile(
@@ -330,20 +352,23 @@ _SCHEDULE = re.compile(
 _HEDGE = re.compile(
     r"\b(wonder if|wondering if|might|maybe|thinking about|thinking of|thought about|thought of|"
     r"decided against|considering|(?<!whom it )should i|"
-    r"not sure|may\b|probably|kinda|kind of|sort of|feeling|debating|can i|could i|how do i|"
-    r"how can i)\b"
+    r"not sure|may\b|probably|kinda|kind of|sort of|feeling|debating|"
+    r"(can|could) i(?! (please )?(be|get) (removed|taken|unsubscribed|opted))|how do i|"
+    r"how can i|for future reference|just curious|not now)\b"
 )
 # Said to last for good: a schedule or hedge word elsewhere in the sentence does not make it
 # partial ("stop sending these every day, unsubscribe").
 _FOR_GOOD = re.compile(
-    r"\b(for good|altogether|completely|permanently|entirely|once and for all)\b|"
-    r"\b(unsubscribe|unsub|opt me out)( me)?( please| now)?$"
+    r"\b(for good|altogether|completely|permanently|entirely|once and for all|i want none|"
+    r"none of them)\b|"
+    r"(?<!to )\b(unsubscribe|unsub|opt me out)( me)?( please| now)?$"
 )
 # A question about how to stop, followed by the wish itself: "is there a way to make the texts
 # stop? that is what I want".
 _WANTS_IT = re.compile(
     r"(?<!if )(?<!when )\b(that is what i want|i want (out|off|them gone|it gone|it cancelled|"
-    r"(it|them|these|the texts) to stop))( now| please| asap| completely| for good)?$"
+    r"(it|them|these|the texts) to stop)|i would (like|love|appreciate) that|please do)"
+    r"( now| please| asap| completely| for good)?$"
 )
 # A bare refusal right after the words: "opting out? me? never."
 _REFUSAL = re.compile(
@@ -375,6 +400,23 @@ _THIRD_PARTY_REQUEST = re.compile(
     r"(stop|quit|unsubscribe|opt)"
 )
 
+# Someone typing on the caregiver's phone for them ("this is his daughter typing for him",
+# "I'm texting from her phone because she asked me to"): their request for the owner of this
+# phone is a request about this number, said in the third person.
+_PROXY = re.compile(
+    r"\b(this is (his|her|their) \w+|(\w+ )?(here|typing|texting|replying|writing) (this )?(for|"
+    r"on behalf of) (him|her|them|my \w+)|(texting|replying|writing|typing) (from|on) (his|her|"
+    r"their|my \w+ s) phone|on (his|her|their) behalf|i (handle|manage|look after) (his|her|their) "
+    r"phone|gave me (his|her|their) phone|helping (\w+ ){0,2}with (his|her|their) phone|(replying|"
+    r"typing|writing) for my \w+|(he|she|they) asked me to (reply|text|tell|write|let you know))\b"
+)
+_PROXY_REQUEST = re.compile(
+    r"\b((wants?|wanted|asked|asks|would like|needs?) (\w+ ){0,4}(to stop|stopped|off\b|to be "
+    r"removed|removed|to unsubscribe|unsubscribed|cancelled|canceled|to end)|(stop|cancel|"
+    r"unsubscribe|remove|end) (\w+ ){0,3}(him|her|them|for this number|this number)|"
+    r"(finished|done) with (the|these|your) (texts|messages)|(wants|wanted) off|(stop|quit) "
+    r"(texting|messaging|sending)\b)"
+)
 
 # Typos of the words a revocation turns on, one keystroke away ("unsubscirbe", "remvoe",
 # "texitng"), built once. Only long words: a short one is a keystroke from real words
@@ -430,6 +472,11 @@ _SHORT_TYPOS = {
     "wnt": "want",
     "moer": "more",
     "fr": "for real",
+    "snding": "sending",
+    "thes": "these",
+    "anymor": "any more",
+    "moar": "more",
+    "dnt": "do not",
 }
 
 
@@ -481,6 +528,9 @@ def read_revocation(text: str) -> Revocation | None:
             passing = True
     if any(_KEEP.search(sentence) for sentence in sentences):
         return Revocation.NOT_US
+    whole = sentences[-1] if sentences else ""
+    if _PROXY.search(whole) and _PROXY_REQUEST.search(whole) and not _NEGATED_REQUEST.search(whole):
+        return Revocation.CLEAR
     if clear and any(_REFUSAL.search(sentence) for sentence in own[first_clear + 1 :]):
         # "opting out? me? never": the words are put, then refused.
         return Revocation.NOT_US

@@ -195,6 +195,14 @@ LEXICON_FINDS = [
     "I keep picturing letting go of her wheelchair on the hill",
     "my brother is sitting on the train tracks and won't answer",
 ]
+# A show, a game, a routine update, a screening answered no: not crisis language.
+LEXICON_QUIET += [
+    "we binged a domestic violence documentary series this weekend, so well made",
+    "grandma is beating me at scrabble again, she's sharp as ever",
+    "everyone would be better off if we ate earlier, dad gets cranky after 6",
+    "switched my beneficiary after we got married, one more form done",
+    "the intake nurse asked if I'd had thoughts of ending my life and I could honestly say no",
+]
 LOOKALIKES = [
     "please don't ever stop texting me",
     "my brother needs to stop texting me",
@@ -212,6 +220,12 @@ LOOKALIKES = [
     "I'm done with the school portal messages, they never say anything",
     "my lawyer asked her to cease all contact",
     "don't send me anything political",
+    # Kept, or only wondered about: nearly unsubscribing, a sister's say-so overruled, asking
+    # how it works for some other day.
+    "nearly hit unsubscribe this morning, glad I didn't, keep them coming",
+    "if my daughter says to cancel me, ignore her. I want to stay",
+    "not now, but for future reference, what is the way to unsubscribe?",
+    "I don't want fewer texts, I want more of them",
 ]
 REVOCATIONS = [
     "stop texting me",
@@ -228,6 +242,14 @@ REVOCATIONS = [
     "stop these texts every single day, unsubscribe me",
     "how do I get off this list? I want out",
     "you don't have my permission to text me any more",
+    # Typed by someone else on the caregiver's phone, for them; asked as a favour or a question.
+    "this is her son typing, mom wants these texts to stop, she can't read them anymore",
+    "I'm replying for my dad on his phone. he wants off the list",
+    "could I be removed from the program please?",
+    "would you mind deleting my number",
+    "is there a way you can stop texting me altogether? I would like that",
+    "I'd like my number removed and the reminders discontinued",
+    "cancel my sign up please",
 ]
 
 
