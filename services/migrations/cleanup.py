@@ -15,6 +15,7 @@ from pymongo import UpdateOne
 
 from shared.migrations import Migration, Phase, Plan, Target, VerifyReport
 from shared.mongo import Document, MongoClient
+from shared.mongo.each_document import each_document
 
 
 class UnsetMovedFields(Migration):
@@ -71,10 +72,24 @@ class UnsetMovedFields(Migration):
         )
 
 
+# Source documents unmarked per command.
+UNMARK_BATCH = 500
+
+
 async def unmark_source(client: MongoClient, source: Target, migrated_mark: str) -> dict[str, int]:
     """The legacy half of a backfill's rollback: unmark its source documents, so a later run
-    migrates them again. (What it created is deleted by the owning services' repositories.)"""
-    unmarked = await client[source.database][source.collection].update_many(
-        {migrated_mark: {"$exists": True}}, {"$unset": {migrated_mark: ""}}
-    )
-    return {f"{source.collection} unmarked": unmarked.modified_count}
+    migrates them again. (What it created is deleted by the owning services' repositories.)
+
+    A batch of single-document updates at a time, never one `update_many`: the services may be
+    writing these documents in transactions meanwhile (`shared.mongo.each_document`)."""
+    collection = client[source.database][source.collection]
+    marked = {migrated_mark: {"$exists": True}}
+    unmarked = 0
+    while ids := [
+        row["_id"] async for row in collection.find(marked, {"_id": 1}).limit(UNMARK_BATCH)
+    ]:
+        result = await collection.bulk_write(
+            each_document(ids, marked, {"$unset": {migrated_mark: ""}}), ordered=False
+        )
+        unmarked += result.modified_count
+    return {f"{source.collection} unmarked": unmarked}
